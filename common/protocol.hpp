@@ -1,0 +1,40 @@
+#pragma once
+// The control socket protocol, shared by luaflowd and luaflowctl (and documented in luaflowctl(1)).
+//
+// A client connects to the Unix stream socket and writes requests, one JSON object per line:
+//     {"id": 1, "method": "inspect", "params": {"execution": "01j9..."}}
+// `id` is any JSON value the client chooses; it is echoed. The daemon answers each request with
+// exactly one final line, in request order per connection:
+//     {"id": 1, "result": <JSON>}
+//     {"id": 1, "error": {"code": "not_found", "message": "no execution '01j9'"}}
+// Streaming methods (logs with follow) first send zero or more event lines:
+//     {"id": 1, "event": <JSON>}
+// and then the final result line. Error codes: "invalid" (bad request or input), "not_found",
+// "conflict" (e.g. already finished), "unavailable" (shutting down), "internal".
+// A line that is not JSON, or lacks "method", gets {"id": null, "error": {"code": "invalid", ...}};
+// the connection stays open. Lines longer than 16 MiB close the connection.
+//
+// Methods (params; result):
+//   status     {}                                    -> {"version","uptime_s","workflows","workflow_errors","running","queued"}
+//   list       {}                                    -> [{"id","enabled","status","error","schedule","next_run","last_execution"}]
+//   show       {"workflow"}                          -> the workflow's description (see luaflowctl(1))
+//   run        {"workflow","input"?,"wait"?}         -> {"id"}; with wait: the inspect document once it ends
+//   executions {"workflow"?,"status"?,"limit"?}      -> [{"id","workflow","status","trigger","created_at","started_at","finished_at"}]
+//   inspect    {"execution"}                         -> the inspect document (SPEC 6)
+//   wait       {"execution"}                         -> the inspect document once the execution has ended
+//   logs       {"execution","action"?,"follow"?}     -> [{"time","action","attempt","stream","line"}];
+//              with follow: one event per line (the same objects), then result null when the execution ends
+//   cancel     {"execution"}                         -> {"id","status"}
+//   retry      {"execution"}                         -> {"id","status"}
+//   enable     {"workflow"} / disable {"workflow"}   -> {"id","enabled"}
+//   reload     {}                                    -> {"workflows": N, "errors": [{"file","line","message"}]}
+//   stats      {}                                    -> internal counters for bench/: {"commits", "executions_finished", ...}
+// An execution may be named by a unique prefix of its id.
+#include <string_view>
+
+namespace luaflow::protocol {
+
+inline constexpr const char* kDefaultSocket = "/run/luaflow/luaflowd.sock";
+inline constexpr std::size_t kMaxLine = 16u << 20;
+
+} // namespace luaflow::protocol

@@ -1,0 +1,75 @@
+#include "common/time_format.hpp"
+
+#include <chrono>
+#include <cstdio>
+#include <ctime>
+
+namespace luaflow {
+
+UnixMillis now_unix_ms() {
+    using namespace std::chrono;
+    return duration_cast<milliseconds>(system_clock::now().time_since_epoch()).count();
+}
+
+std::string format_rfc3339(UnixMillis t) {
+    std::time_t secs = static_cast<std::time_t>(t / 1000);
+    int ms = static_cast<int>(t % 1000);
+    if (ms < 0) { ms += 1000; --secs; }
+    std::tm tm{};
+    localtime_r(&secs, &tm);
+    long off = tm.tm_gmtoff / 60;
+    char sign = off < 0 ? '-' : '+';
+    if (off < 0) off = -off;
+    char buf[64];
+    std::snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%03d%c%02ld:%02ld", tm.tm_year + 1900,
+                  tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, ms, sign, off / 60, off % 60);
+    return buf;
+}
+
+std::optional<UnixMillis> parse_rfc3339(std::string_view text) {
+    std::string s(text);
+    int y, mo, d, h, mi, sec, consumed = 0;
+    if (std::sscanf(s.c_str(), "%4d-%2d-%2dT%2d:%2d:%2d%n", &y, &mo, &d, &h, &mi, &sec, &consumed) != 6 ||
+        consumed != 19)
+        return std::nullopt;
+    if (mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 || sec > 60) return std::nullopt;
+    std::string_view rest = std::string_view(s).substr(19);
+    int ms = 0;
+    if (!rest.empty() && rest[0] == '.') {
+        size_t i = 1;
+        int digits = 0;
+        while (i < rest.size() && rest[i] >= '0' && rest[i] <= '9') {
+            if (digits < 3) ms = ms * 10 + (rest[i] - '0');
+            ++digits;
+            ++i;
+        }
+        if (digits == 0) return std::nullopt;
+        for (int k = digits; k < 3; ++k) ms *= 10;
+        rest = rest.substr(i);
+    }
+    std::tm tm{};
+    tm.tm_year = y - 1900;
+    tm.tm_mon = mo - 1;
+    tm.tm_mday = d;
+    tm.tm_hour = h;
+    tm.tm_min = mi;
+    tm.tm_sec = sec;
+    std::time_t secs;
+    if (rest.empty()) {
+        tm.tm_isdst = -1;
+        secs = std::mktime(&tm);
+    } else if (rest == "Z" || rest == "z") {
+        secs = timegm(&tm);
+    } else if (rest.size() == 6 && (rest[0] == '+' || rest[0] == '-') && rest[3] == ':') {
+        int oh = (rest[1] - '0') * 10 + (rest[2] - '0');
+        int om = (rest[4] - '0') * 10 + (rest[5] - '0');
+        if (oh > 23 || om > 59) return std::nullopt;
+        int off = (oh * 60 + om) * 60;
+        secs = timegm(&tm) - (rest[0] == '+' ? off : -off);
+    } else {
+        return std::nullopt;
+    }
+    return static_cast<UnixMillis>(secs) * 1000 + ms;
+}
+
+} // namespace luaflow

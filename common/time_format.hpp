@@ -1,0 +1,18 @@
+#pragma once
+// Wall-clock times: milliseconds since the Unix epoch, shown as RFC 3339 with the local zone offset.
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+
+namespace luaflow {
+
+using UnixMillis = std::int64_t;
+
+UnixMillis now_unix_ms();
+// "2026-11-22T10:00:00.123+01:00" in the process's local zone.
+std::string format_rfc3339(UnixMillis t);
+// Accepts "YYYY-MM-DDTHH:MM:SS[.fff](Z|+HH:MM|-HH:MM)"; a time without offset is read in the local zone.
+std::optional<UnixMillis> parse_rfc3339(std::string_view text);
+
+} // namespace luaflow

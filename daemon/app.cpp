@@ -1,0 +1,251 @@
+#include "daemon/app.hpp"
+
+#include "common/log.hpp"
+#include "version.hpp"
+#include "daemon/control/handlers.hpp"
+#include "daemon/control/socket_server.hpp"
+#include "daemon/exec/executor.hpp"
+#include "daemon/exec/retention_pruner.hpp"
+#include "daemon/registry/registry.hpp"
+#include "daemon/store/commit_pump.hpp"
+#include "daemon/store/db.hpp"
+#include "stdlib/stdlib.hpp"
+
+#include <systemd/sd-daemon.h>
+
+#include <csignal>
+#include <cstring>
+#include <dirent.h>
+#include <fcntl.h>
+#include <filesystem>
+#include <sys/file.h>
+#include <unistd.h>
+
+namespace luaflow {
+
+namespace {
+
+// Services for code that runs while files are only being checked: log lines go to stderr.
+class CheckServices final : public stdlib::Services {
+public:
+    explicit CheckServices(uv_loop_t* loop) : loop_(loop) {}
+    uv_loop_t* loop() override { return loop_; }
+    void log_line(const scripting::Task*, const std::string& workflow, stdlib::LogLevel, const std::string& line) override {
+        log::info("workflow %s: %s", workflow.c_str(), line.c_str());
+    }
+
+private:
+    uv_loop_t* loop_;
+};
+
+struct SignalBox {
+    uv_signal_t uv;
+    bool closing = false;
+    std::function<void()> fn;
+};
+
+loop::UvHandle<SignalBox> watch_signal(uv_loop_t* loop, int signum, std::function<void()> fn) {
+    auto* box = new SignalBox();
+    box->fn = std::move(fn);
+    uv_signal_init(loop, &box->uv);
+    loop::UvHandle<SignalBox> h(box);
+    uv_signal_start(&box->uv, [](uv_signal_t* s, int) {
+        if (auto* b = loop::box_of<SignalBox>(s)) b->fn();
+    }, signum);
+    uv_unref(h.handle());
+    return h;
+}
+
+// One daemon per state directory: the lock lives as long as the process.
+Result<int> lock_state_dir(const std::string& state) {
+    std::string path = state + "/luaflowd.lock";
+    int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    if (fd < 0) return make_error(ErrorCode::unavailable, "cannot open " + path + ": " + std::strerror(errno));
+    if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
+        ::close(fd);
+        return make_error(ErrorCode::conflict, "another luaflowd uses the state directory " + state);
+    }
+    return fd;
+}
+
+} // namespace
+
+Result<config::Config> effective_config(const Options& options) {
+    std::string file = options.config_file.empty() ? config::kDefaultConfigFile : options.config_file;
+    auto cfg = config::load_config(file);
+    if (!cfg) return cfg;
+    if (options.workflows) cfg->workflows = *options.workflows;
+    if (options.state) cfg->state = *options.state;
+    if (options.socket) cfg->socket.path = *options.socket;
+    if (options.http) cfg->http.listen = *options.http;
+    return cfg;
+}
+
+scripting::SandboxOptions sandbox_options(const config::Config& config, stdlib::Services& services,
+                                          const std::string& workflow) {
+    scripting::SandboxOptions o;
+    o.memory_limit = config.sandbox.memory;
+    o.workflows_dir = config.workflows;
+    o.install_globals = [&services, workflow](lua_State* L, int env) { stdlib::install(L, env, services, workflow); };
+    return o;
+}
+
+int check_all(const Options& options) {
+    auto cfg = effective_config(options);
+    if (!cfg) {
+        std::fprintf(stdout, "%s\n", cfg.error().message.c_str());
+        return 1;
+    }
+    uv_loop_t loop;
+    uv_loop_init(&loop);
+    int problems = 0;
+    {
+        CheckServices services(&loop);
+        std::vector<std::string> files;
+        if (DIR* d = ::opendir(cfg->workflows.c_str())) {
+            while (dirent* ent = ::readdir(d)) {
+                std::string name = ent->d_name;
+                if (name.size() > 4 && name.compare(name.size() - 4, 4, ".lua") == 0)
+                    files.push_back(cfg->workflows + "/" + name);
+            }
+            ::closedir(d);
+        } else {
+            std::printf("%s:0: cannot read the workflows directory: %s\n", cfg->workflows.c_str(), std::strerror(errno));
+            ++problems;
+        }
+        std::sort(files.begin(), files.end());
+        for (const std::string& f : files) {
+            std::string id = std::filesystem::path(f).stem().string();
+            auto r = scripting::load_workflow_file(f, sandbox_options(*cfg, services, id));
+            if (auto* err = std::get_if<scripting::LoadError>(&r)) {
+                std::printf("%s\n", err->to_string().c_str());
+                ++problems;
+            }
+        }
+        if (problems == 0) std::printf("%zu workflow(s) ok\n", files.size());
+    }
+    uv_run(&loop, UV_RUN_DEFAULT);
+    uv_loop_close(&loop);
+    return problems == 0 ? 0 : 1;
+}
+
+int run_daemon(const Options& options) {
+    std::signal(SIGPIPE, SIG_IGN);
+    auto cfg_result = effective_config(options);
+    if (!cfg_result) {
+        log::error("%s", cfg_result.error().message.c_str());
+        return 1;
+    }
+    config::Config cfg = std::move(cfg_result.value());
+    if (!cfg.http.listen.empty())
+        log::warn("http.listen is set (%s) but the HTTP API is not part of this version; not listening",
+                  cfg.http.listen.c_str());
+    std::error_code ec;
+    std::filesystem::create_directories(cfg.state, ec);
+    if (ec) {
+        log::error("cannot create state directory %s: %s", cfg.state.c_str(), ec.message().c_str());
+        return 1;
+    }
+    auto lock = lock_state_dir(cfg.state);
+    if (!lock) {
+        log::error("%s", lock.error().message.c_str());
+        return 1;
+    }
+    auto db_result = store::Db::open(cfg.state + "/luaflow.db");
+    if (!db_result) {
+        log::error("%s", db_result.error().message.c_str());
+        return 1;
+    }
+    std::unique_ptr<store::Db> db = std::move(db_result.value());
+
+    uv_loop_t loop;
+    uv_loop_init(&loop);
+    std::uint64_t started = uv_hrtime();
+    int exit_code = 0;
+    {
+        store::CommitPump pump(&loop, *db);
+        scripting::TaskScheduler scheduler(&loop);
+        // The executor provides the stdlib's services, and the registry's states need them: the
+        // registry holds a pointer that is set before anything loads.
+        stdlib::Services* services = nullptr;
+        registry::Registry registry(&loop, *db, cfg.workflows, [&](const std::string& id) {
+            return sandbox_options(cfg, *services, id);
+        });
+        exec::Executor executor(&loop, *db, registry, scheduler, cfg);
+        services = &executor;
+
+        registry::ReloadReport first = registry.reload(false);
+        log::info("luaflowd %s: %d workflow(s) loaded from %s, %zu with errors", kVersion, first.workflows,
+                  cfg.workflows.c_str(), first.errors.size());
+        registry.watch();
+        executor.recover();
+        db->flush();
+        exec::RetentionPruner pruner(&loop, *db, cfg.state + "/scratch");
+        pruner.configure(cfg);
+        pruner.start();
+
+        auto reload = [&]() -> registry::ReloadReport {
+            sd_notify(0, "RELOADING=1");
+            std::string file = options.config_file.empty() ? config::kDefaultConfigFile : options.config_file;
+            if (auto fresh = effective_config(options)) {
+                if (fresh->state != cfg.state || fresh->socket.path != cfg.socket.path || fresh->workflows != cfg.workflows)
+                    log::warn("%s: changes of state, socket or workflows take effect at the next start", file.c_str());
+                fresh->state = cfg.state;
+                fresh->socket = cfg.socket;
+                fresh->workflows = cfg.workflows;
+                cfg = std::move(fresh.value());
+                executor.apply_config(cfg);
+                pruner.configure(cfg);
+            } else {
+                log::error("config not reloaded: %s", fresh.error().message.c_str());
+            }
+            registry::ReloadReport r = registry.reload(true);
+            log::info("reloaded: %d workflow(s), %zu with errors", r.workflows, r.errors.size());
+            sd_notify(0, "READY=1");
+            return r;
+        };
+
+        control::Context ctx{*db, registry, executor, started, reload};
+        control::SocketServer server(&loop, control::make_handler(ctx));
+        if (auto r = server.listen(cfg.socket.path, cfg.socket.mode, cfg.socket.group); !r) {
+            log::error("%s", r.error().message.c_str());
+            return 1;
+        }
+        log::info("listening on %s", cfg.socket.path.c_str());
+
+        bool stopping = false;
+        auto stop = [&] {
+            if (stopping) return;
+            stopping = true;
+            sd_notify(0, "STOPPING=1");
+            log::info("stopping: running actions get %s to finish", format_duration(cfg.shutdown_grace).c_str());
+            server.close();
+            executor.shutdown(cfg.shutdown_grace, [&] { uv_stop(&loop); });
+        };
+        auto sighup = watch_signal(&loop, SIGHUP, [&] { reload(); });
+        auto sigterm = watch_signal(&loop, SIGTERM, stop);
+        auto sigint = watch_signal(&loop, SIGINT, stop);
+
+        std::unique_ptr<loop::Timer> watchdog;
+        std::uint64_t watchdog_usec = 0;
+        if (sd_watchdog_enabled(0, &watchdog_usec) > 0 && watchdog_usec > 0) {
+            watchdog = std::make_unique<loop::Timer>(&loop);
+            watchdog->start(watchdog_usec / 2000, [] { sd_notify(0, "WATCHDOG=1"); }, watchdog_usec / 2000);
+            watchdog->unref();
+        }
+        sd_notify(0, "READY=1");
+        // Keeps the loop running until stop() even when nothing else is active.
+        loop::Timer keepalive(&loop);
+        keepalive.start(3'600'000, [] {}, 3'600'000);
+        uv_run(&loop, UV_RUN_DEFAULT);
+        db->flush();
+        log::info("stopped");
+    }
+    // Closing the parts queued close callbacks; children being killed still hold handles until they exit.
+    uv_run(&loop, UV_RUN_DEFAULT);
+    uv_loop_close(&loop);
+    ::close(lock.value());
+    return exit_code;
+}
+
+} // namespace luaflow

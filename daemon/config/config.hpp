@@ -1,0 +1,58 @@
+#pragma once
+// The daemon's config file (SPEC 2): a Lua file, run in a sandbox, that sets globals or returns a table.
+#include "common/duration.hpp"
+#include "common/result.hpp"
+
+#include <nlohmann/json.hpp>
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace luaflow::config {
+
+inline constexpr const char* kDefaultConfigFile = "/etc/luaflow/luaflowd.lua";
+
+struct QueueConfig {
+    int concurrency = 0;  // 0 = unlimited
+};
+
+struct Config {
+    std::string file;  // where it was read from; empty when defaults only
+    std::string workflows = "/etc/luaflow/workflows";
+    std::string state = "/var/lib/luaflow";
+    struct {
+        std::string path = "/run/luaflow/luaflowd.sock";
+        std::optional<unsigned> mode;  // e.g. 0660
+        std::string group;
+    } socket;
+    struct {
+        std::string listen;  // empty: off
+        std::string token_file;
+    } http;
+    struct {
+        int days = 30;
+        int keep_per_workflow = 1000;
+    } retention;
+    Millis shutdown_grace = 30'000;
+    std::map<std::string, QueueConfig> queues;
+    nlohmann::json hosts = nlohmann::json::object();      // validated for shape; used by the subprocess issue
+    nlohmann::json notifiers = nlohmann::json::object();  // validated for shape; used by the notifications issue
+    nlohmann::json notify = nlohmann::json::object();
+    struct {
+        std::uint64_t memory = 64u << 20;  // bytes per workflow Lua state
+        std::vector<std::string> paths;
+    } sandbox;
+    struct {
+        std::vector<std::string> pass;
+        std::map<std::string, std::string> secrets;  // name -> file
+    } env;
+};
+
+// Reads `path`. A missing file gives the defaults (with `file` empty); any error in it is an Error
+// whose message reads "FILE:LINE: message" (unknown keys included: "luaflowd.lua:3: unknown key 'sheduler'").
+Result<Config> load_config(const std::string& path);
+
+} // namespace luaflow::config

@@ -1,0 +1,50 @@
+#include "daemon/control/handlers.hpp"
+
+#include <unordered_map>
+
+namespace luaflow::control {
+
+Result<std::string> string_param(const json& params, const char* name) {
+    auto it = params.find(name);
+    if (it == params.end() || !it->is_string() || it->get<std::string>().empty())
+        return make_error(ErrorCode::invalid, std::string("parameter '") + name + "' must be a non-empty string");
+    return it->get<std::string>();
+}
+
+void answer(Context& ctx, const std::shared_ptr<Reply>& reply, json value) {
+    ctx.db.after_commit([reply, value = std::move(value)] { reply->result(value); });
+}
+
+void answer_error(Context& ctx, const std::shared_ptr<Reply>& reply, Error error) {
+    ctx.db.after_commit([reply, error = std::move(error)] { reply->error(error); });
+}
+
+Handler make_handler(Context& ctx) {
+    using Fn = void (*)(Context&, const json&, const std::shared_ptr<Reply>&);
+    static const std::unordered_map<std::string, Fn> methods = {
+        {"status", handle_status},
+        {"list", handle_list},
+        {"show", handle_show},
+        {"run", handle_run},
+        {"executions", handle_executions},
+        {"inspect", handle_inspect},
+        {"wait", handle_wait},
+        {"logs", handle_logs},
+        {"cancel", handle_cancel},
+        {"retry", handle_retry},
+        {"enable", [](Context& c, const json& p, const std::shared_ptr<Reply>& r) { handle_enable(c, p, r, true); }},
+        {"disable", [](Context& c, const json& p, const std::shared_ptr<Reply>& r) { handle_enable(c, p, r, false); }},
+        {"reload", handle_reload},
+        {"stats", handle_stats},
+    };
+    return [&ctx](const std::string& method, const json& params, std::shared_ptr<Reply> reply) {
+        auto it = methods.find(method);
+        if (it == methods.end()) {
+            reply->error(make_error(ErrorCode::invalid, "unknown method '" + method + "'"));
+            return;
+        }
+        it->second(ctx, params, reply);
+    };
+}
+
+} // namespace luaflow::control

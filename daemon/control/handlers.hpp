@@ -1,0 +1,43 @@
+#pragma once
+// The control socket's methods (common/protocol.hpp), one function per command group.
+#include "daemon/control/socket_server.hpp"
+#include "daemon/exec/executor.hpp"
+#include "daemon/registry/registry.hpp"
+#include "daemon/store/db.hpp"
+
+#include <functional>
+
+namespace luaflow::control {
+
+struct Context {
+    store::Db& db;
+    registry::Registry& registry;
+    exec::Executor& executor;
+    std::uint64_t started_ns = 0;              // uv_hrtime() at start, for uptime
+    std::function<registry::ReloadReport()> reload;  // SIGHUP's work: config and workflows
+};
+
+Handler make_handler(Context& ctx);
+
+// Per group (handlers_*.cpp).
+void handle_status(Context& ctx, const json& params, const std::shared_ptr<Reply>& reply);
+void handle_list(Context& ctx, const json& params, const std::shared_ptr<Reply>& reply);
+void handle_show(Context& ctx, const json& params, const std::shared_ptr<Reply>& reply);
+void handle_run(Context& ctx, const json& params, const std::shared_ptr<Reply>& reply);
+void handle_executions(Context& ctx, const json& params, const std::shared_ptr<Reply>& reply);
+void handle_inspect(Context& ctx, const json& params, const std::shared_ptr<Reply>& reply);
+void handle_wait(Context& ctx, const json& params, const std::shared_ptr<Reply>& reply);
+void handle_logs(Context& ctx, const json& params, const std::shared_ptr<Reply>& reply);
+void handle_cancel(Context& ctx, const json& params, const std::shared_ptr<Reply>& reply);
+void handle_retry(Context& ctx, const json& params, const std::shared_ptr<Reply>& reply);
+void handle_enable(Context& ctx, const json& params, const std::shared_ptr<Reply>& reply, bool enabled);
+void handle_reload(Context& ctx, const json& params, const std::shared_ptr<Reply>& reply);
+void handle_stats(Context& ctx, const json& params, const std::shared_ptr<Reply>& reply);
+
+// A string parameter, or an `invalid` error naming it.
+Result<std::string> string_param(const json& params, const char* name);
+// Answers after the turn's changes are committed (what the answer reports is then durable).
+void answer(Context& ctx, const std::shared_ptr<Reply>& reply, json value);
+void answer_error(Context& ctx, const std::shared_ptr<Reply>& reply, Error error);
+
+} // namespace luaflow::control

@@ -1,0 +1,129 @@
+// run, executions, inspect, wait, logs, cancel, retry.
+#include "daemon/control/handlers.hpp"
+#include "daemon/store/executions.hpp"
+#include "daemon/store/logs.hpp"
+
+namespace luaflow::control {
+
+namespace {
+
+// Resolves "execution" (an id or a unique prefix) or answers the error and returns nothing.
+std::optional<std::string> execution_param(Context& ctx, const json& params, const std::shared_ptr<Reply>& reply) {
+    auto raw = string_param(params, "execution");
+    if (!raw) {
+        reply->error(raw.error());
+        return std::nullopt;
+    }
+    auto id = store::resolve_execution(ctx.db, *raw);
+    if (!id) {
+        reply->error(id.error());
+        return std::nullopt;
+    }
+    return *id;
+}
+
+constexpr int kLogPage = 5000;
+
+// Sends the lines after `after` as events; returns the last id sent.
+std::int64_t send_logs(Context& ctx, const std::shared_ptr<Reply>& reply, const std::string& id,
+                       const std::optional<std::string>& action, std::int64_t after) {
+    for (;;) {
+        auto lines = store::read_logs(ctx.db, id, action, after, kLogPage);
+        for (const auto& l : lines) {
+            reply->event(store::log_json(l));
+            after = l.id;
+        }
+        if (lines.size() < static_cast<size_t>(kLogPage)) return after;
+    }
+}
+
+} // namespace
+
+void handle_run(Context& ctx, const json& params, const std::shared_ptr<Reply>& reply) {
+    auto workflow = string_param(params, "workflow");
+    if (!workflow) return reply->error(workflow.error());
+    exec::SubmitRequest req;
+    req.workflow = *workflow;
+    req.input = params.value("input", json::object());
+    req.input_strings = params.value("input_strings", json::object());
+    if (!req.input.is_object()) return reply->error(make_error(ErrorCode::invalid, "input must be a JSON object"));
+    auto id = ctx.executor.submit(req);
+    if (!id) return answer_error(ctx, reply, id.error());
+    if (!params.value("wait", false)) return answer(ctx, reply, {{"id", *id}});
+    auto waiting = ctx.executor.when_finished(*id, [reply](const json& report) { reply->result(report); });
+    if (!waiting) answer_error(ctx, reply, waiting.error());
+}
+
+void handle_executions(Context& ctx, const json& params, const std::shared_ptr<Reply>& reply) {
+    store::ExecutionFilter f;
+    if (auto w = params.find("workflow"); w != params.end() && w->is_string()) f.workflow = w->get<std::string>();
+    if (auto s = params.find("status"); s != params.end() && s->is_string()) {
+        f.status = parse_exec_status(s->get<std::string>());
+        if (!f.status)
+            return reply->error(make_error(ErrorCode::invalid, "unknown status '" + s->get<std::string>() +
+                                                                   "' (queued, running, succeeded, failed, "
+                                                                   "cancelled, timed_out)"));
+    }
+    if (auto l = params.find("limit"); l != params.end()) {
+        if (!l->is_number_integer() || l->get<int>() < 1)
+            return reply->error(make_error(ErrorCode::invalid, "limit must be a positive integer"));
+        f.limit = l->get<int>();
+    }
+    reply->result(store::list_executions(ctx.db, f));
+}
+
+void handle_inspect(Context& ctx, const json& params, const std::shared_ptr<Reply>& reply) {
+    auto id = execution_param(ctx, params, reply);
+    if (!id) return;
+    auto row = store::find_execution(ctx.db, *id);
+    if (!row) return reply->error(make_error(ErrorCode::not_found, "no execution '" + *id + "'"));
+    answer(ctx, reply, store::inspect_document(*row));
+}
+
+void handle_wait(Context& ctx, const json& params, const std::shared_ptr<Reply>& reply) {
+    auto id = execution_param(ctx, params, reply);
+    if (!id) return;
+    auto r = ctx.executor.when_finished(*id, [reply](const json& report) { reply->result(report); });
+    if (!r) reply->error(r.error());
+}
+
+void handle_logs(Context& ctx, const json& params, const std::shared_ptr<Reply>& reply) {
+    auto id = execution_param(ctx, params, reply);
+    if (!id) return;
+    std::optional<std::string> action;
+    if (auto a = params.find("action"); a != params.end() && a->is_string()) action = a->get<std::string>();
+    if (!params.value("follow", false)) {
+        json out = json::array();
+        for (const auto& l : store::read_logs(ctx.db, *id, action, 0, 1'000'000)) out.push_back(store::log_json(l));
+        return reply->result(out);
+    }
+    // Follow: what is there now, then each new line after its commit, until the execution ends.
+    auto last = std::make_shared<std::int64_t>(send_logs(ctx, reply, *id, action, 0));
+    std::string exec_id = *id;
+    auto on_lines = [&ctx, reply, exec_id, action, last] { *last = send_logs(ctx, reply, exec_id, action, *last); };
+    auto on_end = [&ctx, reply, exec_id, action, last] {
+        send_logs(ctx, reply, exec_id, action, *last);
+        reply->result(nullptr);
+    };
+    std::uint64_t token = ctx.executor.watch_logs(exec_id, on_lines, on_end);
+    if (token == 0) return on_end();  // it has already ended
+    reply->on_gone([&ctx, token] { ctx.executor.unwatch_logs(token); });
+}
+
+void handle_cancel(Context& ctx, const json& params, const std::shared_ptr<Reply>& reply) {
+    auto id = execution_param(ctx, params, reply);
+    if (!id) return;
+    auto r = ctx.executor.cancel(*id);
+    if (!r) return answer_error(ctx, reply, r.error());
+    answer(ctx, reply, {{"id", *id}, {"status", to_string(*r)}});
+}
+
+void handle_retry(Context& ctx, const json& params, const std::shared_ptr<Reply>& reply) {
+    auto id = execution_param(ctx, params, reply);
+    if (!id) return;
+    auto r = ctx.executor.retry(*id);
+    if (!r) return answer_error(ctx, reply, r.error());
+    answer(ctx, reply, {{"id", *id}, {"status", to_string(*r)}});
+}
+
+} // namespace luaflow::control

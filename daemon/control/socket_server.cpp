@@ -1,0 +1,283 @@
+#include "daemon/control/socket_server.hpp"
+
+#include "common/log.hpp"
+#include "common/protocol.hpp"
+
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+#include <grp.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+namespace luaflow::control {
+
+namespace {
+
+// A client that stops reading while we write gets disconnected past this much queued output.
+constexpr std::size_t kMaxQueuedOutput = 64u << 20;
+
+class Connection;
+
+class ConnectionReply final : public Reply {
+public:
+    ConnectionReply(std::weak_ptr<Connection> conn, json id) : conn_(std::move(conn)), id_(std::move(id)) {}
+    void event(const json& value) override;
+    void result(const json& value) override;
+    void error(const Error& e) override;
+    bool alive() const override;
+    void on_gone(std::function<void()> fn) override { gone_ = std::move(fn); }
+
+    std::deque<std::string> lines;  // written once this reply reaches the head of the queue
+    bool done = false;
+    std::function<void()> gone_;
+
+private:
+    std::weak_ptr<Connection> conn_;
+    json id_;
+};
+
+class Connection : public std::enable_shared_from_this<Connection> {
+public:
+    struct Box {
+        uv_pipe_t uv;
+        bool closing = false;
+        std::shared_ptr<Connection> self;  // the connection lives while libuv holds its handle
+    };
+
+    Connection(uv_loop_t* loop, Handler& handler) : handler_(handler) {
+        box_ = new Box();
+        uv_pipe_init(loop, &box_->uv, 0);
+        box_->uv.data = box_;
+    }
+
+    uv_stream_t* stream() { return reinterpret_cast<uv_stream_t*>(&box_->uv); }
+
+    void start() {
+        box_->self = shared_from_this();
+        uv_read_start(
+            stream(),
+            [](uv_handle_t*, size_t suggested, uv_buf_t* buf) {
+                buf->base = new char[suggested];
+                buf->len = suggested;
+            },
+            [](uv_stream_t* s, ssize_t n, const uv_buf_t* buf) {
+                std::unique_ptr<char[]> owned(buf->base);
+                auto* box = static_cast<Box*>(s->data);
+                if (box->closing) return;
+                std::shared_ptr<Connection> conn = box->self;
+                if (n < 0) conn->close();
+                else if (n > 0) conn->on_data(buf->base, static_cast<size_t>(n));
+            });
+    }
+
+    void close() {
+        if (box_->closing) return;
+        box_->closing = true;
+        for (auto& r : replies_)
+            if (!r->done && r->gone_) r->gone_();
+        replies_.clear();
+        uv_close(reinterpret_cast<uv_handle_t*>(&box_->uv), [](uv_handle_t* h) {
+            auto* box = static_cast<Box*>(h->data);
+            box->self.reset();
+            delete box;
+        });
+    }
+
+    bool closed() const { return box_->closing; }
+
+    void flush() {
+        while (!replies_.empty()) {
+            auto& head = replies_.front();
+            while (!head->lines.empty()) {
+                write(std::move(head->lines.front()));
+                head->lines.pop_front();
+            }
+            if (!head->done) return;
+            replies_.pop_front();
+        }
+    }
+
+private:
+    void on_data(const char* data, size_t n) {
+        buffer_.append(data, n);
+        size_t start = 0;
+        for (size_t nl; (nl = buffer_.find('\n', start)) != std::string::npos; start = nl + 1) {
+            std::string line = buffer_.substr(start, nl - start);
+            dispatch(line);
+            if (closed()) return;
+        }
+        buffer_.erase(0, start);
+        if (buffer_.size() > protocol::kMaxLine) {
+            log::warn("control socket: a request line over %zu bytes; closing the connection", protocol::kMaxLine);
+            close();
+        }
+    }
+
+    void dispatch(const std::string& line) {
+        if (line.find_first_not_of(" \t\r") == std::string::npos) return;
+        json req = json::parse(line, nullptr, false);
+        json id = req.is_object() && req.contains("id") ? req["id"] : json();
+        auto reply = std::make_shared<ConnectionReply>(weak_from_this(), id);
+        replies_.push_back(reply);
+        if (req.is_discarded() || !req.is_object()) {
+            reply->error(make_error(ErrorCode::invalid, "request is not a JSON object"));
+            return;
+        }
+        auto method = req.find("method");
+        if (method == req.end() || !method->is_string()) {
+            reply->error(make_error(ErrorCode::invalid, "request has no \"method\" string"));
+            return;
+        }
+        json params = req.value("params", json::object());
+        if (!params.is_object()) {
+            reply->error(make_error(ErrorCode::invalid, "\"params\" must be an object"));
+            return;
+        }
+        handler_(method->get<std::string>(), params, reply);
+    }
+
+    void write(std::string line) {
+        if (closed()) return;
+        if (uv_stream_get_write_queue_size(stream()) > kMaxQueuedOutput) {
+            log::warn("control socket: client is not reading; closing the connection");
+            close();
+            return;
+        }
+        auto* req = new WriteReq();
+        req->data = std::move(line);
+        uv_buf_t buf = uv_buf_init(req->data.data(), static_cast<unsigned>(req->data.size()));
+        req->req.data = req;
+        int rc = uv_write(&req->req, stream(), &buf, 1, [](uv_write_t* w, int) {
+            delete static_cast<WriteReq*>(w->data);
+        });
+        if (rc != 0) {
+            delete req;
+            close();
+        }
+    }
+
+    struct WriteReq {
+        uv_write_t req;
+        std::string data;
+    };
+
+    Handler& handler_;
+    Box* box_;
+    std::string buffer_;
+    std::deque<std::shared_ptr<ConnectionReply>> replies_;
+};
+
+std::string frame(const json& id, const char* key, const json& value) {
+    json line = {{"id", id}, {key, value}};
+    return line.dump(-1, ' ', false, json::error_handler_t::replace) + "\n";
+}
+
+void ConnectionReply::event(const json& value) {
+    if (done) return;
+    auto conn = conn_.lock();
+    if (!conn || conn->closed()) return;
+    lines.push_back(frame(id_, "event", value));
+    conn->flush();
+}
+
+void ConnectionReply::result(const json& value) {
+    if (done) return;
+    lines.push_back(frame(id_, "result", value));
+    done = true;
+    if (auto conn = conn_.lock()) conn->flush();
+}
+
+void ConnectionReply::error(const Error& e) {
+    if (done) return;
+    lines.push_back(frame(id_, "error", {{"code", to_string(e.code)}, {"message", e.message}}));
+    done = true;
+    if (auto conn = conn_.lock()) conn->flush();
+}
+
+bool ConnectionReply::alive() const {
+    auto conn = conn_.lock();
+    return conn && !conn->closed();
+}
+
+// True when something answers on the socket path (another daemon).
+bool socket_in_use(const std::string& path) {
+    int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) return false;
+    sockaddr_un addr{};
+    addr.sun_family = AF_UNIX;
+    std::strncpy(addr.sun_path, path.c_str(), sizeof addr.sun_path - 1);
+    bool used = ::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0;
+    ::close(fd);
+    return used;
+}
+
+} // namespace
+
+SocketServer::SocketServer(uv_loop_t* loop, Handler handler) : loop_(loop), handler_(std::move(handler)) {}
+
+SocketServer::~SocketServer() { close(); }
+
+Result<void> SocketServer::listen(const std::string& path, std::optional<unsigned> mode, const std::string& group) {
+    if (path.size() >= sizeof(sockaddr_un{}.sun_path))
+        return make_error(ErrorCode::invalid, "socket path " + path + " is too long for a Unix socket");
+    std::error_code ec;
+    std::filesystem::path parent = std::filesystem::path(path).parent_path();
+    if (!parent.empty()) std::filesystem::create_directories(parent, ec);
+    if (socket_in_use(path)) return make_error(ErrorCode::conflict, "another luaflowd is listening on " + path);
+    ::unlink(path.c_str());  // a stale socket of a daemon that died
+    auto* box = new ServerBox();
+    box->owner = this;
+    uv_pipe_init(loop_, &box->uv, 0);
+    server_ = loop::UvHandle<ServerBox>(box);
+    int rc = uv_pipe_bind(&box->uv, path.c_str());
+    if (rc == 0)
+        rc = uv_listen(reinterpret_cast<uv_stream_t*>(&box->uv), 128, [](uv_stream_t* s, int status) {
+            auto* b = loop::box_of<ServerBox>(reinterpret_cast<uv_pipe_t*>(s));
+            if (b && status == 0) b->owner->on_connection();
+        });
+    if (rc != 0) {
+        server_.reset();
+        return make_error(ErrorCode::unavailable, "cannot listen on " + path + ": " + uv_strerror(rc));
+    }
+    path_ = path;
+    if (mode && ::chmod(path.c_str(), *mode) != 0)
+        log::warn("cannot set mode %o on %s: %s", *mode, path.c_str(), std::strerror(errno));
+    if (!group.empty()) {
+        if (struct group* g = ::getgrnam(group.c_str())) {
+            if (::chown(path.c_str(), static_cast<uid_t>(-1), g->gr_gid) != 0)
+                log::warn("cannot give %s to group %s: %s", path.c_str(), group.c_str(), std::strerror(errno));
+        } else {
+            log::warn("socket group '%s' does not exist", group.c_str());
+        }
+    }
+    return {};
+}
+
+void SocketServer::on_connection() {
+    auto conn = std::make_shared<Connection>(loop_, handler_);
+    if (uv_accept(reinterpret_cast<uv_stream_t*>(&server_->uv), conn->stream()) != 0) {
+        conn->close();
+        return;
+    }
+    conn->start();
+    std::weak_ptr<Connection> weak = conn;
+    // Forget connections that have gone, so the list does not grow with every client.
+    std::erase_if(connections_, [](const auto& c) { return c.first.expired(); });
+    connections_.emplace_back(std::weak_ptr<void>(conn), [weak] {
+        if (auto c = weak.lock()) c->close();
+    });
+}
+
+void SocketServer::close() {
+    for (auto& c : connections_) c.second();
+    connections_.clear();
+    if (!server_) return;
+    server_.reset();
+    if (!path_.empty()) ::unlink(path_.c_str());
+    path_.clear();
+}
+
+} // namespace luaflow::control

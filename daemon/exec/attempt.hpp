@@ -1,0 +1,60 @@
+#pragma once
+// One attempt of one action, whatever runs it (a Lua coroutine, a subprocess). The executor owns it;
+// the runner reports once through AttemptDone, unless cancel() came first.
+#include "common/duration.hpp"
+#include "common/time_format.hpp"
+#include "scripting/workflow_def.hpp"
+
+#include <nlohmann/json.hpp>
+
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+
+namespace luaflow::exec {
+
+using nlohmann::json;
+
+struct AttemptResult {
+    enum class Kind { succeeded, failed, timed_out, resource };
+    Kind kind = Kind::succeeded;
+    json output;                  // succeeded
+    std::string error;            // otherwise
+    std::optional<int> exit_code;
+    std::optional<json> node;     // ctx.node at the end, when it could be read
+    json shared_changes = json::object();  // top-level keys changed (null: removed); succeeded only
+};
+
+using AttemptDone = std::function<void(AttemptResult)>;
+
+// What an attempt sees of its execution (SPEC 3, the action context).
+struct AttemptSpec {
+    std::shared_ptr<const scripting::WorkflowDef> def;
+    std::size_t action = 0;  // index into def->actions
+    std::string execution;
+    json trigger;
+    json input;
+    json shared;
+    json outputs = json::object();  // finished actions' outputs by name
+    json node = json::object();
+    int attempt = 1;
+    std::optional<UnixMillis> scheduled_for;
+    std::string scratch;            // the job's scratch directory
+    std::optional<Millis> timeout;  // effective per-attempt timeout
+};
+
+class Attempt {
+public:
+    virtual ~Attempt() = default;
+    // Begins the work. The report may come before start() returns; the owner must not destroy the
+    // attempt from inside the report (it parks it until the next loop turn instead).
+    virtual void start() = 0;
+    // Stops the work; no AttemptDone follows. A subprocess gets SIGTERM, then SIGKILL 10 s later.
+    virtual void cancel() = 0;
+};
+
+// The `ctx.execution` table's JSON.
+json execution_json(const AttemptSpec& spec);
+
+} // namespace luaflow::exec

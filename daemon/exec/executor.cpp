@@ -1,0 +1,650 @@
+#include "daemon/exec/executor.hpp"
+
+#include "common/log.hpp"
+#include "daemon/exec/input.hpp"
+#include "daemon/store/executions.hpp"
+#include "daemon/store/logs.hpp"
+
+#include <algorithm>
+#include <random>
+
+namespace luaflow::exec {
+
+using scripting::ActionKind;
+
+namespace {
+
+bool is_lua(ActionKind k) { return k == ActionKind::run || k == ActionKind::script; }
+
+Millis retry_delay(const scripting::ActionDef& a, int failed_attempts) {
+    if (a.backoff == scripting::Backoff::fixed) return a.retry_delay;
+    Millis d = a.retry_delay;
+    for (int k = 1; k < failed_attempts && d < scripting::kMaxBackoff; ++k) d *= 2;
+    return std::min(d, scripting::kMaxBackoff);
+}
+
+const std::vector<std::string> kDefaultPass = {"PATH", "HOME", "LANG", "LC_ALL", "TZ", "USER", "LOGNAME"};
+
+} // namespace
+
+Executor::Executor(uv_loop_t* loop, store::Db& db, registry::Registry& registry, scripting::TaskScheduler& scheduler,
+                   const config::Config& config)
+    : loop_(loop), db_(db), registry_(registry), scheduler_(scheduler), lua_runner_(scheduler),
+      process_runner_(
+          loop,
+          [this](const std::string& execution, const std::string& action, int attempt, const char* stream,
+                 std::string line) {
+              store::append_log(db_, {0, execution, action, attempt, now_unix_ms(), stream, std::move(line)});
+              notify_logs(execution);
+          },
+          passed_environment(config.env.pass.empty() ? kDefaultPass : config.env.pass)),
+      state_dir_(config.state), park_timer_(loop) {
+    apply_config(config);
+    next_seq_ = store::max_execution_seq(db_);
+}
+
+Executor::~Executor() {
+    // Attempts first: their callbacks point into this executor.
+    for (auto& [id, e] : executions_)
+        for (auto& a : e->actions)
+            if (a.attempt) a.attempt->cancel();
+    executions_.clear();
+    parked_.clear();
+}
+
+void Executor::apply_config(const config::Config& config) {
+    queue_limits_.clear();
+    for (const auto& [name, q] : config.queues) queue_limits_[name] = q.concurrency;
+}
+
+std::string Executor::new_execution_id() {
+    // Random ids, so that a short prefix is enough to name one (as with git); order comes from `seq`.
+    static std::mt19937_64 rng{std::random_device{}()};
+    char buf[17];
+    std::snprintf(buf, sizeof buf, "%016llx", static_cast<unsigned long long>(rng()));
+    return buf;
+}
+
+std::string Executor::scratch_dir(const Execution& e, std::size_t i) const {
+    return state_dir_ + "/scratch/" + e.id + "/" + e.def->actions[i].name;
+}
+
+Executor::Execution* Executor::find(const std::string& id) {
+    auto it = executions_.find(id);
+    return it == executions_.end() ? nullptr : it->second.get();
+}
+
+Counts Executor::counts() const {
+    Counts c;
+    for (const auto& [id, e] : executions_) (e->status == ExecStatus::running ? c.running : c.queued)++;
+    return c;
+}
+
+Counts Executor::counts(const std::string& workflow) const {
+    Counts c;
+    for (const auto& [id, e] : executions_)
+        if (e->def->id == workflow) (e->status == ExecStatus::running ? c.running : c.queued)++;
+    return c;
+}
+
+std::shared_ptr<const scripting::WorkflowDef> Executor::definition_for(const std::string& workflow,
+                                                                      const std::string& digest) {
+    if (const auto* entry = registry_.find(workflow); entry && entry->def && entry->def->source_hash == digest)
+        return entry->def;
+    auto stored = registry_.load_stored(digest);
+    if (!stored) {
+        log::error("workflow %s: cannot load definition %s: %s", workflow.c_str(), digest.c_str(),
+                   stored.error().message.c_str());
+        return nullptr;
+    }
+    return stored.value();
+}
+
+Result<std::string> Executor::submit(const SubmitRequest& r) {
+    if (stopping_) return make_error(ErrorCode::unavailable, "luaflowd is shutting down");
+    const registry::WorkflowEntry* entry = registry_.find(r.workflow);
+    if (!entry) return make_error(ErrorCode::not_found, "no workflow '" + r.workflow + "'");
+    if (!entry->def)
+        return make_error(ErrorCode::conflict, "workflow '" + r.workflow + "' does not load: " + entry->error->to_string());
+    std::shared_ptr<const scripting::WorkflowDef> def = entry->def;
+    if (!store::enabled_override(db_, def->id).value_or(def->enabled))
+        return make_error(ErrorCode::conflict,
+                          "workflow '" + def->id + "' is disabled (luaflowctl enable " + def->id + ")");
+    std::string trigger_type = r.trigger.value("type", "manual");
+    if (trigger_type == "manual" && !def->triggers.manual)
+        return make_error(ErrorCode::conflict, "workflow '" + def->id + "' does not allow manual runs "
+                                                                        "(triggers.manual = false)");
+    auto input = check_input(*def, r.input, r.input_strings);
+    if (!input) return input.error();
+
+    int running = running_per_workflow_[def->id];
+    bool start_now = running < def->concurrency && queued_[def->id].empty();
+    if (!start_now && def->overlap == scripting::Overlap::skip) {
+        return make_error(ErrorCode::conflict, "workflow '" + def->id + "' is at its concurrency limit (" +
+                                                   std::to_string(def->concurrency) + ") and its overlap is \"skip\"");
+    }
+    auto e = std::make_unique<Execution>();
+    e->id = new_execution_id();
+    e->seq = ++next_seq_;
+    e->def = def;
+    e->status = start_now ? ExecStatus::running : ExecStatus::queued;
+    e->trigger = r.trigger;
+    e->input = std::move(input.value());
+    e->shared = def->context.is_object() ? def->context : json::object();
+    e->scheduled_for = r.scheduled_for;
+    e->parent = r.parent;
+    e->actions.resize(def->actions.size());
+
+    store::NewExecution row;
+    row.id = e->id;
+    row.seq = e->seq;
+    row.workflow = def->id;
+    row.definition = def->source_hash;
+    row.status = e->status;
+    row.trigger = e->trigger;
+    row.input = e->input;
+    row.shared = e->shared;
+    row.created_at = now_unix_ms();
+    if (start_now) row.started_at = e->started_at = row.created_at;
+    row.scheduled_for = e->scheduled_for;
+    row.parent = e->parent;
+    for (const auto& a : def->actions) row.actions.push_back(a.name);
+    store::insert_execution(db_, row);
+
+    std::string id = e->id;
+    Execution& ref = *e;
+    executions_.emplace(id, std::move(e));
+    if (start_now) {
+        ++running_per_workflow_[def->id];
+        start_execution(ref);
+    } else {
+        queued_[def->id].push_back(id);
+    }
+    return id;
+}
+
+void Executor::start_execution(Execution& e) {
+    e.status = ExecStatus::running;
+    if (!e.started_at) {
+        e.started_at = now_unix_ms();
+        store::start_execution(db_, e.id, *e.started_at);
+    }
+    arm_execution_timeout(e);
+    std::string id = e.id;
+    db_.after_commit([this, id] {
+        if (Execution* x = find(id)) advance(*x);
+    });
+}
+
+void Executor::arm_execution_timeout(Execution& e) {
+    if (!e.def->timeout) return;
+    Millis elapsed = e.started_at ? std::max<Millis>(0, now_unix_ms() - *e.started_at) : 0;
+    Millis left = std::max<Millis>(0, *e.def->timeout - elapsed);
+    e.timeout_timer = std::make_unique<loop::Timer>(loop_);
+    std::string id = e.id;
+    Millis limit = *e.def->timeout;
+    e.timeout_timer->start(static_cast<std::uint64_t>(left), [this, id, limit] {
+        if (Execution* x = find(id); x && x->status == ExecStatus::running)
+            stop_execution(*x, ExecStatus::timed_out, "execution timed out after " + format_duration(limit));
+    });
+}
+
+// Starts what the graph allows, skips what can no longer run, and ends the execution when all is done.
+// May destroy `e`: callers must not use it afterwards.
+void Executor::advance(Execution& e) {
+    if (e.status != ExecStatus::running) return;
+    const std::string id = e.id;
+    const auto& defs = e.def->actions;
+    for (bool progress = true; progress;) {
+        progress = false;
+        for (std::size_t i = 0; i < defs.size(); ++i) {
+            ActionState& a = e.actions[i];
+            if (a.status != ActionStatus::pending || a.attempt || (a.retry_timer && a.retry_timer->active())) continue;
+            bool ready = true, blocked = false;
+            for (std::size_t d : defs[i].deps) {
+                ActionStatus ds = e.actions[d].status;
+                if (!is_finished(ds)) ready = false;
+                else if (ds != ActionStatus::succeeded) blocked = true;
+            }
+            if (!ready) continue;
+            if (blocked && !defs[i].always) {
+                finish_action(e, i, ActionStatus::skipped, {}, std::nullopt);
+                progress = true;
+                continue;
+            }
+            if (stopping_) continue;
+            begin_action(e, i);
+            if (!find(id)) return;
+        }
+    }
+    bool all_done = std::all_of(e.actions.begin(), e.actions.end(),
+                                [](const ActionState& a) { return is_finished(a.status); });
+    if (!all_done) return;
+    for (std::size_t i = 0; i < defs.size(); ++i) {
+        ActionStatus s = e.actions[i].status;
+        if (s == ActionStatus::failed || s == ActionStatus::timed_out) {
+            complete(e, ExecStatus::failed, "action '" + defs[i].name + "' " +
+                                                (s == ActionStatus::timed_out ? "timed out" : "failed"));
+            return;
+        }
+    }
+    complete(e, ExecStatus::succeeded, std::nullopt);
+}
+
+AttemptSpec Executor::attempt_spec(const Execution& e, std::size_t i) const {
+    AttemptSpec s;
+    s.def = e.def;
+    s.action = i;
+    s.execution = e.id;
+    s.trigger = e.trigger;
+    s.input = e.input;
+    s.shared = e.shared;
+    for (std::size_t j = 0; j < e.actions.size(); ++j)
+        if (e.actions[j].status == ActionStatus::succeeded && e.actions[j].output)
+            s.outputs[e.def->actions[j].name] = *e.actions[j].output;
+    s.node = e.actions[i].node;
+    s.attempt = std::max(1, e.actions[i].attempts);
+    s.scheduled_for = e.scheduled_for;
+    s.scratch = scratch_dir(e, i);
+    const scripting::ActionDef& a = e.def->actions[i];
+    s.timeout = a.timeout ? a.timeout : (is_lua(a.kind) ? std::optional<Millis>(scripting::kDefaultLuaTimeout) : std::nullopt);
+    return s;
+}
+
+void Executor::begin_action(Execution& e, std::size_t i) {
+    const scripting::ActionDef& def = e.def->actions[i];
+    if (!def.when) {
+        launch_attempt(e, i);
+        return;
+    }
+    ActionState& a = e.actions[i];
+    a.checking_when = true;
+    std::string id = e.id;
+    AttemptSpec spec = attempt_spec(e, i);
+    spec.attempt = a.attempts + 1;
+    a.attempt = lua_runner_.check_when(spec, [this, id, i](std::optional<bool> run_it, AttemptResult failure) {
+        on_when_checked(id, i, run_it, std::move(failure));
+    });
+    a.attempt->start();
+}
+
+void Executor::on_when_checked(const std::string& id, std::size_t i, std::optional<bool> run_it, AttemptResult failure) {
+    Execution* e = find(id);
+    if (!e) return;
+    ActionState& a = e->actions[i];
+    if (!a.checking_when) return;
+    a.checking_when = false;
+    park(std::move(a.attempt));
+    if (e->status != ExecStatus::running) return;
+    if (!run_it) {
+        failure.error = "when: " + failure.error;
+        finish_action(*e, i, ActionStatus::failed, failure,
+                      failure.kind == AttemptResult::Kind::resource ? std::optional<std::string>("resource") : std::nullopt);
+    } else if (!*run_it) {
+        finish_action(*e, i, ActionStatus::skipped, {}, std::nullopt);
+    } else {
+        launch_attempt(*e, i);
+        if (!find(id)) return;
+    }
+    advance(*e);
+}
+
+bool Executor::take_slot(const scripting::ActionDef& action) {
+    auto limit = queue_limits_.find(action.queue);
+    int& running = queue_running_[action.queue];
+    if (limit != queue_limits_.end() && limit->second > 0 && running >= limit->second) return false;
+    ++running;
+    return true;
+}
+
+void Executor::release_slot(Execution& e, std::size_t i) {
+    ActionState& a = e.actions[i];
+    if (!a.holds_queue_slot) return;
+    a.holds_queue_slot = false;
+    const std::string& queue = e.def->actions[i].queue;
+    --queue_running_[queue];
+    if (queue_limits_.count(queue) == 0) return;
+    // A slot came free: let executions waiting on this queue go on, after this change is committed.
+    db_.after_commit([this, queue] {
+        std::vector<std::string> ids;
+        for (const auto& [id, x] : executions_)
+            if (x->status == ExecStatus::running) ids.push_back(id);
+        for (const std::string& id : ids)
+            if (Execution* x = find(id)) advance(*x);
+    });
+}
+
+void Executor::launch_attempt(Execution& e, std::size_t i) {
+    const scripting::ActionDef& def = e.def->actions[i];
+    ActionState& a = e.actions[i];
+    if (!take_slot(def)) return;  // stays pending; release_slot advances it later
+    a.holds_queue_slot = true;
+    a.status = ActionStatus::running;
+    ++a.attempts;
+    store::start_attempt(db_, e.id, def.name, a.attempts, now_unix_ms(), is_lua(def.kind) ? "" : def.host);
+    std::string id = e.id;
+    int attempt_no = a.attempts;
+    db_.after_commit([this, id, i, attempt_no] {
+        Execution* x = find(id);
+        if (!x || x->status != ExecStatus::running) return;
+        ActionState& s = x->actions[i];
+        if (s.status != ActionStatus::running || s.attempts != attempt_no || s.attempt) return;
+        const scripting::ActionDef& d = x->def->actions[i];
+        AttemptSpec spec = attempt_spec(*x, i);
+        AttemptDone done = [this, id, i, attempt_no](AttemptResult r) { on_attempt_done(id, i, attempt_no, std::move(r)); };
+        if (is_lua(d.kind)) {
+            s.attempt = lua_runner_.run(spec, std::move(done));
+        } else {
+            std::vector<std::string> argv =
+                d.kind == ActionKind::shell ? std::vector<std::string>{"/bin/sh", "-c", d.shell} : d.cmd;
+            s.attempt = process_runner_.run(spec, std::move(argv), std::move(done));
+        }
+        // start() may report at once; the report parks the attempt instead of destroying it.
+        s.attempt->start();
+    });
+}
+
+void Executor::on_attempt_done(const std::string& id, std::size_t i, int attempt_no, AttemptResult r) {
+    Execution* e = find(id);
+    if (!e) return;
+    ActionState& a = e->actions[i];
+    if (a.status != ActionStatus::running || a.attempts != attempt_no) return;
+    park(std::move(a.attempt));
+    release_slot(*e, i);
+    if (r.node) a.node = *r.node;
+    const scripting::ActionDef& def = e->def->actions[i];
+    if (r.kind == AttemptResult::Kind::succeeded) {
+        if (!r.shared_changes.empty()) {
+            for (auto it = r.shared_changes.begin(); it != r.shared_changes.end(); ++it) {
+                if (it.value().is_null()) e->shared.erase(it.key());
+                else e->shared[it.key()] = it.value();
+            }
+            store::save_shared(db_, e->id, e->shared);
+        }
+        finish_action(*e, i, ActionStatus::succeeded, r, std::nullopt);
+        advance(*e);
+        return;
+    }
+    int used = a.attempts - a.attempt_base;
+    std::string what = "attempt " + std::to_string(used) + "/" + std::to_string(def.retries + 1) + " " +
+                       (r.kind == AttemptResult::Kind::timed_out ? "timed out" : "failed") + ": " + r.error;
+    if (used <= def.retries && !stopping_) {
+        Millis delay = retry_delay(def, used);
+        UnixMillis at = now_unix_ms() + delay;
+        store::append_log(db_, {0, e->id, def.name, a.attempts, now_unix_ms(), "log",
+                                what + "; retrying in " + format_duration(delay)});
+        notify_logs(e->id);
+        log::info("execution %s: action '%s' %s; retrying in %s", e->id.c_str(), def.name.c_str(), what.c_str(),
+                  format_duration(delay).c_str());
+        a.status = ActionStatus::pending;
+        a.next_attempt_at = at;
+        store::schedule_retry(db_, e->id, def.name, at, r.error, a.node);
+        arm_retry(*e, i, at);
+        return;
+    }
+    store::append_log(db_, {0, e->id, def.name, a.attempts, now_unix_ms(), "log", what});
+    notify_logs(e->id);
+    log::info("execution %s: action '%s' %s", e->id.c_str(), def.name.c_str(), what.c_str());
+    ActionStatus status = r.kind == AttemptResult::Kind::timed_out ? ActionStatus::timed_out : ActionStatus::failed;
+    std::optional<std::string> event;
+    if (r.kind == AttemptResult::Kind::resource) event = "resource";
+    finish_action(*e, i, status, r, event);
+    advance(*e);
+}
+
+void Executor::arm_retry(Execution& e, std::size_t i, UnixMillis at) {
+    ActionState& a = e.actions[i];
+    a.retry_timer = std::make_unique<loop::Timer>(loop_);
+    std::string id = e.id;
+    Millis wait = std::max<Millis>(0, at - now_unix_ms());
+    a.retry_timer->start(static_cast<std::uint64_t>(wait), [this, id, i] {
+        Execution* x = find(id);
+        if (!x) return;
+        x->actions[i].retry_timer->stop();
+        x->actions[i].next_attempt_at.reset();
+        advance(*x);
+    });
+}
+
+void Executor::finish_action(Execution& e, std::size_t i, ActionStatus status, const AttemptResult& r,
+                             std::optional<std::string> event) {
+    ActionState& a = e.actions[i];
+    a.status = status;
+    a.next_attempt_at.reset();
+    store::ActionResult row;
+    row.status = status;
+    if (status == ActionStatus::succeeded) {
+        a.output = r.output;
+        row.output = r.output;
+    } else if (!r.error.empty()) {
+        row.error = r.error;
+    }
+    row.event = std::move(event);
+    row.exit_code = r.exit_code;
+    row.finished_at = now_unix_ms();
+    row.node = a.node;
+    store::finish_action(db_, e.id, e.def->actions[i].name, row);
+}
+
+void Executor::stop_execution(Execution& e, ExecStatus status, const std::string& error) {
+    for (std::size_t i = 0; i < e.actions.size(); ++i) {
+        ActionState& a = e.actions[i];
+        if (a.attempt) {
+            a.attempt->cancel();
+            park(std::move(a.attempt));
+        }
+        a.checking_when = false;
+        release_slot(e, i);
+        if (a.retry_timer) a.retry_timer->stop();
+        if (is_finished(a.status)) continue;
+        AttemptResult r;
+        ActionStatus s = ActionStatus::cancelled;
+        if (a.status == ActionStatus::running && status == ExecStatus::timed_out) {
+            s = ActionStatus::timed_out;
+            r.error = error;
+        }
+        finish_action(e, i, s, r, std::nullopt);
+    }
+    complete(e, status, error);
+}
+
+void Executor::complete(Execution& e, ExecStatus status, std::optional<std::string> error) {
+    for (auto& a : e.actions) {
+        if (a.attempt) {
+            a.attempt->cancel();
+            park(std::move(a.attempt));
+        }
+    }
+    bool was_running = e.status == ExecStatus::running;
+    UnixMillis now = now_unix_ms();
+    store::finish_execution(db_, e.id, status, error, now);
+    log::info("execution %s of %s %s%s%s", e.id.c_str(), e.def->id.c_str(), to_string(status),
+              error ? ": " : "", error ? error->c_str() : "");
+    std::string id = e.id;
+    std::string workflow = e.def->id;
+    if (was_running) --running_per_workflow_[workflow];
+    auto& q = queued_[workflow];
+    q.erase(std::remove(q.begin(), q.end(), id), q.end());
+    std::vector<std::function<void(const json&)>> waiters;
+    if (auto it = finish_waiters_.find(id); it != finish_waiters_.end()) {
+        waiters = std::move(it->second);
+        finish_waiters_.erase(it);
+    }
+    // The execution's log watches end with it.
+    std::vector<std::function<void()>> ends;
+    for (auto it = log_watches_.begin(); it != log_watches_.end();) {
+        if (it->second.execution == id) {
+            ends.push_back(std::move(it->second.on_end));
+            it = log_watches_.erase(it);
+        } else {
+            ++it;
+        }
+    }
+    db_.after_commit([this, id, waiters = std::move(waiters), ends = std::move(ends)] {
+        if (!waiters.empty()) {
+            auto row = store::find_execution(db_, id);
+            json report = row ? store::inspect_document(*row) : json();
+            for (const auto& w : waiters) w(report);
+        }
+        for (const auto& end : ends) end();
+    });
+    executions_.erase(id);
+    start_queued(workflow);
+    check_shutdown_done();
+}
+
+void Executor::start_queued(const std::string& workflow) {
+    if (stopping_) return;
+    auto& q = queued_[workflow];
+    while (!q.empty()) {
+        Execution* e = find(q.front());
+        if (!e) {
+            q.pop_front();
+            continue;
+        }
+        const auto* entry = registry_.find(workflow);
+        int limit = entry && entry->def ? entry->def->concurrency : e->def->concurrency;
+        if (running_per_workflow_[workflow] >= limit) return;
+        q.pop_front();
+        ++running_per_workflow_[workflow];
+        start_execution(*e);
+    }
+}
+
+Result<ExecStatus> Executor::cancel(const std::string& id) {
+    if (Execution* e = find(id)) {
+        stop_execution(*e, ExecStatus::cancelled, "cancelled");
+        return ExecStatus::cancelled;
+    }
+    auto row = store::find_execution(db_, id);
+    if (!row) return make_error(ErrorCode::not_found, "no execution '" + id + "'");
+    return make_error(ErrorCode::conflict,
+                      "execution " + id + " has already ended (" + std::string(to_string(row->status)) + ")");
+}
+
+Result<ExecStatus> Executor::retry(const std::string& id) {
+    if (stopping_) return make_error(ErrorCode::unavailable, "luaflowd is shutting down");
+    if (find(id)) return make_error(ErrorCode::conflict, "execution " + id + " has not ended yet");
+    auto row = store::find_execution(db_, id);
+    if (!row) return make_error(ErrorCode::not_found, "no execution '" + id + "'");
+    auto def = definition_for(row->workflow, row->definition);
+    if (!def) return make_error(ErrorCode::conflict, "the definition execution " + id + " ran with cannot be loaded");
+    // The failed, timed-out and cancelled actions, and everything that depends on them.
+    std::vector<bool> rerun(def->actions.size(), false);
+    std::map<std::string, const store::ActionRow*> rows;
+    for (const auto& a : row->actions) rows[a.name] = &a;
+    for (std::size_t i = 0; i < def->actions.size(); ++i) {
+        auto it = rows.find(def->actions[i].name);
+        ActionStatus s = it == rows.end() ? ActionStatus::pending : it->second->status;
+        rerun[i] = s == ActionStatus::failed || s == ActionStatus::timed_out || s == ActionStatus::cancelled ||
+                   s == ActionStatus::pending;
+    }
+    for (bool grew = true; grew;) {
+        grew = false;
+        for (std::size_t i = 0; i < def->actions.size(); ++i)
+            for (std::size_t d : def->actions[i].deps)
+                if (rerun[d] && !rerun[i]) rerun[i] = grew = true;
+    }
+    if (std::none_of(rerun.begin(), rerun.end(), [](bool b) { return b; }))
+        return make_error(ErrorCode::conflict, "execution " + id + " has nothing to retry: every action succeeded");
+
+    auto e = std::make_unique<Execution>();
+    e->id = id;
+    e->seq = row->seq;
+    e->def = def;
+    e->trigger = row->trigger;
+    e->input = row->input;
+    e->shared = row->shared.is_object() ? row->shared : json::object();
+    e->scheduled_for = row->scheduled_for;
+    e->started_at = row->started_at;
+    e->parent = row->parent;
+    e->actions.resize(def->actions.size());
+    for (std::size_t i = 0; i < def->actions.size(); ++i) {
+        ActionState& a = e->actions[i];
+        auto it = rows.find(def->actions[i].name);
+        if (it != rows.end()) {
+            a.attempts = it->second->attempts;
+            a.node = it->second->node;
+            a.status = it->second->status;
+            a.output = it->second->output;
+        }
+        a.attempt_base = a.attempts;
+        if (rerun[i]) {
+            a.status = ActionStatus::pending;
+            a.output.reset();
+            store::reset_action(db_, id, def->actions[i].name);
+        }
+    }
+    const std::string& workflow = def->id;
+    bool start_now = running_per_workflow_[workflow] < def->concurrency && queued_[workflow].empty();
+    e->status = start_now ? ExecStatus::running : ExecStatus::queued;
+    store::reopen_execution(db_, id, e->status);
+    log::info("execution %s of %s: retry requested", id.c_str(), workflow.c_str());
+    Execution& ref = *e;
+    executions_.emplace(id, std::move(e));
+    if (start_now) {
+        ++running_per_workflow_[workflow];
+        ref.started_at.reset();  // the retried run's clock starts now
+        start_execution(ref);
+        return ExecStatus::running;
+    }
+    queued_[workflow].push_back(id);
+    return ExecStatus::queued;
+}
+
+Result<void> Executor::when_finished(const std::string& id, std::function<void(const json&)> fn) {
+    if (find(id)) {
+        finish_waiters_[id].push_back(std::move(fn));
+        return {};
+    }
+    auto row = store::find_execution(db_, id);
+    if (!row) return make_error(ErrorCode::not_found, "no execution '" + id + "'");
+    json report = store::inspect_document(*row);
+    db_.after_commit([fn = std::move(fn), report] { fn(report); });
+    return {};
+}
+
+std::uint64_t Executor::watch_logs(const std::string& id, std::function<void()> on_lines, std::function<void()> on_end) {
+    if (!find(id)) return 0;
+    std::uint64_t token = next_watch_++;
+    log_watches_[token] = LogWatch{id, std::move(on_lines), std::move(on_end)};
+    return token;
+}
+
+void Executor::unwatch_logs(std::uint64_t token) { log_watches_.erase(token); }
+
+void Executor::notify_logs(const std::string& id) {
+    if (log_watches_.empty()) return;
+    bool first = logs_dirty_.empty();
+    logs_dirty_.insert(id);
+    if (!first) return;
+    db_.after_commit([this] {
+        std::set<std::string> dirty;
+        dirty.swap(logs_dirty_);
+        std::vector<std::function<void()>> calls;
+        for (auto& [token, w] : log_watches_)
+            if (dirty.count(w.execution)) calls.push_back(w.on_lines);
+        for (auto& c : calls) c();
+    });
+}
+
+void Executor::log_line(const scripting::Task* task, const std::string& workflow, stdlib::LogLevel level,
+                        const std::string& line) {
+    std::string text = level == stdlib::LogLevel::info ? line : std::string(stdlib::to_string(level)) + ": " + line;
+    if (!task) {
+        log::info("workflow %s: %s", workflow.c_str(), text.c_str());
+        return;
+    }
+    const scripting::TaskLabel& l = task->label();
+    store::append_log(db_, {0, l.execution, l.action, l.attempt, now_unix_ms(), "log", text});
+    notify_logs(l.execution);
+}
+
+void Executor::park(std::unique_ptr<Attempt> attempt) {
+    if (!attempt) return;
+    // Attempts report from inside their own call stack; they are destroyed on a later turn.
+    parked_.push_back(std::move(attempt));
+    if (!park_timer_.active()) park_timer_.start(0, [this] { parked_.clear(); });
+}
+
+} // namespace luaflow::exec

@@ -1,0 +1,158 @@
+#pragma once
+// The executor: the state machine of executions and their actions (SPEC 5). Every change is written to
+// the store first; what follows from it (starting an action, answering a waiter) runs after the commit.
+#include "common/result.hpp"
+#include "common/status.hpp"
+#include "daemon/config/config.hpp"
+#include "daemon/exec/attempt.hpp"
+#include "daemon/exec/lua_runner.hpp"
+#include "daemon/exec/process_runner.hpp"
+#include "daemon/loop/uv_handle.hpp"
+#include "daemon/registry/registry.hpp"
+#include "daemon/store/db.hpp"
+#include "scripting/task.hpp"
+#include "stdlib/services.hpp"
+
+#include <nlohmann/json.hpp>
+
+#include <deque>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <set>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+namespace luaflow::exec {
+
+struct SubmitRequest {
+    std::string workflow;
+    json input = json::object();
+    json input_strings = json::object();  // -i KEY=VALUE, converted to the declared types
+    json trigger = {{"type", "manual"}};
+    std::optional<UnixMillis> scheduled_for;
+    std::optional<std::string> parent;
+};
+
+struct Counts {
+    int running = 0;
+    int queued = 0;
+};
+
+class Executor final : public stdlib::Services {
+public:
+    Executor(uv_loop_t* loop, store::Db& db, registry::Registry& registry, scripting::TaskScheduler& scheduler,
+             const config::Config& config);
+    ~Executor() override;
+
+    // Loads the executions the store holds as queued or running and carries them on (SPEC 5).
+    void recover();
+    // Creates an execution; it starts at once when the workflow's concurrency allows, else queues.
+    Result<std::string> submit(const SubmitRequest& request);
+    Result<ExecStatus> cancel(const std::string& id);
+    Result<ExecStatus> retry(const std::string& id);
+    // Calls fn with the inspect document once the execution has ended (at once if it has).
+    Result<void> when_finished(const std::string& id, std::function<void(const json& report)> fn);
+    // Calls on_line after each commit that added log lines to `id`, and on_end once it has ended.
+    std::uint64_t watch_logs(const std::string& id, std::function<void()> on_lines, std::function<void()> on_end);
+    void unwatch_logs(std::uint64_t token);
+
+    // Graceful stop: no new executions or actions; running ones get `grace`; then they are abandoned
+    // (still `running` in the store, so the next start treats them as interrupted) and `done` is called.
+    void shutdown(Millis grace, std::function<void()> done);
+    bool stopping() const { return stopping_; }
+
+    Counts counts() const;
+    Counts counts(const std::string& workflow) const;
+    void apply_config(const config::Config& config);
+
+    // stdlib::Services
+    uv_loop_t* loop() override { return loop_; }
+    void log_line(const scripting::Task* task, const std::string& workflow, stdlib::LogLevel level,
+                  const std::string& line) override;
+
+private:
+    struct ActionState {
+        ActionStatus status = ActionStatus::pending;
+        int attempts = 0;
+        int attempt_base = 0;
+        std::optional<json> output;
+        json node = json::object();
+        std::unique_ptr<Attempt> attempt;  // the running attempt or `when` check
+        bool checking_when = false;
+        std::unique_ptr<loop::Timer> retry_timer;
+        std::optional<UnixMillis> next_attempt_at;
+        bool holds_queue_slot = false;
+    };
+    struct Execution {
+        std::string id;
+        std::int64_t seq = 0;
+        std::shared_ptr<const scripting::WorkflowDef> def;
+        ExecStatus status = ExecStatus::queued;
+        json trigger, input, shared;
+        std::optional<UnixMillis> scheduled_for;
+        std::optional<UnixMillis> started_at;
+        std::optional<std::string> parent;
+        std::vector<ActionState> actions;
+        std::unique_ptr<loop::Timer> timeout_timer;
+    };
+
+    Execution* find(const std::string& id);
+    void start_execution(Execution& e);
+    void arm_execution_timeout(Execution& e);
+    void advance(Execution& e);
+    void begin_action(Execution& e, std::size_t i);
+    void launch_attempt(Execution& e, std::size_t i);
+    AttemptSpec attempt_spec(const Execution& e, std::size_t i) const;
+    void on_when_checked(const std::string& id, std::size_t i, std::optional<bool> run_it, AttemptResult failure);
+    void on_attempt_done(const std::string& id, std::size_t i, int attempt, AttemptResult result);
+    void finish_action(Execution& e, std::size_t i, ActionStatus status, const AttemptResult& result,
+                       std::optional<std::string> event);
+    void arm_retry(Execution& e, std::size_t i, UnixMillis at);
+    void stop_execution(Execution& e, ExecStatus status, const std::string& error);
+    void complete(Execution& e, ExecStatus status, std::optional<std::string> error);
+    void start_queued(const std::string& workflow);
+    void release_slot(Execution& e, std::size_t i);
+    bool take_slot(const scripting::ActionDef& action);
+    void park(std::unique_ptr<Attempt> attempt);
+    void notify_logs(const std::string& id);
+    void check_shutdown_done();
+    std::string new_execution_id();
+    std::string scratch_dir(const Execution& e, std::size_t i) const;
+    std::shared_ptr<const scripting::WorkflowDef> definition_for(const std::string& workflow, const std::string& digest);
+
+    uv_loop_t* loop_;
+    store::Db& db_;
+    registry::Registry& registry_;
+    scripting::TaskScheduler& scheduler_;
+    LuaRunner lua_runner_;
+    ProcessRunner process_runner_;
+    std::string state_dir_;
+    std::map<std::string, int> queue_limits_;
+    std::map<std::string, int> queue_running_;
+
+    std::unordered_map<std::string, std::unique_ptr<Execution>> executions_;  // queued and running
+    std::map<std::string, std::deque<std::string>> queued_;                   // per workflow, oldest first
+    std::map<std::string, int> running_per_workflow_;
+    std::int64_t next_seq_ = 0;
+
+    std::unordered_map<std::string, std::vector<std::function<void(const json&)>>> finish_waiters_;
+    struct LogWatch {
+        std::string execution;
+        std::function<void()> on_lines, on_end;
+    };
+    std::map<std::uint64_t, LogWatch> log_watches_;
+    std::set<std::string> logs_dirty_;
+    std::uint64_t next_watch_ = 1;
+
+    std::vector<std::unique_ptr<Attempt>> parked_;
+    loop::Timer park_timer_;
+
+    bool stopping_ = false;
+    std::function<void()> shutdown_done_;
+    std::unique_ptr<loop::Timer> grace_timer_;
+};
+
+} // namespace luaflow::exec

@@ -1,0 +1,221 @@
+#include "daemon/exec/lua_runner.hpp"
+
+#include "daemon/loop/uv_handle.hpp"
+#include "scripting/convert.hpp"
+
+namespace luaflow::exec {
+
+using scripting::LuaRef;
+using scripting::protected_call;
+using scripting::TaskOutcome;
+
+json execution_json(const AttemptSpec& spec) {
+    return {{"id", spec.execution},
+            {"workflow", spec.def->id},
+            {"trigger", spec.trigger},
+            {"attempt", spec.attempt},
+            {"scheduled_for", spec.scheduled_for ? json(format_rfc3339(*spec.scheduled_for)) : json()}};
+}
+
+namespace {
+
+// One call of a Lua function with a fresh ctx, bounded by the attempt's timeout.
+class LuaCall final : public Attempt {
+public:
+    enum class Mode { body, when };
+    using Finished = std::function<void(AttemptResult, bool truthy)>;
+
+    LuaCall(scripting::TaskScheduler& scheduler, const AttemptSpec& spec, Mode mode, Finished finished)
+        : scheduler_(scheduler), spec_(spec), mode_(mode), finished_(std::move(finished)) {}
+
+    void start() override {
+        const scripting::ActionDef& action = spec_.def->actions[spec_.action];
+        scripting::LuaState& state = *spec_.def->lua;
+        auto ctx = build_ctx(state);
+        if (!ctx) {
+            report(failure(AttemptResult::Kind::resource, ctx.error().message), false);
+            return;
+        }
+        ctx_ = std::move(ctx.value());
+        std::uint64_t deadline = 0;
+        if (spec_.timeout) {
+            deadline = uv_hrtime() + static_cast<std::uint64_t>(*spec_.timeout) * 1'000'000;
+            timer_ = std::make_unique<loop::Timer>(scheduler_.loop());
+            timer_->start(static_cast<std::uint64_t>(*spec_.timeout), [this] { on_timeout(); });
+        }
+        scripting::TaskLabel label{spec_.def->id, spec_.execution, action.name, spec_.attempt};
+        task_ = std::make_unique<scripting::Task>(
+            spec_.def->lua, scheduler_, label,
+            [this](scripting::Task& t, const TaskOutcome& outcome) { on_task_done(t, outcome); });
+        const LuaRef& fn = mode_ == Mode::when ? action.when : action.fn;
+        if (auto started = task_->start(fn, ctx_, deadline); !started) {
+            report(failure(AttemptResult::Kind::resource, started.error().message), false);
+        }
+    }
+
+    void cancel() override {
+        done_ = true;
+        if (task_) task_->cancel();
+        if (timer_) timer_->stop();
+    }
+
+private:
+    Result<LuaRef> build_ctx(scripting::LuaState& state) {
+        LuaRef ctx;
+        auto r = protected_call(state.L(), [&](lua_State* L) {
+            lua_createtable(L, 0, 8);
+            scripting::push_json(L, spec_.input.is_null() ? json::object() : spec_.input);
+            lua_setfield(L, -2, "input");
+            scripting::push_json(L, spec_.outputs);
+            lua_setfield(L, -2, "outputs");
+            scripting::push_json(L, spec_.shared);
+            lua_setfield(L, -2, "shared");
+            scripting::push_json(L, spec_.node);
+            lua_setfield(L, -2, "node");
+            scripting::push_json(L, spec_.def->actions[spec_.action].config);
+            lua_setfield(L, -2, "config");
+            scripting::push_json(L, execution_json(spec_));
+            lua_setfield(L, -2, "execution");
+            lua_pushlstring(L, spec_.scratch.data(), spec_.scratch.size());
+            lua_setfield(L, -2, "scratch");
+            ctx = LuaRef::pop(L);
+        });
+        if (!r) return r.error();
+        return ctx;
+    }
+
+    static AttemptResult failure(AttemptResult::Kind kind, std::string error) {
+        AttemptResult r;
+        r.kind = kind;
+        r.error = std::move(error);
+        return r;
+    }
+
+    // ctx.node as JSON, or nothing when it cannot be read (then the stored node stays).
+    std::optional<json> read_node(lua_State* L) {
+        std::optional<json> node;
+        (void)protected_call(L, [&](lua_State* S) {
+            ctx_.push(S);
+            lua_getfield(S, -1, "node");
+            if (lua_istable(S, -1)) {
+                auto j = scripting::to_json(S, -1, "ctx.node");
+                if (j && (j->is_object() || (j->is_array() && j->empty()))) node = j->is_array() ? json::object() : *j;
+            }
+            lua_pop(S, 2);
+        });
+        return node;
+    }
+
+    void on_timeout() {
+        if (done_) return;
+        // The coroutine is waiting (a running one is stopped by the hook): drop it.
+        task_->cancel();
+        AttemptResult r = failure(AttemptResult::Kind::timed_out, "timed out after " + format_duration(*spec_.timeout));
+        r.node = read_node(spec_.def->lua->L());
+        report(std::move(r), false);
+    }
+
+    void on_task_done(scripting::Task& task, const TaskOutcome& outcome) {
+        lua_State* L = spec_.def->lua->L();
+        AttemptResult r;
+        bool truthy = false;
+        switch (outcome.kind) {
+        case TaskOutcome::Kind::returned: {
+            auto converted = protected_call(L, [&](lua_State* S) {
+                lua_State* co = task.results_thread();
+                int n = lua_gettop(co);
+                if (mode_ == Mode::when) {
+                    truthy = n > 0 && lua_toboolean(co, 1);
+                    return;
+                }
+                lua_checkstack(S, n + 4);
+                if (n > 0) {
+                    lua_xmove(co, S, n);
+                    auto out = scripting::to_json(S, -n, "output");
+                    lua_pop(S, n);
+                    if (!out) throw_lua(S, out.error().message);
+                    r.output = std::move(out.value());
+                }
+                ctx_.push(S);
+                lua_getfield(S, -1, "shared");
+                if (!lua_istable(S, -1)) throw_lua(S, "ctx.shared must stay a table");
+                auto shared = scripting::to_json(S, -1, "ctx.shared");
+                lua_pop(S, 2);
+                if (!shared) throw_lua(S, shared.error().message);
+                r.shared_changes = diff_shared(*shared);
+            });
+            if (!converted) {
+                r = failure(AttemptResult::Kind::failed, converted.error().message);
+            }
+            break;
+        }
+        case TaskOutcome::Kind::error: r = failure(AttemptResult::Kind::failed, outcome.message); break;
+        case TaskOutcome::Kind::timed_out:
+            // The hook's message is the state's; the timeout is this attempt's.
+            r = failure(AttemptResult::Kind::timed_out, "timed out after " + format_duration(spec_.timeout.value_or(0)));
+            break;
+        case TaskOutcome::Kind::memory: r = failure(AttemptResult::Kind::resource, outcome.message); break;
+        }
+        r.node = read_node(L);
+        report(std::move(r), truthy);
+    }
+
+    [[noreturn]] static void throw_lua(lua_State* L, const std::string& msg) {
+        lua_pushlstring(L, msg.data(), msg.size());
+        lua_error(L);
+        __builtin_unreachable();
+    }
+
+    json diff_shared(const json& now) const {
+        json changes = json::object();
+        const json& before = spec_.shared;
+        json current = now.is_array() && now.empty() ? json::object() : now;
+        if (current.is_object()) {
+            for (auto it = current.begin(); it != current.end(); ++it) {
+                auto old = before.find(it.key());
+                if (old == before.end() || *old != it.value()) changes[it.key()] = it.value();
+            }
+        }
+        for (auto it = before.begin(); it != before.end(); ++it) {
+            if (!current.is_object() || !current.contains(it.key())) changes[it.key()] = nullptr;
+        }
+        return changes;
+    }
+
+    void report(AttemptResult r, bool truthy) {
+        if (done_) return;
+        done_ = true;
+        if (timer_) timer_->stop();
+        // The callback may destroy this call: nothing touches `this` afterwards.
+        Finished f = std::move(finished_);
+        f(std::move(r), truthy);
+    }
+
+    scripting::TaskScheduler& scheduler_;
+    AttemptSpec spec_;
+    Mode mode_;
+    Finished finished_;
+    LuaRef ctx_;
+    std::unique_ptr<loop::Timer> timer_;
+    std::unique_ptr<scripting::Task> task_;
+    bool done_ = false;
+};
+
+} // namespace
+
+std::unique_ptr<Attempt> LuaRunner::run(const AttemptSpec& spec, AttemptDone done) {
+    auto call = std::make_unique<LuaCall>(scheduler_, spec, LuaCall::Mode::body,
+                                          [done = std::move(done)](AttemptResult r, bool) { done(std::move(r)); });
+    return call;
+}
+
+std::unique_ptr<Attempt> LuaRunner::check_when(const AttemptSpec& spec, WhenDone done) {
+    auto call = std::make_unique<LuaCall>(scheduler_, spec, LuaCall::Mode::when,
+                                          [done = std::move(done)](AttemptResult r, bool truthy) {
+                                              if (r.kind == AttemptResult::Kind::succeeded) done(truthy, {});
+                                              else done(std::nullopt, std::move(r));
+                                          });
+    return call;
+}
+
+} // namespace luaflow::exec

@@ -1,0 +1,26 @@
+#pragma once
+// Runs `run`/`script` actions and `when` checks as coroutines in the workflow's Lua state.
+#include "daemon/exec/attempt.hpp"
+#include "scripting/task.hpp"
+
+#include <memory>
+
+namespace luaflow::exec {
+
+// A `when` check ends with a decision, or with a failure (its error, its timeout).
+using WhenDone = std::function<void(std::optional<bool> run_it, AttemptResult failure)>;
+
+class LuaRunner {
+public:
+    explicit LuaRunner(scripting::TaskScheduler& scheduler) : scheduler_(scheduler) {}
+
+    // An attempt that calls the action's function (or script chunk) with ctx once started.
+    std::unique_ptr<Attempt> run(const AttemptSpec& spec, AttemptDone done);
+    // An attempt that calls the action's `when` with ctx once started.
+    std::unique_ptr<Attempt> check_when(const AttemptSpec& spec, WhenDone done);
+
+private:
+    scripting::TaskScheduler& scheduler_;
+};
+
+} // namespace luaflow::exec

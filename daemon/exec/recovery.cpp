@@ -1,0 +1,124 @@
+// Start-up and stop: carrying on what the store holds (SPEC 5), and the graceful stop (SPEC 1).
+#include "common/log.hpp"
+#include "daemon/exec/executor.hpp"
+#include "daemon/store/executions.hpp"
+#include "daemon/store/logs.hpp"
+
+namespace luaflow::exec {
+
+namespace {
+constexpr const char* kInterrupted = "interrupted by daemon restart";
+}
+
+void Executor::recover() {
+    std::vector<store::ExecutionRow> rows = store::active_executions(db_);
+    std::vector<std::string> running;
+    for (store::ExecutionRow& row : rows) {
+        auto def = definition_for(row.workflow, row.definition);
+        if (!def) {
+            store::finish_execution(db_, row.id, ExecStatus::failed,
+                                    std::string("its definition cannot be loaded after a restart"), now_unix_ms());
+            continue;
+        }
+        auto e = std::make_unique<Execution>();
+        e->id = row.id;
+        e->seq = row.seq;
+        e->def = def;
+        e->status = row.status;
+        e->trigger = row.trigger;
+        e->input = row.input;
+        e->shared = row.shared.is_object() ? row.shared : json::object();
+        e->scheduled_for = row.scheduled_for;
+        e->started_at = row.started_at;
+        e->parent = row.parent;
+        e->actions.resize(def->actions.size());
+        for (const store::ActionRow& ar : row.actions) {
+            auto idx = def->action_index(ar.name);
+            if (!idx) continue;
+            ActionState& a = e->actions[*idx];
+            a.status = ar.status;
+            a.attempts = ar.attempts;
+            a.attempt_base = ar.attempt_base;
+            a.output = ar.output;
+            a.node = ar.node;
+            a.next_attempt_at = ar.next_attempt_at;
+        }
+        if (e->status == ExecStatus::queued) {
+            queued_[def->id].push_back(e->id);
+            executions_.emplace(e->id, std::move(e));
+            continue;
+        }
+        for (std::size_t i = 0; i < e->actions.size(); ++i) {
+            ActionState& a = e->actions[i];
+            const scripting::ActionDef& ad = def->actions[i];
+            if (a.status == ActionStatus::running) {
+                // The attempt the daemon was running when it stopped counts as made.
+                int used = a.attempts - a.attempt_base;
+                store::append_log(db_, {0, e->id, ad.name, a.attempts, now_unix_ms(), "log",
+                                        std::string("attempt ") + std::to_string(used) + " " + kInterrupted});
+                if (used <= ad.retries) {
+                    a.status = ActionStatus::pending;
+                    a.next_attempt_at = now_unix_ms();
+                    store::schedule_retry(db_, e->id, ad.name, *a.next_attempt_at, kInterrupted, std::nullopt);
+                } else {
+                    AttemptResult r;
+                    r.error = kInterrupted;
+                    finish_action(*e, i, ActionStatus::failed, r, std::string("interrupted"));
+                }
+            }
+            if (a.status == ActionStatus::pending && a.next_attempt_at) arm_retry(*e, i, *a.next_attempt_at);
+        }
+        log::info("execution %s of %s resumes after a restart", e->id.c_str(), def->id.c_str());
+        ++running_per_workflow_[def->id];
+        running.push_back(e->id);
+        executions_.emplace(e->id, std::move(e));
+    }
+    for (const std::string& id : running) {
+        Execution* e = find(id);
+        arm_execution_timeout(*e);
+        db_.after_commit([this, id] {
+            if (Execution* x = find(id)) advance(*x);
+        });
+    }
+    std::vector<std::string> workflows;
+    for (const auto& [wf, q] : queued_)
+        if (!q.empty()) workflows.push_back(wf);
+    for (const std::string& wf : workflows) start_queued(wf);
+}
+
+void Executor::shutdown(Millis grace, std::function<void()> done) {
+    stopping_ = true;
+    shutdown_done_ = std::move(done);
+    for (auto& [id, e] : executions_)
+        for (auto& a : e->actions)
+            if (a.retry_timer) a.retry_timer->stop();
+    grace_timer_ = std::make_unique<loop::Timer>(loop_);
+    grace_timer_->start(static_cast<std::uint64_t>(grace), [this] {
+        // Still running after the grace period: abandon them. The store keeps them `running`, so the next
+        // start treats them as interrupted; subprocesses get SIGTERM, then SIGKILL.
+        int n = 0;
+        for (auto& [id, e] : executions_)
+            for (auto& a : e->actions)
+                if (a.attempt) {
+                    a.attempt->cancel();
+                    park(std::move(a.attempt));
+                    ++n;
+                }
+        if (n) log::warn("shutdown grace over: %d running action(s) interrupted", n);
+        check_shutdown_done();
+    });
+    check_shutdown_done();
+}
+
+void Executor::check_shutdown_done() {
+    if (!stopping_ || !shutdown_done_) return;
+    for (const auto& [id, e] : executions_)
+        for (const auto& a : e->actions)
+            if (a.attempt) return;
+    grace_timer_.reset();
+    auto done = std::move(shutdown_done_);
+    shutdown_done_ = nullptr;
+    db_.after_commit(std::move(done));
+}
+
+} // namespace luaflow::exec

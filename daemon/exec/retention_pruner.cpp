@@ -1,0 +1,67 @@
+#include "daemon/exec/retention_pruner.hpp"
+
+#include "common/log.hpp"
+#include "daemon/store/retention.hpp"
+
+#include <filesystem>
+#include <memory>
+
+namespace luaflow::exec {
+
+namespace {
+
+constexpr int kBatch = 200;
+constexpr std::uint64_t kHourMs = 3'600'000;
+
+// Removing directory trees blocks on the disk: it runs on libuv's thread pool with plain values.
+struct RemoveWork {
+    uv_work_t req;
+    std::vector<std::string> paths;
+};
+
+void remove_in_pool(uv_loop_t* loop, std::vector<std::string> paths) {
+    auto* w = new RemoveWork();
+    w->paths = std::move(paths);
+    w->req.data = w;
+    uv_queue_work(
+        loop, &w->req,
+        [](uv_work_t* r) {
+            for (const std::string& p : static_cast<RemoveWork*>(r->data)->paths) {
+                std::error_code ec;
+                std::filesystem::remove_all(p, ec);
+            }
+        },
+        [](uv_work_t* r, int) { delete static_cast<RemoveWork*>(r->data); });
+}
+
+} // namespace
+
+RetentionPruner::RetentionPruner(uv_loop_t* loop, store::Db& db, std::string scratch_root)
+    : loop_(loop), db_(db), scratch_root_(std::move(scratch_root)), hourly_(loop), next_batch_(loop) {}
+
+void RetentionPruner::configure(const config::Config& config) {
+    days_ = config.retention.days;
+    keep_ = config.retention.keep_per_workflow;
+}
+
+void RetentionPruner::start() {
+    hourly_.start(0, [this] { step(); }, kHourMs);
+    hourly_.unref();
+}
+
+void RetentionPruner::step() {
+    UnixMillis cutoff = now_unix_ms() - static_cast<UnixMillis>(days_) * 86'400'000;
+    std::vector<std::string> ids = store::prune_executions(db_, cutoff, keep_, kBatch);
+    if (ids.empty()) return;
+    log::info("retention: pruned %zu execution(s) older than %d days", ids.size(), days_);
+    std::vector<std::string> dirs;
+    for (const std::string& id : ids) dirs.push_back(scratch_root_ + "/" + id);
+    remove_in_pool(loop_, std::move(dirs));
+    if (ids.size() == static_cast<size_t>(kBatch)) {
+        // More to do: the next batch on a later turn, after this one is committed.
+        next_batch_.start(0, [this] { step(); });
+        next_batch_.unref();
+    }
+}
+
+} // namespace luaflow::exec

@@ -1,0 +1,31 @@
+#include "daemon/loop/uv_handle.hpp"
+
+namespace luaflow::loop {
+
+Timer::Timer(uv_loop_t* loop) {
+    auto* box = new Box();
+    uv_timer_init(loop, &box->uv);
+    h_ = UvHandle<Box>(box);
+}
+
+void Timer::start(std::uint64_t timeout_ms, std::function<void()> fn, std::uint64_t repeat_ms) {
+    h_->fn = std::move(fn);
+    uv_timer_start(
+        &h_->uv,
+        [](uv_timer_t* t) {
+            Box* b = box_of<Box>(t);
+            if (!b) return;
+            // A copy: the callback may restart or destroy this timer.
+            std::function<void()> f = b->fn;
+            f();
+        },
+        timeout_ms, repeat_ms);
+}
+
+void Timer::stop() { uv_timer_stop(&h_->uv); }
+
+bool Timer::active() const { return uv_is_active(h_.handle()) != 0; }
+
+void Timer::unref() { uv_unref(h_.handle()); }
+
+} // namespace luaflow::loop

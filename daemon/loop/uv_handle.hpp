@@ -1,0 +1,74 @@
+#pragma once
+// Owning wrappers for libuv handles (STYLE 2.6). A handle lives inside a "box" (the uv handle as the
+// member `uv`, plus what its callbacks need). The box is freed in the close callback and never earlier
+// (luv luv_close_cb, uvw handle.hpp); `closing` is raised first so a late callback does nothing.
+#include <uv.h>
+
+#include <cstdint>
+#include <functional>
+#include <utility>
+
+namespace luaflow::loop {
+
+template <class Box> class UvHandle {
+public:
+    UvHandle() = default;
+    // Takes a box whose `uv` member is already uv_*_init'ed; sets uv.data to the box.
+    explicit UvHandle(Box* box) : b_(box) { b_->uv.data = b_; }
+    UvHandle(UvHandle&& o) noexcept : b_(std::exchange(o.b_, nullptr)) {}
+    UvHandle& operator=(UvHandle&& o) noexcept {
+        if (this != &o) {
+            reset();
+            b_ = std::exchange(o.b_, nullptr);
+        }
+        return *this;
+    }
+    UvHandle(const UvHandle&) = delete;
+    UvHandle& operator=(const UvHandle&) = delete;
+    ~UvHandle() { reset(); }
+
+    void reset() {
+        if (!b_) return;
+        Box* b = std::exchange(b_, nullptr);
+        b->closing = true;
+        uv_close(reinterpret_cast<uv_handle_t*>(&b->uv),
+                 [](uv_handle_t* h) { delete static_cast<Box*>(h->data); });
+    }
+    Box* get() const { return b_; }
+    Box* operator->() const { return b_; }
+    explicit operator bool() const { return b_ != nullptr; }
+    uv_handle_t* handle() const { return reinterpret_cast<uv_handle_t*>(&b_->uv); }
+
+private:
+    Box* b_ = nullptr;
+};
+
+// Finds the box of a handle in a callback; nullptr once it is closing.
+template <class Box, class H> Box* box_of(H* h) {
+    auto* b = static_cast<Box*>(h->data);
+    return b && !b->closing ? b : nullptr;
+}
+
+// A one-shot or repeating timer whose callback is a std::function owned by the timer.
+class Timer {
+public:
+    explicit Timer(uv_loop_t* loop);
+    Timer(const Timer&) = delete;
+    Timer& operator=(const Timer&) = delete;
+
+    void start(std::uint64_t timeout_ms, std::function<void()> fn, std::uint64_t repeat_ms = 0);
+    void stop();
+    bool active() const;
+    // Lets the loop exit while only this timer is left.
+    void unref();
+
+private:
+    struct Box {
+        uv_timer_t uv;
+        bool closing = false;
+        std::function<void()> fn;
+    };
+    UvHandle<Box> h_;
+};
+
+} // namespace luaflow::loop

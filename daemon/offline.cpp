@@ -1,0 +1,119 @@
+// luaflowctl validate / test: the loader and the engine, in this process, without a daemon.
+#include "daemon/offline.hpp"
+
+#include "daemon/app.hpp"
+#include "daemon/exec/executor.hpp"
+#include "daemon/registry/registry.hpp"
+#include "daemon/store/commit_pump.hpp"
+#include "daemon/store/db.hpp"
+#include "scripting/workflow_loader.hpp"
+
+#include <filesystem>
+
+namespace luaflow::offline {
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+namespace {
+
+class QuietServices final : public stdlib::Services {
+public:
+    explicit QuietServices(uv_loop_t* loop) : loop_(loop) {}
+    uv_loop_t* loop() override { return loop_; }
+    void log_line(const scripting::Task*, const std::string&, stdlib::LogLevel, const std::string&) override {}
+
+private:
+    uv_loop_t* loop_;
+};
+
+json error_json(const scripting::LoadError& e) { return {{"file", e.file}, {"line", e.line}, {"message", e.message}}; }
+
+std::string directory_of(const std::string& file) {
+    fs::path p = fs::absolute(file).parent_path();
+    return p.string();
+}
+
+} // namespace
+
+json validate(const std::vector<std::string>& files) {
+    json errors = json::array();
+    uv_loop_t loop;
+    uv_loop_init(&loop);
+    {
+        QuietServices services(&loop);
+        for (const std::string& f : files) {
+            config::Config cfg;
+            cfg.workflows = directory_of(f);
+            std::string id = fs::path(f).stem().string();
+            auto r = scripting::load_workflow_file(f, sandbox_options(cfg, services, id));
+            if (auto* err = std::get_if<scripting::LoadError>(&r)) errors.push_back(error_json(*err));
+        }
+    }
+    uv_run(&loop, UV_RUN_DEFAULT);
+    uv_loop_close(&loop);
+    return {{"ok", errors.empty()}, {"errors", errors}};
+}
+
+json test(const std::string& file, const json& input) {
+    std::string tmpl = (fs::temp_directory_path() / "luaflow-test-XXXXXX").string();
+    if (!::mkdtemp(tmpl.data()))
+        return {{"ok", false}, {"errors", json::array({{{"file", file}, {"line", 0}, {"message", "cannot create a temporary state directory"}}})}, {"report", nullptr}};
+    std::string state = tmpl;
+    json result;
+    uv_loop_t loop;
+    uv_loop_init(&loop);
+    {
+        config::Config cfg;
+        cfg.state = state;
+        cfg.workflows = directory_of(file);
+        auto db = store::Db::open(state + "/luaflow.db");
+        if (!db) {
+            result = {{"ok", false}, {"errors", json::array({{{"file", file}, {"line", 0}, {"message", db.error().message}}})}, {"report", nullptr}};
+        } else {
+            store::CommitPump pump(&loop, **db);
+            scripting::TaskScheduler scheduler(&loop);
+            stdlib::Services* services = nullptr;
+            registry::Registry registry(&loop, **db, cfg.workflows,
+                                        [&](const std::string& id) { return sandbox_options(cfg, *services, id); });
+            exec::Executor executor(&loop, **db, registry, scheduler, cfg);
+            services = &executor;
+            auto id = registry.load_only(file);
+            if (!id) {
+                const auto& entry = registry.all().begin()->second;
+                json errs = json::array();
+                if (entry.error) errs.push_back(error_json(*entry.error));
+                else errs.push_back({{"file", file}, {"line", 0}, {"message", id.error().message}});
+                result = {{"ok", false}, {"errors", errs}, {"report", nullptr}};
+            } else {
+                exec::SubmitRequest req;
+                req.workflow = *id;
+                req.input = input.is_null() ? json::object() : input;
+                auto exec_id = executor.submit(req);
+                if (!exec_id) {
+                    result = {{"ok", false},
+                              {"errors", json::array({{{"file", file}, {"line", 0}, {"message", exec_id.error().message}}})},
+                              {"report", nullptr}};
+                } else {
+                    json report;
+                    (void)executor.when_finished(*exec_id, [&](const json& r) {
+                        report = r;
+                        uv_stop(&loop);
+                    });
+                    uv_run(&loop, UV_RUN_DEFAULT);
+                    (**db).flush();
+                    bool ok = report.is_object() && report.value("status", "") == "succeeded";
+                    result = {{"ok", ok}, {"errors", json::array()}, {"report", report}};
+                }
+            }
+            (**db).flush();
+        }
+    }
+    uv_run(&loop, UV_RUN_DEFAULT);
+    uv_loop_close(&loop);
+    std::error_code ec;
+    fs::remove_all(state, ec);
+    return result;
+}
+
+} // namespace luaflow::offline

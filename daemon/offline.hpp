@@ -1,0 +1,17 @@
+#pragma once
+// What luaflowctl does without a daemon: `validate` and `test` (SPEC 6).
+#include <nlohmann/json.hpp>
+
+#include <string>
+#include <vector>
+
+namespace luaflow::offline {
+
+// {"ok": bool, "errors": [{"file","line","message"}]} for the given workflow files (and config errors).
+nlohmann::json validate(const std::vector<std::string>& files);
+
+// Loads `file`, runs it once with `input` in a throwaway state directory, and returns
+// {"ok": bool, "errors": [...], "report": <inspect document or null>}.
+nlohmann::json test(const std::string& file, const nlohmann::json& input);
+
+} // namespace luaflow::offline

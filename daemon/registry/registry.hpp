@@ -1,0 +1,78 @@
+#pragma once
+// The loaded workflows: the last good definition of each file in the workflows directory, its latest
+// load error, and hot reload (SPEC 5): a change takes effect within 1 s, a broken edit never replaces
+// the last good version.
+#include "daemon/loop/uv_handle.hpp"
+#include "daemon/store/db.hpp"
+#include "scripting/workflow_loader.hpp"
+
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace luaflow::registry {
+
+struct WorkflowEntry {
+    std::string id;
+    std::string file;
+    std::shared_ptr<const scripting::WorkflowDef> def;  // last good version; null if it never loaded
+    std::optional<scripting::LoadError> error;          // the latest load's error, if it failed
+    std::int64_t mtime_ns = -1;
+    std::int64_t size = -1;
+};
+
+struct ReloadReport {
+    int workflows = 0;
+    std::vector<scripting::LoadError> errors;
+};
+
+class Registry {
+public:
+    using SandboxFactory = std::function<scripting::SandboxOptions(const std::string& workflow)>;
+
+    Registry(uv_loop_t* loop, store::Db& db, std::string dir, SandboxFactory sandbox);
+
+    // Scans the directory: loads new and changed files, drops removed ones. `force` reloads every file
+    // (SIGHUP, luaflowctl reload, a change under lib/).
+    ReloadReport reload(bool force);
+    // Loads one file as the only workflow (luaflowctl test); returns its id or the load error.
+    Result<std::string> load_only(const std::string& path);
+    // Starts watching the directory (and lib/) and reloads ~100 ms after the last change.
+    void watch();
+    void set_dir(std::string dir) { dir_ = std::move(dir); }
+    const std::string& dir() const { return dir_; }
+
+    const WorkflowEntry* find(const std::string& id) const;
+    const std::map<std::string, WorkflowEntry>& all() const { return entries_; }
+    int error_count() const;
+
+    // A definition from the store (the text an execution started with), loaded into a fresh state.
+    Result<std::shared_ptr<const scripting::WorkflowDef>> load_stored(const std::string& digest);
+
+    // Called after each reload with the ids whose definition changed or went away.
+    std::function<void(const std::vector<std::string>& changed)> on_change;
+
+private:
+    struct FsEventBox {
+        uv_fs_event_t uv;
+        bool closing = false;
+        Registry* owner = nullptr;
+    };
+    void load_file(WorkflowEntry& entry, const std::string& path, bool force, std::vector<std::string>& changed);
+    void watch_path(const std::string& path);
+    void schedule_reload(bool force);
+
+    uv_loop_t* loop_;
+    store::Db& db_;
+    std::string dir_;
+    SandboxFactory sandbox_;
+    std::map<std::string, WorkflowEntry> entries_;
+    std::vector<loop::UvHandle<FsEventBox>> watchers_;
+    loop::Timer debounce_;
+    bool pending_force_ = false;
+};
+
+} // namespace luaflow::registry

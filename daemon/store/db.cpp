@@ -1,0 +1,145 @@
+#include "daemon/store/db.hpp"
+
+#include "common/log.hpp"
+
+#include <cstring>
+#include <sstream>
+
+namespace luaflow::store {
+
+extern const char* const kSchemaSql;
+
+namespace {
+
+// Splits schema.sql at its "-- migration N" markers; element i is migration i+1.
+std::vector<std::string> migrations() {
+    std::vector<std::string> out;
+    std::istringstream in(kSchemaSql);
+    std::string line;
+    while (std::getline(in, line)) {
+        if (line.rfind("-- migration ", 0) == 0) {
+            out.emplace_back();
+            continue;
+        }
+        if (!out.empty()) out.back() += line + "\n";
+    }
+    return out;
+}
+
+} // namespace
+
+Result<std::unique_ptr<Db>> Db::open(const std::string& path) {
+    std::unique_ptr<Db> db(new Db());
+    int rc = sqlite3_open_v2(path.c_str(), &db->db_, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
+                             nullptr);
+    if (rc != SQLITE_OK) {
+        return make_error(ErrorCode::unavailable,
+                          "cannot open database " + path + ": " + (db->db_ ? sqlite3_errmsg(db->db_) : sqlite3_errstr(rc)));
+    }
+    sqlite3_busy_timeout(db->db_, 2000);
+    // WAL with synchronous=NORMAL: a commit is in the WAL file before COMMIT returns, so it survives
+    // kill -9 of the daemon, which is what SPEC 5 promises; a power loss may cost the last commits.
+    char* err = nullptr;
+    if (sqlite3_exec(db->db_, "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON;", nullptr,
+                     nullptr, &err) != SQLITE_OK) {
+        std::string msg = err ? err : "unknown error";
+        sqlite3_free(err);
+        return make_error(ErrorCode::unavailable, "cannot set up database " + path + ": " + msg);
+    }
+    if (auto r = db->migrate(); !r) return r.error();
+    return db;
+}
+
+Db::~Db() {
+    if (in_write_) sqlite3_exec(db_, "ROLLBACK", nullptr, nullptr, nullptr);
+    stmts_.clear();
+    sqlite3_close_v2(db_);
+}
+
+int Db::schema_version() const {
+    sqlite3_stmt* s = nullptr;
+    sqlite3_prepare_v2(db_, "PRAGMA user_version", -1, &s, nullptr);
+    int v = sqlite3_step(s) == SQLITE_ROW ? sqlite3_column_int(s, 0) : 0;
+    sqlite3_finalize(s);
+    return v;
+}
+
+Result<void> Db::migrate() {
+    std::vector<std::string> all = migrations();
+    int have = schema_version();
+    if (have > static_cast<int>(all.size())) {
+        return make_error(ErrorCode::unavailable, "database schema version " + std::to_string(have) +
+                                                      " is newer than this luaflowd knows (" +
+                                                      std::to_string(all.size()) + ")");
+    }
+    if (have == static_cast<int>(all.size())) return {};
+    // All pending migrations in one transaction: a crash mid-way leaves the old schema intact.
+    std::string script = "BEGIN IMMEDIATE;\n";
+    for (size_t i = static_cast<size_t>(have); i < all.size(); ++i) script += all[i];
+    script += "PRAGMA user_version=" + std::to_string(all.size()) + ";\nCOMMIT;\n";
+    char* err = nullptr;
+    if (sqlite3_exec(db_, script.c_str(), nullptr, nullptr, &err) != SQLITE_OK) {
+        std::string msg = err ? err : "unknown error";
+        sqlite3_free(err);
+        sqlite3_exec(db_, "ROLLBACK", nullptr, nullptr, nullptr);
+        return make_error(ErrorCode::internal, "schema migration failed: " + msg);
+    }
+    return {};
+}
+
+Stmt& Db::stmt(const char* static_sql) {
+    auto it = stmts_.find(static_sql);
+    if (it != stmts_.end()) return *it->second;
+    auto [pos, inserted] = stmts_.emplace(static_sql, std::make_unique<Stmt>(db_, static_sql));
+    return *pos->second;
+}
+
+void Db::exec(const char* sql) {
+    int rc = sqlite3_exec(db_, sql, nullptr, nullptr, nullptr);
+    if (rc != SQLITE_OK) fatal_sql_error(db_, rc, sql);
+}
+
+void Db::notify_pending() {
+    if (on_pending_) on_pending_();
+}
+
+void Db::write(std::source_location where) {
+    if (in_write_) return;
+    int rc = sqlite3_exec(db_, "BEGIN IMMEDIATE", nullptr, nullptr, nullptr);
+    if (rc != SQLITE_OK) fatal_sql_error(db_, rc, "BEGIN IMMEDIATE");
+    in_write_ = true;
+    began_at_ = where;
+    notify_pending();
+}
+
+void Db::after_commit(std::function<void()> fn) {
+    if (!in_write_ && after_commit_.empty()) {
+        fn();
+        return;
+    }
+    after_commit_.push_back(std::move(fn));
+    notify_pending();
+}
+
+bool Db::flush() {
+    if (in_write_) {
+        int rc = sqlite3_exec(db_, "COMMIT", nullptr, nullptr, nullptr);
+        if (rc != SQLITE_OK) {
+            std::string where = std::string(began_at_.file_name()) + ":" + std::to_string(began_at_.line());
+            log::error("commit of the transaction begun at %s failed", where.c_str());
+            fatal_sql_error(db_, rc, "COMMIT");
+        }
+        in_write_ = false;
+        ++commits_;
+    }
+    std::vector<std::function<void()>> callbacks;
+    callbacks.swap(after_commit_);
+    for (auto& fn : callbacks) {
+        // A callback that writes opens the next transaction; what it queues waits for that commit.
+        if (in_write_) after_commit_.push_back(std::move(fn));
+        else fn();
+    }
+    return pending();
+}
+
+} // namespace luaflow::store

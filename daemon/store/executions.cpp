@@ -1,0 +1,326 @@
+#include "daemon/store/executions.hpp"
+
+namespace luaflow::store {
+
+namespace {
+
+json parse_json_column(const std::string& text) {
+    json v = json::parse(text, nullptr, false);
+    return v.is_discarded() ? json() : v;
+}
+
+std::optional<json> opt_json(const std::optional<std::string>& text) {
+    if (!text) return std::nullopt;
+    return parse_json_column(*text);
+}
+
+std::optional<int> opt_int(const std::optional<std::int64_t>& v) {
+    if (!v) return std::nullopt;
+    return static_cast<int>(*v);
+}
+
+constexpr const char* kExecutionColumns =
+    "id, seq, workflow, definition, status, trigger, input, shared, error, created_at, started_at, finished_at, "
+    "scheduled_for, parent";
+
+ExecutionRow read_execution(Stmt::Use& q) {
+    ExecutionRow r;
+    r.id = q.text(0);
+    r.seq = q.int64(1);
+    r.workflow = q.text(2);
+    r.definition = q.text(3);
+    r.status = parse_exec_status(q.text(4)).value_or(ExecStatus::failed);
+    r.trigger = parse_json_column(q.text(5));
+    r.input = parse_json_column(q.text(6));
+    r.shared = parse_json_column(q.text(7));
+    r.error = q.opt_text(8);
+    r.created_at = q.int64(9);
+    r.started_at = q.opt_int64(10);
+    r.finished_at = q.opt_int64(11);
+    r.scheduled_for = q.opt_int64(12);
+    r.parent = q.opt_text(13);
+    return r;
+}
+
+void read_actions(Db& db, ExecutionRow& r) {
+    static constexpr const char* kSql =
+        "SELECT name, status, attempts, attempt_base, output, error, event, exit_code, host, node, started_at, "
+        "finished_at, next_attempt_at FROM actions WHERE execution_id = :id ORDER BY name";
+    Stmt::Use q(db.stmt(kSql));
+    q.bind(":id", r.id);
+    while (q.step()) {
+        ActionRow a;
+        a.name = q.text(0);
+        a.status = parse_action_status(q.text(1)).value_or(ActionStatus::failed);
+        a.attempts = static_cast<int>(q.int64(2));
+        a.attempt_base = static_cast<int>(q.int64(3));
+        a.output = opt_json(q.opt_text(4));
+        a.error = q.opt_text(5);
+        a.event = q.opt_text(6);
+        a.exit_code = opt_int(q.opt_int64(7));
+        a.host = q.opt_text(8);
+        if (auto node = opt_json(q.opt_text(9)); node && node->is_object()) a.node = *node;
+        a.started_at = q.opt_int64(10);
+        a.finished_at = q.opt_int64(11);
+        a.next_attempt_at = q.opt_int64(12);
+        r.actions.push_back(std::move(a));
+    }
+}
+
+} // namespace
+
+json time_or_null(const std::optional<UnixMillis>& t) { return t ? json(format_rfc3339(*t)) : json(); }
+
+void insert_definition(Db& db, const std::string& digest, const std::string& workflow, const std::string& file,
+                       const std::string& source) {
+    static constexpr const char* kSql =
+        "INSERT OR IGNORE INTO definitions(digest, workflow, file, source, created_at) "
+        "VALUES (:digest, :workflow, :file, :source, :now)";
+    db.write();
+    Stmt::Use q(db.stmt(kSql));
+    q.bind(":digest", digest).bind(":workflow", workflow).bind(":file", file).bind(":source", source);
+    q.bind(":now", now_unix_ms()).run();
+}
+
+std::optional<DefinitionRow> find_definition(Db& db, const std::string& digest) {
+    static constexpr const char* kSql = "SELECT workflow, file, source FROM definitions WHERE digest = :digest";
+    Stmt::Use q(db.stmt(kSql));
+    q.bind(":digest", digest);
+    if (!q.step()) return std::nullopt;
+    return DefinitionRow{q.text(0), q.text(1), q.text(2)};
+}
+
+std::int64_t max_execution_seq(Db& db) {
+    static constexpr const char* kSql = "SELECT COALESCE(MAX(seq), 0) FROM executions";
+    Stmt::Use q(db.stmt(kSql));
+    return q.step() ? q.int64(0) : 0;
+}
+
+void insert_execution(Db& db, const NewExecution& e) {
+    static constexpr const char* kSql =
+        "INSERT INTO executions(id, seq, workflow, definition, status, trigger, input, shared, created_at, "
+        "started_at, scheduled_for, parent) VALUES (:id, :seq, :workflow, :definition, :status, :trigger, :input, "
+        ":shared, :created_at, :started_at, :scheduled_for, :parent)";
+    static constexpr const char* kActionSql =
+        "INSERT INTO actions(execution_id, name, status) VALUES (:id, :name, 'pending')";
+    db.write();
+    {
+        Stmt::Use q(db.stmt(kSql));
+        q.bind(":id", e.id).bind(":seq", e.seq).bind(":workflow", e.workflow).bind(":definition", e.definition);
+        q.bind(":status", to_string(e.status)).bind(":trigger", e.trigger.dump()).bind(":input", e.input.dump());
+        q.bind(":shared", e.shared.dump()).bind(":created_at", e.created_at).bind(":started_at", e.started_at);
+        q.bind(":scheduled_for", e.scheduled_for).bind(":parent", e.parent).run();
+    }
+    for (const std::string& name : e.actions) {
+        Stmt::Use q(db.stmt(kActionSql));
+        q.bind(":id", e.id).bind(":name", name).run();
+    }
+}
+
+void start_execution(Db& db, const std::string& id, UnixMillis at) {
+    static constexpr const char* kSql =
+        "UPDATE executions SET status = 'running', started_at = COALESCE(started_at, :at) WHERE id = :id";
+    db.write();
+    Stmt::Use q(db.stmt(kSql));
+    q.bind(":id", id).bind(":at", at).run();
+}
+
+void finish_execution(Db& db, const std::string& id, ExecStatus status, const std::optional<std::string>& error,
+                      UnixMillis at) {
+    static constexpr const char* kSql =
+        "UPDATE executions SET status = :status, error = :error, finished_at = :at WHERE id = :id";
+    db.write();
+    Stmt::Use q(db.stmt(kSql));
+    q.bind(":id", id).bind(":status", to_string(status)).bind(":error", error).bind(":at", at).run();
+}
+
+void reopen_execution(Db& db, const std::string& id, ExecStatus status) {
+    static constexpr const char* kSql =
+        "UPDATE executions SET status = :status, error = NULL, finished_at = NULL WHERE id = :id";
+    db.write();
+    Stmt::Use q(db.stmt(kSql));
+    q.bind(":id", id).bind(":status", to_string(status)).run();
+}
+
+void save_shared(Db& db, const std::string& id, const json& shared) {
+    static constexpr const char* kSql = "UPDATE executions SET shared = :shared WHERE id = :id";
+    db.write();
+    Stmt::Use q(db.stmt(kSql));
+    q.bind(":id", id).bind(":shared", shared.dump()).run();
+}
+
+void start_attempt(Db& db, const std::string& execution, const std::string& action, int attempts, UnixMillis at,
+                   const std::string& host) {
+    static constexpr const char* kSql =
+        "UPDATE actions SET status = 'running', attempts = :attempts, started_at = :at, finished_at = NULL, "
+        "next_attempt_at = NULL, host = :host WHERE execution_id = :execution AND name = :action";
+    db.write();
+    Stmt::Use q(db.stmt(kSql));
+    q.bind(":execution", execution).bind(":action", action).bind(":attempts", attempts).bind(":at", at);
+    if (host.empty()) q.bind_null(":host");
+    else q.bind(":host", host);
+    q.run();
+}
+
+void finish_action(Db& db, const std::string& execution, const std::string& action, const ActionResult& r) {
+    static constexpr const char* kSql =
+        "UPDATE actions SET status = :status, output = :output, error = :error, event = :event, "
+        "exit_code = :exit_code, finished_at = :at, node = COALESCE(:node, node), next_attempt_at = NULL "
+        "WHERE execution_id = :execution AND name = :action";
+    db.write();
+    Stmt::Use q(db.stmt(kSql));
+    q.bind(":execution", execution).bind(":action", action).bind(":status", to_string(r.status));
+    if (r.output) q.bind(":output", r.output->dump());
+    else q.bind_null(":output");
+    q.bind(":error", r.error).bind(":event", r.event).bind(":at", r.finished_at);
+    if (r.exit_code) q.bind(":exit_code", *r.exit_code);
+    else q.bind_null(":exit_code");
+    if (r.node) q.bind(":node", r.node->dump());
+    else q.bind_null(":node");
+    q.run();
+}
+
+void schedule_retry(Db& db, const std::string& execution, const std::string& action, UnixMillis next_attempt_at,
+                    const std::string& error, const std::optional<json>& node) {
+    static constexpr const char* kSql =
+        "UPDATE actions SET status = 'pending', error = :error, next_attempt_at = :next, "
+        "node = COALESCE(:node, node), finished_at = NULL WHERE execution_id = :execution AND name = :action";
+    db.write();
+    Stmt::Use q(db.stmt(kSql));
+    q.bind(":execution", execution).bind(":action", action).bind(":error", error).bind(":next", next_attempt_at);
+    if (node) q.bind(":node", node->dump());
+    else q.bind_null(":node");
+    q.run();
+}
+
+void reset_action(Db& db, const std::string& execution, const std::string& action) {
+    static constexpr const char* kSql =
+        "UPDATE actions SET status = 'pending', attempt_base = attempts, output = NULL, error = NULL, event = NULL, "
+        "exit_code = NULL, started_at = NULL, finished_at = NULL, next_attempt_at = NULL "
+        "WHERE execution_id = :execution AND name = :action";
+    db.write();
+    Stmt::Use q(db.stmt(kSql));
+    q.bind(":execution", execution).bind(":action", action).run();
+}
+
+std::vector<ExecutionRow> active_executions(Db& db) {
+    static const std::string sql = std::string("SELECT ") + kExecutionColumns +
+                                   " FROM executions WHERE status IN ('queued', 'running') ORDER BY seq";
+    std::vector<ExecutionRow> rows;
+    {
+        Stmt::Use q(db.stmt(sql.c_str()));
+        while (q.step()) rows.push_back(read_execution(q));
+    }
+    for (ExecutionRow& r : rows) read_actions(db, r);
+    return rows;
+}
+
+std::optional<ExecutionRow> find_execution(Db& db, const std::string& id) {
+    static const std::string sql = std::string("SELECT ") + kExecutionColumns + " FROM executions WHERE id = :id";
+    std::optional<ExecutionRow> row;
+    {
+        Stmt::Use q(db.stmt(sql.c_str()));
+        q.bind(":id", id);
+        if (q.step()) row = read_execution(q);
+    }
+    if (row) read_actions(db, *row);
+    return row;
+}
+
+Result<std::string> resolve_execution(Db& db, const std::string& id_or_prefix) {
+    static constexpr const char* kSql =
+        "SELECT id FROM executions WHERE id >= :prefix AND id < :end ORDER BY id LIMIT 2";
+    if (id_or_prefix.empty() || id_or_prefix.size() > 64)
+        return make_error(ErrorCode::invalid, "execution id must be 1 to 64 characters");
+    Stmt::Use q(db.stmt(kSql));
+    // Every id that starts with the prefix sorts in [prefix, prefix + U+10FFFF).
+    q.bind(":prefix", id_or_prefix).bind(":end", id_or_prefix + "\xf4\x8f\xbf\xbf");
+    std::vector<std::string> found;
+    while (q.step()) found.push_back(q.text(0));
+    if (found.empty()) return make_error(ErrorCode::not_found, "no execution '" + id_or_prefix + "'");
+    if (found.size() > 1 && found[0] != id_or_prefix)
+        return make_error(ErrorCode::invalid, "execution id prefix '" + id_or_prefix + "' is ambiguous");
+    return found[0];
+}
+
+json list_executions(Db& db, const ExecutionFilter& filter) {
+    static constexpr const char* kSql =
+        "SELECT id, workflow, status, trigger, created_at, started_at, finished_at FROM executions "
+        "WHERE (:workflow IS NULL OR workflow = :workflow) AND (:status IS NULL OR status = :status) "
+        "ORDER BY seq DESC LIMIT :limit";
+    Stmt::Use q(db.stmt(kSql));
+    q.bind(":workflow", filter.workflow);
+    if (filter.status) q.bind(":status", to_string(*filter.status));
+    else q.bind_null(":status");
+    q.bind(":limit", filter.limit);
+    json out = json::array();
+    while (q.step()) {
+        json trigger = parse_json_column(q.text(3));
+        out.push_back({{"id", q.text(0)},
+                       {"workflow", q.text(1)},
+                       {"status", q.text(2)},
+                       {"trigger", trigger.is_object() && trigger.contains("type") ? trigger["type"] : json()},
+                       {"created_at", time_or_null(q.int64(4))},
+                       {"started_at", time_or_null(q.opt_int64(5))},
+                       {"finished_at", time_or_null(q.opt_int64(6))}});
+    }
+    return out;
+}
+
+json last_execution(Db& db, const std::string& workflow) {
+    static constexpr const char* kSql =
+        "SELECT id, status, finished_at FROM executions WHERE workflow = :workflow ORDER BY seq DESC LIMIT 1";
+    Stmt::Use q(db.stmt(kSql));
+    q.bind(":workflow", workflow);
+    if (!q.step()) return nullptr;
+    return {{"id", q.text(0)}, {"status", q.text(1)}, {"finished_at", time_or_null(q.opt_int64(2))}};
+}
+
+json inspect_document(const ExecutionRow& r) {
+    json actions = json::object();
+    for (const ActionRow& a : r.actions) {
+        actions[a.name] = {{"status", to_string(a.status)},
+                           {"attempts", a.attempts},
+                           {"output", a.output ? *a.output : json()},
+                           {"error", a.error ? json(*a.error) : json()},
+                           {"exit_code", a.exit_code ? json(*a.exit_code) : json()},
+                           {"host", a.host ? json(*a.host) : json()},
+                           {"started_at", time_or_null(a.started_at)},
+                           {"finished_at", time_or_null(a.finished_at)}};
+        if (a.event) actions[a.name]["event"] = *a.event;
+        if (a.next_attempt_at) actions[a.name]["next_attempt_at"] = format_rfc3339(*a.next_attempt_at);
+    }
+    return {{"id", r.id},
+            {"workflow", r.workflow},
+            {"status", to_string(r.status)},
+            {"trigger", r.trigger},
+            {"input", r.input},
+            {"shared", r.shared},
+            {"error", r.error ? json(*r.error) : json()},
+            {"created_at", time_or_null(r.created_at)},
+            {"started_at", time_or_null(r.started_at)},
+            {"finished_at", time_or_null(r.finished_at)},
+            {"scheduled_for", time_or_null(r.scheduled_for)},
+            {"parent", r.parent ? json(*r.parent) : json()},
+            {"actions", actions},
+            {"notifications", json::array()}};
+}
+
+std::optional<bool> enabled_override(Db& db, const std::string& workflow) {
+    static constexpr const char* kSql = "SELECT enabled FROM workflow_settings WHERE workflow = :workflow";
+    Stmt::Use q(db.stmt(kSql));
+    q.bind(":workflow", workflow);
+    if (!q.step() || q.is_null(0)) return std::nullopt;
+    return q.int64(0) != 0;
+}
+
+void set_enabled_override(Db& db, const std::string& workflow, bool enabled) {
+    static constexpr const char* kSql =
+        "INSERT INTO workflow_settings(workflow, enabled) VALUES (:workflow, :enabled) "
+        "ON CONFLICT(workflow) DO UPDATE SET enabled = excluded.enabled";
+    db.write();
+    Stmt::Use q(db.stmt(kSql));
+    q.bind(":workflow", workflow).bind(":enabled", enabled ? 1 : 0).run();
+}
+
+} // namespace luaflow::store

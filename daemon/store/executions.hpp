@@ -1,0 +1,127 @@
+#pragma once
+// Executions and their actions in the store: each function is one state change or one read.
+// Writes join the turn's transaction (Db::write); nothing here acts on the change.
+#include "common/result.hpp"
+#include "common/status.hpp"
+#include "common/time_format.hpp"
+#include "daemon/store/db.hpp"
+
+#include <nlohmann/json.hpp>
+
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace luaflow::store {
+
+using nlohmann::json;
+
+struct NewExecution {
+    std::string id;
+    std::int64_t seq = 0;
+    std::string workflow;
+    std::string definition;  // digest
+    ExecStatus status = ExecStatus::queued;
+    json trigger;
+    json input;
+    json shared;
+    UnixMillis created_at = 0;
+    std::optional<UnixMillis> started_at;
+    std::optional<UnixMillis> scheduled_for;
+    std::optional<std::string> parent;
+    std::vector<std::string> actions;  // inserted as pending
+};
+
+struct ActionRow {
+    std::string name;
+    ActionStatus status = ActionStatus::pending;
+    int attempts = 0;
+    int attempt_base = 0;
+    std::optional<json> output;
+    std::optional<std::string> error;
+    std::optional<std::string> event;
+    std::optional<int> exit_code;
+    std::optional<std::string> host;
+    json node = json::object();
+    std::optional<UnixMillis> started_at;
+    std::optional<UnixMillis> finished_at;
+    std::optional<UnixMillis> next_attempt_at;
+};
+
+struct ExecutionRow {
+    std::string id;
+    std::int64_t seq = 0;
+    std::string workflow;
+    std::string definition;
+    ExecStatus status = ExecStatus::queued;
+    json trigger;
+    json input;
+    json shared;
+    std::optional<std::string> error;
+    UnixMillis created_at = 0;
+    std::optional<UnixMillis> started_at;
+    std::optional<UnixMillis> finished_at;
+    std::optional<UnixMillis> scheduled_for;
+    std::optional<std::string> parent;
+    std::vector<ActionRow> actions;
+};
+
+struct ActionResult {
+    ActionStatus status = ActionStatus::succeeded;
+    std::optional<json> output;
+    std::optional<std::string> error;
+    std::optional<std::string> event;
+    std::optional<int> exit_code;
+    UnixMillis finished_at = 0;
+    std::optional<json> node;  // unchanged when absent
+};
+
+// Definitions, kept by digest so that an execution resumes with the text it started with.
+void insert_definition(Db& db, const std::string& digest, const std::string& workflow, const std::string& file,
+                       const std::string& source);
+struct DefinitionRow {
+    std::string workflow, file, source;
+};
+std::optional<DefinitionRow> find_definition(Db& db, const std::string& digest);
+
+std::int64_t max_execution_seq(Db& db);
+void insert_execution(Db& db, const NewExecution& e);
+void start_execution(Db& db, const std::string& id, UnixMillis at);
+void finish_execution(Db& db, const std::string& id, ExecStatus status, const std::optional<std::string>& error,
+                      UnixMillis at);
+// For `retry`: back to running (or queued), clearing the end.
+void reopen_execution(Db& db, const std::string& id, ExecStatus status);
+void save_shared(Db& db, const std::string& id, const json& shared);
+
+void start_attempt(Db& db, const std::string& execution, const std::string& action, int attempts, UnixMillis at,
+                   const std::string& host);
+void finish_action(Db& db, const std::string& execution, const std::string& action, const ActionResult& r);
+void schedule_retry(Db& db, const std::string& execution, const std::string& action, UnixMillis next_attempt_at,
+                    const std::string& error, const std::optional<json>& node);
+// Back to pending for a `retry` of the execution; attempts made so far stop counting against retries.
+void reset_action(Db& db, const std::string& execution, const std::string& action);
+
+std::vector<ExecutionRow> active_executions(Db& db);
+std::optional<ExecutionRow> find_execution(Db& db, const std::string& id);
+// The id of the execution named by `id_or_prefix`: exact, or a unique prefix.
+Result<std::string> resolve_execution(Db& db, const std::string& id_or_prefix);
+
+struct ExecutionFilter {
+    std::optional<std::string> workflow;
+    std::optional<ExecStatus> status;
+    int limit = 50;
+};
+// Newest first: {"id","workflow","status","trigger","created_at","started_at","finished_at"}.
+json list_executions(Db& db, const ExecutionFilter& filter);
+// {"id","status","finished_at"} of the newest execution of `workflow`, or null.
+json last_execution(Db& db, const std::string& workflow);
+
+// The inspect document (SPEC 6) of a row.
+json inspect_document(const ExecutionRow& row);
+
+std::optional<bool> enabled_override(Db& db, const std::string& workflow);
+void set_enabled_override(Db& db, const std::string& workflow, bool enabled);
+
+json time_or_null(const std::optional<UnixMillis>& t);
+
+} // namespace luaflow::store

@@ -1,0 +1,66 @@
+-- The store's schema, as numbered migrations applied in order by PRAGMA user_version.
+-- A released migration never changes; a change of schema is a new migration.
+
+-- migration 1
+CREATE TABLE definitions (
+    digest     TEXT PRIMARY KEY,      -- source_digest() of the workflow file's text
+    workflow   TEXT NOT NULL,
+    file       TEXT NOT NULL,
+    source     TEXT NOT NULL,         -- kept so an interrupted execution resumes with its own definition
+    created_at INTEGER NOT NULL
+);
+
+CREATE TABLE workflow_settings (
+    workflow TEXT PRIMARY KEY,
+    enabled  INTEGER,                 -- NULL: the file's `enabled` decides; 0/1: luaflowctl disable/enable
+    skipped  INTEGER NOT NULL DEFAULT 0
+);
+
+CREATE TABLE executions (
+    id            TEXT PRIMARY KEY,
+    seq           INTEGER NOT NULL,   -- creation order, for FIFO queues and newest-first listings
+    workflow      TEXT NOT NULL,
+    definition    TEXT NOT NULL REFERENCES definitions(digest),
+    status        TEXT NOT NULL,
+    trigger       TEXT NOT NULL,      -- JSON
+    input         TEXT NOT NULL,      -- JSON
+    shared        TEXT NOT NULL,      -- JSON object: ctx.shared as committed so far
+    error         TEXT,
+    created_at    INTEGER NOT NULL,   -- Unix milliseconds
+    started_at    INTEGER,
+    finished_at   INTEGER,
+    scheduled_for INTEGER,
+    parent        TEXT
+);
+CREATE UNIQUE INDEX executions_seq ON executions(seq);
+CREATE INDEX executions_workflow ON executions(workflow, seq);
+CREATE INDEX executions_active ON executions(status) WHERE status IN ('queued', 'running');
+
+CREATE TABLE actions (
+    execution_id    TEXT NOT NULL REFERENCES executions(id) ON DELETE CASCADE,
+    name            TEXT NOT NULL,
+    status          TEXT NOT NULL,
+    attempts        INTEGER NOT NULL DEFAULT 0,  -- attempts made, ever (the interrupted one included)
+    attempt_base    INTEGER NOT NULL DEFAULT 0,  -- attempts before the latest `retry` of the execution
+    output          TEXT,                        -- JSON
+    error           TEXT,
+    event           TEXT,                        -- why it failed when not by its own doing: resource, interrupted
+    exit_code       INTEGER,
+    host            TEXT,
+    node            TEXT,                        -- JSON: ctx.node, kept across retries and restarts
+    started_at      INTEGER,
+    finished_at     INTEGER,
+    next_attempt_at INTEGER,                     -- set while pending a retry
+    PRIMARY KEY (execution_id, name)
+) WITHOUT ROWID;
+
+CREATE TABLE logs (
+    id           INTEGER PRIMARY KEY,
+    execution_id TEXT NOT NULL REFERENCES executions(id) ON DELETE CASCADE,
+    action       TEXT,
+    attempt      INTEGER,
+    time         INTEGER NOT NULL,
+    stream       TEXT NOT NULL,       -- stdout | stderr | log
+    line         TEXT NOT NULL
+);
+CREATE INDEX logs_execution ON logs(execution_id, id);

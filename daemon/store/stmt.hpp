@@ -1,0 +1,66 @@
+#pragma once
+// A prepared statement, prepared once (SQLITE_PREPARE_PERSISTENT) and finalized in its destructor.
+// Each use goes through Stmt::Use, which resets and clears the bindings when it ends (Fossil db_reset).
+#include <sqlite3.h>
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+
+namespace luaflow::store {
+
+// SQL errors are bugs or a broken disk; they carry the statement (Fossil db_check_result).
+[[noreturn]] void fatal_sql_error(sqlite3* db, int rc, std::string_view sql);
+
+class Stmt {
+public:
+    Stmt(sqlite3* db, const char* sql);
+    ~Stmt() { sqlite3_finalize(stmt_); }
+    Stmt(const Stmt&) = delete;
+    Stmt& operator=(const Stmt&) = delete;
+
+    class Use {
+    public:
+        explicit Use(Stmt& s) : s_(s) {}
+        ~Use() {
+            sqlite3_reset(s_.stmt_);
+            sqlite3_clear_bindings(s_.stmt_);
+        }
+        Use(const Use&) = delete;
+        Use& operator=(const Use&) = delete;
+
+        Use& bind(const char* name, std::string_view v);
+        Use& bind(const char* name, const char* v) { return bind(name, std::string_view(v)); }
+        Use& bind(const char* name, const std::string& v) { return bind(name, std::string_view(v)); }
+        Use& bind(const char* name, std::int64_t v);
+        Use& bind(const char* name, int v) { return bind(name, static_cast<std::int64_t>(v)); }
+        Use& bind(const char* name, double v);
+        Use& bind_null(const char* name);
+        template <class T> Use& bind(const char* name, const std::optional<T>& v) {
+            return v ? bind(name, *v) : bind_null(name);
+        }
+
+        // Steps once: true with a row, false when done.
+        bool step();
+        // Steps to completion, for statements without rows.
+        void run();
+
+        bool is_null(int col) const { return sqlite3_column_type(s_.stmt_, col) == SQLITE_NULL; }
+        std::int64_t int64(int col) const { return sqlite3_column_int64(s_.stmt_, col); }
+        std::string text(int col) const;
+        std::optional<std::string> opt_text(int col) const;
+        std::optional<std::int64_t> opt_int64(int col) const;
+
+    private:
+        int index(const char* name);
+        Stmt& s_;
+    };
+
+private:
+    sqlite3* db_;
+    sqlite3_stmt* stmt_ = nullptr;
+    const char* sql_;
+};
+
+} // namespace luaflow::store

@@ -1,0 +1,214 @@
+#include "scripting/convert.hpp"
+
+#include <cmath>
+#include <cstring>
+#include <vector>
+
+namespace luaflow::scripting {
+
+using nlohmann::json;
+
+namespace {
+
+constexpr int kMaxDepth = 200;
+const char kObjectMarker = 0;
+const char kArrayMarker = 0;
+
+bool is_identifier(const std::string& s) {
+    if (s.empty() || std::isdigit(static_cast<unsigned char>(s[0]))) return false;
+    for (char c : s)
+        if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '_')) return false;
+    return true;
+}
+
+std::string key_path(const std::string& path, const std::string& key) {
+    if (is_identifier(key)) return path + "." + key;
+    return path + "[" + json(key).dump() + "]";
+}
+
+// 1 when the table at idx carries `marker` as its metatable.
+bool has_marker(lua_State* L, int idx, const char* marker) {
+    if (!lua_getmetatable(L, idx)) return false;
+    lua_pushlightuserdata(L, const_cast<char*>(marker));
+    lua_rawget(L, LUA_REGISTRYINDEX);
+    bool same = lua_rawequal(L, -1, -2);
+    lua_pop(L, 2);
+    return same;
+}
+
+json number_json(double d) {
+    if (std::floor(d) == d && std::fabs(d) < 9007199254740992.0) return static_cast<std::int64_t>(d);
+    return d;
+}
+
+struct Converter {
+    lua_State* L;
+    std::string error;
+
+    bool convert(int idx, const std::string& path, int depth, json& out) {
+        switch (lua_type(L, idx)) {
+        case LUA_TNIL: out = nullptr; return true;
+        case LUA_TBOOLEAN: out = lua_toboolean(L, idx) != 0; return true;
+        case LUA_TNUMBER: {
+            double d = lua_tonumber(L, idx);
+            if (!std::isfinite(d)) return fail(path + ": cannot encode " + (std::isnan(d) ? "NaN" : "an infinite number"));
+            out = number_json(d);
+            return true;
+        }
+        case LUA_TSTRING: {
+            size_t n = 0;
+            const char* s = lua_tolstring(L, idx, &n);
+            out = std::string(s, n);
+            return true;
+        }
+        case LUA_TTABLE: return table(idx, path, depth, out);
+        case LUA_TLIGHTUSERDATA:
+            if (lua_touserdata(L, idx) == nullptr) {  // json.null-style sentinels
+                out = nullptr;
+                return true;
+            }
+            [[fallthrough]];
+        default: return fail(path + ": cannot encode a " + luaL_typename(L, idx));
+        }
+    }
+
+    bool fail(std::string msg) {
+        error = std::move(msg);
+        return false;
+    }
+
+    bool table(int idx, const std::string& path, int depth, json& out) {
+        if (depth > kMaxDepth) return fail(path + ": nested too deeply (a cycle?)");
+        if (idx < 0) idx = lua_gettop(L) + idx + 1;
+        lua_checkstack(L, 4);
+        // Count the keys and see whether they are exactly 1..n.
+        size_t count = 0;
+        double max_index = 0;
+        bool all_positive_ints = true;
+        lua_pushnil(L);
+        while (lua_next(L, idx)) {
+            ++count;
+            if (lua_type(L, -2) == LUA_TNUMBER) {
+                double k = lua_tonumber(L, -2);
+                if (k >= 1 && std::floor(k) == k) max_index = std::max(max_index, k);
+                else all_positive_ints = false;
+            } else {
+                all_positive_ints = false;
+            }
+            lua_pop(L, 1);
+        }
+        if (count == 0) {
+            out = has_marker(L, idx, &kObjectMarker) ? json::object() : json::array();
+            return true;
+        }
+        if (all_positive_ints && max_index == static_cast<double>(count)) {
+            out = json::array();
+            for (size_t i = 1; i <= count; ++i) {
+                lua_rawgeti(L, idx, static_cast<int>(i));
+                json item;
+                bool ok = convert(-1, path + "[" + std::to_string(i) + "]", depth + 1, item);
+                lua_pop(L, 1);
+                if (!ok) return false;
+                out.push_back(std::move(item));
+            }
+            return true;
+        }
+        out = json::object();
+        lua_pushnil(L);
+        while (lua_next(L, idx)) {
+            std::string key;
+            if (lua_type(L, -2) == LUA_TSTRING) {
+                size_t n = 0;
+                const char* s = lua_tolstring(L, -2, &n);
+                key.assign(s, n);
+            } else if (lua_type(L, -2) == LUA_TNUMBER) {
+                json k = number_json(lua_tonumber(L, -2));
+                key = k.dump();
+            } else {
+                std::string msg = path + ": cannot encode a table key of type " + luaL_typename(L, -2);
+                lua_pop(L, 2);
+                return fail(msg);
+            }
+            json item;
+            bool ok = convert(-1, key_path(path, key), depth + 1, item);
+            lua_pop(L, 1);
+            if (!ok) {
+                lua_pop(L, 1);
+                return false;
+            }
+            out[key] = std::move(item);
+        }
+        return true;
+    }
+};
+
+void push_marker(lua_State* L, const char* marker) {
+    lua_pushlightuserdata(L, const_cast<char*>(marker));
+    lua_rawget(L, LUA_REGISTRYINDEX);
+    if (lua_isnil(L, -1)) {
+        lua_pop(L, 1);
+        lua_newtable(L);
+        lua_pushstring(L, marker == &kObjectMarker ? "json.object" : "json.array");
+        lua_setfield(L, -2, "__name");
+        lua_pushlightuserdata(L, const_cast<char*>(marker));
+        lua_pushvalue(L, -2);
+        lua_rawset(L, LUA_REGISTRYINDEX);
+    }
+}
+
+} // namespace
+
+Result<json> to_json(lua_State* L, int idx, const std::string& path) {
+    if (idx < 0 && idx > LUA_REGISTRYINDEX) idx = lua_gettop(L) + idx + 1;
+    Converter c{L, {}};
+    json out;
+    if (!c.convert(idx, path, 0, out)) return make_error(ErrorCode::invalid, c.error);
+    return out;
+}
+
+void push_json(lua_State* L, const json& v) {
+    lua_checkstack(L, 4);
+    switch (v.type()) {
+    case json::value_t::null: lua_pushnil(L); return;
+    case json::value_t::boolean: lua_pushboolean(L, v.get<bool>()); return;
+    case json::value_t::number_integer: lua_pushnumber(L, static_cast<double>(v.get<std::int64_t>())); return;
+    case json::value_t::number_unsigned: lua_pushnumber(L, static_cast<double>(v.get<std::uint64_t>())); return;
+    case json::value_t::number_float: lua_pushnumber(L, v.get<double>()); return;
+    case json::value_t::string: {
+        const auto& s = v.get_ref<const std::string&>();
+        lua_pushlstring(L, s.data(), s.size());
+        return;
+    }
+    case json::value_t::array: {
+        lua_createtable(L, static_cast<int>(v.size()), 0);
+        if (v.empty()) {
+            push_marker(L, &kArrayMarker);
+            lua_setmetatable(L, -2);
+            return;
+        }
+        int i = 1;
+        for (const auto& item : v) {
+            push_json(L, item);
+            lua_rawseti(L, -2, i++);
+        }
+        return;
+    }
+    case json::value_t::object: {
+        lua_createtable(L, 0, static_cast<int>(v.size()));
+        if (v.empty()) {
+            push_marker(L, &kObjectMarker);
+            lua_setmetatable(L, -2);
+            return;
+        }
+        for (auto it = v.begin(); it != v.end(); ++it) {
+            lua_pushlstring(L, it.key().data(), it.key().size());
+            push_json(L, it.value());
+            lua_rawset(L, -3);
+        }
+        return;
+    }
+    default: lua_pushnil(L); return;
+    }
+}
+
+} // namespace luaflow::scripting

@@ -1,0 +1,343 @@
+#include "scripting/lua_state.hpp"
+
+#include <luajit.h>
+#include <uv.h>
+
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
+#include <sstream>
+
+namespace luaflow::scripting {
+
+namespace {
+
+// Checked every this many VM instructions: cheap, and a few microseconds apart.
+constexpr int kHookInstructions = 1000;
+
+// Registry keys: addresses unique to this file.
+const char kRequireCacheKey = 0;
+
+void guard_hook(lua_State* L, lua_Debug*) {
+    LuaState* state = LuaState::from(L);
+    if (!state) return;
+    RunGuard& g = state->guard();
+    if (!g.deadline_ns && !g.slice_end_ns) return;
+    std::uint64_t now = uv_hrtime();
+    if (g.deadline_ns && now >= g.deadline_ns) {
+        g.deadline_hit = true;
+        // A yield from the hook cannot be caught by pcall: the coroutine is abandoned by the engine.
+        if (L == g.task_thread && lua_isyieldable(L)) {
+            lua_yield(L, 0);
+            return;
+        }
+        luaL_error(L, "%s", g.deadline_message.c_str());
+        return;
+    }
+    if (g.slice_end_ns && now >= g.slice_end_ns && L == g.task_thread && lua_isyieldable(L)) {
+        g.preempted = true;
+        lua_yield(L, 0);
+    }
+}
+
+void open_lib(lua_State* L, lua_CFunction open, const char* name) {
+    lua_pushcfunction(L, open);
+    lua_pushstring(L, name);
+    lua_call(L, 1, 0);
+}
+
+// Copies the listed fields of the global table `lib` into a new table left on the stack.
+void copy_fields(lua_State* L, const char* lib, std::initializer_list<const char*> names) {
+    lua_newtable(L);
+    lua_getglobal(L, lib);
+    for (const char* n : names) {
+        lua_getfield(L, -1, n);
+        lua_setfield(L, -3, n);
+    }
+    lua_pop(L, 1);
+}
+
+// Copies every field of the global table `lib` except `skip` into a new table left on the stack.
+void copy_all_but(lua_State* L, const char* lib, const char* skip) {
+    lua_newtable(L);
+    lua_getglobal(L, lib);
+    lua_pushnil(L);
+    while (lua_next(L, -2)) {
+        if (lua_type(L, -2) == LUA_TSTRING && std::strcmp(lua_tostring(L, -2), skip) == 0) {
+            lua_pop(L, 1);
+            continue;
+        }
+        lua_pushvalue(L, -2);
+        lua_insert(L, -2);
+        lua_settable(L, -5);
+    }
+    lua_pop(L, 1);
+}
+
+bool is_bytecode(const char* s, size_t n) { return n > 0 && s[0] == '\x1b'; }
+
+// load(chunk [, chunkname [, mode [, env]]]) and loadstring(s [, chunkname]): text only, and the chunk's
+// globals are the sandbox unless an env is given.
+int l_load(lua_State* L) {
+    size_t n = 0;
+    std::string text;
+    const char* name;
+    if (lua_type(L, 1) == LUA_TFUNCTION) {
+        // A reader function: concatenate the pieces it returns.
+        for (;;) {
+            lua_pushvalue(L, 1);
+            lua_call(L, 0, 1);
+            if (lua_isnil(L, -1)) {
+                lua_pop(L, 1);
+                break;
+            }
+            size_t len = 0;
+            const char* piece = lua_tolstring(L, -1, &len);
+            if (!piece) return luaL_error(L, "load: reader function must return a string");
+            if (len == 0) {
+                lua_pop(L, 1);
+                break;
+            }
+            text.append(piece, len);
+            lua_pop(L, 1);
+        }
+        name = luaL_optstring(L, 2, "=(load)");
+    } else {
+        const char* s = luaL_checklstring(L, 1, &n);
+        text.assign(s, n);
+        name = luaL_optstring(L, 2, s);
+    }
+    if (is_bytecode(text.data(), text.size())) {
+        lua_pushnil(L);
+        lua_pushliteral(L, "load: loading bytecode is not allowed");
+        return 2;
+    }
+    if (luaL_loadbuffer(L, text.data(), text.size(), name) != 0) {
+        lua_pushnil(L);
+        lua_insert(L, -2);
+        return 2;
+    }
+    if (lua_istable(L, 4)) lua_pushvalue(L, 4);
+    else lua_pushvalue(L, lua_upvalueindex(1));
+    lua_setfenv(L, -2);
+    return 1;
+}
+
+int l_collectgarbage(lua_State* L) {
+    const char* opt = luaL_optstring(L, 1, "collect");
+    if (std::strcmp(opt, "count") != 0)
+        return luaL_error(L, "collectgarbage: only \"count\" is allowed in the sandbox, not \"%s\"", opt);
+    lua_pushnumber(L, lua_gc(L, LUA_GCCOUNT, 0) + lua_gc(L, LUA_GCCOUNTB, 0) / 1024.0);
+    return 1;
+}
+
+bool valid_module_name(const std::string& name) {
+    if (name.rfind("lib.", 0) != 0 || name.size() == 4) return false;
+    bool part_start = true;
+    for (size_t i = 4; i < name.size(); ++i) {
+        char c = name[i];
+        if (c == '.') {
+            if (part_start) return false;
+            part_start = true;
+            continue;
+        }
+        if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '_')) return false;
+        part_start = false;
+    }
+    return !part_start;
+}
+
+int l_require(lua_State* L) {
+    std::string name = luaL_checkstring(L, 1);
+    if (!valid_module_name(name))
+        return luaL_error(L, "require: '%s' is not a module name like \"lib.name\" (letters, digits, '_')",
+                          name.c_str());
+    lua_pushlightuserdata(L, const_cast<char*>(&kRequireCacheKey));
+    lua_rawget(L, LUA_REGISTRYINDEX);
+    lua_getfield(L, -1, name.c_str());
+    if (!lua_isnil(L, -1)) return 1;
+    lua_pop(L, 1);
+    LuaState* state = LuaState::from(L);
+    std::string rel = name;
+    for (char& c : rel)
+        if (c == '.') c = '/';
+    std::string path = state->workflows_dir() + "/" + rel + ".lua";
+    std::ifstream in(path, std::ios::binary);
+    if (!in) return luaL_error(L, "require: module '%s' not found (no file %s)", name.c_str(), path.c_str());
+    std::stringstream ss;
+    ss << in.rdbuf();
+    std::string code = ss.str();
+    if (is_bytecode(code.data(), code.size()))
+        return luaL_error(L, "require: %s: loading bytecode is not allowed", path.c_str());
+    std::string chunkname = "@" + path;
+    if (luaL_loadbuffer(L, code.data(), code.size(), chunkname.c_str()) != 0) return lua_error(L);
+    lua_pushvalue(L, LUA_GLOBALSINDEX);
+    lua_setfenv(L, -2);
+    lua_pushstring(L, name.c_str());
+    lua_call(L, 1, 1);
+    if (lua_isnil(L, -1)) {
+        lua_pop(L, 1);
+        lua_pushboolean(L, 1);
+    }
+    lua_pushvalue(L, -1);
+    lua_setfield(L, -3, name.c_str());
+    return 1;
+}
+
+// Builds the sandbox global table (an allowlist) and leaves it on the stack.
+void build_sandbox(lua_State* L) {
+    lua_newtable(L);
+    int env = lua_gettop(L);
+    static const char* const base[] = {"assert", "error",    "ipairs",       "pairs",  "next",     "pcall",
+                                       "xpcall", "select",   "tonumber",     "tostring", "type",   "unpack",
+                                       "rawequal", "rawget", "rawset",       "setmetatable", "getmetatable",
+                                       "_VERSION"};
+    for (const char* name : base) {
+        lua_getglobal(L, name);
+        lua_setfield(L, env, name);
+    }
+    // string without dump; the string metatable points at the copy and cannot be reached or changed.
+    copy_all_but(L, "string", "dump");
+    lua_pushvalue(L, -1);
+    lua_setfield(L, env, "string");
+    lua_pushliteral(L, "");
+    lua_getmetatable(L, -1);
+    lua_pushvalue(L, -3);
+    lua_setfield(L, -2, "__index");
+    lua_pushliteral(L, "protected");
+    lua_setfield(L, -2, "__metatable");
+    lua_pop(L, 3);
+
+    copy_all_but(L, "table", "");
+    lua_setfield(L, env, "table");
+    copy_all_but(L, "math", "");
+    lua_setfield(L, env, "math");
+    copy_all_but(L, "bit", "");
+    lua_setfield(L, env, "bit");
+    copy_fields(L, "os", {"time", "clock", "date"});
+    lua_setfield(L, env, "os");
+    copy_fields(L, "coroutine", {"create", "resume", "status", "wrap", "yield", "running", "isyieldable"});
+    lua_setfield(L, env, "coroutine");
+
+    lua_pushcfunction(L, l_collectgarbage);
+    lua_setfield(L, env, "collectgarbage");
+    lua_pushvalue(L, env);
+    lua_pushcclosure(L, l_load, 1);
+    lua_pushvalue(L, -1);
+    lua_setfield(L, env, "load");
+    lua_setfield(L, env, "loadstring");
+    lua_pushcfunction(L, l_require);
+    lua_setfield(L, env, "require");
+    lua_pushvalue(L, env);
+    lua_setfield(L, env, "_G");
+}
+
+int setup(lua_State* L) {
+    auto* options = static_cast<const SandboxOptions*>(lua_touserdata(L, 1));
+    open_lib(L, luaopen_base, "");
+    open_lib(L, luaopen_string, LUA_STRLIBNAME);
+    open_lib(L, luaopen_table, LUA_TABLIBNAME);
+    open_lib(L, luaopen_math, LUA_MATHLIBNAME);
+    open_lib(L, luaopen_bit, LUA_BITLIBNAME);
+    open_lib(L, luaopen_os, LUA_OSLIBNAME);
+    lua_pushlightuserdata(L, const_cast<char*>(&kRequireCacheKey));
+    lua_newtable(L);
+    lua_rawset(L, LUA_REGISTRYINDEX);
+    build_sandbox(L);
+    int env = lua_gettop(L);
+    if (options->install_globals) options->install_globals(L, env);
+    // From now on the sandbox is the globals of the state: functions created later see only it.
+    lua_pushvalue(L, env);
+    lua_replace(L, LUA_GLOBALSINDEX);
+    return 1;  // the sandbox table
+}
+
+struct ProtectedFn {
+    const std::function<void(lua_State*)>* fn;
+};
+
+int run_protected(lua_State* L) {
+    auto* p = static_cast<ProtectedFn*>(lua_touserdata(L, 1));
+    lua_pop(L, 1);
+    (*p->fn)(L);
+    return 0;
+}
+
+} // namespace
+
+LuaState* LuaState::from(lua_State* L) {
+    void* ud = nullptr;
+    lua_Alloc f = lua_getallocf(L, &ud);
+    return f == &LuaState::alloc ? static_cast<LuaState*>(ud) : nullptr;
+}
+
+void* LuaState::alloc(void* ud, void* ptr, std::size_t osize, std::size_t nsize) {
+    auto* self = static_cast<LuaState*>(ud);
+    std::size_t old = ptr ? osize : 0;
+    if (nsize > old && self->limit_ && self->used_ + (nsize - old) > self->limit_) {
+        self->exceeded_ = true;
+        return nullptr;  // LuaJIT raises "not enough memory" in the running code
+    }
+    if (nsize == 0) {
+        std::free(ptr);
+        self->used_ -= old;
+        return nullptr;
+    }
+    void* p = std::realloc(ptr, nsize);
+    if (p) self->used_ = self->used_ - old + nsize;
+    return p;
+}
+
+Result<std::unique_ptr<LuaState>> LuaState::create(const SandboxOptions& options) {
+    std::unique_ptr<LuaState> s(new LuaState());
+    // Our allocator from the first byte, so every byte the state holds is counted (LuaJIT in GC64 mode
+    // accepts a custom allocator on x86-64).
+    s->L_ = lua_newstate(&LuaState::alloc, s.get());
+    if (!s->L_) return make_error(ErrorCode::internal, "cannot create a Lua state: out of memory");
+    s->limit_ = options.memory_limit;
+    s->workflows_dir_ = options.workflows_dir;
+    luaJIT_setmode(s->L_, 0, LUAJIT_MODE_ENGINE | LUAJIT_MODE_OFF);
+    lua_sethook(s->L_, guard_hook, LUA_MASKCOUNT, kHookInstructions);
+    lua_pushcfunction(s->L_, setup);
+    lua_pushlightuserdata(s->L_, const_cast<SandboxOptions*>(&options));
+    if (lua_pcall(s->L_, 1, 1, 0) != 0) {
+        std::string msg = lua_tostring(s->L_, -1) ? lua_tostring(s->L_, -1) : "unknown error";
+        return make_error(ErrorCode::internal, "cannot set up the Lua sandbox: " + msg);
+    }
+    s->env_ = LuaRef::pop(s->L_);
+    return s;
+}
+
+LuaState::~LuaState() {
+    env_.reset();
+    if (L_) lua_close(L_);
+}
+
+Result<void> LuaState::load(std::string_view code, const std::string& chunkname) {
+    if (is_bytecode(code.data(), code.size()))
+        return make_error(ErrorCode::invalid, chunkname + ": loading bytecode is not allowed");
+    if (luaL_loadbuffer(L_, code.data(), code.size(), chunkname.c_str()) != 0) {
+        std::string msg = lua_tostring(L_, -1) ? lua_tostring(L_, -1) : "cannot load";
+        lua_pop(L_, 1);
+        return make_error(ErrorCode::invalid, msg);
+    }
+    env_.push(L_);
+    lua_setfenv(L_, -2);
+    return {};
+}
+
+Result<void> protected_call(lua_State* L, const std::function<void(lua_State*)>& fn) {
+    ProtectedFn p{&fn};
+    int top = lua_gettop(L);
+    lua_pushcfunction(L, run_protected);
+    lua_pushlightuserdata(L, &p);
+    if (lua_pcall(L, 1, 0, 0) != 0) {
+        std::string msg = lua_isstring(L, -1) ? lua_tostring(L, -1) : "error object is not a string";
+        lua_settop(L, top);
+        return make_error(ErrorCode::internal, msg);
+    }
+    lua_settop(L, top);
+    return {};
+}
+
+} // namespace luaflow::scripting

@@ -1,0 +1,86 @@
+#pragma once
+// One sandboxed lua_State (STYLE 2.9): an allowlisted global table, text-only loading, a memory cap,
+// the JIT off, and a count hook that preempts long-running coroutines and stops runaway code.
+#include "common/result.hpp"
+#include "scripting/lua_ref.hpp"
+
+#include <lua.hpp>
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+
+namespace luaflow::scripting {
+
+// What the count hook checks, read through the allocator's user data so the hook stays cheap.
+struct RunGuard {
+    // The coroutine the engine is resuming right now; nullptr outside a resume (load time, config).
+    lua_State* task_thread = nullptr;
+    // uv_hrtime() nanoseconds. After slice_end_ns the hook yields task_thread (when yieldable) and sets
+    // `preempted`; 0 disables preemption.
+    std::uint64_t slice_end_ns = 0;
+    // After deadline_ns the hook sets `deadline_hit` and yields task_thread when yieldable; otherwise
+    // (nested coroutine, C boundary, load time) it raises `deadline_message` as an error. 0 = none.
+    std::uint64_t deadline_ns = 0;
+    std::string deadline_message = "timed out";
+    bool preempted = false;
+    bool deadline_hit = false;
+    // The scripting::Task being resumed (owned by the engine; the hook never touches it).
+    void* current_task = nullptr;
+};
+
+struct SandboxOptions {
+    std::size_t memory_limit = 64u << 20;  // bytes; 0 = unlimited
+    std::string workflows_dir;             // require("lib.x") reads <workflows_dir>/lib/x.lua
+    // Adds the standard library's globals to the sandbox table at index `env` (stdlib::install).
+    std::function<void(lua_State* L, int env)> install_globals;
+};
+
+class LuaState {
+public:
+    // Creates the state and its sandbox. Fails only when memory is exhausted.
+    static Result<std::unique_ptr<LuaState>> create(const SandboxOptions& options);
+    ~LuaState();
+    LuaState(const LuaState&) = delete;
+    LuaState& operator=(const LuaState&) = delete;
+
+    // The main thread of the state.
+    lua_State* L() const { return L_; }
+    // The LuaState owning L (any thread of it).
+    static LuaState* from(lua_State* L);
+
+    RunGuard& guard() { return guard_; }
+    std::size_t memory_used() const { return used_; }
+    std::size_t memory_limit() const { return limit_; }
+    void set_memory_limit(std::size_t bytes) { limit_ = bytes; }
+    // True once an allocation was refused since the last clear; the executor turns it into event `resource`.
+    bool memory_exceeded() const { return exceeded_; }
+    void clear_memory_exceeded() { exceeded_ = false; }
+    const std::string& workflows_dir() const { return workflows_dir_; }
+
+    // Compiles text (never bytecode) whose globals are the sandbox; pushes the function onto L, or
+    // returns the compiler's "chunkname:line: message".
+    Result<void> load(std::string_view code, const std::string& chunkname);
+    // Pushes the sandbox global table.
+    void push_env(lua_State* L) const { env_.push(L); }
+
+private:
+    LuaState() = default;
+    static void* alloc(void* ud, void* ptr, std::size_t osize, std::size_t nsize);
+
+    lua_State* L_ = nullptr;
+    std::size_t used_ = 0;
+    std::size_t limit_ = 0;
+    bool exceeded_ = false;
+    RunGuard guard_;
+    std::string workflows_dir_;
+    LuaRef env_;
+};
+
+// Runs fn(L) under lua_pcall on L so that a Lua error (out of memory included) becomes an Error
+// instead of a panic. fn may raise with lua_error/luaL_error.
+Result<void> protected_call(lua_State* L, const std::function<void(lua_State*)>& fn);
+
+} // namespace luaflow::scripting

@@ -1,0 +1,189 @@
+#include "scripting/task.hpp"
+
+#include "scripting/convert.hpp"
+
+namespace luaflow::scripting {
+
+namespace {
+
+// A resume runs at most this long before the hook yields it back to the loop.
+constexpr std::uint64_t kSliceNs = 2'000'000;
+// Preempted tasks resumed per loop turn share this budget, so that I/O waits at most about this long.
+constexpr std::uint64_t kTurnBudgetNs = 4'000'000;
+
+std::string error_text(lua_State* co) {
+    if (lua_type(co, -1) == LUA_TSTRING) return lua_tostring(co, -1);
+    if (lua_isnil(co, -1)) return "error(nil)";
+    if (lua_type(co, -1) == LUA_TTABLE) {
+        auto j = to_json(co, -1, "error");
+        if (j) return j->dump();
+    }
+    return std::string("error object is a ") + luaL_typename(co, -1);
+}
+
+} // namespace
+
+TaskScheduler::TaskScheduler(uv_loop_t* loop) : loop_(loop) {
+    idle_ = new IdleBox();
+    idle_->owner = this;
+    uv_idle_init(loop, &idle_->uv);
+    idle_->uv.data = idle_;
+}
+
+TaskScheduler::~TaskScheduler() {
+    idle_->closing = true;
+    uv_close(reinterpret_cast<uv_handle_t*>(&idle_->uv),
+             [](uv_handle_t* h) { delete static_cast<IdleBox*>(h->data); });
+}
+
+std::uint64_t TaskScheduler::add(Task* task) {
+    std::uint64_t id = next_id_++;
+    tasks_.emplace(id, task);
+    return id;
+}
+
+void TaskScheduler::remove(std::uint64_t id) { tasks_.erase(id); }
+
+void TaskScheduler::make_runnable(std::uint64_t id) {
+    runnable_.push_back(id);
+    if (!uv_is_active(reinterpret_cast<uv_handle_t*>(&idle_->uv))) {
+        uv_idle_start(&idle_->uv, [](uv_idle_t* h) {
+            auto* box = static_cast<IdleBox*>(h->data);
+            if (!box->closing) box->owner->run_some();
+        });
+    }
+}
+
+void TaskScheduler::run_some() {
+    std::uint64_t budget_end = uv_hrtime() + kTurnBudgetNs;
+    // Each task queued at the start of this turn gets at most one slice now; round robin.
+    std::size_t n = runnable_.size();
+    while (n-- > 0 && !runnable_.empty() && uv_hrtime() < budget_end) {
+        std::uint64_t id = runnable_.front();
+        runnable_.pop_front();
+        auto it = tasks_.find(id);
+        if (it == tasks_.end()) continue;  // cancelled or finished meanwhile
+        it->second->step(0);
+    }
+    if (runnable_.empty()) uv_idle_stop(&idle_->uv);
+}
+
+Task::Task(std::shared_ptr<LuaState> state, TaskScheduler& scheduler, TaskLabel label, Done done)
+    : state_(std::move(state)), scheduler_(scheduler), label_(std::move(label)), done_(std::move(done)) {
+    id_ = scheduler_.add(this);
+}
+
+Task::~Task() {
+    scheduler_.remove(id_);
+    if (wait_) wait_->cancel();
+    wait_.reset();
+    co_ref_.reset();
+    // LuaJIT has no emergency collection: after a task that filled the state, collect now, or the next
+    // action of the workflow would meet the cap before the incremental collector catches up. The cap
+    // is lifted meanwhile so the collector itself cannot fail.
+    if (state_->memory_limit() && state_->memory_used() > state_->memory_limit() / 2) {
+        std::size_t limit = state_->memory_limit();
+        state_->set_memory_limit(0);
+        lua_gc(state_->L(), LUA_GCCOLLECT, 0);
+        state_->set_memory_limit(limit);
+    }
+}
+
+Result<void> Task::start(const LuaRef& fn, const LuaRef& arg, std::uint64_t deadline_ns) {
+    deadline_ns_ = deadline_ns;
+    auto created = protected_call(state_->L(), [&](lua_State* L) {
+        lua_State* co = lua_newthread(L);
+        co_ref_ = LuaRef::pop(L);  // anchors the coroutine for the task's life (lua-nginx-module co_ref)
+        fn.push(L);
+        arg.push(L);
+        lua_xmove(L, co, 2);
+        co_ = co;
+    });
+    if (!created) return created;
+    // The function is below its argument: resume with one argument.
+    step(1);
+    return {};
+}
+
+Task* Task::current(lua_State* L) {
+    LuaState* s = LuaState::from(L);
+    if (!s) return nullptr;
+    auto* t = static_cast<Task*>(s->guard().current_task);
+    return t && t->co_ == L ? t : nullptr;
+}
+
+void Task::await(std::unique_ptr<Wait> wait) { wait_ = std::move(wait); }
+
+void Task::wake(const std::function<int(lua_State*)>& push) {
+    if (finished_ || running_) return;
+    wait_.reset();  // the operation is over; its owner part may go now
+    int n = push(co_);
+    step(n);
+}
+
+void Task::cancel() {
+    if (finished_) return;
+    finished_ = true;
+    if (wait_) wait_->cancel();
+    wait_.reset();
+    scheduler_.remove(id_);
+}
+
+void Task::step(int nargs) {
+    RunGuard& g = state_->guard();
+    // A task resumed from inside another task's C call would nest resumes; the engine never does that.
+    g.task_thread = co_;
+    g.current_task = this;
+    g.slice_end_ns = uv_hrtime() + kSliceNs;
+    g.deadline_ns = deadline_ns_;
+    g.preempted = false;
+    g.deadline_hit = false;
+    state_->clear_memory_exceeded();
+    running_ = true;
+    int rc = lua_resume(co_, nargs);
+    running_ = false;
+    bool preempted = g.preempted;
+    bool deadline_hit = g.deadline_hit;
+    bool memory = state_->memory_exceeded();
+    g.task_thread = nullptr;
+    g.current_task = nullptr;
+    g.slice_end_ns = 0;
+    g.deadline_ns = 0;
+
+    if (deadline_hit) {
+        finish({TaskOutcome::Kind::timed_out, g.deadline_message});
+        return;
+    }
+    if (rc == LUA_YIELD) {
+        if (preempted) {
+            scheduler_.make_runnable(id_);
+        } else if (!wait_) {
+            finish({TaskOutcome::Kind::error,
+                    "coroutine.yield outside a coroutine: an action may only yield inside coroutines it creates"});
+        }
+        return;
+    }
+    if (rc == 0) {
+        finish({TaskOutcome::Kind::returned, {}});
+        return;
+    }
+    std::string msg = error_text(co_);
+    if (rc == LUA_ERRMEM || memory) {
+        finish({TaskOutcome::Kind::memory, "memory limit exceeded (" + std::to_string(state_->memory_limit() >> 20) +
+                                               " MiB per workflow): " + msg});
+        return;
+    }
+    finish({TaskOutcome::Kind::error, msg});
+}
+
+void Task::finish(TaskOutcome outcome) {
+    finished_ = true;
+    scheduler_.remove(id_);
+    if (wait_) wait_->cancel();
+    wait_.reset();
+    // done may destroy this task: nothing touches `this` after the call.
+    Done done = std::move(done_);
+    if (done) done(*this, outcome);
+}
+
+} // namespace luaflow::scripting

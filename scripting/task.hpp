@@ -1,0 +1,124 @@
+#pragma once
+// The coroutine bridge (STYLE 2.5): one Task runs one Lua function as a coroutine on the loop thread.
+// Only this file calls lua_resume. A task runs until it returns, fails, waits on an operation (a Wait
+// it owns), or uses up its time slice; a preempted task goes back to the TaskScheduler, which
+// resumes runnable tasks a few milliseconds per loop turn, so the loop keeps answering.
+#include "common/result.hpp"
+#include "scripting/lua_ref.hpp"
+#include "scripting/lua_state.hpp"
+
+#include <uv.h>
+
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <string>
+#include <unordered_map>
+
+namespace luaflow::scripting {
+
+// An operation a task waits on (a timer, a request, a child). Owned by the task; cancel() stops it so
+// that its callback will not resume anything.
+class Wait {
+public:
+    virtual ~Wait() = default;
+    virtual void cancel() = 0;
+};
+
+struct TaskOutcome {
+    enum class Kind { returned, error, timed_out, memory };
+    Kind kind = Kind::returned;
+    std::string message;  // for everything but `returned`
+};
+
+// Who the task works for; read by the standard library (log lines name the execution and action).
+struct TaskLabel {
+    std::string workflow;
+    std::string execution;
+    std::string action;
+    int attempt = 0;
+};
+
+class Task;
+
+class TaskScheduler {
+public:
+    explicit TaskScheduler(uv_loop_t* loop);
+    ~TaskScheduler();
+    TaskScheduler(const TaskScheduler&) = delete;
+    TaskScheduler& operator=(const TaskScheduler&) = delete;
+
+    uv_loop_t* loop() const { return loop_; }
+    std::size_t runnable() const { return runnable_.size(); }
+
+private:
+    friend class Task;
+    struct IdleBox {
+        uv_idle_t uv;
+        bool closing = false;
+        TaskScheduler* owner = nullptr;
+    };
+    std::uint64_t add(Task* task);
+    void remove(std::uint64_t id);
+    void make_runnable(std::uint64_t id);
+    void run_some();
+
+    uv_loop_t* loop_;
+    IdleBox* idle_ = nullptr;
+    std::uint64_t next_id_ = 1;
+    std::unordered_map<std::uint64_t, Task*> tasks_;
+    std::deque<std::uint64_t> runnable_;
+};
+
+class Task {
+public:
+    // Called once when the task ends (not after cancel()). For `returned`, the function's results are
+    // on results_thread() from index 1 to lua_gettop(). The task may be destroyed inside the callback.
+    using Done = std::function<void(Task&, const TaskOutcome&)>;
+
+    Task(std::shared_ptr<LuaState> state, TaskScheduler& scheduler, TaskLabel label, Done done);
+    ~Task();
+    Task(const Task&) = delete;
+    Task& operator=(const Task&) = delete;
+
+    // Runs fn(arg) until its first wait, slice end or return. `deadline_ns` (uv_hrtime, 0 = none) stops
+    // code that loops without waiting; a timer of the caller handles a deadline met while waiting.
+    // Fails (without calling done) only when the coroutine cannot be created (memory).
+    Result<void> start(const LuaRef& fn, const LuaRef& arg, std::uint64_t deadline_ns);
+
+    // The task whose coroutine is L and is running now; nullptr outside an action coroutine.
+    static Task* current(lua_State* L);
+    // Called by a waiting library function right before `return lua_yield(L, 0)`.
+    void await(std::unique_ptr<Wait> wait);
+    // Resumes a waiting task with the values `push` leaves on the coroutine (it returns how many).
+    // Call only from the top of a libuv callback (STYLE 2.5 rule 5).
+    void wake(const std::function<int(lua_State*)>& push);
+    // Stops the task: cancels its wait and drops the coroutine. `done` is not called.
+    void cancel();
+
+    lua_State* results_thread() const { return co_; }
+    LuaState& state() const { return *state_; }
+    const TaskLabel& label() const { return label_; }
+    uv_loop_t* loop() const { return scheduler_.loop(); }
+    bool finished() const { return finished_; }
+
+private:
+    friend class TaskScheduler;
+    void step(int nargs);
+    void finish(TaskOutcome outcome);
+
+    std::shared_ptr<LuaState> state_;
+    TaskScheduler& scheduler_;
+    TaskLabel label_;
+    Done done_;
+    std::uint64_t id_ = 0;
+    LuaRef co_ref_;
+    lua_State* co_ = nullptr;
+    std::unique_ptr<Wait> wait_;
+    std::uint64_t deadline_ns_ = 0;
+    bool finished_ = false;
+    bool running_ = false;
+};
+
+} // namespace luaflow::scripting

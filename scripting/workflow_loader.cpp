@@ -1,0 +1,688 @@
+#include "scripting/workflow_loader.hpp"
+
+#include "common/size.hpp"
+#include "scripting/convert.hpp"
+#include "scripting/source_lines.hpp"
+
+#include <uv.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <fstream>
+#include <set>
+#include <sstream>
+
+namespace luaflow::scripting {
+
+using nlohmann::json;
+
+namespace {
+
+constexpr std::uint64_t kLoadTimeoutNs = 2'000'000'000;
+const char kWorkflowTagsKey = 0;  // registry: weak table { [workflow table] = line }
+
+const std::set<std::string> kWorkflowFields = {"description", "enabled", "schedule", "triggers", "input", "context",
+                                               "concurrency", "overlap", "timeout", "retries", "retry_delay",
+                                               "backoff", "queue", "notify", "actions"};
+const std::set<std::string> kActionFields = {"run", "script", "cmd", "shell", "needs", "group", "when", "always",
+                                             "timeout", "retries", "retry_delay", "backoff", "queue", "host",
+                                             "resources", "env", "cwd", "config"};
+const std::set<std::string> kEvents = {"success", "failure", "timeout", "cancelled",
+                                       "retry",   "resource", "skipped", "late"};
+
+// workflow { ... }: tags the table with the caller's line and returns it.
+int l_workflow(lua_State* L) {
+    if (lua_gettop(L) != 1 || !lua_istable(L, 1))
+        return luaL_error(L, "workflow: expected workflow { ... } with a table of fields");
+    lua_Debug ar;
+    int line = 0;
+    if (lua_getstack(L, 1, &ar) && lua_getinfo(L, "Sl", &ar)) line = ar.currentline;
+    lua_pushlightuserdata(L, const_cast<char*>(&kWorkflowTagsKey));
+    lua_rawget(L, LUA_REGISTRYINDEX);
+    lua_pushvalue(L, 1);
+    lua_pushnumber(L, line);
+    lua_rawset(L, -3);
+    lua_pop(L, 1);
+    lua_settop(L, 1);
+    return 1;
+}
+
+void install_workflow_function(LuaState& state) {
+    lua_State* L = state.L();
+    lua_pushlightuserdata(L, const_cast<char*>(&kWorkflowTagsKey));
+    lua_newtable(L);
+    lua_newtable(L);
+    lua_pushliteral(L, "k");
+    lua_setfield(L, -2, "__mode");
+    lua_setmetatable(L, -2);
+    lua_rawset(L, LUA_REGISTRYINDEX);
+    state.push_env(L);
+    lua_pushcfunction(L, l_workflow);
+    lua_setfield(L, -2, "workflow");
+    lua_pop(L, 1);
+}
+
+// "file:12: message" from Lua into its parts.
+LoadError parse_lua_error(const std::string& file, const std::string& msg) {
+    if (msg.rfind(file + ":", 0) == 0) {
+        size_t p = file.size() + 1;
+        size_t colon = msg.find(':', p);
+        if (colon != std::string::npos) {
+            std::string num = msg.substr(p, colon - p);
+            if (!num.empty() && std::all_of(num.begin(), num.end(), ::isdigit)) {
+                std::string rest = msg.substr(colon + 1);
+                if (!rest.empty() && rest[0] == ' ') rest.erase(0, 1);
+                return LoadError{file, std::stoi(num), rest};
+            }
+        }
+    }
+    return LoadError{file, 0, msg};
+}
+
+const char* type_name(lua_State* L, int idx) { return luaL_typename(L, idx); }
+
+std::string describe(lua_State* L, int idx) {
+    switch (lua_type(L, idx)) {
+    case LUA_TSTRING: return std::string("\"") + lua_tostring(L, idx) + "\"";
+    case LUA_TNUMBER: {
+        char buf[64];
+        std::snprintf(buf, sizeof buf, "%.14g", lua_tonumber(L, idx));
+        return buf;
+    }
+    case LUA_TBOOLEAN: return lua_toboolean(L, idx) ? "true" : "false";
+    default: return std::string("a ") + type_name(L, idx);
+    }
+}
+
+// Reads and checks the returned table inside a protected call. A failure records its LoadError and
+// raises a Lua error to unwind; lua_error unwinds C++ frames correctly on x86-64 LuaJIT.
+class Validator {
+public:
+    Validator(lua_State* L, LuaState& state, const std::string& file, std::string_view source, WorkflowDef& def)
+        : L_(L), state_(state), file_(file), source_(source), def_(def) {}
+
+    std::optional<LoadError> error;
+
+    void run(int wf) {
+        def_.line = workflow_line(wf);
+        check_unknown(wf, kWorkflowFields, "", def_.line);
+        def_.description = opt_string(wf, "description", "").value_or("");
+        def_.enabled = opt_bool(wf, "enabled", "").value_or(true);
+        def_.schedule = schedule(wf);
+        triggers(wf);
+        inputs(wf);
+        def_.context = opt_table_json(wf, "context", "", true);
+        if (def_.context.is_array() && def_.context.empty()) def_.context = json::object();
+        if (!def_.context.is_object()) fail(field_line("context", def_.line), "field 'context': expected a table of named values");
+        if (auto c = opt_int(wf, "concurrency", "", 1)) def_.concurrency = static_cast<int>(*c);
+        if (auto o = opt_enum(wf, "overlap", "", {"queue", "skip"})) def_.overlap = *o == "skip" ? Overlap::skip : Overlap::queue;
+        def_.timeout = opt_duration(wf, "timeout", "");
+        defaults_.retries = static_cast<int>(opt_int(wf, "retries", "", 0).value_or(0));
+        defaults_.retry_delay = opt_duration(wf, "retry_delay", "").value_or(kDefaultRetryDelay);
+        if (auto b = opt_enum(wf, "backoff", "", {"exponential", "fixed"}))
+            defaults_.backoff = *b == "fixed" ? Backoff::fixed : Backoff::exponential;
+        def_.queue = opt_string(wf, "queue", "").value_or("default");
+        def_.notify = notify(wf);
+        actions(wf);
+    }
+
+private:
+    struct Defaults {
+        int retries = 0;
+        Millis retry_delay = kDefaultRetryDelay;
+        Backoff backoff = Backoff::exponential;
+    };
+
+    [[noreturn]] void fail(int line, const std::string& msg) {
+        error = LoadError{file_, line, msg};
+        lua_pushstring(L_, msg.c_str());
+        lua_error(L_);
+        __builtin_unreachable();
+    }
+
+    int workflow_line(int wf) {
+        lua_pushlightuserdata(L_, const_cast<char*>(&kWorkflowTagsKey));
+        lua_rawget(L_, LUA_REGISTRYINDEX);
+        lua_pushvalue(L_, wf);
+        lua_rawget(L_, -2);
+        int line = lua_isnumber(L_, -1) ? static_cast<int>(lua_tonumber(L_, -1)) : 1;
+        lua_pop(L_, 2);
+        return line;
+    }
+
+    int field_line(const std::string& key, int from) {
+        int l = find_key_line(source_, key, from);
+        return l ? l : from;
+    }
+
+    // "action 'x': " or "" for workflow fields.
+    std::string where(const std::string& ctx) const { return ctx.empty() ? "" : ctx + ": "; }
+    int line_for(const std::string& ctx, const char* key) {
+        return field_line(key, ctx.empty() ? def_.line : current_action_line_);
+    }
+
+    void check_unknown(int t, const std::set<std::string>& known, const std::string& ctx, int line) {
+        lua_pushnil(L_);
+        while (lua_next(L_, t)) {
+            lua_pop(L_, 1);
+            if (lua_type(L_, -1) != LUA_TSTRING) {
+                std::string d = describe(L_, -1);
+                fail(line, where(ctx) + "unexpected key " + d + " (fields have names)");
+            }
+            std::string k = lua_tostring(L_, -1);
+            if (!known.count(k)) fail(field_line(k, line), where(ctx) + "unknown field '" + k + "'");
+        }
+    }
+
+    // Pushes t[key]; returns false (and pops) when nil.
+    bool get(int t, const char* key) {
+        lua_getfield(L_, t, key);
+        if (lua_isnil(L_, -1)) {
+            lua_pop(L_, 1);
+            return false;
+        }
+        return true;
+    }
+
+    [[noreturn]] void expected(const std::string& ctx, const char* key, const std::string& what) {
+        std::string got = describe(L_, -1);
+        fail(line_for(ctx, key), where(ctx) + "field '" + key + "': expected " + what + ", got " + got);
+    }
+
+    std::optional<std::string> opt_string(int t, const char* key, const std::string& ctx) {
+        if (!get(t, key)) return std::nullopt;
+        if (lua_type(L_, -1) != LUA_TSTRING) expected(ctx, key, "a string");
+        std::string s = lua_tostring(L_, -1);
+        lua_pop(L_, 1);
+        return s;
+    }
+
+    std::optional<bool> opt_bool(int t, const char* key, const std::string& ctx) {
+        if (!get(t, key)) return std::nullopt;
+        if (!lua_isboolean(L_, -1)) expected(ctx, key, "true or false");
+        bool b = lua_toboolean(L_, -1);
+        lua_pop(L_, 1);
+        return b;
+    }
+
+    std::optional<long> opt_int(int t, const char* key, const std::string& ctx, long min) {
+        if (!get(t, key)) return std::nullopt;
+        double d = lua_type(L_, -1) == LUA_TNUMBER ? lua_tonumber(L_, -1) : 0.5;
+        if (lua_type(L_, -1) != LUA_TNUMBER || d != static_cast<double>(static_cast<long>(d)) || d < static_cast<double>(min))
+            expected(ctx, key, min > 0 ? "a positive integer" : "an integer >= " + std::to_string(min));
+        lua_pop(L_, 1);
+        return static_cast<long>(d);
+    }
+
+    std::optional<std::string> opt_enum(int t, const char* key, const std::string& ctx,
+                                        std::initializer_list<const char*> values) {
+        if (!get(t, key)) return std::nullopt;
+        std::string list;
+        for (const char* v : values) list += (list.empty() ? "\"" : " or \"") + std::string(v) + "\"";
+        if (lua_type(L_, -1) != LUA_TSTRING) expected(ctx, key, list);
+        std::string s = lua_tostring(L_, -1);
+        for (const char* v : values)
+            if (s == v) {
+                lua_pop(L_, 1);
+                return s;
+            }
+        expected(ctx, key, list);
+    }
+
+    std::optional<Millis> duration_at_top(const std::string& ctx, const char* key) {
+        if (lua_type(L_, -1) == LUA_TNUMBER) {
+            if (auto ms = duration_from_seconds(lua_tonumber(L_, -1))) return ms;
+        } else if (lua_type(L_, -1) == LUA_TSTRING) {
+            if (auto ms = parse_duration(lua_tostring(L_, -1))) return ms;
+            std::string got = lua_tostring(L_, -1);
+            fail(line_for(ctx, key), where(ctx) + "field '" + key + "': '" + got +
+                                         "' is not a duration (use 500ms, 30s, 5m, 2h, 1d or seconds)");
+        }
+        expected(ctx, key, "a duration (seconds, or a string like \"30s\")");
+    }
+
+    std::optional<Millis> opt_duration(int t, const char* key, const std::string& ctx) {
+        if (!get(t, key)) return std::nullopt;
+        auto ms = duration_at_top(ctx, key);
+        lua_pop(L_, 1);
+        return ms;
+    }
+
+    json opt_table_json(int t, const char* key, const std::string& ctx, bool table_only) {
+        if (!get(t, key)) return table_only ? json::object() : json();
+        if (table_only && !lua_istable(L_, -1)) expected(ctx, key, "a table");
+        auto j = to_json(L_, -1, key);
+        if (!j) fail(line_for(ctx, key), where(ctx) + "field '" + j.error().message);
+        lua_pop(L_, 1);
+        return *j;
+    }
+
+    std::vector<std::string> string_list(const std::string& ctx, const char* key) {
+        // the value is on top of the stack
+        if (!lua_istable(L_, -1)) expected(ctx, key, "a list of strings");
+        std::vector<std::string> out;
+        int n = static_cast<int>(lua_objlen(L_, -1));
+        for (int i = 1; i <= n; ++i) {
+            lua_rawgeti(L_, -1, i);
+            if (lua_type(L_, -1) != LUA_TSTRING)
+                fail(line_for(ctx, key), where(ctx) + "field '" + key + "[" + std::to_string(i) +
+                                             "]': expected a string, got " + describe(L_, -1));
+            out.push_back(lua_tostring(L_, -1));
+            lua_pop(L_, 1);
+        }
+        return out;
+    }
+
+    json schedule(int wf) {
+        if (!get(wf, "schedule")) return json();
+        int line = line_for("", "schedule");
+        json j;
+        if (lua_type(L_, -1) == LUA_TSTRING) {
+            j = lua_tostring(L_, -1);
+        } else if (lua_istable(L_, -1)) {
+            auto r = to_json(L_, -1, "schedule");
+            if (!r) fail(line, r.error().message);
+            j = *r;
+            std::vector<json> rules = j.is_array() ? std::vector<json>(j.begin(), j.end()) : std::vector<json>{j};
+            for (size_t i = 0; i < rules.size(); ++i) check_rule(rules[i], line, j.is_array() ? i + 1 : 0);
+        } else {
+            expected("", "schedule", "an RRULE string or a table");
+        }
+        lua_pop(L_, 1);
+        return j;
+    }
+
+    void check_rule(const json& rule, int line, size_t index) {
+        std::string name = index ? "schedule[" + std::to_string(index) + "]" : "schedule";
+        if (rule.is_string()) return;
+        if (!rule.is_object()) fail(line, name + ": expected an RRULE string or a table");
+        static const std::set<std::string> keys = {"rrule", "dtstart", "tz", "exdate", "catchup", "cron"};
+        for (auto it = rule.begin(); it != rule.end(); ++it) {
+            if (!keys.count(it.key())) fail(line, name + ": unknown field '" + it.key() + "'");
+            if (it.key() == "exdate") {
+                if (!it.value().is_array()) fail(line, name + ".exdate: expected a list of times");
+            } else if (!it.value().is_string()) {
+                fail(line, name + "." + it.key() + ": expected a string, got " + it.value().dump());
+            }
+        }
+        if (rule.contains("rrule") == rule.contains("cron")) fail(line, name + ": needs exactly one of rrule, cron");
+        if (rule.contains("catchup")) {
+            std::string c = rule["catchup"].get<std::string>();
+            if (c != "none" && c != "latest" && c != "all")
+                fail(line, name + ".catchup: expected \"none\", \"latest\" or \"all\", got \"" + c + "\"");
+        }
+    }
+
+    void triggers(int wf) {
+        if (!get(wf, "triggers")) return;
+        if (!lua_istable(L_, -1)) expected("", "triggers", "a table");
+        int t = lua_gettop(L_);
+        int line = line_for("", "triggers");
+        check_unknown(t, {"manual", "webhook", "watch", "after"}, "triggers", line);
+        def_.triggers.manual = opt_bool(t, "manual", "triggers").value_or(true);
+        auto sub = [&](const char* key, std::set<std::string> fields) {
+            json j = opt_table_json(t, key, "triggers", true);
+            if (!get(t, key)) return json();
+            lua_pop(L_, 1);
+            for (auto it = j.begin(); it != j.end(); ++it)
+                if (!fields.count(it.key())) fail(field_line(it.key(), line), "triggers." + std::string(key) + ": unknown field '" + it.key() + "'");
+            return j;
+        };
+        def_.triggers.webhook = sub("webhook", {"secret", "secret_file"});
+        def_.triggers.watch = sub("watch", {"path", "pattern", "events"});
+        if (!def_.triggers.watch.is_null()) {
+            if (!def_.triggers.watch.value("path", json()).is_string()) fail(line, "triggers.watch: needs path = \"...\"");
+            for (const auto& ev : def_.triggers.watch.value("events", json::array()))
+                if (!ev.is_string() || (ev != "create" && ev != "modify" && ev != "delete"))
+                    fail(line, "triggers.watch.events: expected \"create\", \"modify\" or \"delete\", got " + ev.dump());
+        }
+        def_.triggers.after = sub("after", {"workflow", "on"});
+        if (!def_.triggers.after.is_null()) {
+            if (!def_.triggers.after.value("workflow", json()).is_string()) fail(line, "triggers.after: needs workflow = \"...\"");
+            std::string on = def_.triggers.after.value("on", "success");
+            if (on != "success" && on != "failure" && on != "any")
+                fail(line, "triggers.after.on: expected \"success\", \"failure\" or \"any\", got \"" + on + "\"");
+        }
+        lua_pop(L_, 1);
+    }
+
+    void inputs(int wf) {
+        if (!get(wf, "input")) return;
+        if (!lua_istable(L_, -1)) expected("", "input", "a table of declarations");
+        int t = lua_gettop(L_);
+        lua_pushnil(L_);
+        while (lua_next(L_, t)) {
+            int decl = lua_gettop(L_);
+            if (lua_type(L_, -2) != LUA_TSTRING) fail(line_for("", "input"), "input: names must be strings");
+            InputDecl d;
+            d.name = lua_tostring(L_, -2);
+            std::string ctx = "input '" + d.name + "'";
+            int line = field_line(d.name, line_for("", "input"));
+            if (!lua_istable(L_, decl)) fail(line, ctx + ": expected { type = ..., required = ..., default = ... }");
+            check_unknown(decl, {"type", "required", "default"}, ctx, line);
+            std::string type = opt_enum(decl, "type", ctx, {"string", "number", "boolean", "table"}).value_or("string");
+            d.type = type == "number" ? InputType::number : type == "boolean" ? InputType::boolean
+                     : type == "table" ? InputType::table : InputType::string;
+            d.required = opt_bool(decl, "required", ctx).value_or(false);
+            if (get(decl, "default")) {
+                auto j = to_json(L_, -1, ctx + ".default");
+                if (!j) fail(line, j.error().message);
+                bool ok = (d.type == InputType::string && j->is_string()) || (d.type == InputType::number && j->is_number()) ||
+                          (d.type == InputType::boolean && j->is_boolean()) ||
+                          (d.type == InputType::table && (j->is_object() || j->is_array()));
+                if (!ok) fail(line, ctx + ": default " + j->dump() + " is not a " + type);
+                d.default_value = *j;
+                lua_pop(L_, 1);
+            }
+            def_.inputs.push_back(std::move(d));
+            lua_pop(L_, 1);
+        }
+        lua_pop(L_, 1);
+        std::sort(def_.inputs.begin(), def_.inputs.end(), [](auto& a, auto& b) { return a.name < b.name; });
+    }
+
+    json notify(int wf) {
+        if (!get(wf, "notify")) return json::object();
+        int line = line_for("", "notify");
+        auto j = to_json(L_, -1, "notify");
+        if (!j || !(j->is_object() || (j->is_array() && j->empty()))) fail(line, "field 'notify': expected { event = { notifier, ... } }");
+        lua_pop(L_, 1);
+        json out = json::object();
+        if (j->is_array()) return out;
+        for (auto it = j->begin(); it != j->end(); ++it) {
+            if (!kEvents.count(it.key()))
+                fail(line, "notify: unknown event '" + it.key() +
+                               "' (success, failure, timeout, cancelled, retry, resource, skipped, late)");
+            if (!it.value().is_array()) fail(line, "notify." + it.key() + ": expected a list of notifier names");
+            for (const auto& n : it.value())
+                if (!n.is_string()) fail(line, "notify." + it.key() + ": expected notifier names, got " + n.dump());
+            out[it.key()] = it.value();
+        }
+        return out;
+    }
+
+    void actions(int wf) {
+        if (!get(wf, "actions")) fail(def_.line, "field 'actions' is required: a table of name = { ... }");
+        if (!lua_istable(L_, -1)) expected("", "actions", "a table of name = { ... }");
+        int t = lua_gettop(L_);
+        lua_pushnil(L_);
+        while (lua_next(L_, t)) {
+            if (lua_type(L_, -2) != LUA_TSTRING) fail(line_for("", "actions"), "actions: names must be strings, got " + describe(L_, -2));
+            std::string name = lua_tostring(L_, -2);
+            def_.actions.push_back(action(name, lua_gettop(L_)));
+            lua_pop(L_, 1);
+        }
+        lua_pop(L_, 1);
+        if (def_.actions.empty()) fail(line_for("", "actions"), "field 'actions': at least one action is required");
+        std::sort(def_.actions.begin(), def_.actions.end(), [](auto& a, auto& b) { return a.name < b.name; });
+        resolve_deps();
+    }
+
+    ActionDef action(const std::string& name, int t) {
+        ActionDef a;
+        a.name = name;
+        std::string ctx = "action '" + name + "'";
+        a.line = field_line(name, def_.line);
+        if (!lua_istable(L_, t)) fail(a.line, ctx + ": expected a table of fields, got " + describe(L_, t));
+        if (get(t, "run")) {
+            if (lua_isfunction(L_, -1)) {
+                lua_Debug ar;
+                lua_pushvalue(L_, -1);
+                if (lua_getinfo(L_, ">S", &ar) && ar.linedefined > 0) a.line = ar.linedefined;
+            }
+            lua_pop(L_, 1);
+        }
+        current_action_line_ = a.line;
+        check_unknown(t, kActionFields, ctx, a.line);
+        int kinds = 0;
+        if (get(t, "run")) {
+            ++kinds;
+            if (!lua_isfunction(L_, -1)) expected(ctx, "run", "a function(ctx)");
+            a.kind = ActionKind::run;
+            a.fn = LuaRef::pop(L_);
+        }
+        if (auto s = opt_string(t, "script", ctx)) {
+            ++kinds;
+            a.kind = ActionKind::script;
+            a.script = *s;
+            load_script(a, ctx);
+        }
+        if (get(t, "cmd")) {
+            ++kinds;
+            a.kind = ActionKind::cmd;
+            a.cmd = string_list(ctx, "cmd");
+            if (a.cmd.empty()) fail(line_for(ctx, "cmd"), ctx + ": field 'cmd' needs at least the program");
+            lua_pop(L_, 1);
+        }
+        if (auto s = opt_string(t, "shell", ctx)) {
+            ++kinds;
+            a.kind = ActionKind::shell;
+            a.shell = *s;
+        }
+        if (kinds != 1) fail(a.line, ctx + ": exactly one of run, script, cmd, shell is required");
+        if (get(t, "needs")) {
+            a.needs = string_list(ctx, "needs");
+            lua_pop(L_, 1);
+        }
+        if (auto g = opt_int(t, "group", ctx, -1000000000)) a.group = *g;
+        if (get(t, "when")) {
+            if (!lua_isfunction(L_, -1)) expected(ctx, "when", "a function(ctx) returning true or false");
+            a.when = LuaRef::pop(L_);
+        }
+        a.always = opt_bool(t, "always", ctx).value_or(false);
+        a.timeout = opt_duration(t, "timeout", ctx);
+        a.retries = static_cast<int>(opt_int(t, "retries", ctx, 0).value_or(defaults_.retries));
+        a.retry_delay = opt_duration(t, "retry_delay", ctx).value_or(defaults_.retry_delay);
+        a.backoff = defaults_.backoff;
+        if (auto b = opt_enum(t, "backoff", ctx, {"exponential", "fixed"}))
+            a.backoff = *b == "fixed" ? Backoff::fixed : Backoff::exponential;
+        a.queue = opt_string(t, "queue", ctx).value_or(def_.queue);
+        a.host = opt_string(t, "host", ctx).value_or("local");
+        resources(t, ctx, a);
+        if (get(t, "env")) {
+            if (!lua_istable(L_, -1)) expected(ctx, "env", "a table of NAME = \"value\"");
+            int e = lua_gettop(L_);
+            lua_pushnil(L_);
+            while (lua_next(L_, e)) {
+                if (lua_type(L_, -2) != LUA_TSTRING || !(lua_type(L_, -1) == LUA_TSTRING || lua_type(L_, -1) == LUA_TNUMBER))
+                    fail(line_for(ctx, "env"), ctx + ": field 'env': expected NAME = \"value\" pairs");
+                std::string k = lua_tostring(L_, -2);
+                lua_pushvalue(L_, -1);
+                a.env[k] = lua_tostring(L_, -1);
+                lua_pop(L_, 2);
+            }
+            lua_pop(L_, 1);
+        }
+        a.cwd = opt_string(t, "cwd", ctx).value_or("");
+        if (get(t, "config")) {
+            if (!lua_istable(L_, -1)) expected(ctx, "config", "a table");
+            auto j = to_json(L_, -1, "config");
+            if (!j) fail(line_for(ctx, "config"), ctx + ": " + j.error().message);
+            a.config = j->is_array() && j->empty() ? json::object() : *j;
+            lua_pop(L_, 1);
+        }
+        return a;
+    }
+
+    void resources(int t, const std::string& ctx, ActionDef& a) {
+        if (!get(t, "resources")) return;
+        if (!lua_istable(L_, -1)) expected(ctx, "resources", "{ cpus =, gpus =, memory = }");
+        int r = lua_gettop(L_);
+        std::string rctx = ctx + ": resources";
+        check_unknown(r, {"cpus", "gpus", "memory"}, rctx, line_for(ctx, "resources"));
+        if (get(r, "cpus")) {
+            if (lua_type(L_, -1) != LUA_TNUMBER || lua_tonumber(L_, -1) < 0) expected(rctx, "cpus", "a number >= 0");
+            a.resources.cpus = lua_tonumber(L_, -1);
+            lua_pop(L_, 1);
+        }
+        if (auto g = opt_int(r, "gpus", rctx, 0)) a.resources.gpus = static_cast<int>(*g);
+        if (get(r, "memory")) {
+            std::optional<std::uint64_t> bytes;
+            if (lua_type(L_, -1) == LUA_TNUMBER && lua_tonumber(L_, -1) >= 0)
+                bytes = static_cast<std::uint64_t>(lua_tonumber(L_, -1));
+            else if (lua_type(L_, -1) == LUA_TSTRING)
+                bytes = parse_size(lua_tostring(L_, -1));
+            if (!bytes) expected(rctx, "memory", "a size like \"512M\" or \"2G\"");
+            a.resources.memory = *bytes;
+            lua_pop(L_, 1);
+        }
+        lua_pop(L_, 1);
+    }
+
+    void load_script(ActionDef& a, const std::string& ctx) {
+        int line = line_for(ctx, "script");
+        if (a.script.empty() || a.script[0] == '/' || a.script.find("..") != std::string::npos)
+            fail(line, ctx + ": script '" + a.script + "' must be a path inside the workflows directory (no '/' at the start, no '..')");
+        std::string path = state_.workflows_dir() + "/" + a.script;
+        std::ifstream in(path, std::ios::binary);
+        if (!in) fail(line, ctx + ": script file " + path + " cannot be read");
+        std::stringstream ss;
+        ss << in.rdbuf();
+        auto loaded = state_.load(ss.str(), "@" + path);
+        if (!loaded) fail(line, ctx + ": " + loaded.error().message);
+        a.fn = LuaRef::pop(L_);
+    }
+
+    void resolve_deps() {
+        for (ActionDef& a : def_.actions) {
+            current_action_line_ = a.line;
+            for (const std::string& n : a.needs) {
+                auto idx = def_.action_index(n);
+                if (!idx) fail(field_line("needs", a.line), "action '" + a.name + "': needs unknown action '" + n + "'");
+                if (*idx == static_cast<size_t>(&a - def_.actions.data()))
+                    fail(field_line("needs", a.line), "action '" + a.name + "': needs itself");
+                a.deps.push_back(*idx);
+            }
+            if (a.group) {
+                // Every action of the largest group below this one's.
+                std::optional<long> prev;
+                for (const ActionDef& b : def_.actions)
+                    if (b.group && *b.group < *a.group && (!prev || *b.group > *prev)) prev = b.group;
+                if (prev)
+                    for (size_t i = 0; i < def_.actions.size(); ++i)
+                        if (def_.actions[i].group == prev) a.deps.push_back(i);
+            }
+            std::sort(a.deps.begin(), a.deps.end());
+            a.deps.erase(std::unique(a.deps.begin(), a.deps.end()), a.deps.end());
+        }
+        // A cycle: depth-first search, reporting the path.
+        std::vector<int> color(def_.actions.size(), 0);
+        std::vector<size_t> stack;
+        std::function<void(size_t)> visit = [&](size_t i) {
+            color[i] = 1;
+            stack.push_back(i);
+            for (size_t d : def_.actions[i].deps) {
+                if (color[d] == 1) {
+                    std::string path;
+                    auto from = std::find(stack.begin(), stack.end(), d);
+                    for (auto it = from; it != stack.end(); ++it) path += def_.actions[*it].name + " -> ";
+                    path += def_.actions[d].name;
+                    const ActionDef& a = def_.actions[d];
+                    fail(field_line("needs", a.line), "action '" + a.name + "': needs cycle " + path);
+                }
+                if (color[d] == 0) visit(d);
+            }
+            stack.pop_back();
+            color[i] = 2;
+        };
+        for (size_t i = 0; i < def_.actions.size(); ++i)
+            if (color[i] == 0) visit(i);
+    }
+
+    lua_State* L_;
+    LuaState& state_;
+    const std::string& file_;
+    std::string_view source_;
+    WorkflowDef& def_;
+    Defaults defaults_;
+    int current_action_line_ = 0;
+};
+
+} // namespace
+
+std::string LoadError::to_string() const { return file + ":" + std::to_string(line) + ": " + message; }
+
+bool is_valid_workflow_id(std::string_view id) {
+    if (id.empty() || !std::isalnum(static_cast<unsigned char>(id[0]))) return false;
+    for (char c : id)
+        if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '.' || c == '-')) return false;
+    return true;
+}
+
+std::string source_digest(std::string_view source) {
+    std::uint64_t h = 1469598103934665603ull;
+    for (unsigned char c : source) {
+        h ^= c;
+        h *= 1099511628211ull;
+    }
+    char buf[17];
+    std::snprintf(buf, sizeof buf, "%016llx", static_cast<unsigned long long>(h));
+    return buf;
+}
+
+LoadResult load_workflow(const std::string& id, const std::string& file, std::string_view source,
+                         const SandboxOptions& options) {
+    auto created = LuaState::create(options);
+    if (!created) return LoadError{file, 0, created.error().message};
+    std::shared_ptr<LuaState> state(std::move(created.value()));
+    lua_State* L = state->L();
+    install_workflow_function(*state);
+    if (auto loaded = state->load(source, "@" + file); !loaded) return parse_lua_error(file, loaded.error().message);
+
+    RunGuard& g = state->guard();
+    g.deadline_ns = uv_hrtime() + kLoadTimeoutNs;
+    g.deadline_message = "loading took longer than 2s (runaway code at load time?)";
+    int rc = lua_pcall(L, 0, 1, 0);
+    g.deadline_ns = 0;
+    g.deadline_hit = false;
+    g.deadline_message = "timed out";
+    if (rc != 0) {
+        std::string msg = lua_tostring(L, -1) ? lua_tostring(L, -1) : "error while loading";
+        lua_pop(L, 1);
+        if (rc == LUA_ERRMEM) msg = "memory limit exceeded while loading";
+        return parse_lua_error(file, msg);
+    }
+    bool tagged = false;
+    if (lua_istable(L, -1)) {
+        lua_pushlightuserdata(L, const_cast<char*>(&kWorkflowTagsKey));
+        lua_rawget(L, LUA_REGISTRYINDEX);
+        lua_pushvalue(L, -2);
+        lua_rawget(L, -2);
+        tagged = !lua_isnil(L, -1);
+        lua_pop(L, 2);
+    }
+    if (!tagged) {
+        lua_pop(L, 1);
+        return LoadError{file, 1, "the file must return workflow { ... }"};
+    }
+    LuaRef table = LuaRef::pop(L);
+    auto def = std::make_shared<WorkflowDef>();
+    def->lua = state;
+    def->id = id;
+    def->file = file;
+    def->source_hash = source_digest(source);
+    Validator v(L, *state, file, source, *def);
+    auto r = protected_call(L, [&](lua_State* S) {
+        table.push(S);
+        v.run(lua_gettop(S));
+    });
+    if (!r) {
+        if (v.error) return *v.error;
+        return LoadError{file, def->line, r.error().message};
+    }
+    return def;
+}
+
+LoadResult load_workflow_file(const std::string& path, const SandboxOptions& options) {
+    std::string name = path.substr(path.find_last_of('/') + 1);
+    std::string id = name.size() > 4 && name.compare(name.size() - 4, 4, ".lua") == 0 ? name.substr(0, name.size() - 4) : name;
+    if (!is_valid_workflow_id(id))
+        return LoadError{path, 0, "'" + id + "' is not a valid workflow id (letters, digits, '_', '.', '-')"};
+    std::ifstream in(path, std::ios::binary);
+    if (!in) return LoadError{path, 0, "cannot read the file"};
+    std::stringstream ss;
+    ss << in.rdbuf();
+    return load_workflow(id, path, ss.str(), options);
+}
+
+} // namespace luaflow::scripting

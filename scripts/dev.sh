@@ -1,0 +1,55 @@
+#!/usr/bin/env bash
+# Set up a Debian 12 machine for luaflow, build it, and either run the daemon in the foreground on the
+# shipped workflows (state in ./.luaflow) or run the tests.
+#   scripts/dev.sh run           build, then luaflowd on ./workflows with state in ./.luaflow
+#   scripts/dev.sh test          build, then the whole test suite (ctest)
+#   scripts/dev.sh test-asan     the same with AddressSanitizer and UndefinedBehaviorSanitizer
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+packages=(build-essential cmake ninja-build pkg-config python3
+          libluajit-5.1-dev libuv1-dev libsqlite3-dev sqlite3 libcurl4-openssl-dev nlohmann-json3-dev
+          libical-dev doctest-dev libh2o-dev libsystemd-dev)
+
+install_missing() {
+    local missing=()
+    for p in "${packages[@]}"; do
+        dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+    done
+    [ ${#missing[@]} -eq 0 ] && return 0
+    echo "installing: ${missing[*]}"
+    local sudo=()
+    [ "$(id -u)" -eq 0 ] || sudo=(sudo)
+    "${sudo[@]}" apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -qq "${missing[@]}"
+}
+
+build() {  # build DIR [cmake args...]
+    local dir=$1; shift
+    cmake -S . -B "$dir" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo "$@" >/dev/null
+    cmake --build "$dir" -j "$(nproc)"
+}
+
+case "${1:-}" in
+run)
+    install_missing
+    build build
+    mkdir -p .luaflow
+    echo "luaflowd starting; in another shell: export LUAFLOW_SOCKET=$PWD/.luaflow/luaflowd.sock; build/luaflowctl list"
+    exec build/luaflowd -w "$PWD/workflows" -s "$PWD/.luaflow" --socket "$PWD/.luaflow/luaflowd.sock"
+    ;;
+test)
+    install_missing
+    build build
+    cd build && ctest -j 2 --output-on-failure
+    ;;
+test-asan)
+    install_missing
+    build build-asan -DLUAFLOW_SANITIZE=ON
+    cd build-asan && ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 ctest -j 2 --output-on-failure
+    ;;
+*)
+    echo "usage: scripts/dev.sh run | test | test-asan" >&2
+    exit 2
+    ;;
+esac

@@ -1,0 +1,121 @@
+"""A real luaflowd in a fresh temp directory, driven by the real luaflowctl (STYLE 2.11).
+
+Tests wait on conditions with deadlines, never with fixed sleeps.
+"""
+import json
+import os
+import shutil
+import signal
+import subprocess
+import tempfile
+import textwrap
+import time
+import unittest
+
+LUAFLOWD = os.environ.get("LUAFLOWD", "build/luaflowd")
+LUAFLOWCTL = os.environ.get("LUAFLOWCTL", "build/luaflowctl")
+SOURCE_DIR = os.environ.get("LUAFLOW_SOURCE_DIR", os.path.dirname(os.path.dirname(os.path.dirname(__file__))))
+
+
+def wait_for(cond, timeout=10.0, interval=0.01, what="condition"):
+    deadline = time.monotonic() + timeout
+    while True:
+        value = cond()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+        time.sleep(interval)
+
+
+class Daemon:
+    def __init__(self, workflows=None, config=None, grace="5s"):
+        self.dir = tempfile.mkdtemp(prefix="luaflow-it-")
+        self.workflows = os.path.join(self.dir, "workflows")
+        self.state = os.path.join(self.dir, "state")
+        self.socket = os.path.join(self.dir, "luaflowd.sock")
+        self.config = os.path.join(self.dir, "luaflowd.lua")
+        self.log = os.path.join(self.dir, "luaflowd.log")
+        os.makedirs(self.workflows)
+        with open(self.config, "w") as f:
+            f.write(config if config is not None else f'shutdown_grace = "{grace}"\n')
+        for name, text in (workflows or {}).items():
+            self.write(name, text)
+        self.proc = None
+
+    def write(self, name, text):
+        path = os.path.join(self.workflows, name)
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        tmp = path + ".tmp"
+        with open(tmp, "w") as f:
+            f.write(textwrap.dedent(text))
+        os.rename(tmp, path)
+        return path
+
+    def start(self):
+        logf = open(self.log, "a")
+        self.proc = subprocess.Popen(
+            [LUAFLOWD, "-c", self.config, "-w", self.workflows, "-s", self.state, "--socket", self.socket],
+            stdout=logf, stderr=logf)
+        wait_for(lambda: self.ctl("status")[0] == 0, timeout=15, what="the socket to answer")
+        return self
+
+    def ctl(self, *args, input_text=None, timeout=60):
+        p = subprocess.run([LUAFLOWCTL, "--socket", self.socket, *args], capture_output=True, text=True,
+                           input=input_text, timeout=timeout)
+        return p.returncode, p.stdout, p.stderr
+
+    def ctl_json(self, *args, expect_rc=0, timeout=60):
+        rc, out, err = self.ctl("--json", *args, timeout=timeout)
+        if rc != expect_rc:
+            raise AssertionError(f"luaflowctl {' '.join(args)}: exit {rc}, expected {expect_rc}\n{out}\n{err}\n"
+                                 f"daemon log:\n{self.log_text()[-3000:]}")
+        return json.loads(out) if out.strip() else None
+
+    def log_text(self):
+        with open(self.log) as f:
+            return f.read()
+
+    def kill9(self):
+        self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait(timeout=10)
+
+    def stop(self, timeout=15):
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            self.proc.wait(timeout=timeout)
+        rc = self.proc.returncode if self.proc else 0
+        self.proc = None
+        return rc
+
+    def cleanup(self):
+        try:
+            self.stop()
+        except Exception:
+            if self.proc:
+                self.proc.kill()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+class DaemonTest(unittest.TestCase):
+    """Gives each test a fresh daemon; subclasses set WORKFLOWS."""
+    WORKFLOWS = {}
+    CONFIG = None
+
+    def setUp(self):
+        self.d = Daemon(self.WORKFLOWS, self.CONFIG)
+        self.d.start()
+
+    def tearDown(self):
+        rc = self.d.stop()
+        self.assertEqual(rc, 0, "luaflowd did not exit cleanly on SIGTERM:\n" + self.d.log_text()[-3000:])
+        self.d.cleanup()
+
+    def run_wait(self, workflow, *args, expect_rc=0):
+        return self.d.ctl_json("run", workflow, *args, "--wait", expect_rc=expect_rc)
+
+
+def ms(t):
+    """Seconds since the epoch of an RFC 3339 time."""
+    from datetime import datetime
+    return datetime.fromisoformat(t).timestamp()

@@ -1,0 +1,123 @@
+"""The control socket and luaflowctl: garbage and vanished clients never hurt the daemon; exit codes;
+enable/disable kept across restarts; offline validate and test."""
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+import unittest
+
+sys.path.insert(0, os.path.dirname(__file__))
+from harness import LUAFLOWCTL, DaemonTest, wait_for  # noqa: E402
+
+ECHO = """
+return workflow { actions = { a = { run = function(ctx) log.info("echo %s", ctx.input.x); return ctx.input end } } }
+"""
+
+
+class ControlTest(DaemonTest):
+    WORKFLOWS = {"echo.lua": ECHO}
+
+    def raw(self, payload, read=True):
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        s.connect(self.d.socket)
+        s.sendall(payload)
+        data = b""
+        if read:
+            s.settimeout(5)
+            while not data.endswith(b"\n"):
+                chunk = s.recv(65536)
+                if not chunk:
+                    break
+                data += chunk
+        s.close()
+        return data
+
+    def test_garbage_and_vanished_clients(self):
+        answer = json.loads(self.raw(b"this is not json\n"))
+        self.assertEqual(answer["error"]["code"], "invalid")
+        answer = json.loads(self.raw(b'{"id": 7, "method": "nope"}\n'))
+        self.assertEqual(answer["id"], 7)
+        self.assertIn("unknown method", answer["error"]["message"])
+        answer = json.loads(self.raw(b'{"id": 1, "method": "inspect", "params": {"execution": 5}}\n'))
+        self.assertEqual(answer["error"]["code"], "invalid")
+        self.raw(b"\x00\xff" * 50000, read=False)
+        # Vanish in the middle of a follow, and idle clients left open.
+        run_id = self.d.ctl_json("run", "echo", "-i", "x=1")["id"]
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        s.connect(self.d.socket)
+        s.sendall(json.dumps({"id": 1, "method": "logs", "params": {"execution": run_id, "follow": True}}).encode() + b"\n")
+        s.close()
+        idle = [socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) for _ in range(20)]
+        for c in idle:
+            c.connect(self.d.socket)
+        self.assertEqual(self.d.ctl_json("status")["workflows"], 1)
+        for c in idle:
+            c.close()
+
+    def test_pipelined_requests_answer_in_order(self):
+        lines = b"".join(json.dumps({"id": i, "method": "run", "params": {"workflow": "echo"}}).encode() + b"\n"
+                         for i in range(50))
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        s.connect(self.d.socket)
+        s.sendall(lines)
+        data = b""
+        s.settimeout(10)
+        while data.count(b"\n") < 50:
+            data += s.recv(65536)
+        s.close()
+        ids = [json.loads(l)["id"] for l in data.splitlines()]
+        self.assertEqual(ids, list(range(50)))
+
+    def test_exit_codes(self):
+        self.assertEqual(self.d.ctl("frobnicate")[0], 2)
+        self.assertEqual(self.d.ctl("run", "echo", "--input", "{not json")[0], 2)
+        self.assertEqual(self.d.ctl("inspect", "ffffffffffff")[0], 1)
+        self.assertEqual(self.d.ctl("run", "missing")[0], 1)
+        p = subprocess.run([LUAFLOWCTL, "--socket", os.path.join(self.d.dir, "nothing.sock"), "status"],
+                           capture_output=True, text=True)
+        self.assertEqual(p.returncode, 3)
+        env = dict(os.environ, LUAFLOW_SOCKET=self.d.socket)
+        p = subprocess.run([LUAFLOWCTL, "--json", "status"], capture_output=True, text=True, env=env)
+        self.assertEqual(p.returncode, 0)
+
+    def test_run_follow_streams_logs(self):
+        rc, out, err = self.d.ctl("--json", "run", "echo", "-i", "x=42", "--follow")
+        self.assertEqual(rc, 0, err)
+        docs = [json.loads(l) for l in out.splitlines() if l.strip()]
+        self.assertEqual(docs[0]["line"], "echo 42")
+        self.assertEqual(docs[-1]["status"], "succeeded")
+        self.assertEqual(docs[-1]["actions"]["a"]["output"], {"x": 42})
+
+    def test_disable_survives_restart(self):
+        self.assertEqual(self.d.ctl_json("disable", "echo"), {"id": "echo", "enabled": False})
+        rc, _, err = self.d.ctl("run", "echo")
+        self.assertEqual(rc, 1)
+        self.assertIn("disabled", err)
+        self.d.stop()
+        self.d.start()
+        self.assertFalse(next(w for w in self.d.ctl_json("list") if w["id"] == "echo")["enabled"])
+        self.d.ctl_json("enable", "echo")
+        self.assertEqual(self.run_wait("echo")["status"], "succeeded")
+
+    def test_validate_and_test_offline(self):
+        good = os.path.join(self.d.workflows, "echo.lua")
+        bad = os.path.join(self.d.dir, "bad.lua")
+        with open(bad, "w") as f:
+            f.write("return workflow {\n  actions = {\n    a = { needs = { 'b' }, run = function() end },\n  },\n}\n")
+        p = subprocess.run([LUAFLOWCTL, "--json", "validate", good, bad], capture_output=True, text=True)
+        self.assertEqual(p.returncode, 1)
+        doc = json.loads(p.stdout)
+        self.assertFalse(doc["ok"])
+        self.assertEqual([(e["file"], e["line"]) for e in doc["errors"]], [(bad, 3)])
+        p = subprocess.run([LUAFLOWCTL, "--json", "test", good, "--input", '{"x": 5}'], capture_output=True, text=True,
+                           env=dict(os.environ, LUAFLOW_SOCKET="/nonexistent"))
+        self.assertEqual(p.returncode, 0, p.stderr)
+        doc = json.loads(p.stdout)
+        self.assertTrue(doc["ok"])
+        self.assertEqual(doc["report"]["actions"]["a"]["output"], {"x": 5})
+
+
+if __name__ == "__main__":
+    unittest.main()

@@ -1,0 +1,192 @@
+// The executor on a real loop with a real store: graph order, skip propagation, the shared context,
+// output conversion errors, queue limits and the execution timeout.
+#include "daemon/app.hpp"
+#include "daemon/exec/executor.hpp"
+#include "daemon/store/commit_pump.hpp"
+#include "daemon/store/executions.hpp"
+#include "tests/unit/support/temp_dir.hpp"
+
+#include <doctest/doctest.h>
+
+#include <fstream>
+
+using namespace luaflow;
+using nlohmann::json;
+
+namespace {
+
+struct Engine {
+    testing::TempDir dir;
+    config::Config cfg;
+    uv_loop_t loop;
+    std::unique_ptr<store::Db> db;
+    std::unique_ptr<store::CommitPump> pump;
+    std::unique_ptr<scripting::TaskScheduler> scheduler;
+    stdlib::Services* services = nullptr;
+    std::unique_ptr<registry::Registry> registry;
+    std::unique_ptr<exec::Executor> executor;
+
+    using Files = std::map<std::string, std::string>;
+    explicit Engine(Files files, std::map<std::string, int> queues = {}) {
+        cfg.state = dir.path();
+        cfg.workflows = dir.file("workflows");
+        for (auto& [q, n] : queues) cfg.queues[q].concurrency = n;
+        std::filesystem::create_directories(cfg.workflows);
+        for (auto& [name, text] : files) std::ofstream(cfg.workflows + "/" + name) << text;
+        uv_loop_init(&loop);
+        db = std::move(store::Db::open(dir.file("luaflow.db")).value());
+        pump = std::make_unique<store::CommitPump>(&loop, *db);
+        scheduler = std::make_unique<scripting::TaskScheduler>(&loop);
+        registry = std::make_unique<registry::Registry>(
+            &loop, *db, cfg.workflows, [this](const std::string& id) { return sandbox_options(cfg, *services, id); });
+        executor = std::make_unique<exec::Executor>(&loop, *db, *registry, *scheduler, cfg);
+        services = executor.get();
+        auto report = registry->reload(false);
+        for (auto& e : report.errors) FAIL(e.to_string());
+    }
+    ~Engine() {
+        executor.reset();
+        registry.reset();
+        scheduler.reset();
+        pump.reset();
+        uv_run(&loop, UV_RUN_DEFAULT);
+        db.reset();
+        uv_loop_close(&loop);
+    }
+    json run(const std::string& workflow, json input = json::object()) {
+        exec::SubmitRequest req;
+        req.workflow = workflow;
+        req.input = std::move(input);
+        auto id = executor->submit(req);
+        REQUIRE_MESSAGE(id, id.error().message);
+        json report;
+        REQUIRE(executor->when_finished(*id, [&](const json& r) { report = r; }));
+        while (report.is_null()) uv_run(&loop, UV_RUN_ONCE);
+        return report;
+    }
+};
+
+double seconds(const json& t) {
+    auto v = parse_rfc3339(t.get<std::string>());
+    return static_cast<double>(*v) / 1000.0;
+}
+
+} // namespace
+
+TEST_CASE("actions run in graph order and see the outputs before them") {
+    Engine e(Engine::Files{{"chain.lua", R"(
+return workflow {
+  actions = {
+    c = { needs = { "b" }, run = function(ctx) return ctx.outputs.a + ctx.outputs.b end },
+    a = { run = function() return 1 end },
+    b = { needs = { "a" }, run = function(ctx) return ctx.outputs.a + 10 end },
+  },
+})"}});
+    json r = e.run("chain");
+    CHECK(r["status"] == "succeeded");
+    CHECK(r["actions"]["c"]["output"] == 12);
+    CHECK(seconds(r["actions"]["b"]["started_at"]) >= seconds(r["actions"]["a"]["finished_at"]));
+}
+
+TEST_CASE("a failed need skips its dependents unless always, and the execution fails") {
+    Engine e(Engine::Files{{"f.lua", R"(
+return workflow {
+  actions = {
+    bad = { run = function() error("no disk") end },
+    dep = { needs = { "bad" }, run = function() return 1 end },
+    cleanup = { needs = { "dep" }, always = true, run = function(ctx) return ctx.outputs.dep == nil end },
+  },
+})"}});
+    json r = e.run("f");
+    CHECK(r["status"] == "failed");
+    CHECK(r["error"] == "action 'bad' failed");
+    CHECK(r["actions"]["bad"]["error"].get<std::string>().find("no disk") != std::string::npos);
+    CHECK(r["actions"]["dep"]["status"] == "skipped");
+    CHECK(r["actions"]["cleanup"]["output"] == true);
+}
+
+TEST_CASE("parallel actions merge the shared keys they change; a failed attempt's changes are dropped") {
+    Engine e(Engine::Files{{"s.lua", R"(
+return workflow {
+  context = { keep = 1, drop = 2 },
+  actions = {
+    x = { run = function(ctx) ctx.shared.x = "from x"; sleep(0.01); return true end },
+    y = { run = function(ctx) ctx.shared.y = { 1, 2 }; ctx.shared.drop = nil; return true end },
+    z = { run = function(ctx) ctx.shared.z = "never"; error("fails") end },
+    after = { needs = { "x", "y" }, run = function(ctx) return ctx.shared end },
+  },
+})"}});
+    json r = e.run("s");
+    json expected = {{"keep", 1}, {"x", "from x"}, {"y", {1, 2}}};
+    CHECK(r["actions"]["after"]["output"] == expected);
+    CHECK(r["shared"] == expected);
+}
+
+TEST_CASE("an output that is not JSON fails the attempt naming the path") {
+    Engine e(Engine::Files{{"o.lua", R"(
+return workflow { actions = { a = { run = function() return { items = { 1, 2, print or function() end } } end } } })"}});
+    json r = e.run("o");
+    CHECK(r["actions"]["a"]["status"] == "failed");
+    CHECK(r["actions"]["a"]["error"].get<std::string>().find("output.items[3]") != std::string::npos);
+}
+
+TEST_CASE("a queue's concurrency limits actions across executions") {
+    Engine e(Engine::Files{{"q.lua", R"(
+return workflow {
+  concurrency = 10,
+  actions = { a = { queue = "one", run = function(ctx) sleep(0.05); return true end } },
+})"}},
+             {{"one", 1}});
+    std::vector<std::string> ids;
+    for (int i = 0; i < 3; ++i) {
+        exec::SubmitRequest req;
+        req.workflow = "q";
+        ids.push_back(e.executor->submit(req).value());
+    }
+    int done = 0;
+    std::vector<json> reports;
+    for (auto& id : ids)
+        REQUIRE(e.executor->when_finished(id, [&](const json& r) {
+            reports.push_back(r);
+            ++done;
+        }));
+    while (done < 3) uv_run(&e.loop, UV_RUN_ONCE);
+    std::vector<std::pair<double, double>> spans;
+    for (auto& r : reports) spans.push_back({seconds(r["actions"]["a"]["started_at"]), seconds(r["actions"]["a"]["finished_at"])});
+    std::sort(spans.begin(), spans.end());
+    for (size_t i = 1; i < spans.size(); ++i) CHECK(spans[i].first >= spans[i - 1].second);
+}
+
+TEST_CASE("the whole-execution timeout stops running actions") {
+    Engine e(Engine::Files{{"t.lua", R"(
+return workflow {
+  timeout = "200ms",
+  actions = { a = { run = function() sleep(10) end }, b = { needs = { "a" }, run = function() return 1 end } },
+})"}});
+    json r = e.run("t");
+    CHECK(r["status"] == "timed_out");
+    CHECK(r["error"] == "execution timed out after 200ms");
+    CHECK(r["actions"]["a"]["status"] == "timed_out");
+    CHECK(r["actions"]["b"]["status"] == "cancelled");
+}
+
+TEST_CASE("overlap skip refuses a run at the concurrency limit") {
+    Engine e(Engine::Files{{"k.lua", R"(
+return workflow { overlap = "skip", actions = { a = { run = function() sleep(0.05) return 1 end } } })"}});
+    exec::SubmitRequest req;
+    req.workflow = "k";
+    REQUIRE(e.executor->submit(req));
+    auto second = e.executor->submit(req);
+    REQUIRE_FALSE(second);
+    CHECK(second.error().code == ErrorCode::conflict);
+    CHECK(second.error().message.find("overlap is \"skip\"") != std::string::npos);
+}
+
+TEST_CASE("no Lua reference outlives the engine") {
+    long before = scripting::LuaRef::live_count();
+    {
+        Engine e(Engine::Files{{"r.lua", R"(return workflow { actions = { a = { run = function(ctx) sleep(0.01) return ctx.input end } } })"}});
+        e.run("r", {{"v", 1}});
+    }
+    CHECK(scripting::LuaRef::live_count() == before);
+}

@@ -1,0 +1,163 @@
+// The coroutine bridge on a real loop: waits resume from libuv, preemption keeps the loop turning,
+// deadlines stop runaway code even under pcall, and cancel drops a waiting task.
+#include "scripting/task.hpp"
+#include "stdlib/stdlib.hpp"
+
+#include <doctest/doctest.h>
+
+#include <uv.h>
+
+#include <optional>
+
+using namespace luaflow;
+using namespace luaflow::scripting;
+
+namespace {
+
+class NullServices final : public stdlib::Services {
+public:
+    explicit NullServices(uv_loop_t* loop) : loop_(loop) {}
+    uv_loop_t* loop() override { return loop_; }
+    void log_line(const Task*, const std::string&, stdlib::LogLevel, const std::string& line) override {
+        lines.push_back(line);
+    }
+    std::vector<std::string> lines;
+
+private:
+    uv_loop_t* loop_;
+};
+
+struct Fixture {
+    uv_loop_t loop;
+    std::unique_ptr<NullServices> services;
+    std::shared_ptr<LuaState> state;
+    std::unique_ptr<TaskScheduler> scheduler;
+
+    Fixture() {
+        uv_loop_init(&loop);
+        services = std::make_unique<NullServices>(&loop);
+        SandboxOptions o;
+        o.memory_limit = 8u << 20;
+        o.install_globals = [this](lua_State* L, int env) { stdlib::install(L, env, *services, "test"); };
+        state = std::shared_ptr<LuaState>(std::move(LuaState::create(o).value()));
+        scheduler = std::make_unique<TaskScheduler>(&loop);
+    }
+    ~Fixture() {
+        scheduler.reset();
+        uv_run(&loop, UV_RUN_DEFAULT);
+        state.reset();
+        uv_loop_close(&loop);
+    }
+    LuaRef compile(const std::string& code) {
+        REQUIRE(state->load(code, "=test"));
+        return LuaRef::pop(state->L());
+    }
+};
+
+} // namespace
+
+TEST_CASE("a task returns its results") {
+    Fixture f;
+    LuaRef fn = f.compile("local x = ... return x * 2, 'ok'");
+    lua_pushnumber(f.state->L(), 21);
+    LuaRef arg = LuaRef::pop(f.state->L());
+    std::optional<TaskOutcome> out;
+    double value = 0;
+    Task t(f.state, *f.scheduler, {}, [&](Task& task, const TaskOutcome& o) {
+        out = o;
+        value = lua_tonumber(task.results_thread(), 1);
+    });
+    REQUIRE(t.start(fn, arg, 0));
+    REQUIRE(out);
+    CHECK(out->kind == TaskOutcome::Kind::returned);
+    CHECK(value == 42);
+}
+
+TEST_CASE("sleep yields and a libuv timer resumes many tasks at once") {
+    Fixture f;
+    LuaRef fn = f.compile("sleep(0.05) return 1");
+    int done = 0;
+    std::vector<std::unique_ptr<Task>> tasks;
+    for (int i = 0; i < 50; ++i) {
+        tasks.push_back(std::make_unique<Task>(f.state, *f.scheduler, TaskLabel{},
+                                               [&](Task&, const TaskOutcome& o) {
+                                                   CHECK(o.kind == TaskOutcome::Kind::returned);
+                                                   ++done;
+                                               }));
+        REQUIRE(tasks.back()->start(fn, LuaRef(), 0));
+    }
+    CHECK(done == 0);
+    std::uint64_t t0 = uv_hrtime();
+    uv_run(&f.loop, UV_RUN_DEFAULT);
+    CHECK(done == 50);
+    CHECK((uv_hrtime() - t0) / 1'000'000 < 1000);  // together, not one after the other
+}
+
+TEST_CASE("a spinning task is preempted so timers still fire, and stopped at its deadline even under pcall") {
+    Fixture f;
+    LuaRef spin = f.compile("while true do pcall(function() while true do end end) end");
+    std::optional<TaskOutcome> out;
+    Task t(f.state, *f.scheduler, {}, [&](Task&, const TaskOutcome& o) { out = o; });
+    f.state->guard().deadline_message = "timed out after 300ms";
+    REQUIRE(t.start(spin, LuaRef(), uv_hrtime() + 300'000'000));
+    CHECK_FALSE(out);
+    // A timer that must fire while the task spins.
+    int ticks = 0;
+    uv_timer_t timer;
+    uv_timer_init(&f.loop, &timer);
+    timer.data = &ticks;
+    uv_timer_start(&timer, [](uv_timer_t* h) { ++*static_cast<int*>(h->data); }, 10, 10);
+    while (!out) uv_run(&f.loop, UV_RUN_ONCE);
+    uv_close(reinterpret_cast<uv_handle_t*>(&timer), nullptr);
+    CHECK(out->kind == TaskOutcome::Kind::timed_out);
+    CHECK(out->message == "timed out after 300ms");
+    CHECK(ticks >= 10);
+}
+
+TEST_CASE("cancel drops a waiting task without calling done") {
+    Fixture f;
+    LuaRef fn = f.compile("sleep(60) return 1");
+    bool called = false;
+    Task t(f.state, *f.scheduler, {}, [&](Task&, const TaskOutcome&) { called = true; });
+    REQUIRE(t.start(fn, LuaRef(), 0));
+    t.cancel();
+    uv_run(&f.loop, UV_RUN_DEFAULT);  // returns at once: the timer was stopped
+    CHECK_FALSE(called);
+}
+
+TEST_CASE("errors, memory and a bare coroutine.yield end the task with a message") {
+    Fixture f;
+    auto run = [&](const std::string& code) {
+        LuaRef fn = f.compile(code);
+        std::optional<TaskOutcome> out;
+        Task t(f.state, *f.scheduler, {}, [&](Task&, const TaskOutcome& o) { out = o; });
+        REQUIRE(t.start(fn, LuaRef(), 0));
+        while (!out) uv_run(&f.loop, UV_RUN_ONCE);
+        return *out;
+    };
+    TaskOutcome e = run("error('boom')");
+    CHECK(e.kind == TaskOutcome::Kind::error);
+    CHECK(e.message == "test:1: boom");
+    TaskOutcome m = run("local t = {} for i = 1, 1e8 do t[i] = string.rep('y', 100) .. i end");
+    CHECK(m.kind == TaskOutcome::Kind::memory);
+    CHECK(m.message.find("memory limit exceeded") != std::string::npos);
+    TaskOutcome y = run("coroutine.yield(1)");
+    CHECK(y.kind == TaskOutcome::Kind::error);
+    CHECK(y.message.find("coroutine.yield outside a coroutine") != std::string::npos);
+    // The state still works after all of that.
+    CHECK(run("return 1").kind == TaskOutcome::Kind::returned);
+}
+
+TEST_CASE("sleep outside an action and inside a user coroutine is refused") {
+    Fixture f;
+    LuaRef fn = f.compile("local co = coroutine.create(function() sleep(1) end) local ok, err = coroutine.resume(co) "
+                          "return ok, err");
+    std::string err;
+    Task t(f.state, *f.scheduler, {}, [&](Task& task, const TaskOutcome&) {
+        lua_State* co = task.results_thread();
+        CHECK_FALSE(lua_toboolean(co, 1));
+        err = lua_tostring(co, 2);
+    });
+    REQUIRE(t.start(fn, LuaRef(), 0));
+    CHECK(err.find("sleep: only allowed while an action runs") != std::string::npos);
+}

@@ -1,0 +1,204 @@
+#include "daemon/store/db.hpp"
+#include "daemon/store/executions.hpp"
+#include "daemon/store/logs.hpp"
+#include "daemon/store/retention.hpp"
+#include "tests/unit/support/temp_dir.hpp"
+
+#include <doctest/doctest.h>
+
+using namespace luaflow;
+using namespace luaflow::store;
+using luaflow::testing::TempDir;
+
+namespace {
+
+NewExecution sample(const std::string& id, std::int64_t seq) {
+    NewExecution e;
+    e.id = id;
+    e.seq = seq;
+    e.workflow = "wf";
+    e.definition = "d1";
+    e.status = ExecStatus::running;
+    e.trigger = {{"type", "manual"}};
+    e.input = {{"x", 1}};
+    e.shared = {{"threshold", 10}};
+    e.created_at = 1'000;
+    e.started_at = 1'000;
+    e.actions = {"a", "b"};
+    return e;
+}
+
+// Whether a second connection (another process, after a crash) sees the execution.
+bool visible_elsewhere(const std::string& path, const std::string& id) {
+    sqlite3* other = nullptr;
+    sqlite3_open_v2(path.c_str(), &other, SQLITE_OPEN_READONLY, nullptr);
+    sqlite3_stmt* s = nullptr;
+    sqlite3_prepare_v2(other, "SELECT count(*) FROM executions WHERE id = ?", -1, &s, nullptr);
+    sqlite3_bind_text(s, 1, id.c_str(), -1, SQLITE_TRANSIENT);
+    bool seen = sqlite3_step(s) == SQLITE_ROW && sqlite3_column_int(s, 0) == 1;
+    sqlite3_finalize(s);
+    sqlite3_close(other);
+    return seen;
+}
+
+} // namespace
+
+TEST_CASE("a fresh database gets every migration and WAL mode") {
+    TempDir dir;
+    auto db = Db::open(dir.file("luaflow.db"));
+    REQUIRE(db);
+    CHECK((*db)->schema_version() >= 1);
+    Stmt::Use q((*db)->stmt("PRAGMA journal_mode"));
+    REQUIRE(q.step());
+    CHECK(q.text(0) == "wal");
+}
+
+TEST_CASE("changes are committed by flush, and after_commit runs only then") {
+    TempDir dir;
+    std::string path = dir.file("luaflow.db");
+    auto db = std::move(Db::open(path).value());
+    insert_definition(*db, "d1", "wf", "wf.lua", "return workflow {}");
+    insert_execution(*db, sample("abc123", 1));
+    bool acted = false;
+    db->after_commit([&] { acted = true; });
+    CHECK_FALSE(acted);
+    CHECK_FALSE(visible_elsewhere(path, "abc123"));
+    CHECK(db->pending());
+    db->flush();
+    CHECK(acted);
+    CHECK(visible_elsewhere(path, "abc123"));
+    CHECK(db->commits() == 1);
+    // Nothing pending: after_commit runs at once.
+    bool now = false;
+    db->after_commit([&] { now = true; });
+    CHECK(now);
+}
+
+TEST_CASE("action transitions and the inspect document") {
+    TempDir dir;
+    auto db = std::move(Db::open(dir.file("luaflow.db")).value());
+    insert_definition(*db, "d1", "wf", "wf.lua", "x");
+    insert_execution(*db, sample("abc123", 1));
+    start_attempt(*db, "abc123", "a", 1, 2'000, "");
+    schedule_retry(*db, "abc123", "a", 3'000, "boom", nlohmann::json{{"tries", 1}});
+    start_attempt(*db, "abc123", "a", 2, 3'000, "");
+    ActionResult ok;
+    ok.status = ActionStatus::succeeded;
+    ok.output = nlohmann::json{{"n", 2}};
+    ok.finished_at = 3'500;
+    finish_action(*db, "abc123", "a", ok);
+    ActionResult skipped;
+    skipped.status = ActionStatus::skipped;
+    skipped.finished_at = 3'500;
+    finish_action(*db, "abc123", "b", skipped);
+    finish_execution(*db, "abc123", ExecStatus::succeeded, std::nullopt, 4'000);
+    db->flush();
+
+    auto row = find_execution(*db, "abc123");
+    REQUIRE(row);
+    nlohmann::json doc = inspect_document(*row);
+    CHECK(doc["status"] == "succeeded");
+    CHECK(doc["actions"]["a"]["attempts"] == 2);
+    CHECK(doc["actions"]["a"]["output"] == nlohmann::json{{"n", 2}});
+    CHECK(doc["actions"]["a"]["error"].is_null());
+    CHECK(doc["actions"]["b"]["status"] == "skipped");
+    CHECK(doc["shared"] == nlohmann::json{{"threshold", 10}});
+    CHECK(row->actions[0].node == nlohmann::json{{"tries", 1}});
+    for (const char* key : {"id", "workflow", "status", "trigger", "input", "shared", "error", "created_at",
+                            "started_at", "finished_at", "scheduled_for", "parent", "actions", "notifications"})
+        CHECK_MESSAGE(doc.contains(key), key);
+    CHECK(active_executions(*db).empty());
+}
+
+TEST_CASE("retry resets actions and counts attempts from a new base") {
+    TempDir dir;
+    auto db = std::move(Db::open(dir.file("luaflow.db")).value());
+    insert_definition(*db, "d1", "wf", "wf.lua", "x");
+    insert_execution(*db, sample("abc123", 1));
+    start_attempt(*db, "abc123", "a", 1, 2'000, "");
+    ActionResult failed;
+    failed.status = ActionStatus::failed;
+    failed.error = "boom";
+    failed.finished_at = 2'100;
+    finish_action(*db, "abc123", "a", failed);
+    finish_execution(*db, "abc123", ExecStatus::failed, std::string("action 'a' failed"), 2'200);
+    reset_action(*db, "abc123", "a");
+    reopen_execution(*db, "abc123", ExecStatus::running);
+    db->flush();
+    auto rows = active_executions(*db);
+    REQUIRE(rows.size() == 1);
+    CHECK(rows[0].actions[0].status == ActionStatus::pending);
+    CHECK(rows[0].actions[0].attempts == 1);
+    CHECK(rows[0].actions[0].attempt_base == 1);
+    CHECK_FALSE(rows[0].error);
+}
+
+TEST_CASE("executions are named by a unique prefix") {
+    TempDir dir;
+    auto db = std::move(Db::open(dir.file("luaflow.db")).value());
+    insert_definition(*db, "d1", "wf", "wf.lua", "x");
+    insert_execution(*db, sample("abc123", 1));
+    insert_execution(*db, sample("abd456", 2));
+    db->flush();
+    CHECK(resolve_execution(*db, "abc").value() == "abc123");
+    CHECK(resolve_execution(*db, "abd456").value() == "abd456");
+    CHECK(resolve_execution(*db, "ab").error().code == ErrorCode::invalid);
+    CHECK(resolve_execution(*db, "zz").error().code == ErrorCode::not_found);
+    auto list = list_executions(*db, ExecutionFilter{});
+    REQUIRE(list.size() == 2);
+    CHECK(list[0]["id"] == "abd456");  // newest first
+}
+
+TEST_CASE("logs keep their order and filter by action") {
+    TempDir dir;
+    auto db = std::move(Db::open(dir.file("luaflow.db")).value());
+    insert_definition(*db, "d1", "wf", "wf.lua", "x");
+    insert_execution(*db, sample("abc123", 1));
+    for (int i = 0; i < 5; ++i)
+        append_log(*db, {0, "abc123", i % 2 ? "b" : "a", 1, 1'000 + i, "stdout", "line " + std::to_string(i)});
+    db->flush();
+    auto all = read_logs(*db, "abc123", std::nullopt, 0, 100);
+    REQUIRE(all.size() == 5);
+    CHECK(all[4].line == "line 4");
+    auto b = read_logs(*db, "abc123", std::string("b"), 0, 100);
+    CHECK(b.size() == 2);
+    auto after = read_logs(*db, "abc123", std::nullopt, all[2].id, 100);
+    CHECK(after.size() == 2);
+    CHECK(log_json(all[0])["stream"] == "stdout");
+}
+
+TEST_CASE("the enabled override is kept") {
+    TempDir dir;
+    auto db = std::move(Db::open(dir.file("luaflow.db")).value());
+    CHECK_FALSE(enabled_override(*db, "wf"));
+    set_enabled_override(*db, "wf", false);
+    db->flush();
+    CHECK(enabled_override(*db, "wf") == false);
+    set_enabled_override(*db, "wf", true);
+    db->flush();
+    CHECK(enabled_override(*db, "wf") == true);
+}
+
+TEST_CASE("retention prunes old finished executions beyond the newest kept per workflow") {
+    TempDir dir;
+    auto db = std::move(Db::open(dir.file("luaflow.db")).value());
+    insert_definition(*db, "d1", "wf", "wf.lua", "x");
+    for (int i = 1; i <= 5; ++i) {
+        NewExecution e = sample("old" + std::to_string(i), i);
+        insert_execution(*db, e);
+        append_log(*db, {0, e.id, "a", 1, 1'000, "log", "x"});
+        finish_execution(*db, e.id, ExecStatus::succeeded, std::nullopt, 1'000 + i);
+    }
+    insert_execution(*db, sample("running", 6));  // never pruned: not finished
+    db->flush();
+    // Keep the newest 2 of the workflow; everything finished before 10'000 is old enough.
+    auto pruned = prune_executions(*db, 10'000, 2, 100);
+    db->flush();
+    CHECK(pruned == std::vector<std::string>{"old1", "old2", "old3", "old4"});
+    CHECK_FALSE(find_execution(*db, "old1"));
+    CHECK(find_execution(*db, "old5"));
+    CHECK(find_execution(*db, "running"));
+    CHECK(read_logs(*db, "old1", std::nullopt, 0, 10).empty());
+    // Nothing finished before the cutoff: nothing goes.
+    CHECK(prune_executions(*db, 0, 0, 100).empty());
+}

@@ -1,0 +1,29 @@
+-- Numbered execution groups instead of `needs`: group 2 starts when all of group 1 has finished.
+-- The collectors run in parallel; a flaky upload is retried with exponential backoff.
+return workflow {
+  description = "Collect figures in parallel, then summarise and publish them",
+  context = { unit = "ms" },
+  retries = 2,
+  retry_delay = "1s",
+  actions = {
+    disk = { group = 1, run = function(ctx) sleep(0.1); return { used_pct = 41 } end },
+    load = { group = 1, run = function(ctx) sleep(0.1); return { load1 = 0.25 } end },
+    summary = {
+      group = 2,
+      run = function(ctx)
+        local s = string.format("disk %d%%, load %.2f", ctx.outputs.disk.used_pct, ctx.outputs.load.load1)
+        ctx.shared.summary = s
+        return { text = s }
+      end,
+    },
+    publish = {
+      group = 3,
+      timeout = "10s",
+      run = function(ctx)
+        ctx.node.tries = (ctx.node.tries or 0) + 1
+        log.info("publishing %q (try %d)", ctx.shared.summary, ctx.node.tries)
+        return { published = true, tries = ctx.node.tries }
+      end,
+    },
+  },
+}
