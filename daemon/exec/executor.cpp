@@ -462,9 +462,12 @@ void Executor::complete(Execution& e, ExecStatus status, std::optional<std::stri
               error ? ": " : "", error ? error->c_str() : "");
     std::string id = e.id;
     std::string workflow = e.def->id;
-    if (was_running) --running_per_workflow_[workflow];
-    auto& q = queued_[workflow];
-    q.erase(std::remove(q.begin(), q.end(), id), q.end());
+    if (was_running) {
+        --running_per_workflow_[workflow];
+    } else {
+        auto& q = queued_[workflow];
+        q.erase(std::remove(q.begin(), q.end(), id), q.end());
+    }
     std::vector<std::function<void(const json&)>> waiters;
     if (auto it = finish_waiters_.find(id); it != finish_waiters_.end()) {
         waiters = std::move(it->second);

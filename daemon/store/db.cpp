@@ -113,7 +113,7 @@ void Db::write(std::source_location where) {
 }
 
 void Db::after_commit(std::function<void()> fn) {
-    if (!in_write_ && after_commit_.empty()) {
+    if (!in_write_) {
         fn();
         return;
     }
@@ -132,13 +132,11 @@ bool Db::flush() {
         in_write_ = false;
         ++commits_;
     }
+    // Every callback waiting for this commit runs now. What they write goes into the next transaction,
+    // and what they queue waits for that one's commit.
     std::vector<std::function<void()>> callbacks;
     callbacks.swap(after_commit_);
-    for (auto& fn : callbacks) {
-        // A callback that writes opens the next transaction; what it queues waits for that commit.
-        if (in_write_) after_commit_.push_back(std::move(fn));
-        else fn();
-    }
+    for (auto& fn : callbacks) fn();
     return pending();
 }
 
