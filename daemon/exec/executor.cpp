@@ -304,7 +304,9 @@ void Executor::release_slot(Execution& e, std::size_t i) {
     const std::string& queue = e.def->actions[i].queue;
     --queue_running_[queue];
     if (queue_limits_.count(queue) == 0) return;
-    // A slot came free: let executions waiting on this queue go on, after this change is committed.
+    // A slot came free: let executions waiting on this queue go on once the change that freed it (the
+    // action's end, written in this turn) is committed.
+    db_.write();
     db_.after_commit([this, queue] {
         std::vector<std::string> ids;
         for (const auto& [id, x] : executions_)
