@@ -53,10 +53,10 @@ class Daemon:
         return path
 
     def start(self):
-        logf = open(self.log, "a")
-        self.proc = subprocess.Popen(
-            [LUAFLOWD, "-c", self.config, "-w", self.workflows, "-s", self.state, "--socket", self.socket],
-            stdout=logf, stderr=logf)
+        with open(self.log, "a") as logf:
+            self.proc = subprocess.Popen(
+                [LUAFLOWD, "-c", self.config, "-w", self.workflows, "-s", self.state, "--socket", self.socket],
+                stdout=logf, stderr=logf)
         wait_for(lambda: self.ctl("status")[0] == 0, timeout=15, what="the socket to answer")
         return self
 
