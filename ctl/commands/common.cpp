@@ -64,7 +64,8 @@ void print_report(const json& r) {
     if (r.value("error", json()).is_string()) std::printf("error      %s\n", r["error"].get<std::string>().c_str());
     std::printf("\n");
     Table t({"ACTION", "STATUS", "ATTEMPTS", "DURATION", "OUTPUT / ERROR"});
-    for (const auto& [name, a] : r.value("actions", json::object()).items()) {
+    const json actions = r.value("actions", json::object());
+    for (const auto& [name, a] : actions.items()) {
         std::string detail = a.value("error", json()).is_string() ? a["error"].get<std::string>() : cell(a.value("output", json()));
         if (detail.size() > 80) detail = detail.substr(0, 77) + "...";
         t.add({name, status_text(cell(a.value("status", json()))), std::to_string(a.value("attempts", 0)),
