@@ -7,16 +7,17 @@
 #include "daemon/exec/executor.hpp"
 #include "daemon/exec/retention_pruner.hpp"
 #include "daemon/registry/registry.hpp"
+#include "daemon/service_notify.hpp"
 #include "daemon/store/commit_pump.hpp"
 #include "daemon/store/db.hpp"
 #include "stdlib/stdlib.hpp"
 
-#include <systemd/sd-daemon.h>
 
 #include <csignal>
 #include <cstring>
 #include <dirent.h>
 #include <fcntl.h>
+#include <malloc.h>
 #include <filesystem>
 #include <sys/file.h>
 #include <unistd.h>
@@ -177,6 +178,8 @@ int run_daemon(const Options& options) {
         registry::ReloadReport first = registry.reload(false);
         log::info("luaflowd %s: %d workflow(s) loaded from %s, %zu with errors", kVersion, first.workflows,
                   cfg.workflows.c_str(), first.errors.size());
+        // Loading freed much more than it kept; give it back to the system (idle RSS with many workflows).
+        ::malloc_trim(0);
         registry.watch();
         executor.recover();
         db->flush();
@@ -185,7 +188,7 @@ int run_daemon(const Options& options) {
         pruner.start();
 
         auto reload = [&]() -> registry::ReloadReport {
-            sd_notify(0, "RELOADING=1");
+            service::notify("RELOADING=1");
             std::string file = options.config_file.empty() ? config::kDefaultConfigFile : options.config_file;
             if (auto fresh = effective_config(options)) {
                 if (fresh->state != cfg.state || fresh->socket.path != cfg.socket.path || fresh->workflows != cfg.workflows)
@@ -201,7 +204,7 @@ int run_daemon(const Options& options) {
             }
             registry::ReloadReport r = registry.reload(true);
             log::info("reloaded: %d workflow(s), %zu with errors", r.workflows, r.errors.size());
-            sd_notify(0, "READY=1");
+            service::notify("READY=1");
             return r;
         };
 
@@ -217,7 +220,7 @@ int run_daemon(const Options& options) {
         auto stop = [&] {
             if (stopping) return;
             stopping = true;
-            sd_notify(0, "STOPPING=1");
+            service::notify("STOPPING=1");
             log::info("stopping: running actions get %s to finish", format_duration(cfg.shutdown_grace).c_str());
             server.close();
             executor.shutdown(cfg.shutdown_grace, [&] { uv_stop(&loop); });
@@ -227,13 +230,12 @@ int run_daemon(const Options& options) {
         auto sigint = watch_signal(&loop, SIGINT, stop);
 
         std::unique_ptr<loop::Timer> watchdog;
-        std::uint64_t watchdog_usec = 0;
-        if (sd_watchdog_enabled(0, &watchdog_usec) > 0 && watchdog_usec > 0) {
+        if (std::uint64_t usec = service::watchdog_usec()) {
             watchdog = std::make_unique<loop::Timer>(&loop);
-            watchdog->start(watchdog_usec / 2000, [] { sd_notify(0, "WATCHDOG=1"); }, watchdog_usec / 2000);
+            watchdog->start(usec / 2000, [] { service::notify("WATCHDOG=1"); }, usec / 2000);
             watchdog->unref();
         }
-        sd_notify(0, "READY=1");
+        service::notify("READY=1");
         // Keeps the loop running until stop() even when nothing else is active.
         loop::Timer keepalive(&loop);
         keepalive.start(3'600'000, [] {}, 3'600'000);

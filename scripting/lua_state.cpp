@@ -57,23 +57,6 @@ void copy_fields(lua_State* L, const char* lib, std::initializer_list<const char
     lua_pop(L, 1);
 }
 
-// Copies every field of the global table `lib` except `skip` into a new table left on the stack.
-void copy_all_but(lua_State* L, const char* lib, const char* skip) {
-    lua_newtable(L);
-    lua_getglobal(L, lib);
-    lua_pushnil(L);
-    while (lua_next(L, -2)) {
-        if (lua_type(L, -2) == LUA_TSTRING && std::strcmp(lua_tostring(L, -2), skip) == 0) {
-            lua_pop(L, 1);
-            continue;
-        }
-        lua_pushvalue(L, -2);
-        lua_insert(L, -2);
-        lua_settable(L, -5);
-    }
-    lua_pop(L, 1);
-}
-
 bool is_bytecode(const char* s, size_t n) { return n > 0 && s[0] == '\x1b'; }
 
 // load(chunk [, chunkname [, mode [, env]]]) and loadstring(s [, chunkname]): text only, and the chunk's
@@ -184,7 +167,8 @@ int l_require(lua_State* L) {
     return 1;
 }
 
-// Builds the sandbox global table (an allowlist) and leaves it on the stack.
+// Builds the sandbox global table (an allowlist) and leaves it on the stack. The library tables are the
+// state's own (one state per workflow), handed over whole where every member is safe.
 void build_sandbox(lua_State* L) {
     lua_newtable(L);
     int env = lua_gettop(L);
@@ -196,28 +180,22 @@ void build_sandbox(lua_State* L) {
         lua_getglobal(L, name);
         lua_setfield(L, env, name);
     }
-    // string without dump; the string metatable points at the copy and cannot be reached or changed.
-    copy_all_but(L, "string", "dump");
-    lua_pushvalue(L, -1);
+    // string without dump, so that ("x"):dump() is gone too; its metatable cannot be reached or changed.
+    lua_getglobal(L, "string");
+    lua_pushnil(L);
+    lua_setfield(L, -2, "dump");
     lua_setfield(L, env, "string");
     lua_pushliteral(L, "");
     lua_getmetatable(L, -1);
-    lua_pushvalue(L, -3);
-    lua_setfield(L, -2, "__index");
     lua_pushliteral(L, "protected");
     lua_setfield(L, -2, "__metatable");
-    lua_pop(L, 3);
-
-    copy_all_but(L, "table", "");
-    lua_setfield(L, env, "table");
-    copy_all_but(L, "math", "");
-    lua_setfield(L, env, "math");
-    copy_all_but(L, "bit", "");
-    lua_setfield(L, env, "bit");
+    lua_pop(L, 2);
+    for (const char* lib : {"table", "math", "bit", "coroutine"}) {
+        lua_getglobal(L, lib);
+        lua_setfield(L, env, lib);
+    }
     copy_fields(L, "os", {"time", "clock", "date"});
     lua_setfield(L, env, "os");
-    copy_fields(L, "coroutine", {"create", "resume", "status", "wrap", "yield", "running", "isyieldable"});
-    lua_setfield(L, env, "coroutine");
 
     lua_pushcfunction(L, l_collectgarbage);
     lua_setfield(L, env, "collectgarbage");
@@ -230,6 +208,22 @@ void build_sandbox(lua_State* L) {
     lua_setfield(L, env, "require");
     lua_pushvalue(L, env);
     lua_setfield(L, env, "_G");
+}
+
+// What the libraries registered but the sandbox does not offer is dropped, so the collector can free
+// it: a workflow's idle state is mostly this.
+void drop_unused_libraries(lua_State* L) {
+    for (const char* name : {"os", "dofile", "loadfile", "load", "loadstring", "print", "getfenv", "setfenv",
+                             "collectgarbage", "gcinfo", "newproxy", "module", "require"}) {
+        lua_pushnil(L);
+        lua_setglobal(L, name);
+    }
+    lua_getfield(L, LUA_REGISTRYINDEX, "_LOADED");
+    if (lua_istable(L, -1)) {
+        lua_pushnil(L);
+        lua_setfield(L, -2, "os");
+    }
+    lua_pop(L, 1);
 }
 
 int setup(lua_State* L) {
@@ -245,10 +239,12 @@ int setup(lua_State* L) {
     lua_rawset(L, LUA_REGISTRYINDEX);
     build_sandbox(L);
     int env = lua_gettop(L);
+    drop_unused_libraries(L);
     if (options->install_globals) options->install_globals(L, env);
     // From now on the sandbox is the globals of the state: functions created later see only it.
     lua_pushvalue(L, env);
     lua_replace(L, LUA_GLOBALSINDEX);
+    lua_gc(L, LUA_GCCOLLECT, 0);
     return 1;  // the sandbox table
 }
 

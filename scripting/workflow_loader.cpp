@@ -670,6 +670,9 @@ LoadResult load_workflow(const std::string& id, const std::string& file, std::st
         if (v.error) return *v.error;
         return LoadError{file, def->line, r.error().message};
     }
+    // Loading leaves garbage (the chunk, the parser's strings); an idle daemon with many workflows
+    // should not carry it until the incremental collector gets round to it.
+    lua_gc(L, LUA_GCCOLLECT, 0);
     return def;
 }
 
