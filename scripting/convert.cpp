@@ -195,15 +195,18 @@ void push_json(lua_State* L, const json& v) {
     }
     case json::value_t::object: {
         lua_createtable(L, 0, static_cast<int>(v.size()));
-        if (v.empty()) {
-            push_marker(L, &kObjectMarker);
-            lua_setmetatable(L, -2);
-            return;
-        }
+        bool any = false;
         for (auto it = v.begin(); it != v.end(); ++it) {
+            if (it.value().is_null()) continue;  // nil: the key is absent in Lua
+            any = true;
             lua_pushlstring(L, it.key().data(), it.key().size());
             push_json(L, it.value());
             lua_rawset(L, -3);
+        }
+        if (!any) {
+            // Empty in Lua; remember it was an object so it encodes back as {}.
+            push_marker(L, &kObjectMarker);
+            lua_setmetatable(L, -2);
         }
         return;
     }

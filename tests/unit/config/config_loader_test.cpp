@@ -1,0 +1,90 @@
+#include "daemon/config/config.hpp"
+#include "tests/unit/support/temp_dir.hpp"
+
+#include <doctest/doctest.h>
+
+#include <fstream>
+
+using namespace luaflow;
+using namespace luaflow::config;
+
+namespace {
+
+Result<Config> load_text(testing::TempDir& dir, const std::string& text) {
+    std::string path = dir.file("luaflowd.lua");
+    std::ofstream(path) << text;
+    return load_config(path);
+}
+
+} // namespace
+
+TEST_CASE("a missing config file gives the defaults") {
+    auto c = load_config("/nonexistent/luaflowd.lua");
+    REQUIRE(c);
+    CHECK(c->file.empty());
+    CHECK(c->workflows == "/etc/luaflow/workflows");
+    CHECK(c->shutdown_grace == 30'000);
+    CHECK(c->sandbox.memory == 64u << 20);
+}
+
+TEST_CASE("the SPEC's example config loads, as globals") {
+    testing::TempDir dir;
+    auto c = load_text(dir, R"(workflows = "/srv/wf"
+state     = "/srv/state"
+socket    = { path = "/run/x.sock", mode = "0660", group = "luaflow" }
+http      = { listen = "127.0.0.1:8470", token_file = "/etc/luaflow/api-token" }
+retention = { days = 30, keep_per_workflow = 1000 }
+shutdown_grace = "10s"
+queues = {
+  default = { concurrency = 4 },
+  gpu     = { concurrency = 2 },
+}
+hosts = {
+  ["local"] = { cpus = 8, gpus = "auto" },
+  gpubox    = { ssh = "runner@gpubox", cpus = 32, gpus = { "0", "1", "2", "3" } },
+  cluster   = { slurm = { partition = "gpu", account = "ml" } },
+}
+notifiers = {
+  ops  = { email = { url = "smtp://mail.example.com:587", from = "luaflow@edge-7",
+                     to = { "ops@example.com" }, user = "luaflow", password_file = "/etc/luaflow/smtp-pass" } },
+  chat = { webhook = { url = "https://chat.example.com/hooks/abc", format = "slack" } },
+}
+notify  = { failure = { "ops" }, timeout = { "ops" } }
+sandbox = { memory = "64M", paths = { "/srv/data" } }
+env     = { pass = { "PATH", "HOME" }, secrets = { API_KEY = "/etc/luaflow/secrets/api_key" } }
+)");
+    REQUIRE_MESSAGE(c, c.error().message);
+    CHECK(c->workflows == "/srv/wf");
+    CHECK(c->socket.mode == 0660u);
+    CHECK(c->shutdown_grace == 10'000);
+    CHECK(c->queues["gpu"].concurrency == 2);
+    CHECK(c->hosts["gpubox"]["cpus"] == 32);
+    CHECK(c->sandbox.paths == std::vector<std::string>{"/srv/data"});
+    CHECK(c->env.secrets["API_KEY"] == "/etc/luaflow/secrets/api_key");
+}
+
+TEST_CASE("a returned table works too") {
+    testing::TempDir dir;
+    auto c = load_text(dir, "return {\n  state = '/x',\n  queues = { q = { concurrency = 1 } },\n}\n");
+    REQUIRE(c);
+    CHECK(c->state == "/x");
+}
+
+TEST_CASE("errors name FILE:LINE and the key") {
+    testing::TempDir dir;
+    std::string f = dir.file("luaflowd.lua");
+    CHECK(load_text(dir, "state = '/x'\nworkflows = '/y'\nsheduler = 1\n").error().message ==
+          f + ":3: unknown key 'sheduler'");
+    CHECK(load_text(dir, "socket = { path = '/x', bogus = 1 }\n").error().message ==
+          f + ":1: unknown key 'socket.bogus'");
+    CHECK(load_text(dir, "\nshutdown_grace = 'soon'\n").error().message ==
+          f + ":2: shutdown_grace: \"soon\" is not a duration (use 500ms, 30s, 5m, 2h or seconds)");
+    CHECK(load_text(dir, "queues = {\n  gpu = { concurrency = 0 },\n}\n").error().message.find(
+              "queues.gpu.concurrency: expected an integer >= 1") != std::string::npos);
+    CHECK(load_text(dir, "sandbox = { memory = 'lots' }\n").error().message.find("sandbox.memory") != std::string::npos);
+    CHECK(load_text(dir, "notifiers = { x = { webhook = { url = 'u', format = 'xml' } } }\n").error().message.find(
+              "expected json, slack, discord or ntfy") != std::string::npos);
+    CHECK(load_text(dir, "state = \n").error().message.find(f + ":") == 0);
+    CHECK(load_text(dir, "notify = { failure = { 'nobody' } }\nnotifiers = {}\n").error().message.find(
+              "unknown notifier 'nobody'") != std::string::npos);
+}

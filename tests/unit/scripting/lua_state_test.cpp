@@ -1,0 +1,127 @@
+// The sandbox: what is absent, what cannot be changed, the memory cap, and isolation between states.
+#include "scripting/lua_state.hpp"
+
+#include <doctest/doctest.h>
+
+#include <string>
+
+using namespace luaflow;
+using namespace luaflow::scripting;
+
+namespace {
+
+std::unique_ptr<LuaState> make_state(std::size_t limit = 8u << 20) {
+    SandboxOptions o;
+    o.memory_limit = limit;
+    return std::move(LuaState::create(o).value());
+}
+
+// Runs code in the sandbox; returns "ok:<tostring of the result>" or "error:<message>".
+std::string eval(LuaState& s, const std::string& code) {
+    if (auto r = s.load(code, "=t"); !r) return "compile:" + r.error().message;
+    lua_State* L = s.L();
+    if (lua_pcall(L, 0, 1, 0) != 0) {
+        std::string msg = lua_tostring(L, -1) ? lua_tostring(L, -1) : "?";
+        lua_pop(L, 1);
+        return "error:" + msg;
+    }
+    lua_getglobal(L, "tostring");
+    lua_insert(L, -2);
+    lua_call(L, 1, 1);
+    std::string out = std::string("ok:") + lua_tostring(L, -1);
+    lua_pop(L, 1);
+    return out;
+}
+
+} // namespace
+
+TEST_CASE("dangerous globals are absent") {
+    auto s = make_state();
+    for (const char* name : {"io", "debug", "ffi", "jit", "package", "dofile", "loadfile", "getfenv", "setfenv",
+                             "print", "newproxy", "module"}) {
+        CAPTURE(name);
+        CHECK(eval(*s, std::string("return ") + name + " == nil") == "ok:true");
+    }
+    CHECK(eval(*s, "return os.execute == nil and os.getenv == nil and os.remove == nil and os.exit == nil") ==
+          "ok:true");
+    CHECK(eval(*s, "return type(os.time()) == 'number' and type(os.clock()) == 'number' and type(os.date()) == "
+                   "'string'") == "ok:true");
+    CHECK(eval(*s, "return string.dump == nil and (pcall(function() return ('x'):dump() end)) == false") ==
+          "ok:true");
+    CHECK(eval(*s, "return require('ffi')").find("error:") == 0);
+}
+
+TEST_CASE("the string metatable cannot be reached or changed") {
+    auto s = make_state();
+    CHECK(eval(*s, "return getmetatable('')") == "ok:protected");
+    CHECK(eval(*s, "return (pcall(setmetatable, '', {}))") == "ok:false");
+    CHECK(eval(*s, "string.upper = function() return 'pwned' end return ('a'):upper()") == "ok:pwned");
+    // ...but only in this state: a second state is untouched.
+    auto other = make_state();
+    CHECK(eval(*other, "return ('a'):upper()") == "ok:A");
+}
+
+TEST_CASE("load takes text only and gives chunks the sandbox") {
+    auto s = make_state();
+    CHECK(eval(*s, "local f, err = load('\\27LJ\\2'); return err") == "ok:load: loading bytecode is not allowed");
+    CHECK(eval(*s, "return load('return io == nil and os.time ~= nil')()") == "ok:true");
+    CHECK(eval(*s, "return loadstring('return 6 * 7')()") == "ok:42");
+    CHECK(s->load("\x1bLJ\x02", "=b").error().message.find("bytecode") != std::string::npos);
+}
+
+TEST_CASE("collectgarbage only counts") {
+    auto s = make_state();
+    CHECK(eval(*s, "return collectgarbage('count') > 0") == "ok:true");
+    CHECK(eval(*s, "return collectgarbage('collect')").find("only \"count\" is allowed") != std::string::npos);
+    CHECK(eval(*s, "return collectgarbage('stop')").find("error:") == 0);
+}
+
+TEST_CASE("states do not share globals") {
+    auto a = make_state();
+    auto b = make_state();
+    CHECK(eval(*a, "shared_secret = 42 return shared_secret") == "ok:42");
+    CHECK(eval(*b, "return shared_secret") == "ok:nil");
+    CHECK(eval(*a, "return _G.shared_secret") == "ok:42");
+}
+
+TEST_CASE("the memory cap fails the code that exceeds it and the state recovers") {
+    auto s = make_state(4u << 20);
+    std::string r = eval(*s, "local t = {} for i = 1, 1e8 do t[i] = string.rep('z', 64) .. i end");
+    CHECK(r.find("not enough memory") != std::string::npos);
+    CHECK(s->memory_exceeded());
+    s->clear_memory_exceeded();
+    lua_gc(s->L(), LUA_GCCOLLECT, 0);
+    CHECK(s->memory_used() < s->memory_limit() / 2);
+    CHECK(eval(*s, "return 1 + 1") == "ok:2");
+}
+
+TEST_CASE("require loads lib modules from the workflows directory, once") {
+    SandboxOptions o;
+    o.workflows_dir = std::string(LUAFLOW_SOURCE_DIR) + "/workflows";
+    auto s = std::move(LuaState::create(o).value());
+    CHECK(eval(*s, "return require('lib.format').percent(1, 4)") == "ok:25.0%");
+    CHECK(eval(*s, "return require('lib.format') == require('lib.format')") == "ok:true");
+    CHECK(eval(*s, "return require('lib.missing')").find("module 'lib.missing' not found") != std::string::npos);
+    CHECK(eval(*s, "return require('../etc/passwd')").find("is not a module name") != std::string::npos);
+    CHECK(eval(*s, "return require('os')").find("is not a module name") != std::string::npos);
+}
+
+TEST_CASE("the hook preempts a running coroutine and stops it at its deadline, even under pcall") {
+    auto s = make_state();
+    lua_State* L = s->L();
+    REQUIRE(s->load("while true do pcall(function() while true do end end) end", "=spin"));
+    lua_State* co = lua_newthread(L);
+    lua_pushvalue(L, -2);
+    lua_xmove(L, co, 1);
+    RunGuard& g = s->guard();
+    g.task_thread = co;
+    g.slice_end_ns = 1;  // already over: the first hook yields
+    CHECK(lua_resume(co, 0) == LUA_YIELD);
+    CHECK(g.preempted);
+    g.preempted = false;
+    g.slice_end_ns = 0;
+    g.deadline_ns = 1;
+    CHECK(lua_resume(co, 0) == LUA_YIELD);  // the deadline yields too: pcall cannot catch a yield
+    CHECK(g.deadline_hit);
+    g = RunGuard{};
+}
