@@ -57,8 +57,28 @@ class Daemon:
             self.proc = subprocess.Popen(
                 [LUAFLOWD, "-c", self.config, "-w", self.workflows, "-s", self.state, "--socket", self.socket],
                 stdout=logf, stderr=logf)
-        wait_for(lambda: self.ctl("status")[0] == 0, timeout=15, what="the socket to answer")
+        try:
+            wait_for(lambda: self.ctl("status")[0] == 0, timeout=15, what="the socket to answer")
+        except AssertionError as e:
+            raise AssertionError(f"{e}; luaflowd exit status {self.proc.poll()}; log:\n{self.log_text()[-3000:]}")
         return self
+
+    def call(self, method, params=None):
+        """One request over the socket itself (what luaflowctl does), for tests that make many."""
+        import socket as socket_module
+        with socket_module.socket(socket_module.AF_UNIX, socket_module.SOCK_STREAM) as s:
+            s.connect(self.socket)
+            s.sendall(json.dumps({"id": 1, "method": method, "params": params or {}}).encode() + b"\n")
+            buf = b""
+            while not buf.endswith(b"\n"):
+                chunk = s.recv(1 << 20)
+                if not chunk:
+                    raise AssertionError(f"luaflowd closed the socket on {method}")
+                buf += chunk
+        reply = json.loads(buf)
+        if "error" in reply:
+            raise AssertionError(f"{method} {params}: {reply['error']}")
+        return reply["result"]
 
     def ctl(self, *args, input_text=None, timeout=60):
         p = subprocess.run([LUAFLOWCTL, "--socket", self.socket, *args], capture_output=True, text=True,

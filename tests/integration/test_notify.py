@@ -34,6 +34,22 @@ class NotifyTest(unittest.TestCase):
         finally:
             d.cleanup()
 
+    def test_journal_priority_prefixes(self):
+        d = Daemon({})
+        try:
+            env = dict(os.environ, JOURNAL_STREAM="8:12345")
+            with open(d.log, "a") as logf:
+                d.proc = subprocess.Popen([LUAFLOWD, "-c", d.config, "-w", d.workflows, "-s", d.state,
+                                           "--socket", d.socket], env=env, stdout=logf, stderr=logf)
+            wait_for(lambda: d.ctl("status")[0] == 0, timeout=10)
+            self.assertEqual(d.stop(), 0)
+            lines = d.log_text().splitlines()
+            self.assertTrue(lines)
+            for line in lines:
+                self.assertRegex(line, r"^<[0-7]>[^<]")
+        finally:
+            d.cleanup()
+
 
 if __name__ == "__main__":
     unittest.main()
