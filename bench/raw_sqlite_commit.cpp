@@ -16,8 +16,10 @@ int main(int argc, char** argv) {
     int n = argc > 2 ? std::atoi(argv[2]) : 20000;
     sqlite3* db = nullptr;
     if (sqlite3_open(path.c_str(), &db) != SQLITE_OK) return 1;
-    sqlite3_exec(db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;"
-                     "CREATE TABLE IF NOT EXISTS t(id INTEGER PRIMARY KEY, v TEXT)", nullptr, nullptr, nullptr);
+    sqlite3_exec(db,
+                 "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;"
+                 "CREATE TABLE IF NOT EXISTS t(id INTEGER PRIMARY KEY, v TEXT)",
+                 nullptr, nullptr, nullptr);
     sqlite3_stmt* ins = nullptr;
     sqlite3_prepare_v2(db, "INSERT INTO t(v) VALUES ('0123456789abcdef0123456789abcdef')", -1, &ins, nullptr);
     auto t0 = std::chrono::steady_clock::now();

@@ -19,17 +19,26 @@ std::optional<Millis> parse_duration(std::string_view text) {
     if (end == s.c_str()) return std::nullopt;
     std::string_view unit(end);
     double scale;
-    if (unit.empty() || unit == "s") scale = 1;
-    else if (unit == "ms") scale = 0.001;
-    else if (unit == "m") scale = 60;
-    else if (unit == "h") scale = 3600;
-    else if (unit == "d") scale = 86400;
-    else return std::nullopt;
+    if (unit.empty() || unit == "s")
+        scale = 1;
+    else if (unit == "ms")
+        scale = 0.001;
+    else if (unit == "m")
+        scale = 60;
+    else if (unit == "h")
+        scale = 3600;
+    else if (unit == "d")
+        scale = 86400;
+    else
+        return std::nullopt;
     return duration_from_seconds(number * scale);
 }
 
 std::string format_duration(Millis ms) {
-    struct Unit { Millis size; const char* name; };
+    struct Unit {
+        Millis size;
+        const char* name;
+    };
     static constexpr Unit units[] = {{86400000, "d"}, {3600000, "h"}, {60000, "m"}, {1000, "s"}};
     for (const Unit& u : units) {
         if (ms >= u.size && ms % (u.size / (u.size >= 60000 ? 60 : 1000)) == 0) {

@@ -22,20 +22,29 @@ void vwrite(Level level, const char* fmt, va_list ap) {
 
 const char* level_name(Level level) {
     switch (level) {
-    case Level::error: return "error";
-    case Level::warning: return "warning";
-    case Level::notice: return "notice";
-    case Level::info: return "info";
-    case Level::debug: return "debug";
+    case Level::error:
+        return "error";
+    case Level::warning:
+        return "warning";
+    case Level::notice:
+        return "notice";
+    case Level::info:
+        return "info";
+    case Level::debug:
+        return "debug";
     }
     return "info";
 }
 
 } // namespace
 
-void init() { journal = std::getenv("JOURNAL_STREAM") != nullptr; }
+void init() {
+    journal = std::getenv("JOURNAL_STREAM") != nullptr;
+}
 
-void set_min_level(Level level) { min_level = level; }
+void set_min_level(Level level) {
+    min_level = level;
+}
 
 void write(Level level, const std::string& line) {
     std::string out;

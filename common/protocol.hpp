@@ -15,20 +15,22 @@
 // the connection stays open. Lines longer than 16 MiB close the connection.
 //
 // Methods (params; result):
-//   status     {}                                    -> {"version","uptime_s","workflows","workflow_errors","running","queued"}
-//   list       {}                                    -> [{"id","enabled","status","error","schedule","next_run","last_execution"}]
-//   show       {"workflow"}                          -> the workflow's description (see luaflowctl(1))
-//   run        {"workflow","input"?,"wait"?}         -> {"id"}; with wait: the inspect document once it ends
-//   executions {"workflow"?,"status"?,"limit"?}      -> [{"id","workflow","status","trigger","created_at","started_at","finished_at"}]
-//   inspect    {"execution"}                         -> the inspect document (SPEC 6)
-//   wait       {"execution"}                         -> the inspect document once the execution has ended
-//   logs       {"execution","action"?,"follow"?}     -> [{"time","action","attempt","stream","line"}];
+//   status     {}                                    ->
+//   {"version","uptime_s","workflows","workflow_errors","running","queued"} list       {} ->
+//   [{"id","enabled","status","error","schedule","next_run","last_execution"}] show       {"workflow"} -> the
+//   workflow's description (see luaflowctl(1)) run        {"workflow","input"?,"wait"?}         -> {"id"};
+//   with wait: the inspect document once it ends executions {"workflow"?,"status"?,"limit"?}      ->
+//   [{"id","workflow","status","trigger","created_at","started_at","finished_at"}] inspect    {"execution"}
+//   -> the inspect document (SPEC 6) wait       {"execution"}                         -> the inspect document
+//   once the execution has ended logs       {"execution","action"?,"follow"?}     ->
+//   [{"time","action","attempt","stream","line"}];
 //              with follow: one event per line (the same objects), then result null when the execution ends
 //   cancel     {"execution"}                         -> {"id","status"}
 //   retry      {"execution"}                         -> {"id","status"}
 //   enable     {"workflow"} / disable {"workflow"}   -> {"id","enabled"}
-//   reload     {}                                    -> {"workflows": N, "errors": [{"file","line","message"}]}
-//   stats      {}                                    -> internal counters for bench/: {"commits", "executions_finished", ...}
+//   reload     {}                                    -> {"workflows": N, "errors":
+//   [{"file","line","message"}]} stats      {}                                    -> internal counters for
+//   bench/: {"commits", "executions_finished", ...}
 // An execution may be named by a unique prefix of its id.
 #include <string_view>
 

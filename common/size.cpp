@@ -15,12 +15,18 @@ std::optional<std::uint64_t> parse_size(std::string_view text) {
     std::string unit(end);
     if (!unit.empty() && (unit.back() == 'B' || unit.back() == 'b') && unit.size() > 1) unit.pop_back();
     double scale;
-    if (unit.empty() || unit == "B" || unit == "b") scale = 1;
-    else if (unit == "K" || unit == "k") scale = 1024.0;
-    else if (unit == "M" || unit == "m") scale = 1024.0 * 1024;
-    else if (unit == "G" || unit == "g") scale = 1024.0 * 1024 * 1024;
-    else if (unit == "T" || unit == "t") scale = 1024.0 * 1024 * 1024 * 1024;
-    else return std::nullopt;
+    if (unit.empty() || unit == "B" || unit == "b")
+        scale = 1;
+    else if (unit == "K" || unit == "k")
+        scale = 1024.0;
+    else if (unit == "M" || unit == "m")
+        scale = 1024.0 * 1024;
+    else if (unit == "G" || unit == "g")
+        scale = 1024.0 * 1024 * 1024;
+    else if (unit == "T" || unit == "t")
+        scale = 1024.0 * 1024 * 1024 * 1024;
+    else
+        return std::nullopt;
     return static_cast<std::uint64_t>(std::llround(n * scale));
 }
 

@@ -13,7 +13,11 @@ const char* to_string(ActionStatus s);
 std::optional<ExecStatus> parse_exec_status(std::string_view s);
 std::optional<ActionStatus> parse_action_status(std::string_view s);
 
-inline bool is_finished(ExecStatus s) { return s != ExecStatus::queued && s != ExecStatus::running; }
-inline bool is_finished(ActionStatus s) { return s != ActionStatus::pending && s != ActionStatus::running; }
+inline bool is_finished(ExecStatus s) {
+    return s != ExecStatus::queued && s != ExecStatus::running;
+}
+inline bool is_finished(ActionStatus s) {
+    return s != ActionStatus::pending && s != ActionStatus::running;
+}
 
 } // namespace luaflow

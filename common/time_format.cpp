@@ -14,7 +14,10 @@ UnixMillis now_unix_ms() {
 std::string format_rfc3339(UnixMillis t) {
     std::time_t secs = static_cast<std::time_t>(t / 1000);
     int ms = static_cast<int>(t % 1000);
-    if (ms < 0) { ms += 1000; --secs; }
+    if (ms < 0) {
+        ms += 1000;
+        --secs;
+    }
     std::tm tm{};
     localtime_r(&secs, &tm);
     long off = tm.tm_gmtoff / 60;
@@ -44,7 +47,8 @@ std::optional<UnixMillis> parse_rfc3339(std::string_view text) {
             ++i;
         }
         if (digits == 0) return std::nullopt;
-        for (int k = digits; k < 3; ++k) ms *= 10;
+        for (int k = digits; k < 3; ++k)
+            ms *= 10;
         rest = rest.substr(i);
     }
     std::tm tm{};

@@ -22,7 +22,8 @@ Client::~Client() {
 }
 
 Client::Client(Client&& o) noexcept
-    : fd_(std::exchange(o.fd_, -1)), path_(std::move(o.path_)), buffer_(std::move(o.buffer_)), next_id_(o.next_id_) {}
+    : fd_(std::exchange(o.fd_, -1)), path_(std::move(o.path_)), buffer_(std::move(o.buffer_)),
+      next_id_(o.next_id_) {}
 
 Result<Client> Client::connect(const std::string& path) {
     sockaddr_un addr{};
@@ -35,7 +36,8 @@ Result<Client> Client::connect(const std::string& path) {
     if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
         int e = errno;
         ::close(fd);
-        return make_error(ErrorCode::unavailable, "cannot reach luaflowd at " + path + ": " + std::strerror(e));
+        return make_error(ErrorCode::unavailable,
+                          "cannot reach luaflowd at " + path + ": " + std::strerror(e));
     }
     return Client(fd, path);
 }
@@ -50,7 +52,8 @@ Result<std::string> Client::read_line() {
         char buf[65536];
         ssize_t n = ::read(fd_, buf, sizeof buf);
         if (n < 0 && errno == EINTR) continue;
-        if (n <= 0) return make_error(ErrorCode::unavailable, "luaflowd at " + path_ + " closed the connection");
+        if (n <= 0)
+            return make_error(ErrorCode::unavailable, "luaflowd at " + path_ + " closed the connection");
         buffer_.append(buf, static_cast<size_t>(n));
     }
 }
@@ -78,9 +81,9 @@ Result<json> Client::call(const std::string& method, const json& params,
         if (msg.contains("error")) {
             const json& e = msg["error"];
             std::string code = e.value("code", "internal");
-            ErrorCode c = code == "invalid"     ? ErrorCode::invalid
-                          : code == "not_found" ? ErrorCode::not_found
-                          : code == "conflict"  ? ErrorCode::conflict
+            ErrorCode c = code == "invalid"       ? ErrorCode::invalid
+                          : code == "not_found"   ? ErrorCode::not_found
+                          : code == "conflict"    ? ErrorCode::conflict
                           : code == "unavailable" ? ErrorCode::unavailable
                                                   : ErrorCode::internal;
             return make_error(c, e.value("message", "unknown error"));

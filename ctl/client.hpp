@@ -13,7 +13,7 @@ namespace luaflow::ctl {
 using nlohmann::json;
 
 class Client {
-public:
+  public:
     ~Client();
     // Connects to the daemon's socket; an `unavailable` error when nothing answers there.
     static Result<Client> connect(const std::string& path);
@@ -26,7 +26,7 @@ public:
     Result<json> call(const std::string& method, const json& params,
                       const std::function<void(const json&)>& on_event = nullptr);
 
-private:
+  private:
     explicit Client(int fd, std::string path) : fd_(fd), path_(std::move(path)) {}
     Result<std::string> read_line();
 

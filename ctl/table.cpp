@@ -13,22 +13,28 @@ namespace {
 size_t visible_width(const std::string& s) {
     size_t w = 0;
     for (size_t i = 0; i < s.size(); ++i) {
-        if (s[i] == '\x1b') {  // skip an SGR sequence
-            while (i < s.size() && s[i] != 'm') ++i;
+        if (s[i] == '\x1b') { // skip an SGR sequence
+            while (i < s.size() && s[i] != 'm')
+                ++i;
             continue;
         }
-        if ((static_cast<unsigned char>(s[i]) & 0xC0) != 0x80) ++w;  // count UTF-8 lead bytes only
+        if ((static_cast<unsigned char>(s[i]) & 0xC0) != 0x80) ++w; // count UTF-8 lead bytes only
     }
     return w;
 }
 
 std::string human_span(double seconds) {
     char buf[32];
-    if (seconds < 1) std::snprintf(buf, sizeof buf, "%.0fms", seconds * 1000);
-    else if (seconds < 60) std::snprintf(buf, sizeof buf, "%.1fs", seconds);
-    else if (seconds < 3600) std::snprintf(buf, sizeof buf, "%.0fm", seconds / 60);
-    else if (seconds < 86400) std::snprintf(buf, sizeof buf, "%.0fh", seconds / 3600);
-    else std::snprintf(buf, sizeof buf, "%.0fd", seconds / 86400);
+    if (seconds < 1)
+        std::snprintf(buf, sizeof buf, "%.0fms", seconds * 1000);
+    else if (seconds < 60)
+        std::snprintf(buf, sizeof buf, "%.1fs", seconds);
+    else if (seconds < 3600)
+        std::snprintf(buf, sizeof buf, "%.0fm", seconds / 60);
+    else if (seconds < 86400)
+        std::snprintf(buf, sizeof buf, "%.0fh", seconds / 3600);
+    else
+        std::snprintf(buf, sizeof buf, "%.0fd", seconds / 86400);
     return buf;
 }
 
@@ -42,10 +48,14 @@ bool use_colour() {
 std::string status_text(const std::string& status) {
     if (!use_colour()) return status;
     const char* code = "0";
-    if (status == "succeeded" || status == "ok") code = "32";
-    else if (status == "failed" || status == "timed_out" || status == "error") code = "31";
-    else if (status == "running" || status == "queued" || status == "pending") code = "33";
-    else if (status == "cancelled" || status == "skipped") code = "2";
+    if (status == "succeeded" || status == "ok")
+        code = "32";
+    else if (status == "failed" || status == "timed_out" || status == "error")
+        code = "31";
+    else if (status == "running" || status == "queued" || status == "pending")
+        code = "33";
+    else if (status == "cancelled" || status == "skipped")
+        code = "2";
     return std::string("\x1b[") + code + "m" + status + "\x1b[0m";
 }
 
@@ -74,9 +84,11 @@ std::string cell(const nlohmann::json& v) {
 
 void Table::print() const {
     std::vector<size_t> widths(headers_.size(), 0);
-    for (size_t c = 0; c < headers_.size(); ++c) widths[c] = visible_width(headers_[c]);
+    for (size_t c = 0; c < headers_.size(); ++c)
+        widths[c] = visible_width(headers_[c]);
     for (const auto& row : rows_)
-        for (size_t c = 0; c < row.size() && c < widths.size(); ++c) widths[c] = std::max(widths[c], visible_width(row[c]));
+        for (size_t c = 0; c < row.size() && c < widths.size(); ++c)
+            widths[c] = std::max(widths[c], visible_width(row[c]));
     auto line = [&](const std::vector<std::string>& cells, bool header) {
         std::string out;
         for (size_t c = 0; c < cells.size() && c < widths.size(); ++c) {
@@ -87,7 +99,8 @@ void Table::print() const {
         std::printf("%s\n", out.c_str());
     };
     line(headers_, true);
-    for (const auto& row : rows_) line(row, false);
+    for (const auto& row : rows_)
+        line(row, false);
 }
 
 } // namespace luaflow::ctl

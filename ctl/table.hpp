@@ -8,13 +8,13 @@
 namespace luaflow::ctl {
 
 class Table {
-public:
+  public:
     explicit Table(std::vector<std::string> headers) : headers_(std::move(headers)) {}
     void add(std::vector<std::string> row) { rows_.push_back(std::move(row)); }
     // Prints the header and rows with columns padded to their widest cell (colour codes not counted).
     void print() const;
 
-private:
+  private:
     std::vector<std::string> headers_;
     std::vector<std::vector<std::string>> rows_;
 };

@@ -1,7 +1,6 @@
 #include "daemon/app.hpp"
 
 #include "common/log.hpp"
-#include "version.hpp"
 #include "daemon/control/handlers.hpp"
 #include "daemon/control/socket_server.hpp"
 #include "daemon/exec/executor.hpp"
@@ -11,14 +10,14 @@
 #include "daemon/store/commit_pump.hpp"
 #include "daemon/store/db.hpp"
 #include "stdlib/stdlib.hpp"
-
+#include "version.hpp"
 
 #include <csignal>
 #include <cstring>
 #include <dirent.h>
 #include <fcntl.h>
-#include <malloc.h>
 #include <filesystem>
+#include <malloc.h>
 #include <sys/file.h>
 #include <unistd.h>
 
@@ -28,14 +27,15 @@ namespace {
 
 // Services for code that runs while files are only being checked: log lines go to stderr.
 class CheckServices final : public stdlib::Services {
-public:
+  public:
     explicit CheckServices(uv_loop_t* loop) : loop_(loop) {}
     uv_loop_t* loop() override { return loop_; }
-    void log_line(const scripting::Task*, const std::string& workflow, stdlib::LogLevel, const std::string& line) override {
+    void log_line(const scripting::Task*, const std::string& workflow, stdlib::LogLevel,
+                  const std::string& line) override {
         log::info("workflow %s: %s", workflow.c_str(), line.c_str());
     }
 
-private:
+  private:
     uv_loop_t* loop_;
 };
 
@@ -50,9 +50,12 @@ loop::UvHandle<SignalBox> watch_signal(uv_loop_t* loop, int signum, std::functio
     box->fn = std::move(fn);
     uv_signal_init(loop, &box->uv);
     loop::UvHandle<SignalBox> h(box);
-    uv_signal_start(&box->uv, [](uv_signal_t* s, int) {
-        if (auto* b = loop::box_of<SignalBox>(s)) b->fn();
-    }, signum);
+    uv_signal_start(
+        &box->uv,
+        [](uv_signal_t* s, int) {
+            if (auto* b = loop::box_of<SignalBox>(s)) b->fn();
+        },
+        signum);
     uv_unref(h.handle());
     return h;
 }
@@ -61,7 +64,8 @@ loop::UvHandle<SignalBox> watch_signal(uv_loop_t* loop, int signum, std::functio
 Result<int> lock_state_dir(const std::string& state) {
     std::string path = state + "/luaflowd.lock";
     int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
-    if (fd < 0) return make_error(ErrorCode::unavailable, "cannot open " + path + ": " + std::strerror(errno));
+    if (fd < 0)
+        return make_error(ErrorCode::unavailable, "cannot open " + path + ": " + std::strerror(errno));
     if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
         ::close(fd);
         return make_error(ErrorCode::conflict, "another luaflowd uses the state directory " + state);
@@ -87,7 +91,9 @@ scripting::SandboxOptions sandbox_options(const config::Config& config, stdlib::
     scripting::SandboxOptions o;
     o.memory_limit = config.sandbox.memory;
     o.workflows_dir = config.workflows;
-    o.install_globals = [&services, workflow](lua_State* L, int env) { stdlib::install(L, env, services, workflow); };
+    o.install_globals = [&services, workflow](lua_State* L, int env) {
+        stdlib::install(L, env, services, workflow);
+    };
     return o;
 }
 
@@ -111,7 +117,8 @@ int check_all(const Options& options) {
             }
             ::closedir(d);
         } else {
-            std::printf("%s:0: cannot read the workflows directory: %s\n", cfg->workflows.c_str(), std::strerror(errno));
+            std::printf("%s:0: cannot read the workflows directory: %s\n", cfg->workflows.c_str(),
+                        std::strerror(errno));
             ++problems;
         }
         std::sort(files.begin(), files.end());
@@ -191,8 +198,10 @@ int run_daemon(const Options& options) {
             service::notify("RELOADING=1");
             std::string file = options.config_file.empty() ? config::kDefaultConfigFile : options.config_file;
             if (auto fresh = effective_config(options)) {
-                if (fresh->state != cfg.state || fresh->socket.path != cfg.socket.path || fresh->workflows != cfg.workflows)
-                    log::warn("%s: changes of state, socket or workflows take effect at the next start", file.c_str());
+                if (fresh->state != cfg.state || fresh->socket.path != cfg.socket.path ||
+                    fresh->workflows != cfg.workflows)
+                    log::warn("%s: changes of state, socket or workflows take effect at the next start",
+                              file.c_str());
                 fresh->state = cfg.state;
                 fresh->socket = cfg.socket;
                 fresh->workflows = cfg.workflows;
@@ -221,7 +230,8 @@ int run_daemon(const Options& options) {
             if (stopping) return;
             stopping = true;
             service::notify("STOPPING=1");
-            log::info("stopping: running actions get %s to finish", format_duration(cfg.shutdown_grace).c_str());
+            log::info("stopping: running actions get %s to finish",
+                      format_duration(cfg.shutdown_grace).c_str());
             server.close();
             executor.shutdown(cfg.shutdown_grace, [&] { uv_stop(&loop); });
         };
@@ -232,13 +242,15 @@ int run_daemon(const Options& options) {
         std::unique_ptr<loop::Timer> watchdog;
         if (std::uint64_t usec = service::watchdog_usec()) {
             watchdog = std::make_unique<loop::Timer>(&loop);
-            watchdog->start(usec / 2000, [] { service::notify("WATCHDOG=1"); }, usec / 2000);
+            watchdog->start(
+                usec / 2000, [] { service::notify("WATCHDOG=1"); }, usec / 2000);
             watchdog->unref();
         }
         service::notify("READY=1");
         // Keeps the loop running until stop() even when nothing else is active.
         loop::Timer keepalive(&loop);
-        keepalive.start(3'600'000, [] {}, 3'600'000);
+        keepalive.start(
+            3'600'000, [] {}, 3'600'000);
         uv_run(&loop, UV_RUN_DEFAULT);
         db->flush();
         log::info("stopped");

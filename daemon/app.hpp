@@ -2,8 +2,8 @@
 // Wires the daemon's parts together (STYLE 3: main wires, it does nothing else).
 #include "daemon/config/config.hpp"
 #include "daemon/options.hpp"
-#include "stdlib/services.hpp"
 #include "scripting/lua_state.hpp"
+#include "stdlib/services.hpp"
 
 #include <functional>
 #include <string>

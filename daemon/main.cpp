@@ -1,7 +1,7 @@
 // luaflowd: flags, then either --version, --check, or the daemon.
 #include "common/log.hpp"
-#include "version.hpp"
 #include "daemon/app.hpp"
+#include "version.hpp"
 
 #include <cstdio>
 

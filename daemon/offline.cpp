@@ -18,16 +18,19 @@ using nlohmann::json;
 namespace {
 
 class QuietServices final : public stdlib::Services {
-public:
+  public:
     explicit QuietServices(uv_loop_t* loop) : loop_(loop) {}
     uv_loop_t* loop() override { return loop_; }
-    void log_line(const scripting::Task*, const std::string&, stdlib::LogLevel, const std::string&) override {}
+    void log_line(const scripting::Task*, const std::string&, stdlib::LogLevel, const std::string&) override {
+    }
 
-private:
+  private:
     uv_loop_t* loop_;
 };
 
-json error_json(const scripting::LoadError& e) { return {{"file", e.file}, {"line", e.line}, {"message", e.message}}; }
+json error_json(const scripting::LoadError& e) {
+    return {{"file", e.file}, {"line", e.line}, {"message", e.message}};
+}
 
 std::string directory_of(const std::string& file) {
     fs::path p = fs::absolute(file).parent_path();
@@ -58,7 +61,11 @@ json validate(const std::vector<std::string>& files) {
 json test(const std::string& file, const json& input) {
     std::string tmpl = (fs::temp_directory_path() / "luaflow-test-XXXXXX").string();
     if (!::mkdtemp(tmpl.data()))
-        return {{"ok", false}, {"errors", json::array({{{"file", file}, {"line", 0}, {"message", "cannot create a temporary state directory"}}})}, {"report", nullptr}};
+        return {{"ok", false},
+                {"errors", json::array({{{"file", file},
+                                         {"line", 0},
+                                         {"message", "cannot create a temporary state directory"}}})},
+                {"report", nullptr}};
     std::string state = tmpl;
     json result;
     uv_loop_t loop;
@@ -69,21 +76,27 @@ json test(const std::string& file, const json& input) {
         cfg.workflows = directory_of(file);
         auto db = store::Db::open(state + "/luaflow.db");
         if (!db) {
-            result = {{"ok", false}, {"errors", json::array({{{"file", file}, {"line", 0}, {"message", db.error().message}}})}, {"report", nullptr}};
+            result = {
+                {"ok", false},
+                {"errors", json::array({{{"file", file}, {"line", 0}, {"message", db.error().message}}})},
+                {"report", nullptr}};
         } else {
             store::CommitPump pump(&loop, **db);
             scripting::TaskScheduler scheduler(&loop);
             stdlib::Services* services = nullptr;
-            registry::Registry registry(&loop, **db, cfg.workflows,
-                                        [&](const std::string& id) { return sandbox_options(cfg, *services, id); });
+            registry::Registry registry(&loop, **db, cfg.workflows, [&](const std::string& id) {
+                return sandbox_options(cfg, *services, id);
+            });
             exec::Executor executor(&loop, **db, registry, scheduler, cfg);
             services = &executor;
             auto id = registry.load_only(file);
             if (!id) {
                 const auto& entry = registry.all().begin()->second;
                 json errs = json::array();
-                if (entry.error) errs.push_back(error_json(*entry.error));
-                else errs.push_back({{"file", file}, {"line", 0}, {"message", id.error().message}});
+                if (entry.error)
+                    errs.push_back(error_json(*entry.error));
+                else
+                    errs.push_back({{"file", file}, {"line", 0}, {"message", id.error().message}});
                 result = {{"ok", false}, {"errors", errs}, {"report", nullptr}};
             } else {
                 exec::SubmitRequest req;
@@ -91,9 +104,11 @@ json test(const std::string& file, const json& input) {
                 req.input = input.is_null() ? json::object() : input;
                 auto exec_id = executor.submit(req);
                 if (!exec_id) {
-                    result = {{"ok", false},
-                              {"errors", json::array({{{"file", file}, {"line", 0}, {"message", exec_id.error().message}}})},
-                              {"report", nullptr}};
+                    result = {
+                        {"ok", false},
+                        {"errors",
+                         json::array({{{"file", file}, {"line", 0}, {"message", exec_id.error().message}}})},
+                        {"report", nullptr}};
                 } else {
                     json report;
                     (void)executor.when_finished(*exec_id, [&](const json& r) {

@@ -38,14 +38,22 @@ std::optional<Options> parse_options(int argc, char** argv) {
             o.config_file = *v;
             continue;
         }
-        if (arg == "-w" || arg == "--workflows") target = &o.workflows;
-        else if (arg == "-s" || arg == "--state") target = &o.state;
-        else if (arg == "--socket") target = &o.socket;
-        else if (arg == "--http") target = &o.http;
-        else if (arg == "--check") o.check = true;
-        else if (arg == "--version") o.version = true;
-        else if (arg == "-h" || arg == "--help") o.help = true;
-        else if (arg == "-v" || arg == "--verbose") o.verbose = true;
+        if (arg == "-w" || arg == "--workflows")
+            target = &o.workflows;
+        else if (arg == "-s" || arg == "--state")
+            target = &o.state;
+        else if (arg == "--socket")
+            target = &o.socket;
+        else if (arg == "--http")
+            target = &o.http;
+        else if (arg == "--check")
+            o.check = true;
+        else if (arg == "--version")
+            o.version = true;
+        else if (arg == "-h" || arg == "--help")
+            o.help = true;
+        else if (arg == "-v" || arg == "--verbose")
+            o.verbose = true;
         else {
             std::fprintf(stderr, "luaflowd: unknown option '%s' (see luaflowd --help)\n", arg.c_str());
             return std::nullopt;

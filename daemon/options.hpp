@@ -6,7 +6,7 @@
 namespace luaflow {
 
 struct Options {
-    std::string config_file;  // empty: the default path
+    std::string config_file; // empty: the default path
     std::optional<std::string> workflows, state, socket, http;
     bool check = false;
     bool version = false;

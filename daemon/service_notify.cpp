@@ -26,7 +26,8 @@ const Libsystemd& lib() {
             return l;
         }
         l.notify = reinterpret_cast<decltype(&sd_notify)>(::dlsym(h, "sd_notify"));
-        l.watchdog_enabled = reinterpret_cast<decltype(&sd_watchdog_enabled)>(::dlsym(h, "sd_watchdog_enabled"));
+        l.watchdog_enabled =
+            reinterpret_cast<decltype(&sd_watchdog_enabled)>(::dlsym(h, "sd_watchdog_enabled"));
         return l;
     }();
     return loaded;

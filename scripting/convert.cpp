@@ -47,11 +47,16 @@ struct Converter {
 
     bool convert(int idx, const std::string& path, int depth, json& out) {
         switch (lua_type(L, idx)) {
-        case LUA_TNIL: out = nullptr; return true;
-        case LUA_TBOOLEAN: out = lua_toboolean(L, idx) != 0; return true;
+        case LUA_TNIL:
+            out = nullptr;
+            return true;
+        case LUA_TBOOLEAN:
+            out = lua_toboolean(L, idx) != 0;
+            return true;
         case LUA_TNUMBER: {
             double d = lua_tonumber(L, idx);
-            if (!std::isfinite(d)) return fail(path + ": cannot encode " + (std::isnan(d) ? "NaN" : "an infinite number"));
+            if (!std::isfinite(d))
+                return fail(path + ": cannot encode " + (std::isnan(d) ? "NaN" : "an infinite number"));
             out = number_json(d);
             return true;
         }
@@ -61,14 +66,16 @@ struct Converter {
             out = std::string(s, n);
             return true;
         }
-        case LUA_TTABLE: return table(idx, path, depth, out);
+        case LUA_TTABLE:
+            return table(idx, path, depth, out);
         case LUA_TLIGHTUSERDATA:
-            if (lua_touserdata(L, idx) == nullptr) {  // json.null-style sentinels
+            if (lua_touserdata(L, idx) == nullptr) { // json.null-style sentinels
                 out = nullptr;
                 return true;
             }
             [[fallthrough]];
-        default: return fail(path + ": cannot encode a " + luaL_typename(L, idx));
+        default:
+            return fail(path + ": cannot encode a " + luaL_typename(L, idx));
         }
     }
 
@@ -90,8 +97,10 @@ struct Converter {
             ++count;
             if (lua_type(L, -2) == LUA_TNUMBER) {
                 double k = lua_tonumber(L, -2);
-                if (k >= 1 && std::floor(k) == k) max_index = std::max(max_index, k);
-                else all_positive_ints = false;
+                if (k >= 1 && std::floor(k) == k)
+                    max_index = std::max(max_index, k);
+                else
+                    all_positive_ints = false;
             } else {
                 all_positive_ints = false;
             }
@@ -169,11 +178,21 @@ Result<json> to_json(lua_State* L, int idx, const std::string& path) {
 void push_json(lua_State* L, const json& v) {
     lua_checkstack(L, 4);
     switch (v.type()) {
-    case json::value_t::null: lua_pushnil(L); return;
-    case json::value_t::boolean: lua_pushboolean(L, v.get<bool>()); return;
-    case json::value_t::number_integer: lua_pushnumber(L, static_cast<double>(v.get<std::int64_t>())); return;
-    case json::value_t::number_unsigned: lua_pushnumber(L, static_cast<double>(v.get<std::uint64_t>())); return;
-    case json::value_t::number_float: lua_pushnumber(L, v.get<double>()); return;
+    case json::value_t::null:
+        lua_pushnil(L);
+        return;
+    case json::value_t::boolean:
+        lua_pushboolean(L, v.get<bool>());
+        return;
+    case json::value_t::number_integer:
+        lua_pushnumber(L, static_cast<double>(v.get<std::int64_t>()));
+        return;
+    case json::value_t::number_unsigned:
+        lua_pushnumber(L, static_cast<double>(v.get<std::uint64_t>()));
+        return;
+    case json::value_t::number_float:
+        lua_pushnumber(L, v.get<double>());
+        return;
     case json::value_t::string: {
         const auto& s = v.get_ref<const std::string&>();
         lua_pushlstring(L, s.data(), s.size());
@@ -197,7 +216,7 @@ void push_json(lua_State* L, const json& v) {
         lua_createtable(L, 0, static_cast<int>(v.size()));
         bool any = false;
         for (auto it = v.begin(); it != v.end(); ++it) {
-            if (it.value().is_null()) continue;  // nil: the key is absent in Lua
+            if (it.value().is_null()) continue; // nil: the key is absent in Lua
             any = true;
             lua_pushlstring(L, it.key().data(), it.key().size());
             push_json(L, it.value());
@@ -210,7 +229,9 @@ void push_json(lua_State* L, const json& v) {
         }
         return;
     }
-    default: lua_pushnil(L); return;
+    default:
+        lua_pushnil(L);
+        return;
     }
 }
 

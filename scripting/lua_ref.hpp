@@ -1,14 +1,14 @@
 #pragma once
 // A move-only registry reference: it keeps a Lua value alive until the owner drops it
 // (lua-nginx-module co_ref, luv luv_handle_t.ref). Debug builds count live refs so tests catch leaks.
-#include <lua.hpp>
 #include <atomic>
+#include <lua.hpp>
 #include <utility>
 
 namespace luaflow::scripting {
 
 class LuaRef {
-public:
+  public:
     LuaRef() = default;
     // Pops the value on top of L's stack into the registry.
     static LuaRef pop(lua_State* L) {
@@ -43,15 +43,17 @@ public:
     explicit operator bool() const { return valid(); }
     // Pushes the value onto L (any thread of the same state).
     void push(lua_State* L) const {
-        if (valid()) lua_rawgeti(L, LUA_REGISTRYINDEX, ref_);
-        else lua_pushnil(L);
+        if (valid())
+            lua_rawgeti(L, LUA_REGISTRYINDEX, ref_);
+        else
+            lua_pushnil(L);
     }
     int id() const { return ref_; }
 
     // Number of live refs in the process; tests compare it before and after.
     static long live_count() { return live().load(std::memory_order_relaxed); }
 
-private:
+  private:
     static std::atomic<long>& live() {
         static std::atomic<long> n{0};
         return n;

@@ -57,7 +57,9 @@ void copy_fields(lua_State* L, const char* lib, std::initializer_list<const char
     lua_pop(L, 1);
 }
 
-bool is_bytecode(const char* s, size_t n) { return n > 0 && s[0] == '\x1b'; }
+bool is_bytecode(const char* s, size_t n) {
+    return n > 0 && s[0] == '\x1b';
+}
 
 // load(chunk [, chunkname [, mode [, env]]]) and loadstring(s [, chunkname]): text only, and the chunk's
 // globals are the sandbox unless an env is given.
@@ -100,8 +102,10 @@ int l_load(lua_State* L) {
         lua_insert(L, -2);
         return 2;
     }
-    if (lua_istable(L, 4)) lua_pushvalue(L, 4);
-    else lua_pushvalue(L, lua_upvalueindex(1));
+    if (lua_istable(L, 4))
+        lua_pushvalue(L, 4);
+    else
+        lua_pushvalue(L, lua_upvalueindex(1));
     lua_setfenv(L, -2);
     return 1;
 }
@@ -172,10 +176,10 @@ int l_require(lua_State* L) {
 void build_sandbox(lua_State* L) {
     lua_newtable(L);
     int env = lua_gettop(L);
-    static const char* const base[] = {"assert", "error",    "ipairs",       "pairs",  "next",     "pcall",
-                                       "xpcall", "select",   "tonumber",     "tostring", "type",   "unpack",
-                                       "rawequal", "rawget", "rawset",       "setmetatable", "getmetatable",
-                                       "_VERSION"};
+    static const char* const base[] = {"assert",       "error",        "ipairs",   "pairs",    "next",
+                                       "pcall",        "xpcall",       "select",   "tonumber", "tostring",
+                                       "type",         "unpack",       "rawequal", "rawget",   "rawset",
+                                       "setmetatable", "getmetatable", "_VERSION"};
     for (const char* name : base) {
         lua_getglobal(L, name);
         lua_setfield(L, env, name);
@@ -245,7 +249,7 @@ int setup(lua_State* L) {
     lua_pushvalue(L, env);
     lua_replace(L, LUA_GLOBALSINDEX);
     lua_gc(L, LUA_GCCOLLECT, 0);
-    return 1;  // the sandbox table
+    return 1; // the sandbox table
 }
 
 struct ProtectedFn {
@@ -272,7 +276,7 @@ void* LuaState::alloc(void* ud, void* ptr, std::size_t osize, std::size_t nsize)
     std::size_t old = ptr ? osize : 0;
     if (nsize > old && self->limit_ && self->used_ + (nsize - old) > self->limit_) {
         self->exceeded_ = true;
-        return nullptr;  // LuaJIT raises "not enough memory" in the running code
+        return nullptr; // LuaJIT raises "not enough memory" in the running code
     }
     if (nsize == 0) {
         std::free(ptr);

@@ -4,10 +4,10 @@
 #include "common/result.hpp"
 #include "scripting/lua_ref.hpp"
 
-#include <lua.hpp>
 #include <cstddef>
 #include <cstdint>
 #include <functional>
+#include <lua.hpp>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -32,14 +32,14 @@ struct RunGuard {
 };
 
 struct SandboxOptions {
-    std::size_t memory_limit = 64u << 20;  // bytes; 0 = unlimited
-    std::string workflows_dir;             // require("lib.x") reads <workflows_dir>/lib/x.lua
+    std::size_t memory_limit = 64u << 20; // bytes; 0 = unlimited
+    std::string workflows_dir;            // require("lib.x") reads <workflows_dir>/lib/x.lua
     // Adds the standard library's globals to the sandbox table at index `env` (stdlib::install).
     std::function<void(lua_State* L, int env)> install_globals;
 };
 
 class LuaState {
-public:
+  public:
     // Creates the state and its sandbox. Fails only when memory is exhausted.
     static Result<std::unique_ptr<LuaState>> create(const SandboxOptions& options);
     ~LuaState();
@@ -66,7 +66,7 @@ public:
     // Pushes the sandbox global table.
     void push_env(lua_State* L) const { env_.push(L); }
 
-private:
+  private:
     LuaState() = default;
     static void* alloc(void* ud, void* ptr, std::size_t osize, std::size_t nsize);
 

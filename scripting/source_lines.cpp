@@ -7,7 +7,9 @@ namespace luaflow::scripting {
 
 namespace {
 
-bool ident_char(char c) { return std::isalnum(static_cast<unsigned char>(c)) || c == '_'; }
+bool ident_char(char c) {
+    return std::isalnum(static_cast<unsigned char>(c)) || c == '_';
+}
 
 // Whether `line` has `key` as a table key at position `pos`: key, then spaces, then '=' (not '==').
 bool key_at(std::string_view line, size_t pos, std::string_view key) {
@@ -19,7 +21,8 @@ bool key_at(std::string_view line, size_t pos, std::string_view key) {
         if (end + 1 >= line.size() || line[end] != line[pos - 1] || line[end + 1] != ']') return false;
         end += 2;
     }
-    while (end < line.size() && (line[end] == ' ' || line[end] == '\t')) ++end;
+    while (end < line.size() && (line[end] == ' ' || line[end] == '\t'))
+        ++end;
     return end < line.size() && line[end] == '=' && (end + 1 >= line.size() || line[end + 1] != '=');
 }
 
@@ -30,7 +33,8 @@ int find_key_line(std::string_view source, std::string_view key, int from) {
     size_t start = 0;
     while (start <= source.size()) {
         size_t nl = source.find('\n', start);
-        std::string_view line = source.substr(start, nl == std::string_view::npos ? std::string_view::npos : nl - start);
+        std::string_view line =
+            source.substr(start, nl == std::string_view::npos ? std::string_view::npos : nl - start);
         if (lineno >= from) {
             std::string_view code = line.substr(0, line.find("--"));
             for (size_t pos = code.find(key); pos != std::string_view::npos; pos = code.find(key, pos + 1))

@@ -42,7 +42,9 @@ std::uint64_t TaskScheduler::add(Task* task) {
     return id;
 }
 
-void TaskScheduler::remove(std::uint64_t id) { tasks_.erase(id); }
+void TaskScheduler::remove(std::uint64_t id) {
+    tasks_.erase(id);
+}
 
 void TaskScheduler::make_runnable(std::uint64_t id) {
     runnable_.push_back(id);
@@ -62,7 +64,7 @@ void TaskScheduler::run_some() {
         std::uint64_t id = runnable_.front();
         runnable_.pop_front();
         auto it = tasks_.find(id);
-        if (it == tasks_.end()) continue;  // cancelled or finished meanwhile
+        if (it == tasks_.end()) continue; // cancelled or finished meanwhile
         it->second->step(0);
     }
     if (runnable_.empty()) uv_idle_stop(&idle_->uv);
@@ -93,7 +95,7 @@ Result<void> Task::start(const LuaRef& fn, const LuaRef& arg, std::uint64_t dead
     deadline_ns_ = deadline_ns;
     auto created = protected_call(state_->L(), [&](lua_State* L) {
         lua_State* co = lua_newthread(L);
-        co_ref_ = LuaRef::pop(L);  // anchors the coroutine for the task's life (lua-nginx-module co_ref)
+        co_ref_ = LuaRef::pop(L); // anchors the coroutine for the task's life (lua-nginx-module co_ref)
         fn.push(L);
         arg.push(L);
         lua_xmove(L, co, 2);
@@ -112,11 +114,13 @@ Task* Task::current(lua_State* L) {
     return t && t->co_ == L ? t : nullptr;
 }
 
-void Task::await(std::unique_ptr<Wait> wait) { wait_ = std::move(wait); }
+void Task::await(std::unique_ptr<Wait> wait) {
+    wait_ = std::move(wait);
+}
 
 void Task::wake(const std::function<int(lua_State*)>& push) {
     if (finished_ || running_) return;
-    wait_.reset();  // the operation is over; its owner part may go now
+    wait_.reset(); // the operation is over; its owner part may go now
     int n = push(co_);
     step(n);
 }
@@ -158,8 +162,8 @@ void Task::step(int nargs) {
         if (preempted) {
             scheduler_.make_runnable(id_);
         } else if (!wait_) {
-            finish({TaskOutcome::Kind::error,
-                    "coroutine.yield outside a coroutine: an action may only yield inside coroutines it creates"});
+            finish({TaskOutcome::Kind::error, "coroutine.yield outside a coroutine: an action may only yield "
+                                              "inside coroutines it creates"});
         }
         return;
     }
@@ -169,7 +173,8 @@ void Task::step(int nargs) {
     }
     std::string msg = error_text(co_);
     if (rc == LUA_ERRMEM || memory) {
-        finish({TaskOutcome::Kind::memory, "memory limit exceeded (" + std::to_string(state_->memory_limit() >> 20) +
+        finish({TaskOutcome::Kind::memory, "memory limit exceeded (" +
+                                               std::to_string(state_->memory_limit() >> 20) +
                                                " MiB per workflow): " + msg});
         return;
     }

@@ -21,7 +21,7 @@ namespace luaflow::scripting {
 // An operation a task waits on (a timer, a request, a child). Owned by the task; cancel() stops it so
 // that its callback will not resume anything.
 class Wait {
-public:
+  public:
     virtual ~Wait() = default;
     virtual void cancel() = 0;
 };
@@ -29,7 +29,7 @@ public:
 struct TaskOutcome {
     enum class Kind { returned, error, timed_out, memory };
     Kind kind = Kind::returned;
-    std::string message;  // for everything but `returned`
+    std::string message; // for everything but `returned`
 };
 
 // Who the task works for; read by the standard library (log lines name the execution and action).
@@ -43,7 +43,7 @@ struct TaskLabel {
 class Task;
 
 class TaskScheduler {
-public:
+  public:
     explicit TaskScheduler(uv_loop_t* loop);
     ~TaskScheduler();
     TaskScheduler(const TaskScheduler&) = delete;
@@ -52,7 +52,7 @@ public:
     uv_loop_t* loop() const { return loop_; }
     std::size_t runnable() const { return runnable_.size(); }
 
-private:
+  private:
     friend class Task;
     struct IdleBox {
         uv_idle_t uv;
@@ -72,7 +72,7 @@ private:
 };
 
 class Task {
-public:
+  public:
     // Called once when the task ends (not after cancel()). For `returned`, the function's results are
     // on results_thread() from index 1 to lua_gettop(). The task may be destroyed inside the callback.
     using Done = std::function<void(Task&, const TaskOutcome&)>;
@@ -103,7 +103,7 @@ public:
     uv_loop_t* loop() const { return scheduler_.loop(); }
     bool finished() const { return finished_; }
 
-private:
+  private:
     friend class TaskScheduler;
     void step(int nargs);
     void finish(TaskOutcome outcome);

@@ -4,24 +4,36 @@ namespace luaflow::scripting {
 
 const char* to_string(ActionKind kind) {
     switch (kind) {
-    case ActionKind::run: return "run";
-    case ActionKind::script: return "script";
-    case ActionKind::cmd: return "cmd";
-    case ActionKind::shell: return "shell";
+    case ActionKind::run:
+        return "run";
+    case ActionKind::script:
+        return "script";
+    case ActionKind::cmd:
+        return "cmd";
+    case ActionKind::shell:
+        return "shell";
     }
     return "run";
 }
 
-const char* to_string(Backoff backoff) { return backoff == Backoff::fixed ? "fixed" : "exponential"; }
+const char* to_string(Backoff backoff) {
+    return backoff == Backoff::fixed ? "fixed" : "exponential";
+}
 
-const char* to_string(Overlap overlap) { return overlap == Overlap::skip ? "skip" : "queue"; }
+const char* to_string(Overlap overlap) {
+    return overlap == Overlap::skip ? "skip" : "queue";
+}
 
 const char* to_string(InputType type) {
     switch (type) {
-    case InputType::string: return "string";
-    case InputType::number: return "number";
-    case InputType::boolean: return "boolean";
-    case InputType::table: return "table";
+    case InputType::string:
+        return "string";
+    case InputType::number:
+        return "number";
+    case InputType::boolean:
+        return "boolean";
+    case InputType::table:
+        return "table";
     }
     return "string";
 }

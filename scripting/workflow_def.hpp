@@ -26,9 +26,9 @@ const char* to_string(Backoff backoff);
 const char* to_string(Overlap overlap);
 const char* to_string(InputType type);
 
-inline constexpr Millis kDefaultLuaTimeout = 60'000;  // SPEC 3: Lua actions stop at 60 s by default
+inline constexpr Millis kDefaultLuaTimeout = 60'000; // SPEC 3: Lua actions stop at 60 s by default
 inline constexpr Millis kDefaultRetryDelay = 1'000;
-inline constexpr Millis kMaxBackoff = 3'600'000;      // exponential backoff is capped at 1 h
+inline constexpr Millis kMaxBackoff = 3'600'000; // exponential backoff is capped at 1 h
 
 struct InputDecl {
     std::string name;
@@ -40,22 +40,22 @@ struct InputDecl {
 struct Resources {
     double cpus = 0;
     int gpus = 0;
-    std::uint64_t memory = 0;  // bytes
+    std::uint64_t memory = 0; // bytes
 };
 
 struct ActionDef {
     std::string name;
-    int line = 0;                      // where the action is defined, for messages
+    int line = 0; // where the action is defined, for messages
     ActionKind kind = ActionKind::run;
-    LuaRef fn;                         // run: the function; script: the compiled chunk (gets ctx as ...)
-    std::string script;                // script: path relative to the workflows directory
-    std::vector<std::string> cmd;      // cmd: argv, each may hold {{ expr }}
-    std::string shell;                 // shell: the /bin/sh -c string
-    std::vector<std::string> needs;    // as written
+    LuaRef fn;                      // run: the function; script: the compiled chunk (gets ctx as ...)
+    std::string script;             // script: path relative to the workflows directory
+    std::vector<std::string> cmd;   // cmd: argv, each may hold {{ expr }}
+    std::string shell;              // shell: the /bin/sh -c string
+    std::vector<std::string> needs; // as written
     std::optional<long> group;
     LuaRef when;
     bool always = false;
-    std::optional<Millis> timeout;     // per attempt; unset: kDefaultLuaTimeout for run/script, none otherwise
+    std::optional<Millis> timeout; // per attempt; unset: kDefaultLuaTimeout for run/script, none otherwise
     int retries = 0;
     Millis retry_delay = kDefaultRetryDelay;
     Backoff backoff = Backoff::exponential;
@@ -65,12 +65,12 @@ struct ActionDef {
     std::map<std::string, std::string> env;
     std::string cwd;
     nlohmann::json config = nlohmann::json::object();
-    std::vector<std::size_t> deps;     // indices into WorkflowDef::actions: needs and the previous group
+    std::vector<std::size_t> deps; // indices into WorkflowDef::actions: needs and the previous group
 };
 
 struct Triggers {
     bool manual = true;
-    nlohmann::json webhook;  // null when absent; kept as written for the webhook issue
+    nlohmann::json webhook; // null when absent; kept as written for the webhook issue
     nlohmann::json watch;
     nlohmann::json after;
 };
@@ -80,12 +80,12 @@ struct WorkflowDef {
     std::shared_ptr<LuaState> lua;
 
     std::string id;
-    std::string file;         // path as shown in messages
-    std::string source_hash;  // hex digest of the file's text; names the definition in the store
-    int line = 0;             // line of the workflow { ... } call
+    std::string file;        // path as shown in messages
+    std::string source_hash; // hex digest of the file's text; names the definition in the store
+    int line = 0;            // line of the workflow { ... } call
     std::string description;
     bool enabled = true;
-    nlohmann::json schedule;  // null when absent; validated for shape, expanded by the schedule issue
+    nlohmann::json schedule; // null when absent; validated for shape, expanded by the schedule issue
     Triggers triggers;
     std::vector<InputDecl> inputs;
     nlohmann::json context = nlohmann::json::object();
@@ -94,7 +94,7 @@ struct WorkflowDef {
     std::optional<Millis> timeout;
     std::string queue = "default";
     nlohmann::json notify = nlohmann::json::object();
-    std::vector<ActionDef> actions;  // in file order of their names (sorted by name)
+    std::vector<ActionDef> actions; // in file order of their names (sorted by name)
 
     const ActionDef* find_action(const std::string& name) const;
     std::optional<std::size_t> action_index(const std::string& name) const;

@@ -19,15 +19,15 @@ using nlohmann::json;
 namespace {
 
 constexpr std::uint64_t kLoadTimeoutNs = 2'000'000'000;
-const char kWorkflowTagsKey = 0;  // registry: weak table { [workflow table] = line }
+const char kWorkflowTagsKey = 0; // registry: weak table { [workflow table] = line }
 
-const std::set<std::string> kWorkflowFields = {"description", "enabled", "schedule", "triggers", "input", "context",
-                                               "concurrency", "overlap", "timeout", "retries", "retry_delay",
-                                               "backoff", "queue", "notify", "actions"};
-const std::set<std::string> kActionFields = {"run", "script", "cmd", "shell", "needs", "group", "when", "always",
-                                             "timeout", "retries", "retry_delay", "backoff", "queue", "host",
-                                             "resources", "env", "cwd", "config"};
-const std::set<std::string> kEvents = {"success", "failure", "timeout", "cancelled",
+const std::set<std::string> kWorkflowFields = {
+    "description", "enabled", "schedule",    "triggers", "input", "context", "concurrency", "overlap",
+    "timeout",     "retries", "retry_delay", "backoff",  "queue", "notify",  "actions"};
+const std::set<std::string> kActionFields = {
+    "run",     "script",      "cmd",     "shell", "needs", "group",     "when", "always", "timeout",
+    "retries", "retry_delay", "backoff", "queue", "host",  "resources", "env",  "cwd",    "config"};
+const std::set<std::string> kEvents = {"success", "failure",  "timeout", "cancelled",
                                        "retry",   "resource", "skipped", "late"};
 
 // workflow { ... }: tags the table with the caller's line and returns it.
@@ -79,26 +79,32 @@ LoadError parse_lua_error(const std::string& file, const std::string& msg) {
     return LoadError{file, 0, msg};
 }
 
-const char* type_name(lua_State* L, int idx) { return luaL_typename(L, idx); }
+const char* type_name(lua_State* L, int idx) {
+    return luaL_typename(L, idx);
+}
 
 std::string describe(lua_State* L, int idx) {
     switch (lua_type(L, idx)) {
-    case LUA_TSTRING: return std::string("\"") + lua_tostring(L, idx) + "\"";
+    case LUA_TSTRING:
+        return std::string("\"") + lua_tostring(L, idx) + "\"";
     case LUA_TNUMBER: {
         char buf[64];
         std::snprintf(buf, sizeof buf, "%.14g", lua_tonumber(L, idx));
         return buf;
     }
-    case LUA_TBOOLEAN: return lua_toboolean(L, idx) ? "true" : "false";
-    default: return std::string("a ") + type_name(L, idx);
+    case LUA_TBOOLEAN:
+        return lua_toboolean(L, idx) ? "true" : "false";
+    default:
+        return std::string("a ") + type_name(L, idx);
     }
 }
 
 // Reads and checks the returned table inside a protected call. A failure records its LoadError and
 // raises a Lua error to unwind; lua_error unwinds C++ frames correctly on x86-64 LuaJIT.
 class Validator {
-public:
-    Validator(lua_State* L, LuaState& state, const std::string& file, std::string_view source, WorkflowDef& def)
+  public:
+    Validator(lua_State* L, LuaState& state, const std::string& file, std::string_view source,
+              WorkflowDef& def)
         : L_(L), state_(state), file_(file), source_(source), def_(def) {}
 
     std::optional<LoadError> error;
@@ -113,9 +119,11 @@ public:
         inputs(wf);
         def_.context = opt_table_json(wf, "context", "", true);
         if (def_.context.is_array() && def_.context.empty()) def_.context = json::object();
-        if (!def_.context.is_object()) fail(field_line("context", def_.line), "field 'context': expected a table of named values");
+        if (!def_.context.is_object())
+            fail(field_line("context", def_.line), "field 'context': expected a table of named values");
         if (auto c = opt_int(wf, "concurrency", "", 1)) def_.concurrency = static_cast<int>(*c);
-        if (auto o = opt_enum(wf, "overlap", "", {"queue", "skip"})) def_.overlap = *o == "skip" ? Overlap::skip : Overlap::queue;
+        if (auto o = opt_enum(wf, "overlap", "", {"queue", "skip"}))
+            def_.overlap = *o == "skip" ? Overlap::skip : Overlap::queue;
         def_.timeout = opt_duration(wf, "timeout", "");
         defaults_.retries = static_cast<int>(opt_int(wf, "retries", "", 0).value_or(0));
         defaults_.retry_delay = opt_duration(wf, "retry_delay", "").value_or(kDefaultRetryDelay);
@@ -126,7 +134,7 @@ public:
         actions(wf);
     }
 
-private:
+  private:
     struct Defaults {
         int retries = 0;
         Millis retry_delay = kDefaultRetryDelay;
@@ -208,7 +216,8 @@ private:
     std::optional<long> opt_int(int t, const char* key, const std::string& ctx, long min) {
         if (!get(t, key)) return std::nullopt;
         double d = lua_type(L_, -1) == LUA_TNUMBER ? lua_tonumber(L_, -1) : 0.5;
-        if (lua_type(L_, -1) != LUA_TNUMBER || d != static_cast<double>(static_cast<long>(d)) || d < static_cast<double>(min))
+        if (lua_type(L_, -1) != LUA_TNUMBER || d != static_cast<double>(static_cast<long>(d)) ||
+            d < static_cast<double>(min))
             expected(ctx, key, min > 0 ? "a positive integer" : "an integer >= " + std::to_string(min));
         lua_pop(L_, 1);
         return static_cast<long>(d);
@@ -218,7 +227,8 @@ private:
                                         std::initializer_list<const char*> values) {
         if (!get(t, key)) return std::nullopt;
         std::string list;
-        for (const char* v : values) list += (list.empty() ? "\"" : " or \"") + std::string(v) + "\"";
+        for (const char* v : values)
+            list += (list.empty() ? "\"" : " or \"") + std::string(v) + "\"";
         if (lua_type(L_, -1) != LUA_TSTRING) expected(ctx, key, list);
         std::string s = lua_tostring(L_, -1);
         for (const char* v : values)
@@ -283,8 +293,10 @@ private:
             auto r = to_json(L_, -1, "schedule");
             if (!r) fail(line, r.error().message);
             j = *r;
-            std::vector<json> rules = j.is_array() ? std::vector<json>(j.begin(), j.end()) : std::vector<json>{j};
-            for (size_t i = 0; i < rules.size(); ++i) check_rule(rules[i], line, j.is_array() ? i + 1 : 0);
+            std::vector<json> rules =
+                j.is_array() ? std::vector<json>(j.begin(), j.end()) : std::vector<json>{j};
+            for (size_t i = 0; i < rules.size(); ++i)
+                check_rule(rules[i], line, j.is_array() ? i + 1 : 0);
         } else {
             expected("", "schedule", "an RRULE string or a table");
         }
@@ -305,7 +317,8 @@ private:
                 fail(line, name + "." + it.key() + ": expected a string, got " + it.value().dump());
             }
         }
-        if (rule.contains("rrule") == rule.contains("cron")) fail(line, name + ": needs exactly one of rrule, cron");
+        if (rule.contains("rrule") == rule.contains("cron"))
+            fail(line, name + ": needs exactly one of rrule, cron");
         if (rule.contains("catchup")) {
             std::string c = rule["catchup"].get<std::string>();
             if (c != "none" && c != "latest" && c != "all")
@@ -325,23 +338,29 @@ private:
             if (!get(t, key)) return json();
             lua_pop(L_, 1);
             for (auto it = j.begin(); it != j.end(); ++it)
-                if (!fields.count(it.key())) fail(field_line(it.key(), line), "triggers." + std::string(key) + ": unknown field '" + it.key() + "'");
+                if (!fields.count(it.key()))
+                    fail(field_line(it.key(), line),
+                         "triggers." + std::string(key) + ": unknown field '" + it.key() + "'");
             return j;
         };
         def_.triggers.webhook = sub("webhook", {"secret", "secret_file"});
         def_.triggers.watch = sub("watch", {"path", "pattern", "events"});
         if (!def_.triggers.watch.is_null()) {
-            if (!def_.triggers.watch.value("path", json()).is_string()) fail(line, "triggers.watch: needs path = \"...\"");
+            if (!def_.triggers.watch.value("path", json()).is_string())
+                fail(line, "triggers.watch: needs path = \"...\"");
             for (const auto& ev : def_.triggers.watch.value("events", json::array()))
                 if (!ev.is_string() || (ev != "create" && ev != "modify" && ev != "delete"))
-                    fail(line, "triggers.watch.events: expected \"create\", \"modify\" or \"delete\", got " + ev.dump());
+                    fail(line, "triggers.watch.events: expected \"create\", \"modify\" or \"delete\", got " +
+                                   ev.dump());
         }
         def_.triggers.after = sub("after", {"workflow", "on"});
         if (!def_.triggers.after.is_null()) {
-            if (!def_.triggers.after.value("workflow", json()).is_string()) fail(line, "triggers.after: needs workflow = \"...\"");
+            if (!def_.triggers.after.value("workflow", json()).is_string())
+                fail(line, "triggers.after: needs workflow = \"...\"");
             std::string on = def_.triggers.after.value("on", "success");
             if (on != "success" && on != "failure" && on != "any")
-                fail(line, "triggers.after.on: expected \"success\", \"failure\" or \"any\", got \"" + on + "\"");
+                fail(line,
+                     "triggers.after.on: expected \"success\", \"failure\" or \"any\", got \"" + on + "\"");
         }
         lua_pop(L_, 1);
     }
@@ -358,16 +377,21 @@ private:
             d.name = lua_tostring(L_, -2);
             std::string ctx = "input '" + d.name + "'";
             int line = field_line(d.name, line_for("", "input"));
-            if (!lua_istable(L_, decl)) fail(line, ctx + ": expected { type = ..., required = ..., default = ... }");
+            if (!lua_istable(L_, decl))
+                fail(line, ctx + ": expected { type = ..., required = ..., default = ... }");
             check_unknown(decl, {"type", "required", "default"}, ctx, line);
-            std::string type = opt_enum(decl, "type", ctx, {"string", "number", "boolean", "table"}).value_or("string");
-            d.type = type == "number" ? InputType::number : type == "boolean" ? InputType::boolean
-                     : type == "table" ? InputType::table : InputType::string;
+            std::string type =
+                opt_enum(decl, "type", ctx, {"string", "number", "boolean", "table"}).value_or("string");
+            d.type = type == "number"    ? InputType::number
+                     : type == "boolean" ? InputType::boolean
+                     : type == "table"   ? InputType::table
+                                         : InputType::string;
             d.required = opt_bool(decl, "required", ctx).value_or(false);
             if (get(decl, "default")) {
                 auto j = to_json(L_, -1, ctx + ".default");
                 if (!j) fail(line, j.error().message);
-                bool ok = (d.type == InputType::string && j->is_string()) || (d.type == InputType::number && j->is_number()) ||
+                bool ok = (d.type == InputType::string && j->is_string()) ||
+                          (d.type == InputType::number && j->is_number()) ||
                           (d.type == InputType::boolean && j->is_boolean()) ||
                           (d.type == InputType::table && (j->is_object() || j->is_array()));
                 if (!ok) fail(line, ctx + ": default " + j->dump() + " is not a " + type);
@@ -385,7 +409,8 @@ private:
         if (!get(wf, "notify")) return json::object();
         int line = line_for("", "notify");
         auto j = to_json(L_, -1, "notify");
-        if (!j || !(j->is_object() || (j->is_array() && j->empty()))) fail(line, "field 'notify': expected { event = { notifier, ... } }");
+        if (!j || !(j->is_object() || (j->is_array() && j->empty())))
+            fail(line, "field 'notify': expected { event = { notifier, ... } }");
         lua_pop(L_, 1);
         json out = json::object();
         if (j->is_array()) return out;
@@ -393,9 +418,11 @@ private:
             if (!kEvents.count(it.key()))
                 fail(line, "notify: unknown event '" + it.key() +
                                "' (success, failure, timeout, cancelled, retry, resource, skipped, late)");
-            if (!it.value().is_array()) fail(line, "notify." + it.key() + ": expected a list of notifier names");
+            if (!it.value().is_array())
+                fail(line, "notify." + it.key() + ": expected a list of notifier names");
             for (const auto& n : it.value())
-                if (!n.is_string()) fail(line, "notify." + it.key() + ": expected notifier names, got " + n.dump());
+                if (!n.is_string())
+                    fail(line, "notify." + it.key() + ": expected notifier names, got " + n.dump());
             out[it.key()] = it.value();
         }
         return out;
@@ -407,13 +434,15 @@ private:
         int t = lua_gettop(L_);
         lua_pushnil(L_);
         while (lua_next(L_, t)) {
-            if (lua_type(L_, -2) != LUA_TSTRING) fail(line_for("", "actions"), "actions: names must be strings, got " + describe(L_, -2));
+            if (lua_type(L_, -2) != LUA_TSTRING)
+                fail(line_for("", "actions"), "actions: names must be strings, got " + describe(L_, -2));
             std::string name = lua_tostring(L_, -2);
             def_.actions.push_back(action(name, lua_gettop(L_)));
             lua_pop(L_, 1);
         }
         lua_pop(L_, 1);
-        if (def_.actions.empty()) fail(line_for("", "actions"), "field 'actions': at least one action is required");
+        if (def_.actions.empty())
+            fail(line_for("", "actions"), "field 'actions': at least one action is required");
         std::sort(def_.actions.begin(), def_.actions.end(), [](auto& a, auto& b) { return a.name < b.name; });
         resolve_deps();
     }
@@ -484,7 +513,8 @@ private:
             int e = lua_gettop(L_);
             lua_pushnil(L_);
             while (lua_next(L_, e)) {
-                if (lua_type(L_, -2) != LUA_TSTRING || !(lua_type(L_, -1) == LUA_TSTRING || lua_type(L_, -1) == LUA_TNUMBER))
+                if (lua_type(L_, -2) != LUA_TSTRING ||
+                    !(lua_type(L_, -1) == LUA_TSTRING || lua_type(L_, -1) == LUA_TNUMBER))
                     fail(line_for(ctx, "env"), ctx + ": field 'env': expected NAME = \"value\" pairs");
                 std::string k = lua_tostring(L_, -2);
                 lua_pushvalue(L_, -1);
@@ -511,7 +541,8 @@ private:
         std::string rctx = ctx + ": resources";
         check_unknown(r, {"cpus", "gpus", "memory"}, rctx, line_for(ctx, "resources"));
         if (get(r, "cpus")) {
-            if (lua_type(L_, -1) != LUA_TNUMBER || lua_tonumber(L_, -1) < 0) expected(rctx, "cpus", "a number >= 0");
+            if (lua_type(L_, -1) != LUA_TNUMBER || lua_tonumber(L_, -1) < 0)
+                expected(rctx, "cpus", "a number >= 0");
             a.resources.cpus = lua_tonumber(L_, -1);
             lua_pop(L_, 1);
         }
@@ -532,7 +563,8 @@ private:
     void load_script(ActionDef& a, const std::string& ctx) {
         int line = line_for(ctx, "script");
         if (a.script.empty() || a.script[0] == '/' || a.script.find("..") != std::string::npos)
-            fail(line, ctx + ": script '" + a.script + "' must be a path inside the workflows directory (no '/' at the start, no '..')");
+            fail(line, ctx + ": script '" + a.script +
+                           "' must be a path inside the workflows directory (no '/' at the start, no '..')");
         std::string path = state_.workflows_dir() + "/" + a.script;
         std::ifstream in(path, std::ios::binary);
         if (!in) fail(line, ctx + ": script file " + path + " cannot be read");
@@ -548,7 +580,9 @@ private:
             current_action_line_ = a.line;
             for (const std::string& n : a.needs) {
                 auto idx = def_.action_index(n);
-                if (!idx) fail(field_line("needs", a.line), "action '" + a.name + "': needs unknown action '" + n + "'");
+                if (!idx)
+                    fail(field_line("needs", a.line),
+                         "action '" + a.name + "': needs unknown action '" + n + "'");
                 if (*idx == static_cast<size_t>(&a - def_.actions.data()))
                     fail(field_line("needs", a.line), "action '" + a.name + "': needs itself");
                 a.deps.push_back(*idx);
@@ -575,7 +609,8 @@ private:
                 if (color[d] == 1) {
                     std::string path;
                     auto from = std::find(stack.begin(), stack.end(), d);
-                    for (auto it = from; it != stack.end(); ++it) path += def_.actions[*it].name + " -> ";
+                    for (auto it = from; it != stack.end(); ++it)
+                        path += def_.actions[*it].name + " -> ";
                     path += def_.actions[d].name;
                     const ActionDef& a = def_.actions[d];
                     fail(field_line("needs", a.line), "action '" + a.name + "': needs cycle " + path);
@@ -600,7 +635,9 @@ private:
 
 } // namespace
 
-std::string LoadError::to_string() const { return file + ":" + std::to_string(line) + ": " + message; }
+std::string LoadError::to_string() const {
+    return file + ":" + std::to_string(line) + ": " + message;
+}
 
 bool is_valid_workflow_id(std::string_view id) {
     if (id.empty() || !std::isalnum(static_cast<unsigned char>(id[0]))) return false;
@@ -627,7 +664,8 @@ LoadResult load_workflow(const std::string& id, const std::string& file, std::st
     std::shared_ptr<LuaState> state(std::move(created.value()));
     lua_State* L = state->L();
     install_workflow_function(*state);
-    if (auto loaded = state->load(source, "@" + file); !loaded) return parse_lua_error(file, loaded.error().message);
+    if (auto loaded = state->load(source, "@" + file); !loaded)
+        return parse_lua_error(file, loaded.error().message);
 
     RunGuard& g = state->guard();
     g.deadline_ns = uv_hrtime() + kLoadTimeoutNs;
@@ -678,7 +716,9 @@ LoadResult load_workflow(const std::string& id, const std::string& file, std::st
 
 LoadResult load_workflow_file(const std::string& path, const SandboxOptions& options) {
     std::string name = path.substr(path.find_last_of('/') + 1);
-    std::string id = name.size() > 4 && name.compare(name.size() - 4, 4, ".lua") == 0 ? name.substr(0, name.size() - 4) : name;
+    std::string id = name.size() > 4 && name.compare(name.size() - 4, 4, ".lua") == 0
+                         ? name.substr(0, name.size() - 4)
+                         : name;
     if (!is_valid_workflow_id(id))
         return LoadError{path, 0, "'" + id + "' is not a valid workflow id (letters, digits, '_', '.', '-')"};
     std::ifstream in(path, std::ios::binary);

@@ -10,9 +10,9 @@ namespace luaflow::scripting {
 
 struct LoadError {
     std::string file;
-    int line = 0;  // 0 when unknown
+    int line = 0; // 0 when unknown
     std::string message;
-    std::string to_string() const;  // "file:line: message"
+    std::string to_string() const; // "file:line: message"
 };
 
 using LoadResult = std::variant<std::shared_ptr<WorkflowDef>, LoadError>;

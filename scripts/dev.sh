@@ -2,12 +2,12 @@
 # Set up a Debian 12 machine for luaflow, build it, and either run the daemon in the foreground on the
 # shipped workflows (state in ./.luaflow) or run the tests.
 #   scripts/dev.sh run           build, then luaflowd on ./workflows with state in ./.luaflow
-#   scripts/dev.sh test          build, then the whole test suite (ctest)
+#   scripts/dev.sh test          check the formatting, build, then the whole test suite (ctest)
 #   scripts/dev.sh test-asan     the same with AddressSanitizer and UndefinedBehaviorSanitizer
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-packages=(build-essential cmake ninja-build pkg-config python3
+packages=(build-essential cmake ninja-build pkg-config python3 clang-format
           libluajit-5.1-dev libuv1-dev libsqlite3-dev sqlite3 libcurl4-openssl-dev nlohmann-json3-dev
           libical-dev doctest-dev libh2o-dev libsystemd-dev)
 
@@ -30,6 +30,12 @@ build() {  # build DIR [cmake args...]
     cmake --build "$dir" -j "$(nproc)"
 }
 
+check_format() {
+    # The formatting is .clang-format's (STYLE 2.3); a difference fails the build.
+    find common daemon scripting stdlib notifiers ctl tests/unit bench \( -name '*.cpp' -o -name '*.hpp' \) -print0 |
+        xargs -0 clang-format --dry-run --Werror
+}
+
 case "${1:-}" in
 run)
     install_missing
@@ -40,6 +46,7 @@ run)
     ;;
 test)
     install_missing
+    check_format
     build build
     cd build && ctest -j 2 --output-on-failure
     ;;

@@ -13,7 +13,7 @@ enum class LogLevel { debug, info, warn, error };
 const char* to_string(LogLevel level);
 
 class Services {
-public:
+  public:
     virtual ~Services() = default;
     virtual uv_loop_t* loop() = 0;
     // A line from log.* : into the job's log when `task` is set, else into the daemon's log

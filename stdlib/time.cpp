@@ -25,7 +25,8 @@ int l_time_iso(lua_State* L) {
 int l_time_parse(lua_State* L) {
     const char* s = luaL_checkstring(L, 1);
     auto t = parse_rfc3339(s);
-    if (!t) return luaL_error(L, "time.parse: '%s' is not an RFC 3339 time (like 2026-01-05T09:00:00+01:00)", s);
+    if (!t)
+        return luaL_error(L, "time.parse: '%s' is not an RFC 3339 time (like 2026-01-05T09:00:00+01:00)", s);
     lua_pushnumber(L, static_cast<double>(*t) / 1000.0);
     return 1;
 }

@@ -28,7 +28,8 @@ int usage_error(const std::string& message);
 std::optional<Client> connect(const Invocation& inv, int& exit_code);
 // Connects, calls, and on success prints the result as JSON when --json; returns the result or nothing
 // (exit_code set) on failure.
-std::optional<json> call(const Invocation& inv, const std::string& method, const json& params, int& exit_code);
+std::optional<json> call(const Invocation& inv, const std::string& method, const json& params,
+                         int& exit_code);
 void print_json(const json& value);
 
 int cmd_status(const Invocation& inv);

@@ -8,9 +8,12 @@ namespace luaflow::ctl {
 int report(const Error& error) {
     std::fprintf(stderr, "luaflowctl: %s\n", error.message.c_str());
     switch (error.code) {
-    case ErrorCode::invalid: return kUsage;
-    case ErrorCode::unavailable: return kUnreachable;
-    default: return kFailed;
+    case ErrorCode::invalid:
+        return kUsage;
+    case ErrorCode::unavailable:
+        return kUnreachable;
+    default:
+        return kFailed;
     }
 }
 
@@ -28,7 +31,8 @@ std::optional<Client> connect(const Invocation& inv, int& exit_code) {
     return std::move(c.value());
 }
 
-std::optional<json> call(const Invocation& inv, const std::string& method, const json& params, int& exit_code) {
+std::optional<json> call(const Invocation& inv, const std::string& method, const json& params,
+                         int& exit_code) {
     auto client = connect(inv, exit_code);
     if (!client) return std::nullopt;
     auto r = client->call(method, params);
@@ -48,7 +52,7 @@ void print_log_line(const json& l) {
     std::string who = l.value("action", json()).is_string() ? l["action"].get<std::string>() : "-";
     if (l.value("attempt", json()).is_number()) who += "#" + std::to_string(l["attempt"].get<int>());
     std::string time = cell(l.value("time", json()));
-    if (time.size() > 23) time = time.substr(11, 12);  // HH:MM:SS.mmm
+    if (time.size() > 23) time = time.substr(11, 12); // HH:MM:SS.mmm
     std::printf("%s  %s  %s  %s\n", time.c_str(), who.c_str(), l.value("stream", "").c_str(),
                 l.value("line", "").c_str());
 }
@@ -60,13 +64,16 @@ void print_report(const json& r) {
     json trigger = r.value("trigger", json());
     std::printf("trigger    %s\n", trigger.is_object() ? cell(trigger.value("type", json())).c_str() : "-");
     std::printf("created    %s\n", relative_time(r.value("created_at", json())).c_str());
-    std::printf("duration   %s\n", duration_between(r.value("started_at", json()), r.value("finished_at", json())).c_str());
-    if (r.value("error", json()).is_string()) std::printf("error      %s\n", r["error"].get<std::string>().c_str());
+    std::printf("duration   %s\n",
+                duration_between(r.value("started_at", json()), r.value("finished_at", json())).c_str());
+    if (r.value("error", json()).is_string())
+        std::printf("error      %s\n", r["error"].get<std::string>().c_str());
     std::printf("\n");
     Table t({"ACTION", "STATUS", "ATTEMPTS", "DURATION", "OUTPUT / ERROR"});
     const json actions = r.value("actions", json::object());
     for (const auto& [name, a] : actions.items()) {
-        std::string detail = a.value("error", json()).is_string() ? a["error"].get<std::string>() : cell(a.value("output", json()));
+        std::string detail = a.value("error", json()).is_string() ? a["error"].get<std::string>()
+                                                                  : cell(a.value("output", json()));
         if (detail.size() > 80) detail = detail.substr(0, 77) + "...";
         t.add({name, status_text(cell(a.value("status", json()))), std::to_string(a.value("attempts", 0)),
                duration_between(a.value("started_at", json()), a.value("finished_at", json())), detail});

@@ -11,12 +11,15 @@ namespace luaflow::ctl {
 namespace {
 
 // Exit status of a finished execution: 0 when it succeeded, 1 otherwise.
-int exit_for_report(const json& report) { return report.value("status", "") == "succeeded" ? kOk : kFailed; }
+int exit_for_report(const json& report) {
+    return report.value("status", "") == "succeeded" ? kOk : kFailed;
+}
 
 std::optional<json> parse_object(const std::string& text, const std::string& what, int& rc) {
     json j = json::parse(text, nullptr, false);
     if (j.is_discarded() || !j.is_object()) {
-        rc = usage_error(what + " is not a JSON object: " + (text.size() > 60 ? text.substr(0, 60) + "..." : text));
+        rc = usage_error(what +
+                         " is not a JSON object: " + (text.size() > 60 ? text.substr(0, 60) + "..." : text));
         return std::nullopt;
     }
     return j;
@@ -54,7 +57,8 @@ int cmd_run(const Invocation& inv) {
             input = *j;
         } else if (a == "-i") {
             auto v = value();
-            if (!v || v->find('=') == std::string::npos || v->front() == '=') return usage_error("-i needs KEY=VALUE");
+            if (!v || v->find('=') == std::string::npos || v->front() == '=')
+                return usage_error("-i needs KEY=VALUE");
             size_t eq = v->find('=');
             strings[v->substr(0, eq)] = v->substr(eq + 1);
         } else if (a == "--wait") {
@@ -72,30 +76,39 @@ int cmd_run(const Invocation& inv) {
     if (workflow.empty()) return usage_error("run needs a workflow id");
     auto client = connect(inv, rc);
     if (!client) return rc;
-    json params = {{"workflow", workflow}, {"input", input}, {"input_strings", strings}, {"wait", wait && !follow}};
+    json params = {
+        {"workflow", workflow}, {"input", input}, {"input_strings", strings}, {"wait", wait && !follow}};
     auto r = client->call("run", params);
     if (!r) return report(r.error());
     if (!wait && !follow) {
-        if (inv.json) print_json(*r);
-        else std::printf("%s\n", cell((*r)["id"]).c_str());
+        if (inv.json)
+            print_json(*r);
+        else
+            std::printf("%s\n", cell((*r)["id"]).c_str());
         return kOk;
     }
     if (wait && !follow) {
-        if (inv.json) print_json(*r);
-        else print_report(*r);
+        if (inv.json)
+            print_json(*r);
+        else
+            print_report(*r);
         return exit_for_report(*r);
     }
     std::string id = (*r)["id"].get<std::string>();
     auto logs = client->call("logs", {{"execution", id}, {"follow", true}}, [&](const json& line) {
-        if (inv.json) print_json(line);
-        else print_log_line(line);
+        if (inv.json)
+            print_json(line);
+        else
+            print_log_line(line);
         std::fflush(stdout);
     });
     if (!logs) return report(logs.error());
     auto final_report = client->call("wait", {{"execution", id}});
     if (!final_report) return report(final_report.error());
-    if (inv.json) print_json(*final_report);
-    else print_report(*final_report);
+    if (inv.json)
+        print_json(*final_report);
+    else
+        print_report(*final_report);
     return exit_for_report(*final_report);
 }
 
@@ -105,8 +118,10 @@ int cmd_executions(const Invocation& inv) {
         const std::string& a = inv.args[i];
         if (i + 1 >= inv.args.size()) return usage_error(a + " needs a value");
         const std::string& v = inv.args[++i];
-        if (a == "--workflow") params["workflow"] = v;
-        else if (a == "--status") params["status"] = v;
+        if (a == "--workflow")
+            params["workflow"] = v;
+        else if (a == "--status")
+            params["status"] = v;
         else if (a == "--limit") {
             try {
                 params["limit"] = std::stoi(v);
@@ -137,8 +152,10 @@ int cmd_inspect(const Invocation& inv) {
     int rc = kOk;
     auto r = call(inv, "inspect", {{"execution", inv.args[0]}}, rc);
     if (!r) return rc;
-    if (inv.json) print_json(*r);
-    else print_report(*r);
+    if (inv.json)
+        print_json(*r);
+    else
+        print_report(*r);
     return kOk;
 }
 
@@ -168,15 +185,19 @@ int cmd_logs(const Invocation& inv) {
     auto client = connect(inv, rc);
     if (!client) return rc;
     auto r = client->call("logs", params, [&](const json& line) {
-        if (inv.json) print_json(line);
-        else print_log_line(line);
+        if (inv.json)
+            print_json(line);
+        else
+            print_log_line(line);
         std::fflush(stdout);
     });
     if (!r) return report(r.error());
     if (!follow) {
-        if (inv.json) print_json(*r);
+        if (inv.json)
+            print_json(*r);
         else
-            for (const auto& line : *r) print_log_line(line);
+            for (const auto& line : *r)
+                print_log_line(line);
     }
     return kOk;
 }
@@ -186,12 +207,18 @@ static int change(const Invocation& inv, const char* method) {
     int rc = kOk;
     auto r = call(inv, method, {{"execution", inv.args[0]}}, rc);
     if (!r) return rc;
-    if (inv.json) print_json(*r);
-    else std::printf("%s %s\n", cell((*r)["id"]).c_str(), status_text(cell((*r)["status"])).c_str());
+    if (inv.json)
+        print_json(*r);
+    else
+        std::printf("%s %s\n", cell((*r)["id"]).c_str(), status_text(cell((*r)["status"])).c_str());
     return kOk;
 }
 
-int cmd_cancel(const Invocation& inv) { return change(inv, "cancel"); }
-int cmd_retry(const Invocation& inv) { return change(inv, "retry"); }
+int cmd_cancel(const Invocation& inv) {
+    return change(inv, "cancel");
+}
+int cmd_retry(const Invocation& inv) {
+    return change(inv, "retry");
+}
 
 } // namespace luaflow::ctl

@@ -1,7 +1,7 @@
 // validate and test: offline, in this process, without a daemon.
+#include "daemon/offline.hpp"
 #include "ctl/commands/commands.hpp"
 #include "ctl/table.hpp"
-#include "daemon/offline.hpp"
 
 #include <cstdio>
 
@@ -11,7 +11,8 @@ namespace {
 
 void print_errors(const json& doc) {
     for (const auto& e : doc["errors"])
-        std::printf("%s:%s: %s\n", cell(e["file"]).c_str(), cell(e["line"]).c_str(), cell(e["message"]).c_str());
+        std::printf("%s:%s: %s\n", cell(e["file"]).c_str(), cell(e["line"]).c_str(),
+                    cell(e["message"]).c_str());
 }
 
 } // namespace
@@ -36,7 +37,8 @@ int cmd_test(const Invocation& inv) {
         if (a == "--input") {
             if (i + 1 >= inv.args.size()) return usage_error("--input needs a JSON object");
             input = json::parse(inv.args[++i], nullptr, false);
-            if (input.is_discarded() || !input.is_object()) return usage_error("--input is not a JSON object");
+            if (input.is_discarded() || !input.is_object())
+                return usage_error("--input is not a JSON object");
         } else if (!a.empty() && a[0] == '-') {
             return usage_error("test: unknown option '" + a + "'");
         } else if (file.empty()) {

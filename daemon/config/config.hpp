@@ -16,20 +16,20 @@ namespace luaflow::config {
 inline constexpr const char* kDefaultConfigFile = "/etc/luaflow/luaflowd.lua";
 
 struct QueueConfig {
-    int concurrency = 0;  // 0 = unlimited
+    int concurrency = 0; // 0 = unlimited
 };
 
 struct Config {
-    std::string file;  // where it was read from; empty when defaults only
+    std::string file; // where it was read from; empty when defaults only
     std::string workflows = "/etc/luaflow/workflows";
     std::string state = "/var/lib/luaflow";
     struct {
         std::string path = "/run/luaflow/luaflowd.sock";
-        std::optional<unsigned> mode;  // e.g. 0660
+        std::optional<unsigned> mode; // e.g. 0660
         std::string group;
     } socket;
     struct {
-        std::string listen;  // empty: off
+        std::string listen; // empty: off
         std::string token_file;
     } http;
     struct {
@@ -38,16 +38,17 @@ struct Config {
     } retention;
     Millis shutdown_grace = 30'000;
     std::map<std::string, QueueConfig> queues;
-    nlohmann::json hosts = nlohmann::json::object();      // validated for shape; used by the subprocess issue
-    nlohmann::json notifiers = nlohmann::json::object();  // validated for shape; used by the notifications issue
+    nlohmann::json hosts = nlohmann::json::object(); // validated for shape; used by the subprocess issue
+    nlohmann::json notifiers =
+        nlohmann::json::object(); // validated for shape; used by the notifications issue
     nlohmann::json notify = nlohmann::json::object();
     struct {
-        std::uint64_t memory = 64u << 20;  // bytes per workflow Lua state
+        std::uint64_t memory = 64u << 20; // bytes per workflow Lua state
         std::vector<std::string> paths;
     } sandbox;
     struct {
         std::vector<std::string> pass;
-        std::map<std::string, std::string> secrets;  // name -> file
+        std::map<std::string, std::string> secrets; // name -> file
     } env;
 };
 

@@ -18,7 +18,7 @@ using nlohmann::json;
 
 namespace {
 
-const char kLinesKey = 0;  // registry: { [global name] = line where the file set it }
+const char kLinesKey = 0; // registry: { [global name] = line where the file set it }
 
 // __newindex of the config's globals: remembers the line of each assignment.
 int l_capture(lua_State* L) {
@@ -38,16 +38,16 @@ int l_capture(lua_State* L) {
 }
 
 class Checker {
-public:
+  public:
     Checker(std::string file, std::string source, std::map<std::string, int> lines)
         : file_(std::move(file)), source_(std::move(source)), lines_(std::move(lines)) {}
 
     Result<Config> check(const json& doc) {
         Config c;
         c.file = file_;
-        static const std::set<std::string> known = {"workflows", "state", "socket", "http", "retention",
-                                                    "shutdown_grace", "queues", "hosts", "notifiers", "notify",
-                                                    "sandbox", "env"};
+        static const std::set<std::string> known = {"workflows", "state",          "socket",  "http",
+                                                    "retention", "shutdown_grace", "queues",  "hosts",
+                                                    "notifiers", "notify",         "sandbox", "env"};
         for (auto it = doc.begin(); it != doc.end(); ++it)
             if (!known.count(it.key())) return fail(it.key(), "unknown key '" + it.key() + "'");
         if (auto r = str(doc, "workflows", c.workflows); !r) return r.error();
@@ -62,7 +62,8 @@ public:
                 if (auto r = str(s, "mode", mode, "socket"); !r) return r.error();
                 char* end = nullptr;
                 unsigned long m = std::strtoul(mode.c_str(), &end, 8);
-                if (mode.empty() || *end || m > 07777) return fail("mode", "socket.mode: '" + mode + "' is not an octal mode like \"0660\"");
+                if (mode.empty() || *end || m > 07777)
+                    return fail("mode", "socket.mode: '" + mode + "' is not an octal mode like \"0660\"");
                 c.socket.mode = static_cast<unsigned>(m);
             }
         }
@@ -76,12 +77,14 @@ public:
             const json& r = doc["retention"];
             if (auto e = object_with(r, "retention", {"days", "keep_per_workflow"}); !e) return e.error();
             if (auto e = integer(r, "days", c.retention.days, "retention", 0); !e) return e.error();
-            if (auto e = integer(r, "keep_per_workflow", c.retention.keep_per_workflow, "retention", 0); !e) return e.error();
+            if (auto e = integer(r, "keep_per_workflow", c.retention.keep_per_workflow, "retention", 0); !e)
+                return e.error();
         }
         if (doc.contains("shutdown_grace")) {
             auto d = duration(doc["shutdown_grace"]);
-            if (!d) return fail("shutdown_grace", "shutdown_grace: " + doc["shutdown_grace"].dump() +
-                                                      " is not a duration (use 500ms, 30s, 5m, 2h or seconds)");
+            if (!d)
+                return fail("shutdown_grace", "shutdown_grace: " + doc["shutdown_grace"].dump() +
+                                                  " is not a duration (use 500ms, 30s, 5m, 2h or seconds)");
             c.shutdown_grace = *d;
         }
         if (doc.contains("queues")) {
@@ -106,14 +109,17 @@ public:
         if (doc.contains("notify")) {
             const json& n = doc["notify"];
             if (!is_table(n)) return fail("notify", "notify: expected { event = { notifier, ... } }");
-            static const std::set<std::string> events = {"success", "failure", "timeout", "cancelled",
+            static const std::set<std::string> events = {"success", "failure",  "timeout", "cancelled",
                                                          "retry",   "resource", "skipped", "late"};
             for (auto it = n.begin(); it != n.end(); ++it) {
-                if (!events.count(it.key())) return fail(it.key(), "notify: unknown event '" + it.key() + "'");
-                if (!string_list(it.value())) return fail(it.key(), "notify." + it.key() + ": expected a list of notifier names");
+                if (!events.count(it.key()))
+                    return fail(it.key(), "notify: unknown event '" + it.key() + "'");
+                if (!string_list(it.value()))
+                    return fail(it.key(), "notify." + it.key() + ": expected a list of notifier names");
                 for (const auto& name : it.value())
                     if (doc.contains("notifiers") && !doc["notifiers"].contains(name.get<std::string>()))
-                        return fail(it.key(), "notify." + it.key() + ": unknown notifier '" + name.get<std::string>() + "'");
+                        return fail(it.key(), "notify." + it.key() + ": unknown notifier '" +
+                                                  name.get<std::string>() + "'");
             }
             c.notify = n;
         }
@@ -122,28 +128,37 @@ public:
             if (auto r = object_with(s, "sandbox", {"memory", "paths"}); !r) return r.error();
             if (s.contains("memory")) {
                 std::optional<std::uint64_t> bytes;
-                if (s["memory"].is_number_unsigned() || s["memory"].is_number_integer()) bytes = s["memory"].get<std::uint64_t>();
-                else if (s["memory"].is_string()) bytes = parse_size(s["memory"].get<std::string>());
+                if (s["memory"].is_number_unsigned() || s["memory"].is_number_integer())
+                    bytes = s["memory"].get<std::uint64_t>();
+                else if (s["memory"].is_string())
+                    bytes = parse_size(s["memory"].get<std::string>());
                 if (!bytes || *bytes < (1u << 20))
-                    return fail("memory", "sandbox.memory: " + s["memory"].dump() + " is not a size of at least 1M (like \"64M\")");
+                    return fail("memory", "sandbox.memory: " + s["memory"].dump() +
+                                              " is not a size of at least 1M (like \"64M\")");
                 c.sandbox.memory = *bytes;
             }
             if (s.contains("paths")) {
-                if (!string_list(s["paths"])) return fail("paths", "sandbox.paths: expected a list of directories");
-                for (const auto& p : s["paths"]) c.sandbox.paths.push_back(p.get<std::string>());
+                if (!string_list(s["paths"]))
+                    return fail("paths", "sandbox.paths: expected a list of directories");
+                for (const auto& p : s["paths"])
+                    c.sandbox.paths.push_back(p.get<std::string>());
             }
         }
         if (doc.contains("env")) {
             const json& e = doc["env"];
             if (auto r = object_with(e, "env", {"pass", "secrets"}); !r) return r.error();
             if (e.contains("pass")) {
-                if (!string_list(e["pass"])) return fail("pass", "env.pass: expected a list of variable names");
-                for (const auto& p : e["pass"]) c.env.pass.push_back(p.get<std::string>());
+                if (!string_list(e["pass"]))
+                    return fail("pass", "env.pass: expected a list of variable names");
+                for (const auto& p : e["pass"])
+                    c.env.pass.push_back(p.get<std::string>());
             }
             if (e.contains("secrets")) {
-                if (!is_table(e["secrets"])) return fail("secrets", "env.secrets: expected { NAME = \"/path/to/file\" }");
+                if (!is_table(e["secrets"]))
+                    return fail("secrets", "env.secrets: expected { NAME = \"/path/to/file\" }");
                 for (auto it = e["secrets"].begin(); it != e["secrets"].end(); ++it) {
-                    if (!it.value().is_string()) return fail(it.key(), "env.secrets." + it.key() + ": expected a file path");
+                    if (!it.value().is_string())
+                        return fail(it.key(), "env.secrets." + it.key() + ": expected a file path");
                     c.env.secrets[it.key()] = it.value().get<std::string>();
                 }
             }
@@ -151,7 +166,7 @@ public:
         return c;
     }
 
-private:
+  private:
     Error fail(const std::string& key, const std::string& message) {
         int line = 0;
         if (auto it = lines_.find(key); it != lines_.end()) line = it->second;
@@ -186,8 +201,10 @@ private:
     Result<void> integer(const json& j, const char* key, int& out, const std::string& ctx, int min) {
         if (!j.contains(key)) return {};
         std::string name = ctx + "." + key;
-        if (!j[key].is_number_integer() || j[key].get<long long>() < min || j[key].get<long long>() > 1'000'000'000)
-            return fail(key, name + ": expected an integer >= " + std::to_string(min) + ", got " + j[key].dump());
+        if (!j[key].is_number_integer() || j[key].get<long long>() < min ||
+            j[key].get<long long>() > 1'000'000'000)
+            return fail(key,
+                        name + ": expected an integer >= " + std::to_string(min) + ", got " + j[key].dump());
         out = j[key].get<int>();
         return {};
     }
@@ -202,43 +219,58 @@ private:
         if (!is_table(h)) return fail("hosts", "hosts: expected { name = { ... } }");
         for (auto it = h.begin(); it != h.end(); ++it) {
             std::string ctx = "hosts." + it.key();
-            if (auto r = object_with(it.value(), ctx, {"cpus", "gpus", "memory", "ssh", "slurm"}); !r) return r;
+            if (auto r = object_with(it.value(), ctx, {"cpus", "gpus", "memory", "ssh", "slurm"}); !r)
+                return r;
             const json& v = it.value();
             if (v.contains("cpus") && (!v["cpus"].is_number() || v["cpus"].get<double>() < 0))
                 return fail("cpus", ctx + ".cpus: expected a number >= 0");
             if (v.contains("gpus") && !(v["gpus"] == "auto" || string_list(v["gpus"])))
-                return fail("gpus", ctx + ".gpus: expected \"auto\" or a list of device ids like { \"0\", \"1\" }");
-            if (v.contains("memory") && !(v["memory"].is_number() || (v["memory"].is_string() && parse_size(v["memory"].get<std::string>()))))
+                return fail("gpus",
+                            ctx + ".gpus: expected \"auto\" or a list of device ids like { \"0\", \"1\" }");
+            if (v.contains("memory") &&
+                !(v["memory"].is_number() ||
+                  (v["memory"].is_string() && parse_size(v["memory"].get<std::string>()))))
                 return fail("memory", ctx + ".memory: expected a size like \"32G\"");
-            if (v.contains("ssh") && !v["ssh"].is_string()) return fail("ssh", ctx + ".ssh: expected \"user@host\"");
+            if (v.contains("ssh") && !v["ssh"].is_string())
+                return fail("ssh", ctx + ".ssh: expected \"user@host\"");
             if (v.contains("slurm")) {
                 if (auto r = object_with(v["slurm"], ctx + ".slurm", {"partition", "account"}); !r) return r;
                 for (auto s = v["slurm"].begin(); s != v["slurm"].end(); ++s)
-                    if (!s.value().is_string()) return fail(s.key(), ctx + ".slurm." + s.key() + ": expected a string");
+                    if (!s.value().is_string())
+                        return fail(s.key(), ctx + ".slurm." + s.key() + ": expected a string");
             }
         }
         return {};
     }
 
     Result<void> notifiers(const json& n) {
-        if (!is_table(n)) return fail("notifiers", "notifiers: expected { name = { email = {...} | webhook = {...} } }");
+        if (!is_table(n))
+            return fail("notifiers", "notifiers: expected { name = { email = {...} | webhook = {...} } }");
         for (auto it = n.begin(); it != n.end(); ++it) {
             std::string ctx = "notifiers." + it.key();
             if (auto r = object_with(it.value(), ctx, {"email", "webhook"}); !r) return r;
             if (it.value().size() != 1) return fail(it.key(), ctx + ": needs exactly one of email, webhook");
             if (it.value().contains("email")) {
                 const json& e = it.value()["email"];
-                if (auto r = object_with(e, ctx + ".email", {"url", "from", "to", "user", "password_file"}); !r) return r;
-                if (!e.value("url", json()).is_string()) return fail(it.key(), ctx + ".email: needs url = \"smtp://host:port\"");
-                if (!e.value("from", json()).is_string()) return fail(it.key(), ctx + ".email: needs from = \"address\"");
-                if (!string_list(e.value("to", json()))) return fail(it.key(), ctx + ".email: needs to = { \"address\", ... }");
+                if (auto r = object_with(e, ctx + ".email", {"url", "from", "to", "user", "password_file"});
+                    !r)
+                    return r;
+                if (!e.value("url", json()).is_string())
+                    return fail(it.key(), ctx + ".email: needs url = \"smtp://host:port\"");
+                if (!e.value("from", json()).is_string())
+                    return fail(it.key(), ctx + ".email: needs from = \"address\"");
+                if (!string_list(e.value("to", json())))
+                    return fail(it.key(), ctx + ".email: needs to = { \"address\", ... }");
             } else {
                 const json& w = it.value()["webhook"];
                 if (auto r = object_with(w, ctx + ".webhook", {"url", "format"}); !r) return r;
-                if (!w.value("url", json()).is_string()) return fail(it.key(), ctx + ".webhook: needs url = \"https://...\"");
+                if (!w.value("url", json()).is_string())
+                    return fail(it.key(), ctx + ".webhook: needs url = \"https://...\"");
                 std::string f = w.value("format", "json");
                 if (f != "json" && f != "slack" && f != "discord" && f != "ntfy")
-                    return fail("format", ctx + ".webhook.format: expected json, slack, discord or ntfy, got \"" + f + "\"");
+                    return fail("format",
+                                ctx + ".webhook.format: expected json, slack, discord or ntfy, got \"" + f +
+                                    "\"");
             }
         }
         return {};
@@ -254,8 +286,9 @@ private:
 Result<Config> load_config(const std::string& path) {
     std::ifstream in(path, std::ios::binary);
     if (!in) {
-        if (errno == ENOENT) return Config{};  // a missing config file is fine: the defaults
-        return make_error(ErrorCode::invalid, path + ":0: cannot read the config file: " + std::strerror(errno));
+        if (errno == ENOENT) return Config{}; // a missing config file is fine: the defaults
+        return make_error(ErrorCode::invalid,
+                          path + ":0: cannot read the config file: " + std::strerror(errno));
     }
     std::stringstream ss;
     ss << in.rdbuf();
@@ -277,7 +310,8 @@ Result<Config> load_config(const std::string& path) {
     lua_setmetatable(L, -2);
     lua_pop(L, 1);
 
-    if (auto loaded = state.load(source, "@" + path); !loaded) return make_error(ErrorCode::invalid, loaded.error().message);
+    if (auto loaded = state.load(source, "@" + path); !loaded)
+        return make_error(ErrorCode::invalid, loaded.error().message);
     state.guard().deadline_ns = uv_hrtime() + 2'000'000'000ull;
     state.guard().deadline_message = "the config file took longer than 2s to run";
     if (lua_pcall(L, 0, 1, 0) != 0) {
@@ -310,7 +344,9 @@ Result<Config> load_config(const std::string& path) {
             lua_getfield(L, -1, key.c_str());
             auto j = scripting::to_json(L, -1, key);
             lua_pop(L, 2);
-            if (!j) return make_error(ErrorCode::invalid, path + ":" + std::to_string(lines[key]) + ": " + j.error().message);
+            if (!j)
+                return make_error(ErrorCode::invalid,
+                                  path + ":" + std::to_string(lines[key]) + ": " + j.error().message);
             if (!j->is_null()) doc[key] = *j;
         }
     }

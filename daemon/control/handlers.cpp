@@ -7,7 +7,8 @@ namespace luaflow::control {
 Result<std::string> string_param(const json& params, const char* name) {
     auto it = params.find(name);
     if (it == params.end() || !it->is_string() || it->get<std::string>().empty())
-        return make_error(ErrorCode::invalid, std::string("parameter '") + name + "' must be a non-empty string");
+        return make_error(ErrorCode::invalid,
+                          std::string("parameter '") + name + "' must be a non-empty string");
     return it->get<std::string>();
 }
 
@@ -32,8 +33,10 @@ Handler make_handler(Context& ctx) {
         {"logs", handle_logs},
         {"cancel", handle_cancel},
         {"retry", handle_retry},
-        {"enable", [](Context& c, const json& p, const std::shared_ptr<Reply>& r) { handle_enable(c, p, r, true); }},
-        {"disable", [](Context& c, const json& p, const std::shared_ptr<Reply>& r) { handle_enable(c, p, r, false); }},
+        {"enable",
+         [](Context& c, const json& p, const std::shared_ptr<Reply>& r) { handle_enable(c, p, r, true); }},
+        {"disable",
+         [](Context& c, const json& p, const std::shared_ptr<Reply>& r) { handle_enable(c, p, r, false); }},
         {"reload", handle_reload},
         {"stats", handle_stats},
     };

@@ -13,8 +13,8 @@ struct Context {
     store::Db& db;
     registry::Registry& registry;
     exec::Executor& executor;
-    std::uint64_t started_ns = 0;              // uv_hrtime() at start, for uptime
-    std::function<registry::ReloadReport()> reload;  // SIGHUP's work: config and workflows
+    std::uint64_t started_ns = 0;                   // uv_hrtime() at start, for uptime
+    std::function<registry::ReloadReport()> reload; // SIGHUP's work: config and workflows
 };
 
 Handler make_handler(Context& ctx);

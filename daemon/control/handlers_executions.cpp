@@ -8,7 +8,8 @@ namespace luaflow::control {
 namespace {
 
 // Resolves "execution" (an id or a unique prefix) or answers the error and returns nothing.
-std::optional<std::string> execution_param(Context& ctx, const json& params, const std::shared_ptr<Reply>& reply) {
+std::optional<std::string> execution_param(Context& ctx, const json& params,
+                                           const std::shared_ptr<Reply>& reply) {
     auto raw = string_param(params, "execution");
     if (!raw) {
         reply->error(raw.error());
@@ -46,7 +47,8 @@ void handle_run(Context& ctx, const json& params, const std::shared_ptr<Reply>& 
     req.workflow = *workflow;
     req.input = params.value("input", json::object());
     req.input_strings = params.value("input_strings", json::object());
-    if (!req.input.is_object()) return reply->error(make_error(ErrorCode::invalid, "input must be a JSON object"));
+    if (!req.input.is_object())
+        return reply->error(make_error(ErrorCode::invalid, "input must be a JSON object"));
     auto id = ctx.executor.submit(req);
     if (!id) return answer_error(ctx, reply, id.error());
     if (!params.value("wait", false)) return answer(ctx, reply, {{"id", *id}});
@@ -56,7 +58,8 @@ void handle_run(Context& ctx, const json& params, const std::shared_ptr<Reply>& 
 
 void handle_executions(Context& ctx, const json& params, const std::shared_ptr<Reply>& reply) {
     store::ExecutionFilter f;
-    if (auto w = params.find("workflow"); w != params.end() && w->is_string()) f.workflow = w->get<std::string>();
+    if (auto w = params.find("workflow"); w != params.end() && w->is_string())
+        f.workflow = w->get<std::string>();
     if (auto s = params.find("status"); s != params.end() && s->is_string()) {
         f.status = parse_exec_status(s->get<std::string>());
         if (!f.status)
@@ -94,19 +97,22 @@ void handle_logs(Context& ctx, const json& params, const std::shared_ptr<Reply>&
     if (auto a = params.find("action"); a != params.end() && a->is_string()) action = a->get<std::string>();
     if (!params.value("follow", false)) {
         json out = json::array();
-        for (const auto& l : store::read_logs(ctx.db, *id, action, 0, 1'000'000)) out.push_back(store::log_json(l));
+        for (const auto& l : store::read_logs(ctx.db, *id, action, 0, 1'000'000))
+            out.push_back(store::log_json(l));
         return reply->result(out);
     }
     // Follow: what is there now, then each new line after its commit, until the execution ends.
     auto last = std::make_shared<std::int64_t>(send_logs(ctx, reply, *id, action, 0));
     std::string exec_id = *id;
-    auto on_lines = [&ctx, reply, exec_id, action, last] { *last = send_logs(ctx, reply, exec_id, action, *last); };
+    auto on_lines = [&ctx, reply, exec_id, action, last] {
+        *last = send_logs(ctx, reply, exec_id, action, *last);
+    };
     auto on_end = [&ctx, reply, exec_id, action, last] {
         send_logs(ctx, reply, exec_id, action, *last);
         reply->result(nullptr);
     };
     std::uint64_t token = ctx.executor.watch_logs(exec_id, on_lines, on_end);
-    if (token == 0) return on_end();  // it has already ended
+    if (token == 0) return on_end(); // it has already ended
     reply->on_gone([&ctx, token] { ctx.executor.unwatch_logs(token); });
 }
 

@@ -1,7 +1,7 @@
 // status, list, show, enable/disable, reload, stats.
-#include "version.hpp"
 #include "daemon/control/handlers.hpp"
 #include "daemon/store/executions.hpp"
+#include "version.hpp"
 
 #include <uv.h>
 
@@ -25,7 +25,8 @@ json list_item(Context& ctx, const registry::WorkflowEntry& e) {
 
 json errors_json(const std::vector<scripting::LoadError>& errors) {
     json out = json::array();
-    for (const auto& e : errors) out.push_back({{"file", e.file}, {"line", e.line}, {"message", e.message}});
+    for (const auto& e : errors)
+        out.push_back({{"file", e.file}, {"line", e.line}, {"message", e.message}});
     return out;
 }
 
@@ -34,7 +35,8 @@ json errors_json(const std::vector<scripting::LoadError>& errors) {
 void handle_status(Context& ctx, const json&, const std::shared_ptr<Reply>& reply) {
     exec::Counts c = ctx.executor.counts();
     int workflows = 0;
-    for (const auto& [id, e] : ctx.registry.all()) workflows += e.def ? 1 : 0;
+    for (const auto& [id, e] : ctx.registry.all())
+        workflows += e.def ? 1 : 0;
     reply->result({{"version", kVersion},
                    {"uptime_s", (uv_hrtime() - ctx.started_ns) / 1'000'000'000ull},
                    {"workflows", workflows},
@@ -45,7 +47,8 @@ void handle_status(Context& ctx, const json&, const std::shared_ptr<Reply>& repl
 
 void handle_list(Context& ctx, const json&, const std::shared_ptr<Reply>& reply) {
     json out = json::array();
-    for (const auto& [id, e] : ctx.registry.all()) out.push_back(list_item(ctx, e));
+    for (const auto& [id, e] : ctx.registry.all())
+        out.push_back(list_item(ctx, e));
     reply->result(out);
 }
 
@@ -98,7 +101,8 @@ void handle_show(Context& ctx, const json& params, const std::shared_ptr<Reply>&
 void handle_enable(Context& ctx, const json& params, const std::shared_ptr<Reply>& reply, bool enabled) {
     auto id = string_param(params, "workflow");
     if (!id) return reply->error(id.error());
-    if (!ctx.registry.find(*id)) return reply->error(make_error(ErrorCode::not_found, "no workflow '" + *id + "'"));
+    if (!ctx.registry.find(*id))
+        return reply->error(make_error(ErrorCode::not_found, "no workflow '" + *id + "'"));
     store::set_enabled_override(ctx.db, *id, enabled);
     answer(ctx, reply, {{"id", *id}, {"enabled", enabled}});
 }

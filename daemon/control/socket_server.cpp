@@ -22,7 +22,7 @@ constexpr std::size_t kMaxQueuedOutput = 64u << 20;
 class Connection;
 
 class ConnectionReply final : public Reply {
-public:
+  public:
     ConnectionReply(std::weak_ptr<Connection> conn, json id) : conn_(std::move(conn)), id_(std::move(id)) {}
     void event(const json& value) override;
     void result(const json& value) override;
@@ -30,21 +30,21 @@ public:
     bool alive() const override;
     void on_gone(std::function<void()> fn) override { gone_ = std::move(fn); }
 
-    std::deque<std::string> lines;  // written once this reply reaches the head of the queue
+    std::deque<std::string> lines; // written once this reply reaches the head of the queue
     bool done = false;
     std::function<void()> gone_;
 
-private:
+  private:
     std::weak_ptr<Connection> conn_;
     json id_;
 };
 
 class Connection : public std::enable_shared_from_this<Connection> {
-public:
+  public:
     struct Box {
         uv_pipe_t uv;
         bool closing = false;
-        std::shared_ptr<Connection> self;  // the connection lives while libuv holds its handle
+        std::shared_ptr<Connection> self; // the connection lives while libuv holds its handle
     };
 
     Connection(uv_loop_t* loop, Handler& handler) : handler_(handler) {
@@ -68,8 +68,10 @@ public:
                 auto* box = static_cast<Box*>(s->data);
                 if (box->closing) return;
                 std::shared_ptr<Connection> conn = box->self;
-                if (n < 0) conn->close();
-                else if (n > 0) conn->on_data(buf->base, static_cast<size_t>(n));
+                if (n < 0)
+                    conn->close();
+                else if (n > 0)
+                    conn->on_data(buf->base, static_cast<size_t>(n));
             });
     }
 
@@ -100,7 +102,7 @@ public:
         }
     }
 
-private:
+  private:
     void on_data(const char* data, size_t n) {
         buffer_.append(data, n);
         size_t start = 0;
@@ -111,7 +113,8 @@ private:
         }
         buffer_.erase(0, start);
         if (buffer_.size() > protocol::kMaxLine) {
-            log::warn("control socket: a request line over %zu bytes; closing the connection", protocol::kMaxLine);
+            log::warn("control socket: a request line over %zu bytes; closing the connection",
+                      protocol::kMaxLine);
             close();
         }
     }
@@ -150,9 +153,8 @@ private:
         req->data = std::move(line);
         uv_buf_t buf = uv_buf_init(req->data.data(), static_cast<unsigned>(req->data.size()));
         req->req.data = req;
-        int rc = uv_write(&req->req, stream(), &buf, 1, [](uv_write_t* w, int) {
-            delete static_cast<WriteReq*>(w->data);
-        });
+        int rc = uv_write(&req->req, stream(), &buf, 1,
+                          [](uv_write_t* w, int) { delete static_cast<WriteReq*>(w->data); });
         if (rc != 0) {
             delete req;
             close();
@@ -218,16 +220,20 @@ bool socket_in_use(const std::string& path) {
 
 SocketServer::SocketServer(uv_loop_t* loop, Handler handler) : loop_(loop), handler_(std::move(handler)) {}
 
-SocketServer::~SocketServer() { close(); }
+SocketServer::~SocketServer() {
+    close();
+}
 
-Result<void> SocketServer::listen(const std::string& path, std::optional<unsigned> mode, const std::string& group) {
+Result<void> SocketServer::listen(const std::string& path, std::optional<unsigned> mode,
+                                  const std::string& group) {
     if (path.size() >= sizeof(sockaddr_un{}.sun_path))
         return make_error(ErrorCode::invalid, "socket path " + path + " is too long for a Unix socket");
     std::error_code ec;
     std::filesystem::path parent = std::filesystem::path(path).parent_path();
     if (!parent.empty()) std::filesystem::create_directories(parent, ec);
-    if (socket_in_use(path)) return make_error(ErrorCode::conflict, "another luaflowd is listening on " + path);
-    ::unlink(path.c_str());  // a stale socket of a daemon that died
+    if (socket_in_use(path))
+        return make_error(ErrorCode::conflict, "another luaflowd is listening on " + path);
+    ::unlink(path.c_str()); // a stale socket of a daemon that died
     auto* box = new ServerBox();
     box->owner = this;
     uv_pipe_init(loop_, &box->uv, 0);
@@ -248,7 +254,8 @@ Result<void> SocketServer::listen(const std::string& path, std::optional<unsigne
     if (!group.empty()) {
         if (struct group* g = ::getgrnam(group.c_str())) {
             if (::chown(path.c_str(), static_cast<uid_t>(-1), g->gr_gid) != 0)
-                log::warn("cannot give %s to group %s: %s", path.c_str(), group.c_str(), std::strerror(errno));
+                log::warn("cannot give %s to group %s: %s", path.c_str(), group.c_str(),
+                          std::strerror(errno));
         } else {
             log::warn("socket group '%s' does not exist", group.c_str());
         }
@@ -272,7 +279,8 @@ void SocketServer::on_connection() {
 }
 
 void SocketServer::close() {
-    for (auto& c : connections_) c.second();
+    for (auto& c : connections_)
+        c.second();
     connections_.clear();
     if (!server_) return;
     server_.reset();

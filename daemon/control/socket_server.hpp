@@ -20,7 +20,7 @@ using nlohmann::json;
 
 // The answer to one request; `event` lines precede the final `result` or `error`.
 class Reply {
-public:
+  public:
     virtual ~Reply() = default;
     virtual void event(const json& value) = 0;
     virtual void result(const json& value) = 0;
@@ -31,10 +31,11 @@ public:
     virtual void on_gone(std::function<void()> fn) = 0;
 };
 
-using Handler = std::function<void(const std::string& method, const json& params, std::shared_ptr<Reply> reply)>;
+using Handler =
+    std::function<void(const std::string& method, const json& params, std::shared_ptr<Reply> reply)>;
 
 class SocketServer {
-public:
+  public:
     SocketServer(uv_loop_t* loop, Handler handler);
     ~SocketServer();
     SocketServer(const SocketServer&) = delete;
@@ -45,7 +46,7 @@ public:
     // Stops accepting and closes every connection.
     void close();
 
-private:
+  private:
     struct ServerBox {
         uv_pipe_t uv;
         bool closing = false;

@@ -19,11 +19,11 @@ using nlohmann::json;
 struct AttemptResult {
     enum class Kind { succeeded, failed, timed_out, resource };
     Kind kind = Kind::succeeded;
-    json output;                  // succeeded
-    std::string error;            // otherwise
+    json output;       // succeeded
+    std::string error; // otherwise
     std::optional<int> exit_code;
-    std::optional<json> node;     // ctx.node at the end, when it could be read
-    json shared_changes = json::object();  // top-level keys changed (null: removed); succeeded only
+    std::optional<json> node;             // ctx.node at the end, when it could be read
+    json shared_changes = json::object(); // top-level keys changed (null: removed); succeeded only
 };
 
 using AttemptDone = std::function<void(AttemptResult)>;
@@ -31,21 +31,21 @@ using AttemptDone = std::function<void(AttemptResult)>;
 // What an attempt sees of its execution (SPEC 3, the action context).
 struct AttemptSpec {
     std::shared_ptr<const scripting::WorkflowDef> def;
-    std::size_t action = 0;  // index into def->actions
+    std::size_t action = 0; // index into def->actions
     std::string execution;
     json trigger;
     json input;
     json shared;
-    json outputs = json::object();  // finished actions' outputs by name
+    json outputs = json::object(); // finished actions' outputs by name
     json node = json::object();
     int attempt = 1;
     std::optional<UnixMillis> scheduled_for;
-    std::string scratch;            // the job's scratch directory
-    std::optional<Millis> timeout;  // effective per-attempt timeout
+    std::string scratch;           // the job's scratch directory
+    std::optional<Millis> timeout; // effective per-attempt timeout
 };
 
 class Attempt {
-public:
+  public:
     virtual ~Attempt() = default;
     // Begins the work. The report may come before start() returns; the owner must not destroy the
     // attempt from inside the report (it parks it until the next loop turn instead).

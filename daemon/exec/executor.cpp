@@ -14,12 +14,15 @@ using scripting::ActionKind;
 
 namespace {
 
-bool is_lua(ActionKind k) { return k == ActionKind::run || k == ActionKind::script; }
+bool is_lua(ActionKind k) {
+    return k == ActionKind::run || k == ActionKind::script;
+}
 
 Millis retry_delay(const scripting::ActionDef& a, int failed_attempts) {
     if (a.backoff == scripting::Backoff::fixed) return a.retry_delay;
     Millis d = a.retry_delay;
-    for (int k = 1; k < failed_attempts && d < scripting::kMaxBackoff; ++k) d *= 2;
+    for (int k = 1; k < failed_attempts && d < scripting::kMaxBackoff; ++k)
+        d *= 2;
     return std::min(d, scripting::kMaxBackoff);
 }
 
@@ -27,8 +30,8 @@ const std::vector<std::string> kDefaultPass = {"PATH", "HOME", "LANG", "LC_ALL",
 
 } // namespace
 
-Executor::Executor(uv_loop_t* loop, store::Db& db, registry::Registry& registry, scripting::TaskScheduler& scheduler,
-                   const config::Config& config)
+Executor::Executor(uv_loop_t* loop, store::Db& db, registry::Registry& registry,
+                   scripting::TaskScheduler& scheduler, const config::Config& config)
     : loop_(loop), db_(db), registry_(registry), scheduler_(scheduler), lua_runner_(scheduler),
       process_runner_(
           loop,
@@ -54,7 +57,8 @@ Executor::~Executor() {
 
 void Executor::apply_config(const config::Config& config) {
     queue_limits_.clear();
-    for (const auto& [name, q] : config.queues) queue_limits_[name] = q.concurrency;
+    for (const auto& [name, q] : config.queues)
+        queue_limits_[name] = q.concurrency;
 }
 
 std::string Executor::new_execution_id() {
@@ -76,7 +80,8 @@ Executor::Execution* Executor::find(const std::string& id) {
 
 Counts Executor::counts() const {
     Counts c;
-    for (const auto& [id, e] : executions_) (e->status == ExecStatus::running ? c.running : c.queued)++;
+    for (const auto& [id, e] : executions_)
+        (e->status == ExecStatus::running ? c.running : c.queued)++;
     return c;
 }
 
@@ -88,8 +93,9 @@ Counts Executor::counts(const std::string& workflow) const {
 }
 
 std::shared_ptr<const scripting::WorkflowDef> Executor::definition_for(const std::string& workflow,
-                                                                      const std::string& digest) {
-    if (const auto* entry = registry_.find(workflow); entry && entry->def && entry->def->source_hash == digest)
+                                                                       const std::string& digest) {
+    if (const auto* entry = registry_.find(workflow);
+        entry && entry->def && entry->def->source_hash == digest)
         return entry->def;
     auto stored = registry_.load_stored(digest);
     if (!stored) {
@@ -105,15 +111,17 @@ Result<std::string> Executor::submit(const SubmitRequest& r) {
     const registry::WorkflowEntry* entry = registry_.find(r.workflow);
     if (!entry) return make_error(ErrorCode::not_found, "no workflow '" + r.workflow + "'");
     if (!entry->def)
-        return make_error(ErrorCode::conflict, "workflow '" + r.workflow + "' does not load: " + entry->error->to_string());
+        return make_error(ErrorCode::conflict,
+                          "workflow '" + r.workflow + "' does not load: " + entry->error->to_string());
     std::shared_ptr<const scripting::WorkflowDef> def = entry->def;
     if (!store::enabled_override(db_, def->id).value_or(def->enabled))
         return make_error(ErrorCode::conflict,
                           "workflow '" + def->id + "' is disabled (luaflowctl enable " + def->id + ")");
     std::string trigger_type = r.trigger.value("type", "manual");
     if (trigger_type == "manual" && !def->triggers.manual)
-        return make_error(ErrorCode::conflict, "workflow '" + def->id + "' does not allow manual runs "
-                                                                        "(triggers.manual = false)");
+        return make_error(ErrorCode::conflict, "workflow '" + def->id +
+                                                   "' does not allow manual runs "
+                                                   "(triggers.manual = false)");
     auto input = check_input(*def, r.input, r.input_strings);
     if (!input) return input.error();
 
@@ -121,7 +129,8 @@ Result<std::string> Executor::submit(const SubmitRequest& r) {
     bool start_now = running < def->concurrency && queued_[def->id].empty();
     if (!start_now && def->overlap == scripting::Overlap::skip) {
         return make_error(ErrorCode::conflict, "workflow '" + def->id + "' is at its concurrency limit (" +
-                                                   std::to_string(def->concurrency) + ") and its overlap is \"skip\"");
+                                                   std::to_string(def->concurrency) +
+                                                   ") and its overlap is \"skip\"");
     }
     auto e = std::make_unique<Execution>();
     e->id = new_execution_id();
@@ -148,7 +157,8 @@ Result<std::string> Executor::submit(const SubmitRequest& r) {
     if (start_now) row.started_at = e->started_at = row.created_at;
     row.scheduled_for = e->scheduled_for;
     row.parent = e->parent;
-    for (const auto& a : def->actions) row.actions.push_back(a.name);
+    for (const auto& a : def->actions)
+        row.actions.push_back(a.name);
     store::insert_execution(db_, row);
 
     std::string id = e->id;
@@ -199,12 +209,15 @@ void Executor::advance(Execution& e) {
         progress = false;
         for (std::size_t i = 0; i < defs.size(); ++i) {
             ActionState& a = e.actions[i];
-            if (a.status != ActionStatus::pending || a.attempt || (a.retry_timer && a.retry_timer->active())) continue;
+            if (a.status != ActionStatus::pending || a.attempt || (a.retry_timer && a.retry_timer->active()))
+                continue;
             bool ready = true, blocked = false;
             for (std::size_t d : defs[i].deps) {
                 ActionStatus ds = e.actions[d].status;
-                if (!is_finished(ds)) ready = false;
-                else if (ds != ActionStatus::succeeded) blocked = true;
+                if (!is_finished(ds))
+                    ready = false;
+                else if (ds != ActionStatus::succeeded)
+                    blocked = true;
             }
             if (!ready) continue;
             if (blocked && !defs[i].always) {
@@ -223,8 +236,9 @@ void Executor::advance(Execution& e) {
     for (std::size_t i = 0; i < defs.size(); ++i) {
         ActionStatus s = e.actions[i].status;
         if (s == ActionStatus::failed || s == ActionStatus::timed_out) {
-            complete(e, ExecStatus::failed, "action '" + defs[i].name + "' " +
-                                                (s == ActionStatus::timed_out ? "timed out" : "failed"));
+            complete(e, ExecStatus::failed,
+                     "action '" + defs[i].name + "' " +
+                         (s == ActionStatus::timed_out ? "timed out" : "failed"));
             return;
         }
     }
@@ -247,7 +261,9 @@ AttemptSpec Executor::attempt_spec(const Execution& e, std::size_t i) const {
     s.scheduled_for = e.scheduled_for;
     s.scratch = scratch_dir(e, i);
     const scripting::ActionDef& a = e.def->actions[i];
-    s.timeout = a.timeout ? a.timeout : (is_lua(a.kind) ? std::optional<Millis>(scripting::kDefaultLuaTimeout) : std::nullopt);
+    s.timeout = a.timeout
+                    ? a.timeout
+                    : (is_lua(a.kind) ? std::optional<Millis>(scripting::kDefaultLuaTimeout) : std::nullopt);
     return s;
 }
 
@@ -262,13 +278,15 @@ void Executor::begin_action(Execution& e, std::size_t i) {
     std::string id = e.id;
     AttemptSpec spec = attempt_spec(e, i);
     spec.attempt = a.attempts + 1;
-    a.attempt = lua_runner_.check_when(spec, [this, id, i](std::optional<bool> run_it, AttemptResult failure) {
-        on_when_checked(id, i, run_it, std::move(failure));
-    });
+    a.attempt =
+        lua_runner_.check_when(spec, [this, id, i](std::optional<bool> run_it, AttemptResult failure) {
+            on_when_checked(id, i, run_it, std::move(failure));
+        });
     a.attempt->start();
 }
 
-void Executor::on_when_checked(const std::string& id, std::size_t i, std::optional<bool> run_it, AttemptResult failure) {
+void Executor::on_when_checked(const std::string& id, std::size_t i, std::optional<bool> run_it,
+                               AttemptResult failure) {
     Execution* e = find(id);
     if (!e) return;
     ActionState& a = e->actions[i];
@@ -279,7 +297,8 @@ void Executor::on_when_checked(const std::string& id, std::size_t i, std::option
     if (!run_it) {
         failure.error = "when: " + failure.error;
         finish_action(*e, i, ActionStatus::failed, failure,
-                      failure.kind == AttemptResult::Kind::resource ? std::optional<std::string>("resource") : std::nullopt);
+                      failure.kind == AttemptResult::Kind::resource ? std::optional<std::string>("resource")
+                                                                    : std::nullopt);
     } else if (!*run_it) {
         finish_action(*e, i, ActionStatus::skipped, {}, std::nullopt);
     } else {
@@ -319,7 +338,7 @@ void Executor::release_slot(Execution& e, std::size_t i) {
 void Executor::launch_attempt(Execution& e, std::size_t i) {
     const scripting::ActionDef& def = e.def->actions[i];
     ActionState& a = e.actions[i];
-    if (!take_slot(def)) return;  // stays pending; release_slot advances it later
+    if (!take_slot(def)) return; // stays pending; release_slot advances it later
     a.holds_queue_slot = true;
     a.status = ActionStatus::running;
     ++a.attempts;
@@ -333,7 +352,9 @@ void Executor::launch_attempt(Execution& e, std::size_t i) {
         if (s.status != ActionStatus::running || s.attempts != attempt_no || s.attempt) return;
         const scripting::ActionDef& d = x->def->actions[i];
         AttemptSpec spec = attempt_spec(*x, i);
-        AttemptDone done = [this, id, i, attempt_no](AttemptResult r) { on_attempt_done(id, i, attempt_no, std::move(r)); };
+        AttemptDone done = [this, id, i, attempt_no](AttemptResult r) {
+            on_attempt_done(id, i, attempt_no, std::move(r));
+        };
         if (is_lua(d.kind)) {
             s.attempt = lua_runner_.run(spec, std::move(done));
         } else {
@@ -358,8 +379,10 @@ void Executor::on_attempt_done(const std::string& id, std::size_t i, int attempt
     if (r.kind == AttemptResult::Kind::succeeded) {
         if (!r.shared_changes.empty()) {
             for (auto it = r.shared_changes.begin(); it != r.shared_changes.end(); ++it) {
-                if (it.value().is_null()) e->shared.erase(it.key());
-                else e->shared[it.key()] = it.value();
+                if (it.value().is_null())
+                    e->shared.erase(it.key());
+                else
+                    e->shared[it.key()] = it.value();
             }
             store::save_shared(db_, e->id, e->shared);
         }
@@ -376,8 +399,8 @@ void Executor::on_attempt_done(const std::string& id, std::size_t i, int attempt
         store::append_log(db_, {0, e->id, def.name, a.attempts, now_unix_ms(), "log",
                                 what + "; retrying in " + format_duration(delay)});
         notify_logs(e->id);
-        log::info("execution %s: action '%s' %s; retrying in %s", e->id.c_str(), def.name.c_str(), what.c_str(),
-                  format_duration(delay).c_str());
+        log::info("execution %s: action '%s' %s; retrying in %s", e->id.c_str(), def.name.c_str(),
+                  what.c_str(), format_duration(delay).c_str());
         a.status = ActionStatus::pending;
         a.next_attempt_at = at;
         store::schedule_retry(db_, e->id, def.name, at, r.error, a.node);
@@ -387,7 +410,8 @@ void Executor::on_attempt_done(const std::string& id, std::size_t i, int attempt
     store::append_log(db_, {0, e->id, def.name, a.attempts, now_unix_ms(), "log", what});
     notify_logs(e->id);
     log::info("execution %s: action '%s' %s", e->id.c_str(), def.name.c_str(), what.c_str());
-    ActionStatus status = r.kind == AttemptResult::Kind::timed_out ? ActionStatus::timed_out : ActionStatus::failed;
+    ActionStatus status =
+        r.kind == AttemptResult::Kind::timed_out ? ActionStatus::timed_out : ActionStatus::failed;
     std::optional<std::string> event;
     if (r.kind == AttemptResult::Kind::resource) event = "resource";
     finish_action(*e, i, status, r, event);
@@ -489,9 +513,11 @@ void Executor::complete(Execution& e, ExecStatus status, std::optional<std::stri
         if (!waiters.empty()) {
             auto row = store::find_execution(db_, id);
             json report = row ? store::inspect_document(*row) : json();
-            for (const auto& w : waiters) w(report);
+            for (const auto& w : waiters)
+                w(report);
         }
-        for (const auto& end : ends) end();
+        for (const auto& end : ends)
+            end();
     });
     executions_.erase(id);
     start_queued(workflow);
@@ -533,16 +559,19 @@ Result<ExecStatus> Executor::retry(const std::string& id) {
     auto row = store::find_execution(db_, id);
     if (!row) return make_error(ErrorCode::not_found, "no execution '" + id + "'");
     auto def = definition_for(row->workflow, row->definition);
-    if (!def) return make_error(ErrorCode::conflict, "the definition execution " + id + " ran with cannot be loaded");
+    if (!def)
+        return make_error(ErrorCode::conflict,
+                          "the definition execution " + id + " ran with cannot be loaded");
     // The failed, timed-out and cancelled actions, and everything that depends on them.
     std::vector<bool> rerun(def->actions.size(), false);
     std::map<std::string, const store::ActionRow*> rows;
-    for (const auto& a : row->actions) rows[a.name] = &a;
+    for (const auto& a : row->actions)
+        rows[a.name] = &a;
     for (std::size_t i = 0; i < def->actions.size(); ++i) {
         auto it = rows.find(def->actions[i].name);
         ActionStatus s = it == rows.end() ? ActionStatus::pending : it->second->status;
-        rerun[i] = s == ActionStatus::failed || s == ActionStatus::timed_out || s == ActionStatus::cancelled ||
-                   s == ActionStatus::pending;
+        rerun[i] = s == ActionStatus::failed || s == ActionStatus::timed_out ||
+                   s == ActionStatus::cancelled || s == ActionStatus::pending;
     }
     for (bool grew = true; grew;) {
         grew = false;
@@ -551,7 +580,8 @@ Result<ExecStatus> Executor::retry(const std::string& id) {
                 if (rerun[d] && !rerun[i]) rerun[i] = grew = true;
     }
     if (std::none_of(rerun.begin(), rerun.end(), [](bool b) { return b; }))
-        return make_error(ErrorCode::conflict, "execution " + id + " has nothing to retry: every action succeeded");
+        return make_error(ErrorCode::conflict,
+                          "execution " + id + " has nothing to retry: every action succeeded");
 
     auto e = std::make_unique<Execution>();
     e->id = id;
@@ -589,7 +619,7 @@ Result<ExecStatus> Executor::retry(const std::string& id) {
     executions_.emplace(id, std::move(e));
     if (start_now) {
         ++running_per_workflow_[workflow];
-        ref.started_at.reset();  // the retried run's clock starts now
+        ref.started_at.reset(); // the retried run's clock starts now
         start_execution(ref);
         return ExecStatus::running;
     }
@@ -609,14 +639,17 @@ Result<void> Executor::when_finished(const std::string& id, std::function<void(c
     return {};
 }
 
-std::uint64_t Executor::watch_logs(const std::string& id, std::function<void()> on_lines, std::function<void()> on_end) {
+std::uint64_t Executor::watch_logs(const std::string& id, std::function<void()> on_lines,
+                                   std::function<void()> on_end) {
     if (!find(id)) return 0;
     std::uint64_t token = next_watch_++;
     log_watches_[token] = LogWatch{id, std::move(on_lines), std::move(on_end)};
     return token;
 }
 
-void Executor::unwatch_logs(std::uint64_t token) { log_watches_.erase(token); }
+void Executor::unwatch_logs(std::uint64_t token) {
+    log_watches_.erase(token);
+}
 
 void Executor::notify_logs(const std::string& id) {
     if (log_watches_.empty()) return;
@@ -629,13 +662,15 @@ void Executor::notify_logs(const std::string& id) {
         std::vector<std::function<void()>> calls;
         for (auto& [token, w] : log_watches_)
             if (dirty.count(w.execution)) calls.push_back(w.on_lines);
-        for (auto& c : calls) c();
+        for (auto& c : calls)
+            c();
     });
 }
 
 void Executor::log_line(const scripting::Task* task, const std::string& workflow, stdlib::LogLevel level,
                         const std::string& line) {
-    std::string text = level == stdlib::LogLevel::info ? line : std::string(stdlib::to_string(level)) + ": " + line;
+    std::string text =
+        level == stdlib::LogLevel::info ? line : std::string(stdlib::to_string(level)) + ": " + line;
     if (!task) {
         log::info("workflow %s: %s", workflow.c_str(), text.c_str());
         return;

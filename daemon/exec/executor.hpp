@@ -30,7 +30,7 @@ namespace luaflow::exec {
 struct SubmitRequest {
     std::string workflow;
     json input = json::object();
-    json input_strings = json::object();  // -i KEY=VALUE, converted to the declared types
+    json input_strings = json::object(); // -i KEY=VALUE, converted to the declared types
     json trigger = {{"type", "manual"}};
     std::optional<UnixMillis> scheduled_for;
     std::optional<std::string> parent;
@@ -42,9 +42,9 @@ struct Counts {
 };
 
 class Executor final : public stdlib::Services {
-public:
-    Executor(uv_loop_t* loop, store::Db& db, registry::Registry& registry, scripting::TaskScheduler& scheduler,
-             const config::Config& config);
+  public:
+    Executor(uv_loop_t* loop, store::Db& db, registry::Registry& registry,
+             scripting::TaskScheduler& scheduler, const config::Config& config);
     ~Executor() override;
 
     // Loads the executions the store holds as queued or running and carries them on (SPEC 5).
@@ -56,7 +56,8 @@ public:
     // Calls fn with the inspect document once the execution has ended (at once if it has).
     Result<void> when_finished(const std::string& id, std::function<void(const json& report)> fn);
     // Calls on_line after each commit that added log lines to `id`, and on_end once it has ended.
-    std::uint64_t watch_logs(const std::string& id, std::function<void()> on_lines, std::function<void()> on_end);
+    std::uint64_t watch_logs(const std::string& id, std::function<void()> on_lines,
+                             std::function<void()> on_end);
     void unwatch_logs(std::uint64_t token);
 
     // Graceful stop: no new executions or actions; running ones get `grace`; then they are abandoned
@@ -73,14 +74,14 @@ public:
     void log_line(const scripting::Task* task, const std::string& workflow, stdlib::LogLevel level,
                   const std::string& line) override;
 
-private:
+  private:
     struct ActionState {
         ActionStatus status = ActionStatus::pending;
         int attempts = 0;
         int attempt_base = 0;
         std::optional<json> output;
         json node = json::object();
-        std::unique_ptr<Attempt> attempt;  // the running attempt or `when` check
+        std::unique_ptr<Attempt> attempt; // the running attempt or `when` check
         bool checking_when = false;
         std::unique_ptr<loop::Timer> retry_timer;
         std::optional<UnixMillis> next_attempt_at;
@@ -106,7 +107,8 @@ private:
     void begin_action(Execution& e, std::size_t i);
     void launch_attempt(Execution& e, std::size_t i);
     AttemptSpec attempt_spec(const Execution& e, std::size_t i) const;
-    void on_when_checked(const std::string& id, std::size_t i, std::optional<bool> run_it, AttemptResult failure);
+    void on_when_checked(const std::string& id, std::size_t i, std::optional<bool> run_it,
+                         AttemptResult failure);
     void on_attempt_done(const std::string& id, std::size_t i, int attempt, AttemptResult result);
     void finish_action(Execution& e, std::size_t i, ActionStatus status, const AttemptResult& result,
                        std::optional<std::string> event);
@@ -121,7 +123,8 @@ private:
     void check_shutdown_done();
     std::string new_execution_id();
     std::string scratch_dir(const Execution& e, std::size_t i) const;
-    std::shared_ptr<const scripting::WorkflowDef> definition_for(const std::string& workflow, const std::string& digest);
+    std::shared_ptr<const scripting::WorkflowDef> definition_for(const std::string& workflow,
+                                                                 const std::string& digest);
 
     uv_loop_t* loop_;
     store::Db& db_;
@@ -133,8 +136,8 @@ private:
     std::map<std::string, int> queue_limits_;
     std::map<std::string, int> queue_running_;
 
-    std::unordered_map<std::string, std::unique_ptr<Execution>> executions_;  // queued and running
-    std::map<std::string, std::deque<std::string>> queued_;                   // per workflow, oldest first
+    std::unordered_map<std::string, std::unique_ptr<Execution>> executions_; // queued and running
+    std::map<std::string, std::deque<std::string>> queued_;                  // per workflow, oldest first
     std::map<std::string, int> running_per_workflow_;
     std::int64_t next_seq_ = 0;
 

@@ -20,10 +20,14 @@ const char* json_type_name(const json& v) {
 
 bool matches(InputType type, const json& v) {
     switch (type) {
-    case InputType::string: return v.is_string();
-    case InputType::number: return v.is_number();
-    case InputType::boolean: return v.is_boolean();
-    case InputType::table: return v.is_object() || v.is_array();
+    case InputType::string:
+        return v.is_string();
+    case InputType::number:
+        return v.is_number();
+    case InputType::boolean:
+        return v.is_boolean();
+    case InputType::table:
+        return v.is_object() || v.is_array();
     }
     return false;
 }
@@ -41,7 +45,8 @@ json number_json(double d) {
     return d;
 }
 
-Result<json> convert_string(const std::string& key, const std::string& raw, const scripting::InputDecl* decl) {
+Result<json> convert_string(const std::string& key, const std::string& raw,
+                            const scripting::InputDecl* decl) {
     auto bad = [&](const char* expected) {
         return make_error(ErrorCode::invalid,
                           "input field '" + key + "': expected " + expected + ", got string \"" + raw + "\"");
@@ -51,7 +56,8 @@ Result<json> convert_string(const std::string& key, const std::string& raw, cons
         return json(raw);
     }
     switch (decl->type) {
-    case InputType::string: return json(raw);
+    case InputType::string:
+        return json(raw);
     case InputType::number:
         if (auto d = parse_number(raw)) return number_json(*d);
         return bad("number");
@@ -61,7 +67,8 @@ Result<json> convert_string(const std::string& key, const std::string& raw, cons
         return bad("boolean (true/false)");
     case InputType::table: {
         json j = json::parse(raw, nullptr, false);
-        if (j.is_discarded() || !(j.is_object() || j.is_array())) return bad("table (a JSON object or array)");
+        if (j.is_discarded() || !(j.is_object() || j.is_array()))
+            return bad("table (a JSON object or array)");
         return j;
     }
     }
@@ -81,7 +88,8 @@ Result<json> check_input(const scripting::WorkflowDef& def, const json& input, c
     if (strings.is_object()) {
         for (auto it = strings.begin(); it != strings.end(); ++it) {
             if (!it.value().is_string())
-                return make_error(ErrorCode::invalid, "input field '" + it.key() + "': -i values are strings");
+                return make_error(ErrorCode::invalid,
+                                  "input field '" + it.key() + "': -i values are strings");
             auto v = convert_string(it.key(), it.value().get<std::string>(), find_decl(it.key()));
             if (!v) return v.error();
             out[it.key()] = std::move(v.value());
@@ -90,7 +98,8 @@ Result<json> check_input(const scripting::WorkflowDef& def, const json& input, c
     for (const auto& d : def.inputs) {
         auto it = out.find(d.name);
         if (it == out.end() || it->is_null()) {
-            if (d.default_value) out[d.name] = *d.default_value;
+            if (d.default_value)
+                out[d.name] = *d.default_value;
             else if (d.required)
                 return make_error(ErrorCode::invalid, "input field '" + d.name + "' is required (" +
                                                           scripting::to_string(d.type) + ")");
@@ -98,8 +107,8 @@ Result<json> check_input(const scripting::WorkflowDef& def, const json& input, c
         }
         if (!matches(d.type, *it)) {
             return make_error(ErrorCode::invalid, "input field '" + d.name + "': expected " +
-                                                      scripting::to_string(d.type) + ", got " + json_type_name(*it) +
-                                                      " " + it->dump());
+                                                      scripting::to_string(d.type) + ", got " +
+                                                      json_type_name(*it) + " " + it->dump());
         }
     }
     return out;

@@ -21,7 +21,7 @@ namespace {
 
 // One call of a Lua function with a fresh ctx, bounded by the attempt's timeout.
 class LuaCall final : public Attempt {
-public:
+  public:
     enum class Mode { body, when };
     using Finished = std::function<void(AttemptResult, bool truthy)>;
 
@@ -59,7 +59,7 @@ public:
         if (timer_) timer_->stop();
     }
 
-private:
+  private:
     Result<LuaRef> build_ctx(scripting::LuaState& state) {
         LuaRef ctx;
         auto r = protected_call(state.L(), [&](lua_State* L) {
@@ -99,7 +99,8 @@ private:
             lua_getfield(S, -1, "node");
             if (lua_istable(S, -1)) {
                 auto j = scripting::to_json(S, -1, "ctx.node");
-                if (j && (j->is_object() || (j->is_array() && j->empty()))) node = j->is_array() ? json::object() : *j;
+                if (j && (j->is_object() || (j->is_array() && j->empty())))
+                    node = j->is_array() ? json::object() : *j;
             }
             lua_pop(S, 2);
         });
@@ -110,7 +111,8 @@ private:
         if (done_) return;
         // The coroutine is waiting (a running one is stopped by the hook): drop it.
         task_->cancel();
-        AttemptResult r = failure(AttemptResult::Kind::timed_out, "timed out after " + format_duration(*spec_.timeout));
+        AttemptResult r =
+            failure(AttemptResult::Kind::timed_out, "timed out after " + format_duration(*spec_.timeout));
         r.node = read_node(spec_.def->lua->L());
         report(std::move(r), false);
     }
@@ -149,12 +151,17 @@ private:
             }
             break;
         }
-        case TaskOutcome::Kind::error: r = failure(AttemptResult::Kind::failed, outcome.message); break;
+        case TaskOutcome::Kind::error:
+            r = failure(AttemptResult::Kind::failed, outcome.message);
+            break;
         case TaskOutcome::Kind::timed_out:
             // The hook's message is the state's; the timeout is this attempt's.
-            r = failure(AttemptResult::Kind::timed_out, "timed out after " + format_duration(spec_.timeout.value_or(0)));
+            r = failure(AttemptResult::Kind::timed_out,
+                        "timed out after " + format_duration(spec_.timeout.value_or(0)));
             break;
-        case TaskOutcome::Kind::memory: r = failure(AttemptResult::Kind::resource, outcome.message); break;
+        case TaskOutcome::Kind::memory:
+            r = failure(AttemptResult::Kind::resource, outcome.message);
+            break;
         }
         r.node = read_node(L);
         report(std::move(r), truthy);
@@ -204,16 +211,19 @@ private:
 } // namespace
 
 std::unique_ptr<Attempt> LuaRunner::run(const AttemptSpec& spec, AttemptDone done) {
-    auto call = std::make_unique<LuaCall>(scheduler_, spec, LuaCall::Mode::body,
-                                          [done = std::move(done)](AttemptResult r, bool) { done(std::move(r)); });
+    auto call =
+        std::make_unique<LuaCall>(scheduler_, spec, LuaCall::Mode::body,
+                                  [done = std::move(done)](AttemptResult r, bool) { done(std::move(r)); });
     return call;
 }
 
 std::unique_ptr<Attempt> LuaRunner::check_when(const AttemptSpec& spec, WhenDone done) {
     auto call = std::make_unique<LuaCall>(scheduler_, spec, LuaCall::Mode::when,
                                           [done = std::move(done)](AttemptResult r, bool truthy) {
-                                              if (r.kind == AttemptResult::Kind::succeeded) done(truthy, {});
-                                              else done(std::nullopt, std::move(r));
+                                              if (r.kind == AttemptResult::Kind::succeeded)
+                                                  done(truthy, {});
+                                              else
+                                                  done(std::nullopt, std::move(r));
                                           });
     return call;
 }

@@ -11,7 +11,7 @@ namespace luaflow::exec {
 using WhenDone = std::function<void(std::optional<bool> run_it, AttemptResult failure)>;
 
 class LuaRunner {
-public:
+  public:
     explicit LuaRunner(scripting::TaskScheduler& scheduler) : scheduler_(scheduler) {}
 
     // An attempt that calls the action's function (or script chunk) with ctx once started.
@@ -19,7 +19,7 @@ public:
     // An attempt that calls the action's `when` with ctx once started.
     std::unique_ptr<Attempt> check_when(const AttemptSpec& spec, WhenDone done);
 
-private:
+  private:
     scripting::TaskScheduler& scheduler_;
 };
 

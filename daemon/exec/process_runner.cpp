@@ -30,7 +30,7 @@ namespace {
 // child across its handle and pipes), so it outlives a cancelled or destroyed attempt until the
 // process has exited and both pipes are closed.
 class Job : public std::enable_shared_from_this<Job> {
-public:
+  public:
     Job(uv_loop_t* loop, LineSink sink, const AttemptSpec& spec)
         : loop_(loop), sink_(std::move(sink)), spec_(spec) {}
 
@@ -42,12 +42,15 @@ public:
                       const std::string& cwd, const std::string& output_file) {
         output_file_ = output_file;
         std::vector<char*> args;
-        for (const std::string& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+        for (const std::string& a : argv)
+            args.push_back(const_cast<char*>(a.c_str()));
         args.push_back(nullptr);
         std::vector<std::string> env_strings;
-        for (const auto& [k, v] : env) env_strings.push_back(k + "=" + v);
+        for (const auto& [k, v] : env)
+            env_strings.push_back(k + "=" + v);
         std::vector<char*> envp;
-        for (std::string& e : env_strings) envp.push_back(e.data());
+        for (std::string& e : env_strings)
+            envp.push_back(e.data());
         envp.push_back(nullptr);
 
         uv_pipe_init(loop_, &out_.pipe, 0);
@@ -77,7 +80,7 @@ public:
         process_.data = this;
         self_ = shared_from_this();
         int rc = uv_spawn(loop_, &process_, &opts);
-        open_handles_ = 2;  // the pipes
+        open_handles_ = 2; // the pipes
         if (rc != 0) {
             // libuv docs: even when uv_spawn fails, the handle must be closed.
             ++open_handles_;
@@ -93,8 +96,9 @@ public:
         start_reading(err_);
         if (spec_.timeout) {
             timer_init();
-            uv_timer_start(&timer_, [](uv_timer_t* t) { static_cast<Job*>(t->data)->on_timeout(); },
-                           static_cast<std::uint64_t>(*spec_.timeout), 0);
+            uv_timer_start(
+                &timer_, [](uv_timer_t* t) { static_cast<Job*>(t->data)->on_timeout(); },
+                static_cast<std::uint64_t>(*spec_.timeout), 0);
         }
         return {};
     }
@@ -105,7 +109,7 @@ public:
         terminate();
     }
 
-private:
+  private:
     struct Pipe {
         uv_pipe_t pipe;
         Job* job = nullptr;
@@ -160,7 +164,9 @@ private:
 
     void emit(Pipe& p, std::string line) {
         if (!line.empty() && line.back() == '\r') line.pop_back();
-        if (done_) sink_(spec_.execution, spec_.def->actions[spec_.action].name, spec_.attempt, p.stream, std::move(line));
+        if (done_)
+            sink_(spec_.execution, spec_.def->actions[spec_.action].name, spec_.attempt, p.stream,
+                  std::move(line));
     }
 
     void on_exit(int64_t status, int signal) {
@@ -186,7 +192,8 @@ private:
         killing_ = true;
         ::kill(-pid_, SIGTERM);
         timer_init();
-        uv_timer_start(&timer_, [](uv_timer_t* t) { static_cast<Job*>(t->data)->on_timeout(); }, kKillAfterMs, 0);
+        uv_timer_start(
+            &timer_, [](uv_timer_t* t) { static_cast<Job*>(t->data)->on_timeout(); }, kKillAfterMs, 0);
     }
 
     void maybe_finish() {
@@ -242,7 +249,7 @@ private:
         if (uv_is_closing(h)) return;
         uv_close(h, [](uv_handle_t* handle) {
             Job* job = handle_job(handle);
-            if (--job->open_handles_ == 0) job->self_.reset();  // the last handle is closed: free the job
+            if (--job->open_handles_ == 0) job->self_.reset(); // the last handle is closed: free the job
         });
     }
 
@@ -272,7 +279,7 @@ private:
 };
 
 class ProcessAttempt final : public Attempt {
-public:
+  public:
     ProcessAttempt(uv_loop_t* loop, LineSink sink, const AttemptSpec& spec, std::vector<std::string> argv,
                    std::map<std::string, std::string> env, AttemptDone done)
         : loop_(loop), sink_(std::move(sink)), spec_(spec), argv_(std::move(argv)), env_(std::move(env)),
@@ -303,7 +310,8 @@ public:
             if (!out) return fail("cannot write " + input_file);
         }
         std::map<std::string, std::string> env = env_;
-        for (const auto& [k, v] : action.env) env[k] = v;
+        for (const auto& [k, v] : action.env)
+            env[k] = v;
         env["LUAFLOW_INPUT"] = input_file;
         env["LUAFLOW_OUTPUT"] = output_file;
         env["LUAFLOW_SCRATCH"] = spec_.scratch;
@@ -319,7 +327,7 @@ public:
         if (auto job = job_.lock()) job->abandon();
     }
 
-private:
+  private:
     void fail(std::string message) {
         AttemptResult r;
         r.kind = AttemptResult::Kind::failed;
@@ -342,7 +350,8 @@ private:
 ProcessRunner::ProcessRunner(uv_loop_t* loop, LineSink sink, std::map<std::string, std::string> base_env)
     : loop_(loop), sink_(std::move(sink)), base_env_(std::move(base_env)) {}
 
-std::unique_ptr<Attempt> ProcessRunner::run(const AttemptSpec& spec, std::vector<std::string> argv, AttemptDone done) {
+std::unique_ptr<Attempt> ProcessRunner::run(const AttemptSpec& spec, std::vector<std::string> argv,
+                                            AttemptDone done) {
     return std::make_unique<ProcessAttempt>(loop_, sink_, spec, std::move(argv), base_env_, std::move(done));
 }
 

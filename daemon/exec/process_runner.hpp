@@ -18,13 +18,13 @@ using LineSink = std::function<void(const std::string& execution, const std::str
                                     const char* stream, std::string line)>;
 
 class ProcessRunner {
-public:
+  public:
     ProcessRunner(uv_loop_t* loop, LineSink sink, std::map<std::string, std::string> base_env);
 
     // An attempt that starts argv with the spec's env, cwd and scratch directory.
     std::unique_ptr<Attempt> run(const AttemptSpec& spec, std::vector<std::string> argv, AttemptDone done);
 
-private:
+  private:
     uv_loop_t* loop_;
     LineSink sink_;
     std::map<std::string, std::string> base_env_;
@@ -33,6 +33,6 @@ private:
 // The environment a job starts with: the variables of `pass` taken from this process's environment.
 std::map<std::string, std::string> passed_environment(const std::vector<std::string>& pass);
 
-inline constexpr std::uint64_t kKillAfterMs = 10'000;  // SIGTERM, then SIGKILL this much later
+inline constexpr std::uint64_t kKillAfterMs = 10'000; // SIGTERM, then SIGKILL this much later
 
 } // namespace luaflow::exec

@@ -17,7 +17,8 @@ void Executor::recover() {
         auto def = definition_for(row.workflow, row.definition);
         if (!def) {
             store::finish_execution(db_, row.id, ExecStatus::failed,
-                                    std::string("its definition cannot be loaded after a restart"), now_unix_ms());
+                                    std::string("its definition cannot be loaded after a restart"),
+                                    now_unix_ms());
             continue;
         }
         auto e = std::make_unique<Execution>();
@@ -59,7 +60,8 @@ void Executor::recover() {
                 if (used <= ad.retries) {
                     a.status = ActionStatus::pending;
                     a.next_attempt_at = now_unix_ms();
-                    store::schedule_retry(db_, e->id, ad.name, *a.next_attempt_at, kInterrupted, std::nullopt);
+                    store::schedule_retry(db_, e->id, ad.name, *a.next_attempt_at, kInterrupted,
+                                          std::nullopt);
                 } else {
                     AttemptResult r;
                     r.error = kInterrupted;
@@ -83,7 +85,8 @@ void Executor::recover() {
     std::vector<std::string> workflows;
     for (const auto& [wf, q] : queued_)
         if (!q.empty()) workflows.push_back(wf);
-    for (const std::string& wf : workflows) start_queued(wf);
+    for (const std::string& wf : workflows)
+        start_queued(wf);
 }
 
 void Executor::shutdown(Millis grace, std::function<void()> done) {

@@ -45,7 +45,8 @@ void RetentionPruner::configure(const config::Config& config) {
 }
 
 void RetentionPruner::start() {
-    hourly_.start(0, [this] { step(); }, kHourMs);
+    hourly_.start(
+        0, [this] { step(); }, kHourMs);
     hourly_.unref();
 }
 
@@ -55,7 +56,8 @@ void RetentionPruner::step() {
     if (ids.empty()) return;
     log::info("retention: pruned %zu execution(s) older than %d days", ids.size(), days_);
     std::vector<std::string> dirs;
-    for (const std::string& id : ids) dirs.push_back(scratch_root_ + "/" + id);
+    for (const std::string& id : ids)
+        dirs.push_back(scratch_root_ + "/" + id);
     remove_in_pool(loop_, std::move(dirs));
     if (ids.size() == static_cast<size_t>(kBatch)) {
         // More to do: the next batch on a later turn, after this one is committed.

@@ -10,13 +10,13 @@
 namespace luaflow::exec {
 
 class RetentionPruner {
-public:
+  public:
     RetentionPruner(uv_loop_t* loop, store::Db& db, std::string scratch_root);
     void configure(const config::Config& config);
     // Starts a pass now and every hour after.
     void start();
 
-private:
+  private:
     void step();
 
     uv_loop_t* loop_;

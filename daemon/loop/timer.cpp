@@ -22,10 +22,16 @@ void Timer::start(std::uint64_t timeout_ms, std::function<void()> fn, std::uint6
         timeout_ms, repeat_ms);
 }
 
-void Timer::stop() { uv_timer_stop(&h_->uv); }
+void Timer::stop() {
+    uv_timer_stop(&h_->uv);
+}
 
-bool Timer::active() const { return uv_is_active(h_.handle()) != 0; }
+bool Timer::active() const {
+    return uv_is_active(h_.handle()) != 0;
+}
 
-void Timer::unref() { uv_unref(h_.handle()); }
+void Timer::unref() {
+    uv_unref(h_.handle());
+}
 
 } // namespace luaflow::loop

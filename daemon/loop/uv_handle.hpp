@@ -11,7 +11,7 @@
 namespace luaflow::loop {
 
 template <class Box> class UvHandle {
-public:
+  public:
     UvHandle() = default;
     // Takes a box whose `uv` member is already uv_*_init'ed; sets uv.data to the box.
     explicit UvHandle(Box* box) : b_(box) { b_->uv.data = b_; }
@@ -39,7 +39,7 @@ public:
     explicit operator bool() const { return b_ != nullptr; }
     uv_handle_t* handle() const { return reinterpret_cast<uv_handle_t*>(&b_->uv); }
 
-private:
+  private:
     Box* b_ = nullptr;
 };
 
@@ -51,7 +51,7 @@ template <class Box, class H> Box* box_of(H* h) {
 
 // A one-shot or repeating timer whose callback is a std::function owned by the timer.
 class Timer {
-public:
+  public:
     explicit Timer(uv_loop_t* loop);
     Timer(const Timer&) = delete;
     Timer& operator=(const Timer&) = delete;
@@ -62,7 +62,7 @@ public:
     // Lets the loop exit while only this timer is left.
     void unref();
 
-private:
+  private:
     struct Box {
         uv_timer_t uv;
         bool closing = false;

@@ -34,11 +34,13 @@ const WorkflowEntry* Registry::find(const std::string& id) const {
 
 int Registry::error_count() const {
     int n = 0;
-    for (const auto& [id, e] : entries_) n += e.error ? 1 : 0;
+    for (const auto& [id, e] : entries_)
+        n += e.error ? 1 : 0;
     return n;
 }
 
-void Registry::load_file(WorkflowEntry& entry, const std::string& path, bool force, std::vector<std::string>& changed) {
+void Registry::load_file(WorkflowEntry& entry, const std::string& path, bool force,
+                         std::vector<std::string>& changed) {
     struct stat st {};
     if (::stat(path.c_str(), &st) != 0) return;
     std::int64_t mtime = static_cast<std::int64_t>(st.st_mtim.tv_sec) * 1'000'000'000 + st.st_mtim.tv_nsec;
@@ -92,8 +94,9 @@ ReloadReport Registry::reload(bool force) {
             }
             if (!scripting::is_valid_workflow_id(id)) {
                 entry.error = scripting::LoadError{path, 0,
-                                                   "'" + id + "' is not a valid workflow id (use letters, digits, "
-                                                   "'_', '.', '-', starting with a letter or digit)"};
+                                                   "'" + id +
+                                                       "' is not a valid workflow id (use letters, digits, "
+                                                       "'_', '.', '-', starting with a letter or digit)"};
                 continue;
             }
             load_file(entry, path, force, changed);
@@ -121,7 +124,9 @@ ReloadReport Registry::reload(bool force) {
 
 Result<std::string> Registry::load_only(const std::string& path) {
     std::string name = path.substr(path.find_last_of('/') + 1);
-    std::string id = name.size() > 4 && name.compare(name.size() - 4, 4, ".lua") == 0 ? name.substr(0, name.size() - 4) : name;
+    std::string id = name.size() > 4 && name.compare(name.size() - 4, 4, ".lua") == 0
+                         ? name.substr(0, name.size() - 4)
+                         : name;
     entries_.clear();
     WorkflowEntry& entry = entries_[id];
     entry.id = id;
@@ -178,13 +183,16 @@ void Registry::schedule_reload(bool force) {
 
 Result<std::shared_ptr<const scripting::WorkflowDef>> Registry::load_stored(const std::string& digest) {
     for (const auto& [id, e] : entries_) {
-        if (e.def && e.def->source_hash == digest) return std::shared_ptr<const scripting::WorkflowDef>(e.def);
+        if (e.def && e.def->source_hash == digest)
+            return std::shared_ptr<const scripting::WorkflowDef>(e.def);
     }
     auto row = store::find_definition(db_, digest);
     if (!row) return make_error(ErrorCode::not_found, "definition " + digest + " is not in the store");
     auto loaded = scripting::load_workflow(row->workflow, row->file, row->source, sandbox_(row->workflow));
-    if (auto* err = std::get_if<scripting::LoadError>(&loaded)) return make_error(ErrorCode::invalid, err->to_string());
-    return std::shared_ptr<const scripting::WorkflowDef>(std::get<std::shared_ptr<scripting::WorkflowDef>>(loaded));
+    if (auto* err = std::get_if<scripting::LoadError>(&loaded))
+        return make_error(ErrorCode::invalid, err->to_string());
+    return std::shared_ptr<const scripting::WorkflowDef>(
+        std::get<std::shared_ptr<scripting::WorkflowDef>>(loaded));
 }
 
 } // namespace luaflow::registry

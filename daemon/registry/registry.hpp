@@ -18,8 +18,8 @@ namespace luaflow::registry {
 struct WorkflowEntry {
     std::string id;
     std::string file;
-    std::shared_ptr<const scripting::WorkflowDef> def;  // last good version; null if it never loaded
-    std::optional<scripting::LoadError> error;          // the latest load's error, if it failed
+    std::shared_ptr<const scripting::WorkflowDef> def; // last good version; null if it never loaded
+    std::optional<scripting::LoadError> error;         // the latest load's error, if it failed
     std::int64_t mtime_ns = -1;
     std::int64_t size = -1;
 };
@@ -30,7 +30,7 @@ struct ReloadReport {
 };
 
 class Registry {
-public:
+  public:
     using SandboxFactory = std::function<scripting::SandboxOptions(const std::string& workflow)>;
 
     Registry(uv_loop_t* loop, store::Db& db, std::string dir, SandboxFactory sandbox);
@@ -55,13 +55,14 @@ public:
     // Called after each reload with the ids whose definition changed or went away.
     std::function<void(const std::vector<std::string>& changed)> on_change;
 
-private:
+  private:
     struct FsEventBox {
         uv_fs_event_t uv;
         bool closing = false;
         Registry* owner = nullptr;
     };
-    void load_file(WorkflowEntry& entry, const std::string& path, bool force, std::vector<std::string>& changed);
+    void load_file(WorkflowEntry& entry, const std::string& path, bool force,
+                   std::vector<std::string>& changed);
     void watch_path(const std::string& path);
     void schedule_reload(bool force);
 

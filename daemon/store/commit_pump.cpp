@@ -35,7 +35,8 @@ void CommitPump::arm() {
 
 void CommitPump::on_prepare() {
     bool more = db_.pending();
-    for (int round = 0; more && round < kRoundsPerTurn; ++round) more = db_.flush();
+    for (int round = 0; more && round < kRoundsPerTurn; ++round)
+        more = db_.flush();
     if (!more) uv_idle_stop(&idle_->uv);
 }
 

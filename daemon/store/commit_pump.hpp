@@ -8,13 +8,13 @@
 namespace luaflow::store {
 
 class CommitPump {
-public:
+  public:
     CommitPump(uv_loop_t* loop, Db& db);
     ~CommitPump();
     CommitPump(const CommitPump&) = delete;
     CommitPump& operator=(const CommitPump&) = delete;
 
-private:
+  private:
     struct PrepareBox {
         uv_prepare_t uv;
         bool closing = false;

@@ -30,18 +30,19 @@ std::vector<std::string> migrations() {
 
 Result<std::unique_ptr<Db>> Db::open(const std::string& path) {
     std::unique_ptr<Db> db(new Db());
-    int rc = sqlite3_open_v2(path.c_str(), &db->db_, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
-                             nullptr);
+    int rc = sqlite3_open_v2(path.c_str(), &db->db_,
+                             SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, nullptr);
     if (rc != SQLITE_OK) {
         return make_error(ErrorCode::unavailable,
-                          "cannot open database " + path + ": " + (db->db_ ? sqlite3_errmsg(db->db_) : sqlite3_errstr(rc)));
+                          "cannot open database " + path + ": " +
+                              (db->db_ ? sqlite3_errmsg(db->db_) : sqlite3_errstr(rc)));
     }
     sqlite3_busy_timeout(db->db_, 2000);
     // WAL with synchronous=NORMAL: a commit is in the WAL file before COMMIT returns, so it survives
     // kill -9 of the daemon, which is what SPEC 5 promises; a power loss may cost the last commits.
     char* err = nullptr;
-    if (sqlite3_exec(db->db_, "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON;", nullptr,
-                     nullptr, &err) != SQLITE_OK) {
+    if (sqlite3_exec(db->db_, "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON;",
+                     nullptr, nullptr, &err) != SQLITE_OK) {
         std::string msg = err ? err : "unknown error";
         sqlite3_free(err);
         return make_error(ErrorCode::unavailable, "cannot set up database " + path + ": " + msg);
@@ -75,7 +76,8 @@ Result<void> Db::migrate() {
     if (have == static_cast<int>(all.size())) return {};
     // All pending migrations in one transaction: a crash mid-way leaves the old schema intact.
     std::string script = "BEGIN IMMEDIATE;\n";
-    for (size_t i = static_cast<size_t>(have); i < all.size(); ++i) script += all[i];
+    for (size_t i = static_cast<size_t>(have); i < all.size(); ++i)
+        script += all[i];
     script += "PRAGMA user_version=" + std::to_string(all.size()) + ";\nCOMMIT;\n";
     char* err = nullptr;
     if (sqlite3_exec(db_, script.c_str(), nullptr, nullptr, &err) != SQLITE_OK) {
@@ -136,7 +138,8 @@ bool Db::flush() {
     // and what they queue waits for that one's commit.
     std::vector<std::function<void()>> callbacks;
     callbacks.swap(after_commit_);
-    for (auto& fn : callbacks) fn();
+    for (auto& fn : callbacks)
+        fn();
     return pending();
 }
 

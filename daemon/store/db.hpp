@@ -21,7 +21,7 @@
 namespace luaflow::store {
 
 class Db {
-public:
+  public:
     // Opens (creating) the database file, sets the pragmas and applies pending migrations.
     static Result<std::unique_ptr<Db>> open(const std::string& path);
     ~Db();
@@ -49,7 +49,7 @@ public:
     int schema_version() const;
     sqlite3* handle() const { return db_; }
 
-private:
+  private:
     Db() = default;
     Result<void> migrate();
     void notify_pending();

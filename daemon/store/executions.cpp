@@ -19,9 +19,9 @@ std::optional<int> opt_int(const std::optional<std::int64_t>& v) {
     return static_cast<int>(*v);
 }
 
-constexpr const char* kExecutionColumns =
-    "id, seq, workflow, definition, status, trigger, input, shared, error, created_at, started_at, finished_at, "
-    "scheduled_for, parent";
+constexpr const char* kExecutionColumns = "id, seq, workflow, definition, status, trigger, input, shared, "
+                                          "error, created_at, started_at, finished_at, "
+                                          "scheduled_for, parent";
 
 ExecutionRow read_execution(Stmt::Use& q) {
     ExecutionRow r;
@@ -44,7 +44,8 @@ ExecutionRow read_execution(Stmt::Use& q) {
 
 void read_actions(Db& db, ExecutionRow& r) {
     static constexpr const char* kSql =
-        "SELECT name, status, attempts, attempt_base, output, error, event, exit_code, host, node, started_at, "
+        "SELECT name, status, attempts, attempt_base, output, error, event, exit_code, host, node, "
+        "started_at, "
         "finished_at, next_attempt_at FROM actions WHERE execution_id = :id ORDER BY name";
     Stmt::Use q(db.stmt(kSql));
     q.bind(":id", r.id);
@@ -69,10 +70,12 @@ void read_actions(Db& db, ExecutionRow& r) {
 
 } // namespace
 
-json time_or_null(const std::optional<UnixMillis>& t) { return t ? json(format_rfc3339(*t)) : json(); }
+json time_or_null(const std::optional<UnixMillis>& t) {
+    return t ? json(format_rfc3339(*t)) : json();
+}
 
-void insert_definition(Db& db, const std::string& digest, const std::string& workflow, const std::string& file,
-                       const std::string& source) {
+void insert_definition(Db& db, const std::string& digest, const std::string& workflow,
+                       const std::string& file, const std::string& source) {
     static constexpr const char* kSql =
         "INSERT OR IGNORE INTO definitions(digest, workflow, file, source, created_at) "
         "VALUES (:digest, :workflow, :file, :source, :now)";
@@ -83,7 +86,8 @@ void insert_definition(Db& db, const std::string& digest, const std::string& wor
 }
 
 std::optional<DefinitionRow> find_definition(Db& db, const std::string& digest) {
-    static constexpr const char* kSql = "SELECT workflow, file, source FROM definitions WHERE digest = :digest";
+    static constexpr const char* kSql =
+        "SELECT workflow, file, source FROM definitions WHERE digest = :digest";
     Stmt::Use q(db.stmt(kSql));
     q.bind(":digest", digest);
     if (!q.step()) return std::nullopt;
@@ -99,16 +103,24 @@ std::int64_t max_execution_seq(Db& db) {
 void insert_execution(Db& db, const NewExecution& e) {
     static constexpr const char* kSql =
         "INSERT INTO executions(id, seq, workflow, definition, status, trigger, input, shared, created_at, "
-        "started_at, scheduled_for, parent) VALUES (:id, :seq, :workflow, :definition, :status, :trigger, :input, "
+        "started_at, scheduled_for, parent) VALUES (:id, :seq, :workflow, :definition, :status, :trigger, "
+        ":input, "
         ":shared, :created_at, :started_at, :scheduled_for, :parent)";
     static constexpr const char* kActionSql =
         "INSERT INTO actions(execution_id, name, status) VALUES (:id, :name, 'pending')";
     db.write();
     {
         Stmt::Use q(db.stmt(kSql));
-        q.bind(":id", e.id).bind(":seq", e.seq).bind(":workflow", e.workflow).bind(":definition", e.definition);
-        q.bind(":status", to_string(e.status)).bind(":trigger", e.trigger.dump()).bind(":input", e.input.dump());
-        q.bind(":shared", e.shared.dump()).bind(":created_at", e.created_at).bind(":started_at", e.started_at);
+        q.bind(":id", e.id)
+            .bind(":seq", e.seq)
+            .bind(":workflow", e.workflow)
+            .bind(":definition", e.definition);
+        q.bind(":status", to_string(e.status))
+            .bind(":trigger", e.trigger.dump())
+            .bind(":input", e.input.dump());
+        q.bind(":shared", e.shared.dump())
+            .bind(":created_at", e.created_at)
+            .bind(":started_at", e.started_at);
         q.bind(":scheduled_for", e.scheduled_for).bind(":parent", e.parent).run();
     }
     for (const std::string& name : e.actions) {
@@ -125,8 +137,8 @@ void start_execution(Db& db, const std::string& id, UnixMillis at) {
     q.bind(":id", id).bind(":at", at).run();
 }
 
-void finish_execution(Db& db, const std::string& id, ExecStatus status, const std::optional<std::string>& error,
-                      UnixMillis at) {
+void finish_execution(Db& db, const std::string& id, ExecStatus status,
+                      const std::optional<std::string>& error, UnixMillis at) {
     static constexpr const char* kSql =
         "UPDATE executions SET status = :status, error = :error, finished_at = :at WHERE id = :id";
     db.write();
@@ -149,16 +161,18 @@ void save_shared(Db& db, const std::string& id, const json& shared) {
     q.bind(":id", id).bind(":shared", shared.dump()).run();
 }
 
-void start_attempt(Db& db, const std::string& execution, const std::string& action, int attempts, UnixMillis at,
-                   const std::string& host) {
+void start_attempt(Db& db, const std::string& execution, const std::string& action, int attempts,
+                   UnixMillis at, const std::string& host) {
     static constexpr const char* kSql =
         "UPDATE actions SET status = 'running', attempts = :attempts, started_at = :at, finished_at = NULL, "
         "next_attempt_at = NULL, host = :host WHERE execution_id = :execution AND name = :action";
     db.write();
     Stmt::Use q(db.stmt(kSql));
     q.bind(":execution", execution).bind(":action", action).bind(":attempts", attempts).bind(":at", at);
-    if (host.empty()) q.bind_null(":host");
-    else q.bind(":host", host);
+    if (host.empty())
+        q.bind_null(":host");
+    else
+        q.bind(":host", host);
     q.run();
 }
 
@@ -170,32 +184,44 @@ void finish_action(Db& db, const std::string& execution, const std::string& acti
     db.write();
     Stmt::Use q(db.stmt(kSql));
     q.bind(":execution", execution).bind(":action", action).bind(":status", to_string(r.status));
-    if (r.output) q.bind(":output", r.output->dump());
-    else q.bind_null(":output");
+    if (r.output)
+        q.bind(":output", r.output->dump());
+    else
+        q.bind_null(":output");
     q.bind(":error", r.error).bind(":event", r.event).bind(":at", r.finished_at);
-    if (r.exit_code) q.bind(":exit_code", *r.exit_code);
-    else q.bind_null(":exit_code");
-    if (r.node) q.bind(":node", r.node->dump());
-    else q.bind_null(":node");
+    if (r.exit_code)
+        q.bind(":exit_code", *r.exit_code);
+    else
+        q.bind_null(":exit_code");
+    if (r.node)
+        q.bind(":node", r.node->dump());
+    else
+        q.bind_null(":node");
     q.run();
 }
 
-void schedule_retry(Db& db, const std::string& execution, const std::string& action, UnixMillis next_attempt_at,
-                    const std::string& error, const std::optional<json>& node) {
+void schedule_retry(Db& db, const std::string& execution, const std::string& action,
+                    UnixMillis next_attempt_at, const std::string& error, const std::optional<json>& node) {
     static constexpr const char* kSql =
         "UPDATE actions SET status = 'pending', error = :error, next_attempt_at = :next, "
         "node = COALESCE(:node, node), finished_at = NULL WHERE execution_id = :execution AND name = :action";
     db.write();
     Stmt::Use q(db.stmt(kSql));
-    q.bind(":execution", execution).bind(":action", action).bind(":error", error).bind(":next", next_attempt_at);
-    if (node) q.bind(":node", node->dump());
-    else q.bind_null(":node");
+    q.bind(":execution", execution)
+        .bind(":action", action)
+        .bind(":error", error)
+        .bind(":next", next_attempt_at);
+    if (node)
+        q.bind(":node", node->dump());
+    else
+        q.bind_null(":node");
     q.run();
 }
 
 void reset_action(Db& db, const std::string& execution, const std::string& action) {
     static constexpr const char* kSql =
-        "UPDATE actions SET status = 'pending', attempt_base = attempts, output = NULL, error = NULL, event = NULL, "
+        "UPDATE actions SET status = 'pending', attempt_base = attempts, output = NULL, error = NULL, event "
+        "= NULL, "
         "exit_code = NULL, started_at = NULL, finished_at = NULL, next_attempt_at = NULL "
         "WHERE execution_id = :execution AND name = :action";
     db.write();
@@ -209,14 +235,17 @@ std::vector<ExecutionRow> active_executions(Db& db) {
     std::vector<ExecutionRow> rows;
     {
         Stmt::Use q(db.stmt(sql.c_str()));
-        while (q.step()) rows.push_back(read_execution(q));
+        while (q.step())
+            rows.push_back(read_execution(q));
     }
-    for (ExecutionRow& r : rows) read_actions(db, r);
+    for (ExecutionRow& r : rows)
+        read_actions(db, r);
     return rows;
 }
 
 std::optional<ExecutionRow> find_execution(Db& db, const std::string& id) {
-    static const std::string sql = std::string("SELECT ") + kExecutionColumns + " FROM executions WHERE id = :id";
+    static const std::string sql =
+        std::string("SELECT ") + kExecutionColumns + " FROM executions WHERE id = :id";
     std::optional<ExecutionRow> row;
     {
         Stmt::Use q(db.stmt(sql.c_str()));
@@ -236,7 +265,8 @@ Result<std::string> resolve_execution(Db& db, const std::string& id_or_prefix) {
     // Every id that starts with the prefix sorts in [prefix, prefix + U+10FFFF).
     q.bind(":prefix", id_or_prefix).bind(":end", id_or_prefix + "\xf4\x8f\xbf\xbf");
     std::vector<std::string> found;
-    while (q.step()) found.push_back(q.text(0));
+    while (q.step())
+        found.push_back(q.text(0));
     if (found.empty()) return make_error(ErrorCode::not_found, "no execution '" + id_or_prefix + "'");
     if (found.size() > 1 && found[0] != id_or_prefix)
         return make_error(ErrorCode::invalid, "execution id prefix '" + id_or_prefix + "' is ambiguous");
@@ -250,19 +280,22 @@ json list_executions(Db& db, const ExecutionFilter& filter) {
         "ORDER BY seq DESC LIMIT :limit";
     Stmt::Use q(db.stmt(kSql));
     q.bind(":workflow", filter.workflow);
-    if (filter.status) q.bind(":status", to_string(*filter.status));
-    else q.bind_null(":status");
+    if (filter.status)
+        q.bind(":status", to_string(*filter.status));
+    else
+        q.bind_null(":status");
     q.bind(":limit", filter.limit);
     json out = json::array();
     while (q.step()) {
         json trigger = parse_json_column(q.text(3));
-        out.push_back({{"id", q.text(0)},
-                       {"workflow", q.text(1)},
-                       {"status", q.text(2)},
-                       {"trigger", trigger.is_object() && trigger.contains("type") ? trigger["type"] : json()},
-                       {"created_at", time_or_null(q.int64(4))},
-                       {"started_at", time_or_null(q.opt_int64(5))},
-                       {"finished_at", time_or_null(q.opt_int64(6))}});
+        out.push_back(
+            {{"id", q.text(0)},
+             {"workflow", q.text(1)},
+             {"status", q.text(2)},
+             {"trigger", trigger.is_object() && trigger.contains("type") ? trigger["type"] : json()},
+             {"created_at", time_or_null(q.int64(4))},
+             {"started_at", time_or_null(q.opt_int64(5))},
+             {"finished_at", time_or_null(q.opt_int64(6))}});
     }
     return out;
 }

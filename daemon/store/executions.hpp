@@ -20,7 +20,7 @@ struct NewExecution {
     std::string id;
     std::int64_t seq = 0;
     std::string workflow;
-    std::string definition;  // digest
+    std::string definition; // digest
     ExecStatus status = ExecStatus::queued;
     json trigger;
     json input;
@@ -29,7 +29,7 @@ struct NewExecution {
     std::optional<UnixMillis> started_at;
     std::optional<UnixMillis> scheduled_for;
     std::optional<std::string> parent;
-    std::vector<std::string> actions;  // inserted as pending
+    std::vector<std::string> actions; // inserted as pending
 };
 
 struct ActionRow {
@@ -73,12 +73,12 @@ struct ActionResult {
     std::optional<std::string> event;
     std::optional<int> exit_code;
     UnixMillis finished_at = 0;
-    std::optional<json> node;  // unchanged when absent
+    std::optional<json> node; // unchanged when absent
 };
 
 // Definitions, kept by digest so that an execution resumes with the text it started with.
-void insert_definition(Db& db, const std::string& digest, const std::string& workflow, const std::string& file,
-                       const std::string& source);
+void insert_definition(Db& db, const std::string& digest, const std::string& workflow,
+                       const std::string& file, const std::string& source);
 struct DefinitionRow {
     std::string workflow, file, source;
 };
@@ -87,17 +87,17 @@ std::optional<DefinitionRow> find_definition(Db& db, const std::string& digest);
 std::int64_t max_execution_seq(Db& db);
 void insert_execution(Db& db, const NewExecution& e);
 void start_execution(Db& db, const std::string& id, UnixMillis at);
-void finish_execution(Db& db, const std::string& id, ExecStatus status, const std::optional<std::string>& error,
-                      UnixMillis at);
+void finish_execution(Db& db, const std::string& id, ExecStatus status,
+                      const std::optional<std::string>& error, UnixMillis at);
 // For `retry`: back to running (or queued), clearing the end.
 void reopen_execution(Db& db, const std::string& id, ExecStatus status);
 void save_shared(Db& db, const std::string& id, const json& shared);
 
-void start_attempt(Db& db, const std::string& execution, const std::string& action, int attempts, UnixMillis at,
-                   const std::string& host);
+void start_attempt(Db& db, const std::string& execution, const std::string& action, int attempts,
+                   UnixMillis at, const std::string& host);
 void finish_action(Db& db, const std::string& execution, const std::string& action, const ActionResult& r);
-void schedule_retry(Db& db, const std::string& execution, const std::string& action, UnixMillis next_attempt_at,
-                    const std::string& error, const std::optional<json>& node);
+void schedule_retry(Db& db, const std::string& execution, const std::string& action,
+                    UnixMillis next_attempt_at, const std::string& error, const std::optional<json>& node);
 // Back to pending for a `retry` of the execution; attempts made so far stop counting against retries.
 void reset_action(Db& db, const std::string& execution, const std::string& action);
 

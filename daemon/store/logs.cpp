@@ -5,23 +5,24 @@
 namespace luaflow::store {
 
 std::int64_t append_log(Db& db, const LogLine& l) {
-    static constexpr const char* kSql =
-        "INSERT INTO logs(execution_id, action, attempt, time, stream, line) "
-        "VALUES (:execution, :action, :attempt, :time, :stream, :line)";
+    static constexpr const char* kSql = "INSERT INTO logs(execution_id, action, attempt, time, stream, line) "
+                                        "VALUES (:execution, :action, :attempt, :time, :stream, :line)";
     db.write();
     Stmt::Use q(db.stmt(kSql));
     q.bind(":execution", l.execution).bind(":action", l.action);
-    if (l.attempt) q.bind(":attempt", *l.attempt);
-    else q.bind_null(":attempt");
+    if (l.attempt)
+        q.bind(":attempt", *l.attempt);
+    else
+        q.bind_null(":attempt");
     q.bind(":time", l.time).bind(":stream", l.stream).bind(":line", l.line).run();
     return sqlite3_last_insert_rowid(db.handle());
 }
 
 std::vector<LogLine> read_logs(Db& db, const std::string& execution, const std::optional<std::string>& action,
                                std::int64_t after_id, int limit) {
-    static constexpr const char* kSql =
-        "SELECT id, action, attempt, time, stream, line FROM logs WHERE execution_id = :execution AND id > :after "
-        "AND (:action IS NULL OR action = :action) ORDER BY id LIMIT :limit";
+    static constexpr const char* kSql = "SELECT id, action, attempt, time, stream, line FROM logs WHERE "
+                                        "execution_id = :execution AND id > :after "
+                                        "AND (:action IS NULL OR action = :action) ORDER BY id LIMIT :limit";
     Stmt::Use q(db.stmt(kSql));
     q.bind(":execution", execution).bind(":after", after_id).bind(":action", action).bind(":limit", limit);
     std::vector<LogLine> out;

@@ -17,7 +17,7 @@ struct LogLine {
     std::optional<std::string> action;
     std::optional<int> attempt;
     UnixMillis time = 0;
-    std::string stream;  // stdout | stderr | log
+    std::string stream; // stdout | stderr | log
     std::string line;
 };
 

@@ -4,7 +4,8 @@ namespace luaflow::store {
 
 std::vector<std::string> prune_executions(Db& db, UnixMillis cutoff, int keep_per_workflow, int batch) {
     static constexpr const char* kFind =
-        "SELECT e.id FROM executions e WHERE e.status NOT IN ('queued', 'running') AND e.finished_at < :cutoff "
+        "SELECT e.id FROM executions e WHERE e.status NOT IN ('queued', 'running') AND e.finished_at < "
+        ":cutoff "
         "AND (SELECT count(*) FROM executions n WHERE n.workflow = e.workflow AND n.seq > e.seq) >= :keep "
         "ORDER BY e.seq LIMIT :batch";
     static constexpr const char* kDelete = "DELETE FROM executions WHERE id = :id";
@@ -12,7 +13,8 @@ std::vector<std::string> prune_executions(Db& db, UnixMillis cutoff, int keep_pe
     {
         Stmt::Use q(db.stmt(kFind));
         q.bind(":cutoff", cutoff).bind(":keep", keep_per_workflow).bind(":batch", batch);
-        while (q.step()) ids.push_back(q.text(0));
+        while (q.step())
+            ids.push_back(q.text(0));
     }
     if (ids.empty()) return ids;
     db.write();

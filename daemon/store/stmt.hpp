@@ -14,14 +14,14 @@ namespace luaflow::store {
 [[noreturn]] void fatal_sql_error(sqlite3* db, int rc, std::string_view sql);
 
 class Stmt {
-public:
+  public:
     Stmt(sqlite3* db, const char* sql);
     ~Stmt() { sqlite3_finalize(stmt_); }
     Stmt(const Stmt&) = delete;
     Stmt& operator=(const Stmt&) = delete;
 
     class Use {
-    public:
+      public:
         explicit Use(Stmt& s) : s_(s) {}
         ~Use() {
             sqlite3_reset(s_.stmt_);
@@ -52,12 +52,12 @@ public:
         std::optional<std::string> opt_text(int col) const;
         std::optional<std::int64_t> opt_int64(int col) const;
 
-    private:
+      private:
         int index(const char* name);
         Stmt& s_;
     };
 
-private:
+  private:
     sqlite3* db_;
     sqlite3_stmt* stmt_ = nullptr;
     const char* sql_;

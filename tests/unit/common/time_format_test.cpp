@@ -17,8 +17,10 @@ struct ZoneGuard {
         tzset();
     }
     ~ZoneGuard() {
-        if (had_) setenv("TZ", old_.c_str(), 1);
-        else unsetenv("TZ");
+        if (had_)
+            setenv("TZ", old_.c_str(), 1);
+        else
+            unsetenv("TZ");
         tzset();
     }
     bool had_;
@@ -33,7 +35,7 @@ TEST_CASE("RFC 3339 with the local offset, round trip") {
     CHECK(format_rfc3339(t) == "2026-11-22T10:00:00.000+01:00");
     CHECK(parse_rfc3339("2026-11-22T10:00:00.000+01:00") == t);
     CHECK(parse_rfc3339("2026-11-22T09:00:00Z") == t);
-    CHECK(parse_rfc3339("2026-11-22T10:00:00") == t);  // local time read in the zone
+    CHECK(parse_rfc3339("2026-11-22T10:00:00") == t); // local time read in the zone
     CHECK(parse_rfc3339("2026-11-22T09:00:00.5Z") == t + 500);
     // Summer time gives +02:00.
     CHECK(format_rfc3339(1'782'900'000'000).substr(23) == "+02:00");

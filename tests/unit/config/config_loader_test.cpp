@@ -79,12 +79,16 @@ TEST_CASE("errors name FILE:LINE and the key") {
           f + ":1: unknown key 'socket.bogus'");
     CHECK(load_text(dir, "\nshutdown_grace = 'soon'\n").error().message ==
           f + ":2: shutdown_grace: \"soon\" is not a duration (use 500ms, 30s, 5m, 2h or seconds)");
-    CHECK(load_text(dir, "queues = {\n  gpu = { concurrency = 0 },\n}\n").error().message.find(
-              "queues.gpu.concurrency: expected an integer >= 1") != std::string::npos);
-    CHECK(load_text(dir, "sandbox = { memory = 'lots' }\n").error().message.find("sandbox.memory") != std::string::npos);
-    CHECK(load_text(dir, "notifiers = { x = { webhook = { url = 'u', format = 'xml' } } }\n").error().message.find(
-              "expected json, slack, discord or ntfy") != std::string::npos);
+    CHECK(load_text(dir, "queues = {\n  gpu = { concurrency = 0 },\n}\n")
+              .error()
+              .message.find("queues.gpu.concurrency: expected an integer >= 1") != std::string::npos);
+    CHECK(load_text(dir, "sandbox = { memory = 'lots' }\n").error().message.find("sandbox.memory") !=
+          std::string::npos);
+    CHECK(load_text(dir, "notifiers = { x = { webhook = { url = 'u', format = 'xml' } } }\n")
+              .error()
+              .message.find("expected json, slack, discord or ntfy") != std::string::npos);
     CHECK(load_text(dir, "state = \n").error().message.find(f + ":") == 0);
-    CHECK(load_text(dir, "notify = { failure = { 'nobody' } }\nnotifiers = {}\n").error().message.find(
-              "unknown notifier 'nobody'") != std::string::npos);
+    CHECK(load_text(dir, "notify = { failure = { 'nobody' } }\nnotifiers = {}\n")
+              .error()
+              .message.find("unknown notifier 'nobody'") != std::string::npos);
 }

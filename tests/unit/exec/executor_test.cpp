@@ -30,19 +30,24 @@ struct Engine {
     explicit Engine(Files files, std::map<std::string, int> queues = {}) {
         cfg.state = dir.path();
         cfg.workflows = dir.file("workflows");
-        for (auto& [q, n] : queues) cfg.queues[q].concurrency = n;
+        for (auto& [q, n] : queues)
+            cfg.queues[q].concurrency = n;
         std::filesystem::create_directories(cfg.workflows);
-        for (auto& [name, text] : files) std::ofstream(cfg.workflows + "/" + name) << text;
+        for (auto& [name, text] : files)
+            std::ofstream(cfg.workflows + "/" + name) << text;
         uv_loop_init(&loop);
         db = std::move(store::Db::open(dir.file("luaflow.db")).value());
         pump = std::make_unique<store::CommitPump>(&loop, *db);
         scheduler = std::make_unique<scripting::TaskScheduler>(&loop);
-        registry = std::make_unique<registry::Registry>(
-            &loop, *db, cfg.workflows, [this](const std::string& id) { return sandbox_options(cfg, *services, id); });
+        registry =
+            std::make_unique<registry::Registry>(&loop, *db, cfg.workflows, [this](const std::string& id) {
+                return sandbox_options(cfg, *services, id);
+            });
         executor = std::make_unique<exec::Executor>(&loop, *db, *registry, *scheduler, cfg);
         services = executor.get();
         auto report = registry->reload(false);
-        for (auto& e : report.errors) FAIL(e.to_string());
+        for (auto& e : report.errors)
+            FAIL(e.to_string());
     }
     ~Engine() {
         executor.reset();
@@ -61,7 +66,8 @@ struct Engine {
         REQUIRE_MESSAGE(id, id.error().message);
         json report;
         REQUIRE(executor->when_finished(*id, [&](const json& r) { report = r; }));
-        while (report.is_null()) uv_run(&loop, UV_RUN_ONCE);
+        while (report.is_null())
+            uv_run(&loop, UV_RUN_ONCE);
         return report;
     }
 };
@@ -150,11 +156,15 @@ return workflow {
             reports.push_back(r);
             ++done;
         }));
-    while (done < 3) uv_run(&e.loop, UV_RUN_ONCE);
+    while (done < 3)
+        uv_run(&e.loop, UV_RUN_ONCE);
     std::vector<std::pair<double, double>> spans;
-    for (auto& r : reports) spans.push_back({seconds(r["actions"]["a"]["started_at"]), seconds(r["actions"]["a"]["finished_at"])});
+    for (auto& r : reports)
+        spans.push_back(
+            {seconds(r["actions"]["a"]["started_at"]), seconds(r["actions"]["a"]["finished_at"])});
     std::sort(spans.begin(), spans.end());
-    for (size_t i = 1; i < spans.size(); ++i) CHECK(spans[i].first >= spans[i - 1].second);
+    for (size_t i = 1; i < spans.size(); ++i)
+        CHECK(spans[i].first >= spans[i - 1].second);
 }
 
 TEST_CASE("the whole-execution timeout stops running actions") {
@@ -185,7 +195,9 @@ return workflow { overlap = "skip", actions = { a = { run = function() sleep(0.0
 TEST_CASE("no Lua reference outlives the engine") {
     long before = scripting::LuaRef::live_count();
     {
-        Engine e(Engine::Files{{"r.lua", R"(return workflow { actions = { a = { run = function(ctx) sleep(0.01) return ctx.input end } } })"}});
+        Engine e(Engine::Files{
+            {"r.lua",
+             R"(return workflow { actions = { a = { run = function(ctx) sleep(0.01) return ctx.input end } } })"}});
         e.run("r", {{"v", 1}});
     }
     CHECK(scripting::LuaRef::live_count() == before);

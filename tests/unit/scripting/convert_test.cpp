@@ -44,10 +44,13 @@ TEST_CASE("what JSON cannot hold is an error naming its path") {
     State st;
     CHECK(st.convert("{ items = { 1, 2, function() end } }").error().message ==
           "output.items[3]: cannot encode a function");
-    CHECK(st.convert("{ ['odd key'] = { x = 0/0 } }").error().message == "output[\"odd key\"].x: cannot encode NaN");
-    CHECK(st.convert("{ [true] = 1 }").error().message == "output: cannot encode a table key of type boolean");
-    CHECK(st.convert("(function() local t = {} t.self = t return t end)()").error().message.find(
-              "nested too deeply") != std::string::npos);
+    CHECK(st.convert("{ ['odd key'] = { x = 0/0 } }").error().message ==
+          "output[\"odd key\"].x: cannot encode NaN");
+    CHECK(st.convert("{ [true] = 1 }").error().message ==
+          "output: cannot encode a table key of type boolean");
+    CHECK(st.convert("(function() local t = {} t.self = t return t end)()")
+              .error()
+              .message.find("nested too deeply") != std::string::npos);
     CHECK(st.convert("coroutine.create(function() end)").error().message == "output: cannot encode a thread");
 }
 
@@ -57,6 +60,6 @@ TEST_CASE("JSON round-trips through Lua, empty objects and arrays included") {
     json back = st.round_trip(doc);
     CHECK(back["a"] == json::object());
     CHECK(back["b"] == json::array());
-    CHECK(back["c"][2] == json::object());  // a null member is absent in Lua
+    CHECK(back["c"][2] == json::object()); // a null member is absent in Lua
     CHECK(back["e"] == "x");
 }

@@ -37,15 +37,16 @@ std::string eval(LuaState& s, const std::string& code) {
 
 TEST_CASE("dangerous globals are absent") {
     auto s = make_state();
-    for (const char* name : {"io", "debug", "ffi", "jit", "package", "dofile", "loadfile", "getfenv", "setfenv",
-                             "print", "newproxy", "module"}) {
+    for (const char* name : {"io", "debug", "ffi", "jit", "package", "dofile", "loadfile", "getfenv",
+                             "setfenv", "print", "newproxy", "module"}) {
         CAPTURE(name);
         CHECK(eval(*s, std::string("return ") + name + " == nil") == "ok:true");
     }
     CHECK(eval(*s, "return os.execute == nil and os.getenv == nil and os.remove == nil and os.exit == nil") ==
           "ok:true");
-    CHECK(eval(*s, "return type(os.time()) == 'number' and type(os.clock()) == 'number' and type(os.date()) == "
-                   "'string'") == "ok:true");
+    CHECK(eval(*s,
+               "return type(os.time()) == 'number' and type(os.clock()) == 'number' and type(os.date()) == "
+               "'string'") == "ok:true");
     CHECK(eval(*s, "return string.dump == nil and (pcall(function() return ('x'):dump() end)) == false") ==
           "ok:true");
     CHECK(eval(*s, "return require('ffi')").find("error:") == 0);
@@ -63,7 +64,8 @@ TEST_CASE("the string metatable cannot be reached or changed") {
 
 TEST_CASE("load takes text only and gives chunks the sandbox") {
     auto s = make_state();
-    CHECK(eval(*s, "local f, err = load('\\27LJ\\2'); return err") == "ok:load: loading bytecode is not allowed");
+    CHECK(eval(*s, "local f, err = load('\\27LJ\\2'); return err") ==
+          "ok:load: loading bytecode is not allowed");
     CHECK(eval(*s, "return load('return io == nil and os.time ~= nil')()") == "ok:true");
     CHECK(eval(*s, "return loadstring('return 6 * 7')()") == "ok:42");
     CHECK(s->load("\x1bLJ\x02", "=b").error().message.find("bytecode") != std::string::npos);
@@ -72,7 +74,8 @@ TEST_CASE("load takes text only and gives chunks the sandbox") {
 TEST_CASE("collectgarbage only counts") {
     auto s = make_state();
     CHECK(eval(*s, "return collectgarbage('count') > 0") == "ok:true");
-    CHECK(eval(*s, "return collectgarbage('collect')").find("only \"count\" is allowed") != std::string::npos);
+    CHECK(eval(*s, "return collectgarbage('collect')").find("only \"count\" is allowed") !=
+          std::string::npos);
     CHECK(eval(*s, "return collectgarbage('stop')").find("error:") == 0);
 }
 
@@ -101,7 +104,8 @@ TEST_CASE("require loads lib modules from the workflows directory, once") {
     auto s = std::move(LuaState::create(o).value());
     CHECK(eval(*s, "return require('lib.format').percent(1, 4)") == "ok:25.0%");
     CHECK(eval(*s, "return require('lib.format') == require('lib.format')") == "ok:true");
-    CHECK(eval(*s, "return require('lib.missing')").find("module 'lib.missing' not found") != std::string::npos);
+    CHECK(eval(*s, "return require('lib.missing')").find("module 'lib.missing' not found") !=
+          std::string::npos);
     CHECK(eval(*s, "return require('../etc/passwd')").find("is not a module name") != std::string::npos);
     CHECK(eval(*s, "return require('os')").find("is not a module name") != std::string::npos);
 }
@@ -115,13 +119,13 @@ TEST_CASE("the hook preempts a running coroutine and stops it at its deadline, e
     lua_xmove(L, co, 1);
     RunGuard& g = s->guard();
     g.task_thread = co;
-    g.slice_end_ns = 1;  // already over: the first hook yields
+    g.slice_end_ns = 1; // already over: the first hook yields
     CHECK(lua_resume(co, 0) == LUA_YIELD);
     CHECK(g.preempted);
     g.preempted = false;
     g.slice_end_ns = 0;
     g.deadline_ns = 1;
-    CHECK(lua_resume(co, 0) == LUA_YIELD);  // the deadline yields too: pcall cannot catch a yield
+    CHECK(lua_resume(co, 0) == LUA_YIELD); // the deadline yields too: pcall cannot catch a yield
     CHECK(g.deadline_hit);
     g = RunGuard{};
 }

@@ -15,7 +15,7 @@ using namespace luaflow::scripting;
 namespace {
 
 class NullServices final : public stdlib::Services {
-public:
+  public:
     explicit NullServices(uv_loop_t* loop) : loop_(loop) {}
     uv_loop_t* loop() override { return loop_; }
     void log_line(const Task*, const std::string&, stdlib::LogLevel, const std::string& line) override {
@@ -23,7 +23,7 @@ public:
     }
     std::vector<std::string> lines;
 
-private:
+  private:
     uv_loop_t* loop_;
 };
 
@@ -79,18 +79,18 @@ TEST_CASE("sleep yields and a libuv timer resumes many tasks at once") {
     int done = 0;
     std::vector<std::unique_ptr<Task>> tasks;
     for (int i = 0; i < 50; ++i) {
-        tasks.push_back(std::make_unique<Task>(f.state, *f.scheduler, TaskLabel{},
-                                               [&](Task&, const TaskOutcome& o) {
-                                                   CHECK(o.kind == TaskOutcome::Kind::returned);
-                                                   ++done;
-                                               }));
+        tasks.push_back(
+            std::make_unique<Task>(f.state, *f.scheduler, TaskLabel{}, [&](Task&, const TaskOutcome& o) {
+                CHECK(o.kind == TaskOutcome::Kind::returned);
+                ++done;
+            }));
         REQUIRE(tasks.back()->start(fn, LuaRef(), 0));
     }
     CHECK(done == 0);
     std::uint64_t t0 = uv_hrtime();
     uv_run(&f.loop, UV_RUN_DEFAULT);
     CHECK(done == 50);
-    CHECK((uv_hrtime() - t0) / 1'000'000 < 1000);  // together, not one after the other
+    CHECK((uv_hrtime() - t0) / 1'000'000 < 1000); // together, not one after the other
 }
 
 TEST_CASE("a spinning task is preempted so timers still fire, and stopped at its deadline even under pcall") {
@@ -106,8 +106,10 @@ TEST_CASE("a spinning task is preempted so timers still fire, and stopped at its
     uv_timer_t timer;
     uv_timer_init(&f.loop, &timer);
     timer.data = &ticks;
-    uv_timer_start(&timer, [](uv_timer_t* h) { ++*static_cast<int*>(h->data); }, 10, 10);
-    while (!out) uv_run(&f.loop, UV_RUN_ONCE);
+    uv_timer_start(
+        &timer, [](uv_timer_t* h) { ++*static_cast<int*>(h->data); }, 10, 10);
+    while (!out)
+        uv_run(&f.loop, UV_RUN_ONCE);
     uv_close(reinterpret_cast<uv_handle_t*>(&timer), nullptr);
     CHECK(out->kind == TaskOutcome::Kind::timed_out);
     CHECK(out->message == "timed out after 300ms");
@@ -121,7 +123,7 @@ TEST_CASE("cancel drops a waiting task without calling done") {
     Task t(f.state, *f.scheduler, {}, [&](Task&, const TaskOutcome&) { called = true; });
     REQUIRE(t.start(fn, LuaRef(), 0));
     t.cancel();
-    uv_run(&f.loop, UV_RUN_DEFAULT);  // returns at once: the timer was stopped
+    uv_run(&f.loop, UV_RUN_DEFAULT); // returns at once: the timer was stopped
     CHECK_FALSE(called);
 }
 
@@ -132,7 +134,8 @@ TEST_CASE("errors, memory and a bare coroutine.yield end the task with a message
         std::optional<TaskOutcome> out;
         Task t(f.state, *f.scheduler, {}, [&](Task&, const TaskOutcome& o) { out = o; });
         REQUIRE(t.start(fn, LuaRef(), 0));
-        while (!out) uv_run(&f.loop, UV_RUN_ONCE);
+        while (!out)
+            uv_run(&f.loop, UV_RUN_ONCE);
         return *out;
     };
     TaskOutcome e = run("error('boom')");
@@ -150,8 +153,9 @@ TEST_CASE("errors, memory and a bare coroutine.yield end the task with a message
 
 TEST_CASE("sleep outside an action and inside a user coroutine is refused") {
     Fixture f;
-    LuaRef fn = f.compile("local co = coroutine.create(function() sleep(1) end) local ok, err = coroutine.resume(co) "
-                          "return ok, err");
+    LuaRef fn =
+        f.compile("local co = coroutine.create(function() sleep(1) end) local ok, err = coroutine.resume(co) "
+                  "return ok, err");
     std::string err;
     Task t(f.state, *f.scheduler, {}, [&](Task& task, const TaskOutcome&) {
         lua_State* co = task.results_thread();

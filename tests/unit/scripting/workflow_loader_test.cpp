@@ -62,7 +62,7 @@ TEST_CASE("a valid workflow with every field") {
     CHECK(a.name == "a");
     CHECK(a.kind == ActionKind::run);
     CHECK(a.timeout == 10'000);
-    CHECK(a.retries == 2);               // the workflow's default
+    CHECK(a.retries == 2); // the workflow's default
     CHECK(a.retry_delay == 500);
     CHECK(a.backoff == Backoff::fixed);
     CHECK(a.queue == "cpu");
@@ -92,8 +92,8 @@ TEST_CASE("needs: unknown names and cycles are named") {
 })");
     CHECK(cycle.find("needs cycle") != std::string::npos);
     CHECK(cycle.find("a -> c -> b -> a") != std::string::npos);
-    CHECK(error_of("return workflow { actions = { a = { needs = { 'a' }, run = function() end } } }").find(
-              "needs itself") != std::string::npos);
+    CHECK(error_of("return workflow { actions = { a = { needs = { 'a' }, run = function() end } } }")
+              .find("needs itself") != std::string::npos);
 }
 
 TEST_CASE("groups order actions after the previous group") {
@@ -111,29 +111,39 @@ TEST_CASE("groups order actions after the previous group") {
 TEST_CASE("field errors name the field, the value and the line") {
     CHECK(error_of("return workflow {\n  shedule = 'x',\n  actions = { a = { run = function() end } },\n}") ==
           "wf.lua:2: unknown field 'shedule'");
-    CHECK(error_of("return workflow {\n  concurrency = -1,\n  actions = { a = { run = function() end } },\n}") ==
+    CHECK(error_of(
+              "return workflow {\n  concurrency = -1,\n  actions = { a = { run = function() end } },\n}") ==
           "wf.lua:2: field 'concurrency': expected a positive integer, got -1");
-    CHECK(error_of("return workflow {\n  actions = {\n    a = { timeout = '5x', run = function() end },\n  },\n}") ==
-          "wf.lua:3: action 'a': field 'timeout': '5x' is not a duration (use 500ms, 30s, 5m, 2h, 1d or seconds)");
-    CHECK(error_of("return workflow {\n  actions = {\n    a = { shell = 'x', run = function() end },\n  },\n}") ==
+    CHECK(
+        error_of(
+            "return workflow {\n  actions = {\n    a = { timeout = '5x', run = function() end },\n  },\n}") ==
+        "wf.lua:3: action 'a': field 'timeout': '5x' is not a duration (use 500ms, 30s, 5m, 2h, 1d or "
+        "seconds)");
+    CHECK(error_of(
+              "return workflow {\n  actions = {\n    a = { shell = 'x', run = function() end },\n  },\n}") ==
           "wf.lua:3: action 'a': exactly one of run, script, cmd, shell is required");
     CHECK(error_of("return workflow {\n  actions = {\n    a = { rnu = function() end },\n  },\n}") ==
           "wf.lua:3: action 'a': unknown field 'rnu'");
-    CHECK(error_of("return workflow {\n  overlap = 'drop',\n  actions = { a = { run = function() end } },\n}") ==
+    CHECK(error_of(
+              "return workflow {\n  overlap = 'drop',\n  actions = { a = { run = function() end } },\n}") ==
           "wf.lua:2: field 'overlap': expected \"queue\" or \"skip\", got \"drop\"");
-    CHECK(error_of("return workflow { actions = {} }").find("at least one action is required") != std::string::npos);
+    CHECK(error_of("return workflow { actions = {} }").find("at least one action is required") !=
+          std::string::npos);
     CHECK(error_of("return workflow { description = 'no actions' }").find("field 'actions' is required") !=
           std::string::npos);
-    CHECK(error_of("return workflow {\n  input = { n = { type = 'integer' } },\n  actions = { a = { run = function() end } },\n}")
+    CHECK(error_of("return workflow {\n  input = { n = { type = 'integer' } },\n  actions = { a = { run = "
+                   "function() end } },\n}")
               .find("input 'n': field 'type': expected \"string\" or \"number\"") != std::string::npos);
-    CHECK(error_of("return workflow {\n  notify = { failur = { 'ops' } },\n  actions = { a = { run = function() end } },\n}")
+    CHECK(error_of("return workflow {\n  notify = { failur = { 'ops' } },\n  actions = { a = { run = "
+                   "function() end } },\n}")
               .find("unknown event 'failur'") != std::string::npos);
-    CHECK(error_of("return workflow {\n  schedule = { rrule = 'FREQ=DAILY', catchup = 'some' },\n  actions = { a = { run = function() end } },\n}")
+    CHECK(error_of("return workflow {\n  schedule = { rrule = 'FREQ=DAILY', catchup = 'some' },\n  actions = "
+                   "{ a = { run = function() end } },\n}")
               .find("catchup: expected \"none\", \"latest\" or \"all\"") != std::string::npos);
 }
 
 TEST_CASE("what the file itself gets wrong") {
-    CHECK(error_of("return workflow {\n  actions = { a = { run = function() end } \n") .find("wf.lua:") == 0);
+    CHECK(error_of("return workflow {\n  actions = { a = { run = function() end } \n").find("wf.lua:") == 0);
     CHECK(error_of("return { actions = { a = { run = function() end } } }") ==
           "wf.lua:1: the file must return workflow { ... }");
     CHECK(error_of("local x = nil\nreturn x.y") == "wf.lua:2: attempt to index local 'x' (a nil value)");
@@ -152,14 +162,16 @@ TEST_CASE("script actions and lib modules come from the workflows directory") {
     std::ofstream(dir.file("lib/util.lua")) << "return { twice = function(x) return 2 * x end }";
     std::ofstream(dir.file("scripts/step.lua")) << "local ctx = ... return ctx.input.n";
     auto r = load(R"(local util = require("lib.util")
-return workflow { context = { n = util.twice(21) }, actions = { s = { script = "scripts/step.lua" } } })", dir.path());
+return workflow { context = { n = util.twice(21) }, actions = { s = { script = "scripts/step.lua" } } })",
+                  dir.path());
     REQUIRE(std::holds_alternative<std::shared_ptr<WorkflowDef>>(r));
     auto def = std::get<std::shared_ptr<WorkflowDef>>(r);
     CHECK(def->context == nlohmann::json{{"n", 42}});
     CHECK(def->actions[0].kind == ActionKind::script);
     CHECK(def->actions[0].fn.valid());
     auto escape = load("return workflow { actions = { s = { script = '../../etc/passwd' } } }", dir.path());
-    CHECK(std::get<LoadError>(escape).message.find("must be a path inside the workflows directory") != std::string::npos);
+    CHECK(std::get<LoadError>(escape).message.find("must be a path inside the workflows directory") !=
+          std::string::npos);
     auto missing = load("return workflow { actions = { s = { script = 'nope.lua' } } }", dir.path());
     CHECK(std::get<LoadError>(missing).message.find("cannot be read") != std::string::npos);
 }

@@ -104,8 +104,9 @@ TEST_CASE("action transitions and the inspect document") {
     CHECK(doc["actions"]["b"]["status"] == "skipped");
     CHECK(doc["shared"] == nlohmann::json{{"threshold", 10}});
     CHECK(row->actions[0].node == nlohmann::json{{"tries", 1}});
-    for (const char* key : {"id", "workflow", "status", "trigger", "input", "shared", "error", "created_at",
-                            "started_at", "finished_at", "scheduled_for", "parent", "actions", "notifications"})
+    for (const char* key :
+         {"id", "workflow", "status", "trigger", "input", "shared", "error", "created_at", "started_at",
+          "finished_at", "scheduled_for", "parent", "actions", "notifications"})
         CHECK_MESSAGE(doc.contains(key), key);
     CHECK(active_executions(*db).empty());
 }
@@ -146,7 +147,7 @@ TEST_CASE("executions are named by a unique prefix") {
     CHECK(resolve_execution(*db, "zz").error().code == ErrorCode::not_found);
     auto list = list_executions(*db, ExecutionFilter{});
     REQUIRE(list.size() == 2);
-    CHECK(list[0]["id"] == "abd456");  // newest first
+    CHECK(list[0]["id"] == "abd456"); // newest first
 }
 
 TEST_CASE("logs keep their order and filter by action") {
@@ -155,7 +156,8 @@ TEST_CASE("logs keep their order and filter by action") {
     insert_definition(*db, "d1", "wf", "wf.lua", "x");
     insert_execution(*db, sample("abc123", 1));
     for (int i = 0; i < 5; ++i)
-        append_log(*db, {0, "abc123", i % 2 ? "b" : "a", 1, 1'000 + i, "stdout", "line " + std::to_string(i)});
+        append_log(*db,
+                   {0, "abc123", i % 2 ? "b" : "a", 1, 1'000 + i, "stdout", "line " + std::to_string(i)});
     db->flush();
     auto all = read_logs(*db, "abc123", std::nullopt, 0, 100);
     REQUIRE(all.size() == 5);
@@ -189,7 +191,7 @@ TEST_CASE("retention prunes old finished executions beyond the newest kept per w
         append_log(*db, {0, e.id, "a", 1, 1'000, "log", "x"});
         finish_execution(*db, e.id, ExecStatus::succeeded, std::nullopt, 1'000 + i);
     }
-    insert_execution(*db, sample("running", 6));  // never pruned: not finished
+    insert_execution(*db, sample("running", 6)); // never pruned: not finished
     db->flush();
     // Keep the newest 2 of the workflow; everything finished before 10'000 is old enough.
     auto pruned = prune_executions(*db, 10'000, 2, 100);
