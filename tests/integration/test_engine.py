@@ -165,11 +165,36 @@ class EngineTest(DaemonTest):
         self.assertEqual(report["status"], "cancelled")
         self.assertEqual(report["actions"]["wait"]["status"], "cancelled")
         self.assertEqual(report["actions"]["next"]["status"], "cancelled")
-        rc, _, _ = self.d.ctl("cancel", run_id)
+        rc, _, err = self.d.ctl("cancel", run_id)
         self.assertEqual(rc, 1)
+        self.assertIn("has already ended", err)
+
+    def test_retry_reruns_failed_actions_and_their_dependents(self):
+        self.d.write("once.lua", """
+            return workflow {
+              actions = {
+                ok    = { run = function(ctx) log.info("ok ran"); return "kept" end },
+                flaky = { needs = { "ok" }, run = function(ctx)
+                          if not ctx.node.tried then ctx.node.tried = true; error("first time") end
+                          return "second time" end },
+                after = { needs = { "flaky" }, run = function(ctx) return ctx.outputs.flaky .. "!" end },
+              },
+            }
+        """)
+        wait_for(lambda: any(w["id"] == "once" for w in self.d.ctl_json("list")), what="once loaded")
+        report = self.run_wait("once", expect_rc=1)
+        run_id = report["id"]
+        self.assertEqual(report["actions"]["after"]["status"], "skipped")
         self.assertEqual(self.d.ctl_json("retry", run_id)["id"], run_id)
-        wait_for(lambda: self.d.ctl_json("inspect", run_id)["actions"]["wait"]["status"] == "running")
-        self.d.ctl_json("cancel", run_id)
+        report = self.d.call("wait", {"execution": run_id})
+        self.assertEqual(report["status"], "succeeded")
+        self.assertEqual(report["actions"]["ok"]["attempts"], 1)        # not run again
+        self.assertEqual(report["actions"]["flaky"]["attempts"], 2)
+        self.assertEqual(report["actions"]["after"]["output"], "second time!")
+        self.assertEqual(sum(1 for l in self.d.ctl_json("logs", run_id) if l["line"] == "ok ran"), 1)
+        rc, _, err = self.d.ctl("retry", run_id)
+        self.assertEqual(rc, 1)
+        self.assertIn("nothing to retry", err)
 
     def test_status_and_executions(self):
         self.run_wait("groups")

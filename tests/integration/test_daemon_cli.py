@@ -1,0 +1,58 @@
+"""luaflowd's own command line: --check on the shipped workflows and on broken ones, --version, and a
+config file with an error stopping the start with FILE:LINE."""
+import os
+import subprocess
+import sys
+import tempfile
+import unittest
+
+sys.path.insert(0, os.path.dirname(__file__))
+from harness import LUAFLOWD, SOURCE_DIR  # noqa: E402
+
+
+def run(*args):
+    return subprocess.run([LUAFLOWD, *args], capture_output=True, text=True, timeout=30)
+
+
+class DaemonCliTest(unittest.TestCase):
+    def test_shipped_workflows_pass_check(self):
+        p = run("--check", "-c", "/nonexistent.lua", "-w", os.path.join(SOURCE_DIR, "workflows"))
+        self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
+        self.assertIn("workflow(s) ok", p.stdout)
+
+    def test_check_reports_every_problem(self):
+        with tempfile.TemporaryDirectory() as d:
+            with open(os.path.join(d, "good.lua"), "w") as f:
+                f.write("return workflow { actions = { a = { run = function() end } } }\n")
+            with open(os.path.join(d, "bad.lua"), "w") as f:
+                f.write("return workflow {\n  actions = {\n    a = { needs = { 'zz' }, run = function() end },\n  },\n}\n")
+            with open(os.path.join(d, "syntax.lua"), "w") as f:
+                f.write("return workflow {\n  actions = {\n")
+            p = run("--check", "-c", "/nonexistent.lua", "-w", d)
+            self.assertEqual(p.returncode, 1)
+            lines = p.stdout.splitlines()
+            self.assertIn(f"{d}/bad.lua:3: action 'a': needs unknown action 'zz'", lines)
+            self.assertTrue(any(l.startswith(f"{d}/syntax.lua:") for l in lines), p.stdout)
+            self.assertEqual(len(lines), 2)
+
+    def test_bad_config_stops_the_start(self):
+        with tempfile.TemporaryDirectory() as d:
+            cfg = os.path.join(d, "luaflowd.lua")
+            with open(cfg, "w") as f:
+                f.write('state = "%s"\nsheduler = true\n' % d)
+            p = run("-c", cfg, "-w", d, "--socket", os.path.join(d, "s.sock"))
+            self.assertEqual(p.returncode, 1)
+            self.assertIn(f"{cfg}:2: unknown key 'sheduler'", p.stderr)
+            p = run("--check", "-c", cfg, "-w", d)
+            self.assertEqual(p.returncode, 1)
+            self.assertIn(f"{cfg}:2: unknown key 'sheduler'", p.stdout)
+
+    def test_version_and_usage(self):
+        p = run("--version")
+        self.assertEqual(p.returncode, 0)
+        self.assertRegex(p.stdout, r"^luaflowd \d+\.\d+\.\d+")
+        self.assertEqual(run("--bogus").returncode, 2)
+
+
+if __name__ == "__main__":
+    unittest.main()
