@@ -326,6 +326,22 @@ Result<void> LuaState::load(std::string_view code, const std::string& chunkname)
     return {};
 }
 
+int caller_line(lua_State* L) {
+    lua_Debug ar;
+    if (lua_getstack(L, 1, &ar) && lua_getinfo(L, "Sl", &ar)) return ar.currentline;
+    return 0;
+}
+
+void remember_line(lua_State* L, const void* key, int idx, int line) {
+    if (idx < 0 && idx > LUA_REGISTRYINDEX) idx = lua_gettop(L) + idx + 1;
+    lua_pushlightuserdata(L, const_cast<void*>(key));
+    lua_rawget(L, LUA_REGISTRYINDEX);
+    lua_pushvalue(L, idx);
+    lua_pushnumber(L, line);
+    lua_rawset(L, -3);
+    lua_pop(L, 1);
+}
+
 Result<void> protected_call(lua_State* L, const std::function<void(lua_State*)>& fn) {
     ProtectedFn p{&fn};
     int top = lua_gettop(L);

@@ -79,6 +79,12 @@ class LuaState {
     LuaRef env_;
 };
 
+// The line the calling Lua function is at (for a C function called from Lua), or 0.
+int caller_line(lua_State* L);
+
+// Records `line` as registry[key][L's value at `idx`] (the line where a table or key was written).
+void remember_line(lua_State* L, const void* key, int idx, int line);
+
 // Runs fn(L) under lua_pcall on L so that a Lua error (out of memory included) becomes an Error
 // instead of a panic. fn may raise with lua_error/luaL_error.
 Result<void> protected_call(lua_State* L, const std::function<void(lua_State*)>& fn);

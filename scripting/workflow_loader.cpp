@@ -34,15 +34,7 @@ const std::set<std::string> kEvents = {"success", "failure",  "timeout", "cancel
 int l_workflow(lua_State* L) {
     if (lua_gettop(L) != 1 || !lua_istable(L, 1))
         return luaL_error(L, "workflow: expected workflow { ... } with a table of fields");
-    lua_Debug ar;
-    int line = 0;
-    if (lua_getstack(L, 1, &ar) && lua_getinfo(L, "Sl", &ar)) line = ar.currentline;
-    lua_pushlightuserdata(L, const_cast<char*>(&kWorkflowTagsKey));
-    lua_rawget(L, LUA_REGISTRYINDEX);
-    lua_pushvalue(L, 1);
-    lua_pushnumber(L, line);
-    lua_rawset(L, -3);
-    lua_pop(L, 1);
+    remember_line(L, &kWorkflowTagsKey, 1, caller_line(L));
     lua_settop(L, 1);
     return 1;
 }

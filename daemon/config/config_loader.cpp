@@ -22,17 +22,7 @@ const char kLinesKey = 0; // registry: { [global name] = line where the file set
 
 // __newindex of the config's globals: remembers the line of each assignment.
 int l_capture(lua_State* L) {
-    lua_Debug ar;
-    int line = 0;
-    if (lua_getstack(L, 1, &ar) && lua_getinfo(L, "Sl", &ar)) line = ar.currentline;
-    if (lua_type(L, 2) == LUA_TSTRING) {
-        lua_pushlightuserdata(L, const_cast<char*>(&kLinesKey));
-        lua_rawget(L, LUA_REGISTRYINDEX);
-        lua_pushvalue(L, 2);
-        lua_pushnumber(L, line);
-        lua_rawset(L, -3);
-        lua_pop(L, 1);
-    }
+    if (lua_type(L, 2) == LUA_TSTRING) scripting::remember_line(L, &kLinesKey, 2, scripting::caller_line(L));
     lua_rawset(L, 1);
     return 0;
 }
