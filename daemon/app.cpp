@@ -1,6 +1,7 @@
 #include "daemon/app.hpp"
 
 #include "common/log.hpp"
+#include "common/loop_thread.hpp"
 #include "daemon/control/handlers.hpp"
 #include "daemon/control/socket_server.hpp"
 #include "daemon/exec/executor.hpp"
@@ -168,6 +169,7 @@ int run_daemon(const Options& options) {
 
     uv_loop_t loop;
     uv_loop_init(&loop);
+    mark_loop_thread();
     std::uint64_t started = uv_hrtime();
     int exit_code = 0;
     {

@@ -1,5 +1,6 @@
 #include "scripting/task.hpp"
 
+#include "common/loop_thread.hpp"
 #include "scripting/convert.hpp"
 
 namespace luaflow::scripting {
@@ -134,6 +135,7 @@ void Task::cancel() {
 }
 
 void Task::step(int nargs) {
+    assert_on_loop_thread();
     RunGuard& g = state_->guard();
     // A task resumed from inside another task's C call would nest resumes; the engine never does that.
     g.task_thread = co_;

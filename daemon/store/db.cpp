@@ -1,6 +1,7 @@
 #include "daemon/store/db.hpp"
 
 #include "common/log.hpp"
+#include "common/loop_thread.hpp"
 
 #include <cstring>
 #include <sstream>
@@ -106,6 +107,7 @@ void Db::notify_pending() {
 }
 
 void Db::write(std::source_location where) {
+    assert_on_loop_thread();
     if (in_write_) return;
     int rc = sqlite3_exec(db_, "BEGIN IMMEDIATE", nullptr, nullptr, nullptr);
     if (rc != SQLITE_OK) fatal_sql_error(db_, rc, "BEGIN IMMEDIATE");
