@@ -3,7 +3,7 @@
 # shipped workflows (state in ./.luaflow) or run the tests.
 #   scripts/dev.sh run           build, then luaflowd on ./workflows with state in ./.luaflow
 #   scripts/dev.sh test          check the formatting, build, then the whole test suite (ctest)
-#   scripts/dev.sh test-asan     the same with AddressSanitizer and UndefinedBehaviorSanitizer
+#   scripts/dev.sh test-asan     the same as a Debug build (assertions on) with ASan and UBSan
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -52,7 +52,7 @@ test)
     ;;
 test-asan)
     install_missing
-    build build-asan -DLUAFLOW_SANITIZE=ON
+    build build-asan -DLUAFLOW_SANITIZE=ON -DCMAKE_BUILD_TYPE=Debug
     cd build-asan && ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 ctest -j 2 --output-on-failure
     ;;
 *)
