@@ -138,20 +138,16 @@ Result<std::string> Registry::load_only(const std::string& path) {
     return id;
 }
 
-void Registry::watch_path(const std::string& path) {
+void Registry::watch_path(const std::string& path, bool lib) {
     auto* box = new FsEventBox();
     box->owner = this;
+    box->lib = lib;
     uv_fs_event_init(loop_, &box->uv);
     loop::UvHandle<FsEventBox> handle(box);
     int rc = uv_fs_event_start(
         &box->uv,
-        [](uv_fs_event_t* h, const char* filename, int, int) {
-            auto* b = loop::box_of<FsEventBox>(h);
-            if (!b) return;
-            // A change under lib/ may affect any workflow that requires it: reload them all.
-            bool lib = std::string(h->path ? h->path : "").find("/lib") != std::string::npos;
-            (void)filename;
-            b->owner->schedule_reload(lib);
+        [](uv_fs_event_t* h, const char*, int, int) {
+            if (auto* b = loop::box_of<FsEventBox>(h)) b->owner->schedule_reload(b->lib);
         },
         path.c_str(), 0);
     if (rc != 0) {
@@ -165,8 +161,8 @@ void Registry::watch_path(const std::string& path) {
 
 void Registry::watch() {
     watchers_.clear();
-    watch_path(dir_);
-    watch_path(dir_ + "/lib");
+    watch_path(dir_, false);
+    watch_path(dir_ + "/lib", true);
 }
 
 void Registry::schedule_reload(bool force) {

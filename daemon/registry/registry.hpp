@@ -60,10 +60,11 @@ class Registry {
         uv_fs_event_t uv;
         bool closing = false;
         Registry* owner = nullptr;
+        bool lib = false; // watches lib/: a change there may affect every workflow
     };
     void load_file(WorkflowEntry& entry, const std::string& path, bool force,
                    std::vector<std::string>& changed);
-    void watch_path(const std::string& path);
+    void watch_path(const std::string& path, bool lib);
     void schedule_reload(bool force);
 
     uv_loop_t* loop_;

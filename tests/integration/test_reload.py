@@ -69,6 +69,18 @@ class ReloadTest(DaemonTest):
         self.d.proc.send_signal(signal.SIGHUP)
         wait_for(lambda: entry(self.d, "y") is not None, timeout=2)
 
+    def test_lib_change_reloads_its_users(self):
+        self.d.write("lib/word.lua", "return { value = 'first' }")
+        self.d.write("uses.lua", """
+            local word = require("lib.word")
+            return workflow { actions = { a = { run = function() return word.value end } } }
+        """)
+        wait_for(lambda: entry(self.d, "uses") is not None, timeout=1.5)
+        self.assertEqual(self.run_wait("uses")["actions"]["a"]["output"], "first")
+        self.d.write("lib/word.lua", "return { value = 'second' }")
+        wait_for(lambda: self.run_wait("uses")["actions"]["a"]["output"] == "second", timeout=1.5, interval=0.05,
+                 what="the workflow to see the new module")
+
     def test_removed_file_disappears(self):
         os.remove(os.path.join(self.d.workflows, "w.lua"))
         wait_for(lambda: entry(self.d, "w") is None, timeout=1.5)
