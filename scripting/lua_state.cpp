@@ -248,7 +248,6 @@ int setup(lua_State* L) {
     // From now on the sandbox is the globals of the state: functions created later see only it.
     lua_pushvalue(L, env);
     lua_replace(L, LUA_GLOBALSINDEX);
-    lua_gc(L, LUA_GCCOLLECT, 0);
     return 1; // the sandbox table
 }
 
