@@ -32,8 +32,9 @@ build() {  # build DIR [cmake args...]
 
 check_format() {
     # The formatting is .clang-format's (STYLE 2.3); a difference fails the build.
-    find common daemon scripting stdlib notifiers ctl tests/unit bench \( -name '*.cpp' -o -name '*.hpp' \) -print0 |
-        xargs -0 clang-format --dry-run --Werror
+    local dirs=()
+    for d in common daemon scripting stdlib notifiers ctl tests/unit bench; do [ -d "$d" ] && dirs+=("$d"); done
+    find "${dirs[@]}" \( -name '*.cpp' -o -name '*.hpp' \) -print0 | xargs -0 clang-format --dry-run --Werror
 }
 
 case "${1:-}" in

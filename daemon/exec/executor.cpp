@@ -393,7 +393,8 @@ void Executor::on_attempt_done(const std::string& id, std::size_t i, int attempt
     int used = a.attempts - a.attempt_base;
     std::string what = "attempt " + std::to_string(used) + "/" + std::to_string(def.retries + 1) + " " +
                        (r.kind == AttemptResult::Kind::timed_out ? "timed out" : "failed") + ": " + r.error;
-    if (used <= def.retries && !stopping_) {
+    // While stopping, the retry is recorded but not started: the next start picks it up.
+    if (used <= def.retries) {
         Millis delay = retry_delay(def, used);
         UnixMillis at = now_unix_ms() + delay;
         store::append_log(db_, {0, e->id, def.name, a.attempts, now_unix_ms(), "log",

@@ -80,6 +80,28 @@ class DurabilityTest(unittest.TestCase):
         self.assertEqual(d.ctl_json("inspect", run_id)["actions"]["long"]["attempts"], 2)
         self.assertEqual(d.stop(), 0)
 
+    def test_failure_during_shutdown_grace_is_retried_at_next_start(self):
+        d = self.d
+        d.write("late.lua", """
+            return workflow {
+              actions = {
+                a = { retries = 1, retry_delay = "100ms", run = function(ctx)
+                        if ctx.execution.attempt == 1 then sleep(0.5); error("failed while stopping") end
+                        return "second" end },
+              },
+            }
+        """)
+        d.start()
+        run_id = d.ctl_json("run", "late")["id"]
+        wait_for(lambda: d.ctl_json("inspect", run_id)["actions"]["a"]["status"] == "running")
+        self.assertEqual(d.stop(), 0)
+        d.start()
+        wait_for(lambda: d.ctl_json("inspect", run_id)["status"] == "succeeded", timeout=10)
+        report = d.ctl_json("inspect", run_id)
+        self.assertEqual(report["actions"]["a"]["attempts"], 2)
+        self.assertEqual(report["actions"]["a"]["output"], "second")
+        self.assertEqual(d.stop(), 0)
+
 
 if __name__ == "__main__":
     unittest.main()
