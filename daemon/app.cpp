@@ -8,6 +8,7 @@
 #include "daemon/exec/retention_pruner.hpp"
 #include "daemon/registry/registry.hpp"
 #include "daemon/service_notify.hpp"
+#include "daemon/store/checkpointer.hpp"
 #include "daemon/store/commit_pump.hpp"
 #include "daemon/store/db.hpp"
 #include "stdlib/stdlib.hpp"
@@ -174,6 +175,7 @@ int run_daemon(const Options& options) {
     int exit_code = 0;
     {
         store::CommitPump pump(&loop, *db);
+        store::Checkpointer checkpointer(&loop, *db, cfg.state + "/luaflow.db");
         scripting::TaskScheduler scheduler(&loop);
         // The executor provides the stdlib's services, and the registry's states need them: the
         // registry holds a pointer that is set before anything loads.
