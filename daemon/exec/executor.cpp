@@ -326,7 +326,7 @@ void Executor::release_slot(Execution& e, std::size_t i) {
     // A slot came free: let executions waiting on this queue go on once the change that freed it (the
     // action's end, written in this turn) is committed.
     db_.write();
-    db_.after_commit([this, queue] {
+    db_.after_commit([this] {
         std::vector<std::string> ids;
         for (const auto& [id, x] : executions_)
             if (x->status == ExecStatus::running) ids.push_back(id);
