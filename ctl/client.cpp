@@ -11,6 +11,23 @@
 
 namespace luaflow::ctl {
 
+namespace {
+
+CallError unreachable(const std::string& path, const std::string& why) {
+    return CallError{make_error(ErrorCode::unavailable, "cannot reach luaflowd at " + path + ": " + why),
+                     false};
+}
+
+// The daemon's error codes (common/protocol.hpp), spelled as ErrorCode's to_string spells them.
+ErrorCode parse_error_code(const std::string& code) {
+    for (ErrorCode c :
+         {ErrorCode::invalid, ErrorCode::not_found, ErrorCode::conflict, ErrorCode::unavailable})
+        if (code == to_string(c)) return c;
+    return ErrorCode::internal;
+}
+
+} // namespace
+
 std::string socket_path(const std::string& flag) {
     if (!flag.empty()) return flag;
     if (const char* env = std::getenv("LUAFLOW_SOCKET"); env && *env) return env;
@@ -21,74 +38,78 @@ Client::~Client() {
     if (fd_ >= 0) ::close(fd_);
 }
 
-Client::Client(Client&& o) noexcept
-    : fd_(std::exchange(o.fd_, -1)), path_(std::move(o.path_)), buffer_(std::move(o.buffer_)),
-      next_id_(o.next_id_) {}
-
-Result<Client> Client::connect(const std::string& path) {
+std::optional<CallError> Client::connect() {
     sockaddr_un addr{};
-    if (path.size() >= sizeof addr.sun_path)
-        return make_error(ErrorCode::invalid, "socket path " + path + " is too long");
+    if (path_.size() >= sizeof addr.sun_path) return unreachable(path_, std::strerror(ENAMETOOLONG));
     int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (fd < 0) return make_error(ErrorCode::unavailable, std::string("socket: ") + std::strerror(errno));
+    if (fd < 0) return unreachable(path_, std::strerror(errno));
     addr.sun_family = AF_UNIX;
-    std::memcpy(addr.sun_path, path.c_str(), path.size() + 1);
+    std::memcpy(addr.sun_path, path_.c_str(), path_.size() + 1);
     if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
         int e = errno;
         ::close(fd);
-        return make_error(ErrorCode::unavailable,
-                          "cannot reach luaflowd at " + path + ": " + std::strerror(e));
+        return unreachable(path_, std::strerror(e));
     }
-    return Client(fd, path);
+    fd_ = fd;
+    return std::nullopt;
 }
 
-Result<std::string> Client::read_line() {
-    for (;;) {
-        if (size_t nl = buffer_.find('\n'); nl != std::string::npos) {
+std::optional<CallError> Client::send_line(const std::string& line) {
+    for (size_t off = 0; off < line.size();) {
+        // MSG_NOSIGNAL: a daemon that went away must give an error here, not kill us with SIGPIPE.
+        ssize_t n = ::send(fd_, line.data() + off, line.size() - off, MSG_NOSIGNAL);
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0) return unreachable(path_, std::strerror(errno));
+        off += static_cast<size_t>(n);
+    }
+    return std::nullopt;
+}
+
+std::optional<std::string> Client::read_line() {
+    for (size_t scanned = 0;;) {
+        if (size_t nl = buffer_.find('\n', scanned); nl != std::string::npos) {
             std::string line = buffer_.substr(0, nl);
             buffer_.erase(0, nl + 1);
             return line;
         }
+        scanned = buffer_.size();
         char buf[65536];
         ssize_t n = ::read(fd_, buf, sizeof buf);
         if (n < 0 && errno == EINTR) continue;
-        if (n <= 0)
-            return make_error(ErrorCode::unavailable, "luaflowd at " + path_ + " closed the connection");
+        if (n <= 0) return std::nullopt;
         buffer_.append(buf, static_cast<size_t>(n));
     }
 }
 
-Result<json> Client::call(const std::string& method, const json& params,
-                          const std::function<void(const json&)>& on_event) {
+Reply Client::call(const std::string& method, const json& params,
+                   const std::function<void(const json&)>& on_event) {
+    if (fd_ < 0)
+        if (auto failed = connect()) return *failed;
     int id = next_id_++;
-    std::string line = json{{"id", id}, {"method", method}, {"params", params}}.dump() + "\n";
-    for (size_t off = 0; off < line.size();) {
-        ssize_t n = ::write(fd_, line.data() + off, line.size() - off);
-        if (n < 0 && errno == EINTR) continue;
-        if (n <= 0) return make_error(ErrorCode::unavailable, "cannot write to luaflowd at " + path_);
-        off += static_cast<size_t>(n);
-    }
+    json request = {{"id", id}, {"method", method}, {"params", params}};
+    if (auto failed = send_line(request.dump(-1, ' ', false, json::error_handler_t::replace) + "\n"))
+        return *failed;
     for (;;) {
-        auto text = read_line();
-        if (!text) return text.error();
-        json msg = json::parse(*text, nullptr, false);
+        auto line = read_line();
+        if (!line)
+            return CallError{make_error(ErrorCode::unavailable,
+                                        "luaflowd at " + path_ + " closed the connection before answering"),
+                             false};
+        json msg = json::parse(*line, nullptr, false);
         if (msg.is_discarded() || !msg.is_object())
-            return make_error(ErrorCode::internal, "luaflowd sent a line that is not JSON: " + *text);
-        if (msg.contains("event")) {
-            if (on_event) on_event(msg["event"]);
+            return CallError{
+                make_error(ErrorCode::internal, "luaflowd sent a line that is not JSON: " + *line)};
+        if (auto event = msg.find("event"); event != msg.end()) {
+            if (on_event) on_event(*event);
             continue;
         }
-        if (msg.contains("error")) {
-            const json& e = msg["error"];
-            std::string code = e.value("code", "internal");
-            ErrorCode c = code == "invalid"       ? ErrorCode::invalid
-                          : code == "not_found"   ? ErrorCode::not_found
-                          : code == "conflict"    ? ErrorCode::conflict
-                          : code == "unavailable" ? ErrorCode::unavailable
-                                                  : ErrorCode::internal;
-            return make_error(c, e.value("message", "unknown error"));
+        if (auto error = msg.find("error"); error != msg.end()) {
+            std::string code = error->is_object() ? error->value("code", "internal") : "internal";
+            std::string message = error->is_object() ? error->value("message", "") : error->dump();
+            return CallError{make_error(parse_error_code(code), message.empty() ? code : message)};
         }
-        return msg.value("result", json());
+        auto result = msg.find("result");
+        return result == msg.end() ? json() : *result;
     }
 }
 

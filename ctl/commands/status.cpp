@@ -1,0 +1,31 @@
+// status: the daemon's version, uptime and counts.
+#include "ctl/commands/commands.hpp"
+#include "ctl/table.hpp"
+
+namespace luaflow::ctl {
+
+int cmd_status(const Invocation& inv) {
+    int rc = kOk;
+    if (!parse_args(inv, {"status", {}, {}}, rc)) return rc;
+    auto r = request(inv, "status", json::object(), rc);
+    if (!r) return rc;
+    if (inv.json) {
+        print_json(*r);
+        return kOk;
+    }
+    const json& s = *r;
+    json uptime = s.value("uptime_s", json());
+    Fields f;
+    f.add("version", cell(s.value("version", json())));
+    f.add("uptime", uptime.is_number() ? human_span(uptime.get<double>()) : "-");
+    f.add("workflows", cell(s.value("workflows", json())));
+    std::string errors = cell(s.value("workflow_errors", json()));
+    if (s.value("workflow_errors", 0) > 0) errors = red(errors) + " (see luaflowctl list)";
+    f.add("workflow errors", errors);
+    f.add("running", cell(s.value("running", json())));
+    f.add("queued", cell(s.value("queued", json())));
+    f.print();
+    return kOk;
+}
+
+} // namespace luaflow::ctl

@@ -1,0 +1,43 @@
+// test: run a workflow file once in a throwaway state directory, in this process; no daemon needed.
+#include "ctl/commands/commands.hpp"
+#include "ctl/table.hpp"
+#include "daemon/offline.hpp"
+
+#include <cstdio>
+
+namespace luaflow::ctl {
+
+int cmd_test(const Invocation& inv) {
+    int rc = kOk;
+    auto args = parse_args(inv, {"test FILE [--input JSON]", {"--input"}, {}, 1, 1}, rc);
+    if (!args) return rc;
+    json input = json::object();
+    if (auto text = args->value("--input")) {
+        auto parsed = parse_json_object(*text, "--input", rc);
+        if (!parsed) return rc;
+        input = std::move(*parsed);
+    }
+    json doc = offline::test(args->positional[0], input);
+    bool ok = doc.value("ok", false);
+    if (inv.json) {
+        print_json(doc);
+        return ok ? kOk : kFailed;
+    }
+    print_load_errors(doc.value("errors", json::array()));
+    json report = doc.value("report", json());
+    if (report.is_object()) {
+        print_report(report);
+        std::printf("\n");
+    }
+    // One closing line, so that a long report still ends with the verdict.
+    if (ok)
+        std::printf("%s\n", status_text("ok").c_str());
+    else if (report.is_object())
+        std::printf("%s: execution %s\n", red("failed").c_str(),
+                    cell(report.value("status", json())).c_str());
+    else
+        std::printf("%s: the workflow did not run\n", red("failed").c_str());
+    return ok ? kOk : kFailed;
+}
+
+} // namespace luaflow::ctl
