@@ -24,6 +24,7 @@ void print_help(std::FILE* out) {
                  "  cancel EXEC\n"
                  "  retry EXEC\n"
                  "  enable WF | disable WF\n"
+                 "  next WF [-n N] [--after TIME]     upcoming fire times (default 5)\n"
                  "  reload\n"
                  "  validate FILE...                  offline; no daemon needed\n"
                  "  test FILE [--input JSON]          run once in a throwaway state directory\n"
@@ -65,6 +66,7 @@ int dispatch(const Invocation& inv) {
         {"retry", cmd_retry},
         {"enable", cmd_enable},
         {"disable", cmd_disable},
+        {"next", cmd_next},
         {"reload", cmd_reload},
         {"validate", cmd_validate},
         {"test", cmd_test},

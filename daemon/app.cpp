@@ -7,6 +7,8 @@
 #include "daemon/exec/executor.hpp"
 #include "daemon/exec/retention_pruner.hpp"
 #include "daemon/registry/registry.hpp"
+#include "daemon/schedule/check.hpp"
+#include "daemon/schedule/scheduler.hpp"
 #include "daemon/service_notify.hpp"
 #include "daemon/store/checkpointer.hpp"
 #include "daemon/store/commit_pump.hpp"
@@ -126,7 +128,7 @@ int check_all(const Options& options) {
         std::sort(files.begin(), files.end());
         for (const std::string& f : files) {
             std::string id = std::filesystem::path(f).stem().string();
-            auto r = scripting::load_workflow_file(f, sandbox_options(*cfg, services, id));
+            auto r = schedule::checked(scripting::load_workflow_file(f, sandbox_options(*cfg, services, id)));
             if (auto* err = std::get_if<scripting::LoadError>(&r)) {
                 std::printf("%s\n", err->to_string().c_str());
                 ++problems;
@@ -176,14 +178,14 @@ int run_daemon(const Options& options) {
     {
         store::CommitPump pump(&loop, *db);
         store::Checkpointer checkpointer(&loop, *db, cfg.state + "/luaflow.db");
-        scripting::TaskScheduler scheduler(&loop);
+        scripting::TaskScheduler tasks(&loop);
         // The executor provides the stdlib's services, and the registry's states need them: the
         // registry holds a pointer that is set before anything loads.
         stdlib::Services* services = nullptr;
         registry::Registry registry(&loop, *db, cfg.workflows, [&](const std::string& id) {
             return sandbox_options(cfg, *services, id);
         });
-        exec::Executor executor(&loop, *db, registry, scheduler, cfg);
+        exec::Executor executor(&loop, *db, registry, tasks, cfg);
         services = &executor;
 
         registry::ReloadReport first = registry.reload(false);
@@ -193,6 +195,13 @@ int run_daemon(const Options& options) {
         ::malloc_trim(0);
         registry.watch();
         executor.recover();
+        // After recovery, so that catch-up runs queue behind the executions the store already holds.
+        schedule::Scheduler scheduler(&loop, *db, registry, executor);
+        registry.on_change = [&scheduler](const std::vector<std::string>& changed) {
+            for (const auto& id : changed)
+                scheduler.refresh(id);
+        };
+        scheduler.start();
         db->flush();
         exec::RetentionPruner pruner(&loop, *db, cfg.state + "/scratch");
         pruner.configure(cfg);
@@ -221,7 +230,7 @@ int run_daemon(const Options& options) {
             return r;
         };
 
-        control::Context ctx{*db, registry, executor, started, reload};
+        control::Context ctx{*db, registry, executor, scheduler, started, reload};
         control::SocketServer server(&loop, control::make_handler(ctx));
         if (auto r = server.listen(cfg.socket.path, cfg.socket.mode, cfg.socket.group); !r) {
             log::error("%s", r.error().message.c_str());
@@ -237,6 +246,7 @@ int run_daemon(const Options& options) {
             log::info("stopping: running actions get %s to finish",
                       format_duration(cfg.shutdown_grace).c_str());
             server.close();
+            scheduler.stop();
             executor.shutdown(cfg.shutdown_grace, [&] { uv_stop(&loop); });
         };
         auto sighup = watch_signal(&loop, SIGHUP, [&] { reload(); });

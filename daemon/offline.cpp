@@ -4,6 +4,7 @@
 #include "daemon/app.hpp"
 #include "daemon/exec/executor.hpp"
 #include "daemon/registry/registry.hpp"
+#include "daemon/schedule/check.hpp"
 #include "daemon/store/commit_pump.hpp"
 #include "daemon/store/db.hpp"
 #include "scripting/workflow_loader.hpp"
@@ -49,7 +50,7 @@ json validate(const std::vector<std::string>& files) {
             config::Config cfg;
             cfg.workflows = directory_of(f);
             std::string id = fs::path(f).stem().string();
-            auto r = scripting::load_workflow_file(f, sandbox_options(cfg, services, id));
+            auto r = schedule::checked(scripting::load_workflow_file(f, sandbox_options(cfg, services, id)));
             if (auto* err = std::get_if<scripting::LoadError>(&r)) errors.push_back(error_json(*err));
         }
     }

@@ -85,7 +85,8 @@ struct WorkflowDef {
     int line = 0;            // line of the workflow { ... } call
     std::string description;
     bool enabled = true;
-    nlohmann::json schedule; // null when absent; validated for shape, expanded by the schedule issue
+    nlohmann::json schedule; // null when absent; as written (daemon/schedule/ parses and expands it)
+    int schedule_line = 0;
     Triggers triggers;
     std::vector<InputDecl> inputs;
     nlohmann::json context = nlohmann::json::object();

@@ -278,6 +278,7 @@ class Validator {
     json schedule(int wf) {
         if (!get(wf, "schedule")) return json();
         int line = line_for("", "schedule");
+        def_.schedule_line = line;
         json j;
         if (lua_type(L_, -1) == LUA_TSTRING) {
             j = lua_tostring(L_, -1);

@@ -7,7 +7,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-packages=(build-essential cmake ninja-build pkg-config python3 clang-format
+packages=(build-essential cmake ninja-build pkg-config python3 python3-dateutil clang-format
           libluajit-5.1-dev libuv1-dev libsqlite3-dev sqlite3 libcurl4-openssl-dev nlohmann-json3-dev
           libical-dev doctest-dev libh2o-dev libsystemd-dev)
 

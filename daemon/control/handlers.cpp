@@ -38,6 +38,7 @@ Handler make_handler(Context& ctx) {
         {"disable",
          [](Context& c, const json& p, const std::shared_ptr<Reply>& r) { handle_enable(c, p, r, false); }},
         {"reload", handle_reload},
+        {"next", handle_next},
         {"stats", handle_stats},
     };
     return [&ctx](const std::string& method, const json& params, std::shared_ptr<Reply> reply) {

@@ -3,6 +3,7 @@
 #include "daemon/control/socket_server.hpp"
 #include "daemon/exec/executor.hpp"
 #include "daemon/registry/registry.hpp"
+#include "daemon/schedule/scheduler.hpp"
 #include "daemon/store/db.hpp"
 
 #include <functional>
@@ -13,6 +14,7 @@ struct Context {
     store::Db& db;
     registry::Registry& registry;
     exec::Executor& executor;
+    schedule::Scheduler& scheduler;
     std::uint64_t started_ns = 0;                   // uv_hrtime() at start, for uptime
     std::function<registry::ReloadReport()> reload; // SIGHUP's work: config and workflows
 };
@@ -32,6 +34,7 @@ void handle_cancel(Context& ctx, const json& params, const std::shared_ptr<Reply
 void handle_retry(Context& ctx, const json& params, const std::shared_ptr<Reply>& reply);
 void handle_enable(Context& ctx, const json& params, const std::shared_ptr<Reply>& reply, bool enabled);
 void handle_reload(Context& ctx, const json& params, const std::shared_ptr<Reply>& reply);
+void handle_next(Context& ctx, const json& params, const std::shared_ptr<Reply>& reply);
 void handle_stats(Context& ctx, const json& params, const std::shared_ptr<Reply>& reply);
 
 // A string parameter, or an `invalid` error naming it.

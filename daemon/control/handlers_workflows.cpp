@@ -1,6 +1,8 @@
 // status, list, show, enable/disable, reload, stats.
 #include "daemon/control/handlers.hpp"
+#include "daemon/store/events.hpp"
 #include "daemon/store/executions.hpp"
+#include "daemon/store/schedules.hpp"
 #include "version.hpp"
 
 #include <uv.h>
@@ -13,13 +15,18 @@ bool effective_enabled(Context& ctx, const registry::WorkflowEntry& e) {
     return store::enabled_override(ctx.db, e.id).value_or(e.def ? e.def->enabled : true);
 }
 
+json next_run(Context& ctx, const std::string& id) {
+    auto t = ctx.scheduler.next_fire(id);
+    return t ? json(format_rfc3339(*t * 1000)) : json();
+}
+
 json list_item(Context& ctx, const registry::WorkflowEntry& e) {
     return {{"id", e.id},
             {"enabled", effective_enabled(ctx, e)},
             {"status", e.error ? "error" : "ok"},
             {"error", e.error ? json(e.error->to_string()) : json()},
-            {"schedule", e.def ? e.def->schedule : json()},
-            {"next_run", nullptr},
+            {"schedule", ctx.scheduler.describe(e.id)},
+            {"next_run", next_run(ctx, e.id)},
             {"last_execution", store::last_execution(ctx.db, e.id)}};
 }
 
@@ -62,7 +69,11 @@ void handle_show(Context& ctx, const json& params, const std::shared_ptr<Reply>&
     exec::Counts c = ctx.executor.counts(e->id);
     doc["running"] = c.running;
     doc["queued"] = c.queued;
-    doc["skipped"] = 0;
+    doc["skipped"] = store::skipped_count(ctx.db, e->id);
+    doc["events"] = store::workflow_events(ctx.db, e->id, 10);
+    if (auto upcoming = ctx.scheduler.upcoming(e->id, 5, std::nullopt);
+        upcoming && e->def && !e->def->schedule.is_null())
+        doc["upcoming"] = upcoming.value();
     if (const auto& def = e->def) {
         json inputs = json::object();
         for (const auto& in : def->inputs)
@@ -104,6 +115,8 @@ void handle_enable(Context& ctx, const json& params, const std::shared_ptr<Reply
     if (!ctx.registry.find(*id))
         return reply->error(make_error(ErrorCode::not_found, "no workflow '" + *id + "'"));
     store::set_enabled_override(ctx.db, *id, enabled);
+    // Enabling catches up what was missed while disabled (the rule's catchup); disabling stops the fires.
+    ctx.scheduler.refresh(*id);
     answer(ctx, reply, {{"id", *id}, {"enabled", enabled}});
 }
 
@@ -114,7 +127,36 @@ void handle_reload(Context& ctx, const json&, const std::shared_ptr<Reply>& repl
 
 void handle_stats(Context& ctx, const json&, const std::shared_ptr<Reply>& reply) {
     exec::Counts c = ctx.executor.counts();
-    reply->result({{"commits", ctx.db.commits()}, {"running", c.running}, {"queued", c.queued}});
+    reply->result({{"commits", ctx.db.commits()},
+                   {"running", c.running},
+                   {"queued", c.queued},
+                   {"schedule_lateness", ctx.scheduler.lateness().summary()}});
+}
+
+void handle_next(Context& ctx, const json& params, const std::shared_ptr<Reply>& reply) {
+    auto id = string_param(params, "workflow");
+    if (!id) return reply->error(id.error());
+    int n = 5;
+    if (auto it = params.find("n"); it != params.end() && !it->is_null()) {
+        if (!it->is_number_integer() || it->get<long long>() < 1 || it->get<long long>() > 1000)
+            return reply->error(
+                make_error(ErrorCode::invalid, "parameter 'n' must be an integer from 1 to 1000"));
+        n = it->get<int>();
+    }
+    std::optional<schedule::UnixSeconds> after;
+    if (auto it = params.find("after"); it != params.end() && !it->is_null()) {
+        auto t = it->is_string() ? parse_rfc3339(it->get<std::string>()) : std::nullopt;
+        if (!t)
+            return reply->error(make_error(ErrorCode::invalid,
+                                           "parameter 'after' must be an RFC 3339 time, got " + it->dump()));
+        after = *t >= 0 ? *t / 1000 : (*t - 999) / 1000;
+    }
+    const registry::WorkflowEntry* e = ctx.registry.find(*id);
+    if (e && e->def && e->def->schedule.is_null())
+        return reply->error(make_error(ErrorCode::conflict, "workflow '" + *id + "' has no schedule"));
+    auto times = ctx.scheduler.upcoming(*id, n, after);
+    if (!times) return reply->error(times.error());
+    reply->result(times.value());
 }
 
 } // namespace luaflow::control

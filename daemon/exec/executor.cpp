@@ -2,6 +2,7 @@
 
 #include "common/log.hpp"
 #include "daemon/exec/input.hpp"
+#include "daemon/store/events.hpp"
 #include "daemon/store/executions.hpp"
 #include "daemon/store/logs.hpp"
 
@@ -127,7 +128,7 @@ Result<std::string> Executor::submit(const SubmitRequest& r) {
 
     int running = running_per_workflow_[def->id];
     bool start_now = running < def->concurrency && queued_[def->id].empty();
-    if (!start_now && def->overlap == scripting::Overlap::skip) {
+    if (!start_now && def->overlap == scripting::Overlap::skip && !r.queue_even_if_skip) {
         return make_error(ErrorCode::conflict, "workflow '" + def->id + "' is at its concurrency limit (" +
                                                    std::to_string(def->concurrency) +
                                                    ") and its overlap is \"skip\"");
@@ -173,11 +174,23 @@ Result<std::string> Executor::submit(const SubmitRequest& r) {
     return id;
 }
 
+bool Executor::busy(const std::string& workflow) {
+    const registry::WorkflowEntry* entry = registry_.find(workflow);
+    if (!entry || !entry->def) return false;
+    return running_per_workflow_[workflow] >= entry->def->concurrency || !queued_[workflow].empty();
+}
+
 void Executor::start_execution(Execution& e) {
     e.status = ExecStatus::running;
     if (!e.started_at) {
         e.started_at = now_unix_ms();
         store::start_execution(db_, e.id, *e.started_at);
+    }
+    if (e.scheduled_for && *e.started_at - *e.scheduled_for > kLateAfter) {
+        std::string message = "started " + format_duration(*e.started_at - *e.scheduled_for) +
+                              " after its scheduled time " + format_rfc3339(*e.scheduled_for);
+        log::info("execution %s of %s: %s", e.id.c_str(), e.def->id.c_str(), message.c_str());
+        store::record_event(db_, {e.def->id, e.id, "late", *e.started_at, 1, message});
     }
     arm_execution_timeout(e);
     std::string id = e.id;

@@ -34,7 +34,11 @@ struct SubmitRequest {
     json trigger = {{"type", "manual"}};
     std::optional<UnixMillis> scheduled_for;
     std::optional<std::string> parent;
+    bool queue_even_if_skip = false; // catch-up runs queue even with overlap = "skip"
 };
+
+// A scheduled run that starts later than this after its time raises the `late` event (SPEC 8).
+inline constexpr Millis kLateAfter = 1000;
 
 struct Counts {
     int running = 0;
@@ -67,6 +71,8 @@ class Executor final : public stdlib::Services {
 
     Counts counts() const;
     Counts counts(const std::string& workflow) const;
+    // At its concurrency limit: a new execution would queue (or be skipped with overlap = "skip").
+    bool busy(const std::string& workflow);
     void apply_config(const config::Config& config);
 
     // stdlib::Services

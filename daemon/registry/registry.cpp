@@ -1,6 +1,7 @@
 #include "daemon/registry/registry.hpp"
 
 #include "common/log.hpp"
+#include "daemon/schedule/check.hpp"
 #include "daemon/store/executions.hpp"
 
 #include <dirent.h>
@@ -58,7 +59,7 @@ void Registry::load_file(WorkflowEntry& entry, const std::string& path, bool for
         entry.error.reset();
         return;
     }
-    auto loaded = scripting::load_workflow(entry.id, path, *text, sandbox_(entry.id));
+    auto loaded = schedule::checked(scripting::load_workflow(entry.id, path, *text, sandbox_(entry.id)));
     if (auto* err = std::get_if<scripting::LoadError>(&loaded)) {
         entry.error = *err;
         log::error("%s%s", err->to_string().c_str(),

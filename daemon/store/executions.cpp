@@ -1,5 +1,7 @@
 #include "daemon/store/executions.hpp"
 
+#include "daemon/store/events.hpp"
+
 namespace luaflow::store {
 
 namespace {
@@ -252,7 +254,10 @@ std::optional<ExecutionRow> find_execution(Db& db, const std::string& id) {
         q.bind(":id", id);
         if (q.step()) row = read_execution(q);
     }
-    if (row) read_actions(db, *row);
+    if (row) {
+        read_actions(db, *row);
+        row->events = execution_events(db, id);
+    }
     return row;
 }
 
@@ -276,7 +281,8 @@ Result<std::string> resolve_execution(Db& db, const std::string& id_or_prefix) {
 json list_executions(Db& db, const ExecutionFilter& filter) {
     static constexpr const char* kSql =
         "SELECT id, workflow, status, trigger, created_at, started_at, finished_at FROM executions "
-        "WHERE (:workflow IS NULL OR workflow = :workflow) AND (:status IS NULL OR status = :status) "
+        "WHERE (:workflow IS NULL OR workflow = :workflow) AND (:status IS NULL OR status = "
+        ":status) "
         "ORDER BY seq DESC LIMIT :limit";
     Stmt::Use q(db.stmt(kSql));
     q.bind(":workflow", filter.workflow);
@@ -336,6 +342,7 @@ json inspect_document(const ExecutionRow& r) {
             {"scheduled_for", time_or_null(r.scheduled_for)},
             {"parent", r.parent ? json(*r.parent) : json()},
             {"actions", actions},
+            {"events", r.events},
             {"notifications", json::array()}};
 }
 

@@ -64,6 +64,7 @@ struct ExecutionRow {
     std::optional<UnixMillis> scheduled_for;
     std::optional<std::string> parent;
     std::vector<ActionRow> actions;
+    json events = json::array(); // [{"event","time","count","message"}]: late, ...
 };
 
 struct ActionResult {

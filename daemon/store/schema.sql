@@ -64,3 +64,30 @@ CREATE TABLE logs (
     line         TEXT NOT NULL
 );
 CREATE INDEX logs_execution ON logs(execution_id, id);
+
+-- migration 2
+-- One row per schedule rule (SPEC 4): the series' start when the file gives no dtstart, so that reloads
+-- and restarts do not move it, and the newest occurrence already handled (started or dropped), so that
+-- a restart neither fires an occurrence twice nor forgets the ones it missed.
+CREATE TABLE schedules (
+    workflow   TEXT NOT NULL,
+    rule       TEXT NOT NULL,         -- the rule's key: kind, text and zone
+    dtstart    INTEGER NOT NULL,      -- Unix seconds
+    handled    INTEGER NOT NULL,      -- Unix seconds: occurrences up to this one are done with
+    PRIMARY KEY (workflow, rule)
+) WITHOUT ROWID;
+
+-- Events that are not an execution's end: `skipped` (scheduled occurrences dropped, with how many)
+-- and `late` (a scheduled run that started more than 1 s after its time). The notifications issue
+-- sends them; inspect (execution events) and show (workflow events) list them.
+CREATE TABLE events (
+    id           INTEGER PRIMARY KEY,
+    workflow     TEXT NOT NULL,
+    execution_id TEXT REFERENCES executions(id) ON DELETE CASCADE,
+    event        TEXT NOT NULL,
+    time         INTEGER NOT NULL,    -- Unix milliseconds
+    count        INTEGER NOT NULL DEFAULT 1,
+    message      TEXT NOT NULL
+);
+CREATE INDEX events_execution ON events(execution_id) WHERE execution_id IS NOT NULL;
+CREATE INDEX events_workflow ON events(workflow, id);

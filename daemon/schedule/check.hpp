@@ -1,0 +1,15 @@
+#pragma once
+// The load-time check of a workflow's schedule: every rule parses (RRULE by libical, cron, zone,
+// dtstart, exdate), and a scheduled run can start (no required input without a default).
+#include "scripting/workflow_loader.hpp"
+
+#include <optional>
+
+namespace luaflow::schedule {
+
+// Nothing when the schedule is fine; else the load error at the schedule's line.
+std::optional<scripting::LoadError> check_schedule(const scripting::WorkflowDef& def);
+// A load's result with the schedule checked too: what every loader of workflow files calls.
+scripting::LoadResult checked(scripting::LoadResult loaded);
+
+} // namespace luaflow::schedule

@@ -1,0 +1,182 @@
+#include "daemon/schedule/recurrence.hpp"
+
+#include <climits>
+#include <sstream>
+
+namespace luaflow::schedule {
+
+namespace {
+
+// libical's own COUNT keeps iterating from DTSTART; anything past this many steps is not a schedule.
+constexpr std::int64_t kMaxSteps = 5'000'000;
+// The largest change of UTC offset at one transition (Antarctica/Troll: 2 h).
+constexpr std::int64_t kOffsetWindow = 2 * 3600;
+
+icaltimetype floating(std::int64_t naive) {
+    return icaltime_from_timet_with_zone(static_cast<time_t>(naive), 0, nullptr);
+}
+
+std::int64_t naive_of(const icaltimetype& t) {
+    return naive_seconds({t.year, t.month, t.day, t.hour, t.minute, t.second});
+}
+
+bool accepted(const std::string& text) {
+    icalerror_clear_errno();
+    icalrecurrencetype r = icalrecurrencetype_from_string(text.c_str());
+    bool ok = r.freq != ICAL_NO_RECURRENCE && icalerrno == ICAL_NO_ERROR;
+    icalerror_clear_errno();
+    return ok;
+}
+
+// The fixed length of a period of the rule, in naive seconds, for FREQ up to WEEKLY; 0 otherwise.
+std::int64_t period_seconds(const icalrecurrencetype& r) {
+    switch (r.freq) {
+    case ICAL_SECONDLY_RECURRENCE:
+        return r.interval;
+    case ICAL_MINUTELY_RECURRENCE:
+        return 60LL * r.interval;
+    case ICAL_HOURLY_RECURRENCE:
+        return 3600LL * r.interval;
+    case ICAL_DAILY_RECURRENCE:
+        return 86400LL * r.interval;
+    case ICAL_WEEKLY_RECURRENCE:
+        return 7 * 86400LL * r.interval;
+    default:
+        return 0;
+    }
+}
+
+} // namespace
+
+Result<icalrecurrencetype> parse_rrule(const std::string& text) {
+    std::string rule = text.rfind("RRULE:", 0) == 0 ? text.substr(6) : text;
+    if (accepted(rule)) {
+        icalrecurrencetype r = icalrecurrencetype_from_string(rule.c_str());
+        if (r.count > 0 && !icaltime_is_null_time(r.until))
+            return make_error(ErrorCode::invalid, rule + " has both COUNT and UNTIL (RFC 5545 allows one)");
+        return r;
+    }
+    // libical says only "malformed": find the part that makes it so, to name it.
+    std::vector<std::string> parts;
+    std::stringstream ss(rule);
+    for (std::string p; std::getline(ss, p, ';');)
+        if (!p.empty()) parts.push_back(p);
+    std::string freq;
+    for (const auto& p : parts)
+        if (p.rfind("FREQ=", 0) == 0) freq = p;
+    if (freq.empty()) return make_error(ErrorCode::invalid, rule + " is not a valid RRULE: it has no FREQ");
+    if (!accepted(freq)) return make_error(ErrorCode::invalid, rule + " is not a valid RRULE: bad " + freq);
+    std::string so_far = freq;
+    for (const auto& p : parts) {
+        if (p == freq) continue;
+        if (p.find('=') == std::string::npos || !accepted(freq + ";" + p))
+            return make_error(ErrorCode::invalid, rule + " is not a valid RRULE: bad part " + p);
+        if (!accepted(so_far + ";" + p))
+            return make_error(ErrorCode::invalid, rule + " is not a valid RRULE: " + p + " conflicts with " +
+                                                      so_far.substr(freq.size() + (so_far == freq ? 0 : 1)));
+        so_far += ";" + p;
+    }
+    return make_error(ErrorCode::invalid, rule + " is not a valid RRULE (libical refuses it)");
+}
+
+Cursor::Cursor(std::shared_ptr<const RecurrenceSpec> spec, UnixSeconds after)
+    : spec_(std::move(spec)), after_(after) {
+    // Start just before `after` in local time; near a transition, earlier local times may come later.
+    const std::int64_t margin = spec_->zone.steady_around(after, kOffsetWindow) ? 1 : kOffsetWindow + 1;
+    const std::int64_t seek = naive_seconds(spec_->zone.local(after)) - margin;
+    for (const auto& rule : spec_->rules)
+        open(rule, seek);
+}
+
+Cursor::~Cursor() {
+    for (auto& s : sources_)
+        if (s.it) icalrecur_iterator_free(s.it);
+}
+
+void Cursor::open(const icalrecurrencetype& rule_in, std::int64_t seek_naive) {
+    icalrecurrencetype rule = rule_in;
+    const std::int64_t dtstart = naive_seconds(spec_->dtstart);
+    // RFC 5545: with a zoned DTSTART, UNTIL is UTC. libical compares it with our floating times as if
+    // it were a wall-clock time, so give it the zone's wall-clock time.
+    std::optional<UnixSeconds> until;
+    if (!icaltime_is_null_time(rule.until) && !rule.until.is_date && icaltime_is_utc(rule.until)) {
+        until = static_cast<UnixSeconds>(icaltime_as_timet(rule.until));
+        rule.until = floating(naive_seconds(spec_->zone.local(*until)));
+    }
+    std::int64_t start = dtstart;
+    bool use_set_start = false;
+    if (rule.count == 0 && seek_naive > dtstart) {
+        if (std::int64_t period = period_seconds(rule)) {
+            // Fixed-length periods: start the series anew at the last period boundary before the seek.
+            // libical's set_start aligns sub-daily intervals by the hour/minute/second field alone, which
+            // is wrong when the interval does not divide the day (FREQ=HOURLY;INTERVAL=5).
+            start = dtstart + (seek_naive - dtstart) / period * period;
+        } else {
+            use_set_start = true; // MONTHLY, YEARLY: libical aligns months and years itself
+        }
+    }
+    Source s;
+    s.until = until;
+    s.it = icalrecur_iterator_new(rule, floating(start));
+    if (!s.it) return;
+    if (use_set_start && !icalrecur_iterator_set_start(s.it, floating(seek_naive))) {
+        icalrecur_iterator_free(s.it);
+        s.it = icalrecur_iterator_new(rule, floating(dtstart));
+        if (!s.it) return;
+    }
+    advance(s);
+    sources_.push_back(s);
+}
+
+void Cursor::advance(Source& s) {
+    s.head.reset();
+    if (!s.it) return;
+    icaltimetype t = icalrecur_iterator_next(s.it);
+    if (icaltime_is_null_time(t)) {
+        icalrecur_iterator_free(s.it);
+        s.it = nullptr;
+        return;
+    }
+    s.head = naive_of(t);
+}
+
+bool Cursor::pull() {
+    Source* best = nullptr;
+    for (auto& s : sources_)
+        if (s.head && (!best || *s.head < *best->head)) best = &s;
+    if (!best) return false;
+    const std::int64_t naive = *best->head;
+    const std::optional<UnixSeconds> until = best->until;
+    advance(*best);
+    pulled_naive_ = naive;
+    const UnixSeconds instant = spec_->zone.instant(from_naive_seconds(naive));
+    if (!until || instant <= *until) pending_.insert({instant, naive});
+    return true;
+}
+
+std::optional<UnixSeconds> Cursor::next() {
+    for (std::int64_t steps = 0; steps < kMaxSteps; ++steps) {
+        if (pending_.empty()) {
+            if (!pull()) return std::nullopt;
+            continue;
+        }
+        const Pending p = *pending_.begin();
+        // A later local time may still map to an earlier instant near a transition (02:45 in a gap
+        // becomes 03:45, after a real 03:40): p is final once a later local time has been seen and no
+        // transition is near, or once the local times have moved past the widest offset change.
+        const bool ready =
+            ended_ || (pulled_naive_ > p.naive && (pulled_naive_ >= p.naive + kOffsetWindow ||
+                                                   spec_->zone.steady_around(p.instant, kOffsetWindow)));
+        if (!ready) {
+            if (!pull()) ended_ = true;
+            continue;
+        }
+        pending_.erase(pending_.begin());
+        if (p.instant <= after_ || spec_->exdates.count(p.instant)) continue;
+        after_ = p.instant; // each instant once: two local times may name it (a gap, or two rules)
+        return p.instant;
+    }
+    return std::nullopt;
+}
+
+} // namespace luaflow::schedule

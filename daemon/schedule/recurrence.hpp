@@ -1,0 +1,60 @@
+#pragma once
+// A recurrence: RRULEs (RFC 5545) expanded by libical in wall-clock time in one zone, each local time
+// turned into an instant by RFC 5545 3.3.5 (Zone::instant), with EXDATEs taken out. libical converting
+// a zoned DTSTART itself gets DST wrong (PEERS.md), so libical only ever sees floating times.
+#include "daemon/schedule/zone.hpp"
+
+#include <libical/ical.h>
+
+#include <memory>
+#include <optional>
+#include <set>
+#include <string>
+#include <vector>
+
+namespace luaflow::schedule {
+
+// One RRULE checked by libical; an error names the offending part ("BYHOUR=25").
+Result<icalrecurrencetype> parse_rrule(const std::string& text);
+
+struct RecurrenceSpec {
+    std::vector<icalrecurrencetype> rules; // their union (a cron expression may need two)
+    LocalTime dtstart;                     // in `zone`
+    Zone zone;
+    std::set<UnixSeconds> exdates;
+};
+
+// Occurrences strictly after a given instant, ascending, each instant once.
+class Cursor {
+  public:
+    Cursor(std::shared_ptr<const RecurrenceSpec> spec, UnixSeconds after);
+    ~Cursor();
+    Cursor(const Cursor&) = delete;
+    Cursor& operator=(const Cursor&) = delete;
+
+    std::optional<UnixSeconds> next();
+
+  private:
+    struct Source {
+        icalrecur_iterator* it = nullptr;
+        std::optional<std::int64_t> head; // the next local time it yields, as naive seconds
+        std::optional<UnixSeconds> until; // UNTIL as an instant: a local time in a gap may pass it
+    };
+    struct Pending {
+        UnixSeconds instant;
+        std::int64_t naive;
+        auto operator<=>(const Pending&) const = default;
+    };
+    void open(const icalrecurrencetype& rule, std::int64_t seek_naive);
+    bool pull(); // moves the smallest source head into pending_; false when every source has ended
+    void advance(Source& s);
+
+    std::shared_ptr<const RecurrenceSpec> spec_;
+    std::vector<Source> sources_;
+    std::set<Pending> pending_;
+    std::int64_t pulled_naive_ = INT64_MIN; // the newest local time pulled
+    UnixSeconds after_;
+    bool ended_ = false;
+};
+
+} // namespace luaflow::schedule

@@ -1,0 +1,311 @@
+#include "daemon/schedule/scheduler.hpp"
+
+#include "common/log.hpp"
+#include "daemon/store/events.hpp"
+#include "daemon/store/executions.hpp"
+#include "daemon/store/schedules.hpp"
+
+#include <chrono>
+#include <deque>
+
+namespace luaflow::schedule {
+
+using nlohmann::json;
+
+namespace {
+
+std::int64_t wall_clock_ns() {
+    using namespace std::chrono;
+    return duration_cast<nanoseconds>(system_clock::now().time_since_epoch()).count();
+}
+
+std::string when(UnixSeconds t, const Zone& z) {
+    return format_in_zone(t, z);
+}
+
+} // namespace
+
+Scheduler::Scheduler(uv_loop_t* loop, store::Db& db, registry::Registry& registry, exec::Executor& executor,
+                     Clock clock)
+    : db_(db), registry_(registry), executor_(executor),
+      clock_(clock ? std::move(clock) : Clock(wall_clock_ns)),
+      timer_(
+          loop, [this] { on_fire(); }, [this] { on_clock_set(); }) {}
+
+std::int64_t Scheduler::now_ns() const {
+    return clock_();
+}
+
+void Scheduler::start() {
+    for (const auto& [id, entry] : registry_.all())
+        refresh(id);
+}
+
+void Scheduler::stop() {
+    stopped_ = true;
+    timer_.disarm();
+}
+
+void Scheduler::refresh(const std::string& id) {
+    if (auto it = workflows_.find(id); it != workflows_.end()) {
+        if (it->second.queued_at) due_.erase({*it->second.queued_at, id});
+        workflows_.erase(it);
+    }
+    const registry::WorkflowEntry* entry = registry_.find(id);
+    if (!entry || !entry->def || entry->def->schedule.is_null()) return arm();
+    auto rules = parse_schedule(entry->def->schedule);
+    if (!rules) { // the loader checked it; a stored definition from an older version may not pass
+        log::error("workflow %s: %s; its schedule is off", id.c_str(), rules.error().message.c_str());
+        return arm();
+    }
+    WorkflowState& w = workflows_[id];
+    w.def = entry->def;
+    w.enabled = store::enabled_override(db_, id).value_or(entry->def->enabled);
+    const UnixSeconds now = static_cast<UnixSeconds>(now_ns() / 1'000'000'000);
+    for (Rule& rule : rules.value()) {
+        RuleState r;
+        auto row = store::find_schedule(db_, id, rule.key);
+        if (!row) {
+            // First sight: the series starts now (to the minute, so FREQ=HOURLY;BYMINUTE=0 fires at :00:00,
+            // not at the second of the load), and nothing before now was missed.
+            row = store::ScheduleRow{now - now % 60, now - 1};
+            store::insert_schedule(db_, id, rule.key, *row);
+        }
+        r.spec = recurrence_of(rule, row->dtstart);
+        r.handled = row->handled;
+        r.rule = std::move(rule);
+        w.rules.push_back(std::move(r));
+    }
+    if (w.enabled && !stopped_) {
+        for (RuleState& r : w.rules) {
+            // Occurrences before the current second were missed (the daemon was down, the workflow
+            // disabled, the clock stepped); the current second's fires now, a little late.
+            if (r.handled < now - 1) catch_up(w, r, now);
+            r.cursor = std::make_unique<Cursor>(r.spec, std::max(r.handled, now - 1));
+            r.next = r.cursor->next();
+        }
+    }
+    requeue(id, w);
+    arm();
+}
+
+void Scheduler::requeue(const std::string& id, WorkflowState& w) {
+    if (w.queued_at) due_.erase({*w.queued_at, id});
+    w.queued_at.reset();
+    for (const RuleState& r : w.rules)
+        if (r.next && (!w.queued_at || *r.next < *w.queued_at)) w.queued_at = r.next;
+    if (w.queued_at) due_.insert({*w.queued_at, id});
+}
+
+void Scheduler::arm() {
+    if (stopped_ || due_.empty()) return timer_.disarm();
+    timer_.arm_at(due_.begin()->first * 1'000'000'000);
+}
+
+void Scheduler::on_fire() {
+    if (stopped_) return;
+    const std::int64_t woke = now_ns();
+    const UnixSeconds now = static_cast<UnixSeconds>(woke / 1'000'000'000);
+    std::vector<std::string> passed_over;
+    while (!due_.empty() && due_.begin()->first <= now) {
+        auto [at, id] = *due_.begin();
+        WorkflowState& w = workflows_.at(id);
+        if (at < now - kPassedOver) {
+            // Far behind the clock: it stepped forward or the machine slept. Treat the gap as missed.
+            due_.erase(due_.begin());
+            w.queued_at.reset();
+            passed_over.push_back(id);
+            continue;
+        }
+        fire(w, at, woke);
+        requeue(id, w);
+    }
+    for (const auto& id : passed_over)
+        refresh(id);
+    arm();
+}
+
+void Scheduler::on_clock_set() {
+    log::info("the wall clock was set; recomputing the schedules");
+    std::vector<std::string> ids;
+    for (const auto& [id, w] : workflows_)
+        ids.push_back(id);
+    for (const auto& id : ids)
+        refresh(id);
+    arm();
+}
+
+void Scheduler::fire(WorkflowState& w, UnixSeconds at, std::int64_t now_ns_at_wake) {
+    // Every rule due at `at` moves on; the workflow runs once even when two rules name the same instant.
+    RuleState* first = nullptr;
+    for (RuleState& r : w.rules) {
+        if (!r.next || *r.next != at) continue;
+        if (!first) first = &r;
+        r.handled = at;
+        store::mark_handled(db_, w.def->id, r.rule.key, at);
+        r.next = r.cursor->next();
+    }
+    if (!first) return;
+    if (w.def->overlap == scripting::Overlap::skip && executor_.busy(w.def->id)) {
+        exec::Counts c = executor_.counts(w.def->id);
+        drop(w, 1,
+             "occurrence " + when(at, first->rule.zone) + " skipped: " + std::to_string(c.running) +
+                 " execution(s) still running (overlap = \"skip\")");
+        return;
+    }
+    if (launch(w, at, *first, false))
+        lateness_.record(std::max<std::int64_t>(0, now_ns() - at * 1'000'000'000));
+    (void)now_ns_at_wake;
+}
+
+bool Scheduler::launch(WorkflowState& w, UnixSeconds at, const RuleState& r, bool catchup) {
+    exec::SubmitRequest req;
+    req.workflow = w.def->id;
+    req.trigger = {{"type", "schedule"}, {r.rule.cron ? "cron" : "rrule", r.rule.text}};
+    if (catchup) req.trigger["catchup"] = to_string(r.rule.catchup);
+    req.scheduled_for = at * 1000;
+    req.queue_even_if_skip = catchup; // catchup = "all" asked for every run
+    auto id = executor_.submit(req);
+    if (!id) {
+        log::error("workflow %s: scheduled run for %s not started: %s", w.def->id.c_str(),
+                   when(at, r.rule.zone).c_str(), id.error().message.c_str());
+        store::record_event(db_,
+                            {w.def->id, std::nullopt, "skipped", now_ns() / 1'000'000, 1,
+                             "occurrence " + when(at, r.rule.zone) + " not started: " + id.error().message});
+        store::add_skipped(db_, w.def->id, 1);
+        return false;
+    }
+    return true;
+}
+
+void Scheduler::drop(WorkflowState& w, std::int64_t count, const std::string& message) {
+    log::info("workflow %s: %s", w.def->id.c_str(), message.c_str());
+    store::record_event(db_, {w.def->id, std::nullopt, "skipped", now_ns() / 1'000'000, count, message});
+    store::add_skipped(db_, w.def->id, count);
+}
+
+Scheduler::Missed Scheduler::missed_between(const RuleState& r, UnixSeconds after, UnixSeconds before) const {
+    Missed m;
+    Cursor c(r.spec, after);
+    std::deque<UnixSeconds> newest;
+    while (auto t = c.next()) {
+        if (*t >= before) break;
+        if (++m.count > kMaxCounted) {
+            m.more = true;
+            --m.count;
+            break;
+        }
+        newest.push_back(*t);
+        if (static_cast<std::int64_t>(newest.size()) > kMaxCatchupRuns) newest.pop_front();
+    }
+    if (m.more) {
+        // Too many to walk: find the newest ones by searching back from `before` in growing windows.
+        newest.clear();
+        for (UnixSeconds span = 3600; newest.empty(); span *= 8) {
+            UnixSeconds from = std::max(after, before - span);
+            Cursor back(r.spec, from);
+            while (auto t = back.next()) {
+                if (*t >= before) break;
+                newest.push_back(*t);
+                if (static_cast<std::int64_t>(newest.size()) > kMaxCatchupRuns) newest.pop_front();
+            }
+            if (from == after) break;
+        }
+    }
+    m.newest.assign(newest.begin(), newest.end());
+    return m;
+}
+
+void Scheduler::catch_up(WorkflowState& w, RuleState& r, UnixSeconds until) {
+    Missed m = missed_between(r, r.handled, until - 1 + 1);
+    r.handled = until - 1;
+    store::mark_handled(db_, w.def->id, r.rule.key, r.handled);
+    if (m.count == 0) return;
+    const Zone& z = r.rule.zone;
+    const std::string span = m.count == 1 ? when(m.newest.back(), z)
+                                          : when(m.newest.front(), z) + " .. " + when(m.newest.back(), z);
+    const std::string how_many = (m.more ? "more than " : "") + std::to_string(m.count);
+    std::vector<UnixSeconds> runs;
+    if (r.rule.catchup == Catchup::latest) runs = {m.newest.back()};
+    if (r.rule.catchup == Catchup::all) runs = m.more ? std::vector<UnixSeconds>{m.newest.back()} : m.newest;
+    const std::int64_t dropped = m.count - static_cast<std::int64_t>(runs.size());
+    if (dropped > 0) {
+        std::string message = how_many + " missed occurrence(s) " +
+                              (runs.empty() ? "(" + span + ") " : "before " + when(runs.front(), z) + " ") +
+                              "skipped (catchup = \"" + to_string(r.rule.catchup) + "\")";
+        drop(w, dropped, message);
+    }
+    if (!runs.empty())
+        log::info("workflow %s: catching up %zu missed occurrence(s) (catchup = \"%s\"), %s",
+                  w.def->id.c_str(), runs.size(), to_string(r.rule.catchup), span.c_str());
+    for (UnixSeconds t : runs)
+        launch(w, t, r, true);
+}
+
+Result<std::vector<std::string>> Scheduler::upcoming(const std::string& id, int n,
+                                                     std::optional<UnixSeconds> after) const {
+    const registry::WorkflowEntry* entry = registry_.find(id);
+    if (!entry) return make_error(ErrorCode::not_found, "no workflow '" + id + "'");
+    if (!entry->def)
+        return make_error(ErrorCode::conflict,
+                          "workflow '" + id + "' does not load: " + entry->error->to_string());
+    auto rules = parse_schedule(entry->def->schedule);
+    if (!rules) return rules.error();
+    const UnixSeconds from = after ? *after : now_ns() / 1'000'000'000;
+    struct Stream {
+        std::unique_ptr<Cursor> cursor;
+        std::optional<UnixSeconds> head;
+        const Zone* zone;
+    };
+    std::vector<Stream> streams;
+    for (const Rule& rule : rules.value()) {
+        auto row = store::find_schedule(db_, id, rule.key);
+        auto spec = recurrence_of(rule, row ? row->dtstart : from - from % 60);
+        Stream s{std::make_unique<Cursor>(spec, from), std::nullopt, &rule.zone};
+        s.head = s.cursor->next();
+        streams.push_back(std::move(s));
+    }
+    std::vector<std::string> out;
+    std::optional<UnixSeconds> last;
+    while (static_cast<int>(out.size()) < n) {
+        Stream* best = nullptr;
+        for (auto& s : streams)
+            if (s.head && (!best || *s.head < *best->head)) best = &s;
+        if (!best) break;
+        UnixSeconds t = *best->head;
+        best->head = best->cursor->next();
+        if (last && t == *last) continue;
+        last = t;
+        out.push_back(format_in_zone(t, *best->zone));
+    }
+    return out;
+}
+
+std::optional<UnixSeconds> Scheduler::next_fire(const std::string& id) const {
+    auto it = workflows_.find(id);
+    if (it == workflows_.end() || !it->second.enabled) return std::nullopt;
+    return it->second.queued_at;
+}
+
+json Scheduler::describe(const std::string& id) const {
+    const registry::WorkflowEntry* entry = registry_.find(id);
+    if (!entry || !entry->def || entry->def->schedule.is_null()) return nullptr;
+    auto rules = parse_schedule(entry->def->schedule);
+    if (!rules) return nullptr;
+    json out = json::array();
+    for (const Rule& r : rules.value()) {
+        json d = r.describe();
+        if (!r.dtstart && !r.cron)
+            if (auto row = store::find_schedule(db_, id, r.key)) {
+                LocalTime l = r.zone.local(row->dtstart);
+                char buf[24];
+                std::snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d", l.year, l.month, l.day,
+                              l.hour, l.minute, l.second);
+                d["dtstart"] = buf;
+            }
+        out.push_back(d);
+    }
+    return out;
+}
+
+} // namespace luaflow::schedule
