@@ -50,12 +50,7 @@ std::int64_t period_seconds(const icalrecurrencetype& r) {
 
 Result<icalrecurrencetype> parse_rrule(const std::string& text) {
     std::string rule = text.rfind("RRULE:", 0) == 0 ? text.substr(6) : text;
-    if (accepted(rule)) {
-        icalrecurrencetype r = icalrecurrencetype_from_string(rule.c_str());
-        if (r.count > 0 && !icaltime_is_null_time(r.until))
-            return make_error(ErrorCode::invalid, rule + " has both COUNT and UNTIL (RFC 5545 allows one)");
-        return r;
-    }
+    if (accepted(rule)) return icalrecurrencetype_from_string(rule.c_str());
     // libical says only "malformed": find the part that makes it so, to name it.
     std::vector<std::string> parts;
     std::stringstream ss(rule);

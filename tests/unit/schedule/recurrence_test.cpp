@@ -1,0 +1,107 @@
+// Recurrences: libical's expansion in local time, instants in order, each once, EXDATE and UNTIL.
+#include "daemon/schedule/rules.hpp"
+
+#include <doctest/doctest.h>
+
+#include <vector>
+
+using namespace luaflow::schedule;
+using nlohmann::json;
+
+namespace {
+
+std::vector<std::string> next_of(const json& schedule, const std::string& after, int n) {
+    auto rules = parse_schedule(schedule);
+    REQUIRE_MESSAGE(rules, rules.error().message);
+    const Rule& r = rules.value().at(0);
+    LocalTime a;
+    REQUIRE(parse_local_time(after, a));
+    Cursor c(recurrence_of(r, 0), r.zone.instant(a));
+    std::vector<std::string> out;
+    while (static_cast<int>(out.size()) < n)
+        if (auto t = c.next())
+            out.push_back(format_in_zone(*t, r.zone));
+        else
+            break;
+    return out;
+}
+
+} // namespace
+
+TEST_CASE("a daily 02:30 moves to 03:30 on the gap day only, and fires once on the overlap day") {
+    json daily = {{"rrule", "FREQ=DAILY"}, {"dtstart", "2027-03-26T02:30:00"}, {"tz", "Europe/Berlin"}};
+    CHECK(next_of(daily, "2027-03-26T00:00:00", 4) ==
+          std::vector<std::string>{"2027-03-26T02:30:00+01:00", "2027-03-27T02:30:00+01:00",
+                                   "2027-03-28T03:30:00+02:00", "2027-03-29T02:30:00+02:00"});
+    CHECK(next_of(daily, "2027-10-30T00:00:00", 3) == std::vector<std::string>{"2027-10-30T02:30:00+02:00",
+                                                                               "2027-10-31T02:30:00+02:00",
+                                                                               "2027-11-01T02:30:00+01:00"});
+}
+
+TEST_CASE("times moved by a gap come in instant order and each once") {
+    // Every 55 minutes from midnight: 02:45 (in the gap) becomes 03:45, after the real 03:40.
+    json rule = {
+        {"rrule", "FREQ=MINUTELY;INTERVAL=55"}, {"dtstart", "2027-03-28T00:00:00"}, {"tz", "Europe/Berlin"}};
+    CHECK(next_of(rule, "2027-03-28T01:00:00", 3) == std::vector<std::string>{"2027-03-28T01:50:00+01:00",
+                                                                              "2027-03-28T03:40:00+02:00",
+                                                                              "2027-03-28T03:45:00+02:00"});
+    // Hourly across the gap: 02:00 becomes 03:00, which the real 03:00 also names; once.
+    json hourly = {{"rrule", "FREQ=HOURLY"}, {"dtstart", "2027-03-28T00:00:00"}, {"tz", "Europe/Berlin"}};
+    CHECK(next_of(hourly, "2027-03-28T00:30:00", 3) == std::vector<std::string>{"2027-03-28T01:00:00+01:00",
+                                                                                "2027-03-28T03:00:00+02:00",
+                                                                                "2027-03-28T04:00:00+02:00"});
+}
+
+TEST_CASE("seeking far ahead keeps the interval of the series") {
+    // 5 does not divide 24: the hours shift every day (libical's own set_start gets this wrong).
+    json rule = {{"rrule", "FREQ=HOURLY;INTERVAL=5"}, {"dtstart", "2026-01-01T00:00:00"}, {"tz", "UTC"}};
+    // 2026-03-01T00:00 is 1416 hours after the start: 1416 = 5 * 283 + 1, so the next is at 04:00.
+    CHECK(next_of(rule, "2026-03-01T00:00:00", 2) ==
+          std::vector<std::string>{"2026-03-01T04:00:00+00:00", "2026-03-01T09:00:00+00:00"});
+}
+
+TEST_CASE("EXDATE removes an occurrence, COUNT and UNTIL end the series") {
+    json rule = {{"rrule", "FREQ=DAILY;COUNT=3"},
+                 {"dtstart", "2026-01-05T09:00:00"},
+                 {"tz", "America/New_York"},
+                 {"exdate", {"2026-01-06T09:00:00"}}};
+    CHECK(next_of(rule, "2026-01-01T00:00:00", 5) ==
+          std::vector<std::string>{"2026-01-05T09:00:00-05:00", "2026-01-07T09:00:00-05:00"});
+    // UNTIL is an instant: 02:xx in the gap becomes 03:xx, after UNTIL, and is not an occurrence.
+    json until = {{"rrule", "FREQ=MINUTELY;INTERVAL=30;UNTIL=20270328T010000Z"},
+                  {"dtstart", "2027-03-28T01:00:00"},
+                  {"tz", "Europe/Berlin"}};
+    CHECK(next_of(until, "2027-03-28T00:00:00", 10) == std::vector<std::string>{"2027-03-28T01:00:00+01:00",
+                                                                                "2027-03-28T01:30:00+01:00",
+                                                                                "2027-03-28T03:00:00+02:00"});
+}
+
+TEST_CASE("a cron schedule is the union of its rules, in its zone") {
+    // Day of month 1 OR Monday (cron's rule when both are restricted).
+    json cron = {{"cron", "0 9 1 * mon"}, {"tz", "Asia/Kolkata"}};
+    CHECK(next_of(cron, "2026-11-29T00:00:00", 3) == std::vector<std::string>{"2026-11-30T09:00:00+05:30",
+                                                                              "2026-12-01T09:00:00+05:30",
+                                                                              "2026-12-07T09:00:00+05:30"});
+}
+
+TEST_CASE("schedule errors name the rule and the part") {
+    auto e = [](const json& j) {
+        auto r = parse_schedule(j);
+        REQUIRE_FALSE(r);
+        return r.error().message;
+    };
+    CHECK(e("FREQ=HOURY") == "schedule: FREQ=HOURY is not a valid RRULE: bad FREQ=HOURY");
+    CHECK(e(json{{"rrule", "FREQ=DAILY;BYDAY=XX"}}) ==
+          "schedule.rrule: FREQ=DAILY;BYDAY=XX is not a valid RRULE: bad part BYDAY=XX");
+    CHECK(e(json{{"rrule", "FREQ=DAILY;COUNT=2;UNTIL=20270101T000000Z"}})
+              .find("UNTIL=20270101T000000Z conflicts with COUNT=2") != std::string::npos);
+    CHECK(e(json::array({json{{"rrule", "FREQ=DAILY"}}, json{{"rrule", "FREQ=DAILY"}, {"tz", "Nowhere"}}}))
+              .rfind("schedule[2].tz: unknown time zone 'Nowhere'", 0) == 0);
+    CHECK(e(json{{"cron", "* * *"}}).rfind("schedule.cron: cron: expected 5 fields", 0) == 0);
+    CHECK(e(json{{"rrule", "FREQ=DAILY"}, {"catchup", "some"}}) ==
+          "schedule.catchup: expected \"none\", \"latest\" or \"all\", got \"some\"");
+    CHECK(e(json{{"rrule", "FREQ=DAILY"}, {"exdate", {"2026-13-01T00:00:00"}}})
+              .rfind("schedule.exdate[1]: ", 0) == 0);
+    CHECK(e(json{{"cron", "@daily"}, {"dtstart", "2026-01-01T00:00:00"}}) ==
+          "schedule.dtstart: not used with cron (only with rrule)");
+}
