@@ -96,7 +96,9 @@ void Cursor::open(const icalrecurrencetype& rule_in, std::int64_t seek_naive) {
     std::optional<UnixSeconds> until;
     if (!icaltime_is_null_time(rule.until) && !rule.until.is_date && icaltime_is_utc(rule.until)) {
         until = static_cast<UnixSeconds>(icaltime_as_timet(rule.until));
-        rule.until = floating(naive_seconds(spec_->zone.local(*until)));
+        // Later by the widest offset change: near a fall-back, local times after UNTIL's wall-clock
+        // time can still be instants before it. The instant test in pull() is the exact one.
+        rule.until = floating(naive_seconds(spec_->zone.local(*until)) + kOffsetWindow);
     }
     std::int64_t start = dtstart;
     bool use_set_start = false;
@@ -105,9 +107,17 @@ void Cursor::open(const icalrecurrencetype& rule_in, std::int64_t seek_naive) {
             // Fixed-length periods: start the series anew at the last period boundary before the seek.
             // libical's set_start aligns sub-daily intervals by the hour/minute/second field alone, which
             // is wrong when the interval does not divide the day (FREQ=HOURLY;INTERVAL=5).
-            start = dtstart + (seek_naive - dtstart) / period * period;
+            // A period or more earlier than needed (and a day for sub-daily rules): libical skips the
+            // first BY value of the first period when the start does not match the rule
+            // (FREQ=HOURLY;BYHOUR=11,12 started at 10:30 begins at 12:30), so that period must lie
+            // before `after`.
+            const std::int64_t margin =
+                std::max<std::int64_t>(2 * period, rule.freq == ICAL_SECONDLY_RECURRENCE ? 3600 : 86400);
+            if (seek_naive - margin > dtstart)
+                start = dtstart + (seek_naive - margin - dtstart) / period * period;
         } else {
-            use_set_start = true; // MONTHLY, YEARLY: libical aligns months and years itself
+            use_set_start = true;     // MONTHLY, YEARLY: libical aligns months and years itself
+            seek_naive -= 40 * 86400; // a period earlier, for the same reason as above
         }
     }
     Source s;
