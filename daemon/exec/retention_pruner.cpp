@@ -1,6 +1,7 @@
 #include "daemon/exec/retention_pruner.hpp"
 
 #include "common/log.hpp"
+#include "daemon/store/events.hpp"
 #include "daemon/store/retention.hpp"
 
 #include <filesystem>
@@ -52,6 +53,8 @@ void RetentionPruner::start() {
 
 void RetentionPruner::step() {
     UnixMillis cutoff = now_unix_ms() - static_cast<UnixMillis>(days_) * 86'400'000;
+    // Workflow events (dropped occurrences) age out with the executions; an execution's go with it.
+    store::prune_events(db_, cutoff);
     std::vector<std::string> ids = store::prune_executions(db_, cutoff, keep_, kBatch);
     if (ids.empty()) return;
     log::info("retention: pruned %zu execution(s) older than %d days", ids.size(), days_);
