@@ -79,8 +79,51 @@ Cursor::Cursor(std::shared_ptr<const RecurrenceSpec> spec, UnixSeconds after)
     // Start just before `after` in local time; near a transition, earlier local times may come later.
     const std::int64_t margin = spec_->zone.steady_around(after, kOffsetWindow) ? 1 : kOffsetWindow + 1;
     const std::int64_t seek = naive_seconds(spec_->zone.local(after)) - margin;
-    for (const auto& rule : spec_->rules)
-        open(rule, seek);
+    const std::int64_t dtstart = naive_seconds(spec_->dtstart);
+    for (icalrecurrencetype rule : spec_->rules) {
+        // COUNT is counted here (pull()), over the union and without the duplicates libical yields for
+        // some matching DTSTARTs (FREQ=HOURLY;BYHOUR=...), which it counts twice.
+        if (rule.count > 0) count_ = rule.count;
+        const bool counted = rule.count > 0;
+        rule.count = 0;
+        if (!split_weekly(rule, seek, dtstart, counted)) open(rule, seek, dtstart, std::nullopt, counted);
+    }
+}
+
+bool Cursor::split_weekly(const icalrecurrencetype& rule, std::int64_t seek, std::int64_t dtstart,
+                          bool counted) {
+    // libical 3.0.16 misplaces the weeks of FREQ=WEEKLY;INTERVAL>1 when a BYDAY day comes before
+    // DTSTART's weekday in libical's idea of the week (a Sunday, or any WKST but MO); it is right when
+    // DTSTART falls on the one BYDAY day. So each day becomes a rule of its own that starts on that
+    // day of DTSTART's week (by WKST), and times before DTSTART are dropped.
+    if (rule.freq != ICAL_WEEKLY_RECURRENCE || rule.interval <= 1 ||
+        rule.by_day[0] == ICAL_RECURRENCE_ARRAY_MAX || rule.by_set_pos[0] != ICAL_RECURRENCE_ARRAY_MAX)
+        return false;
+    const std::int64_t day = dtstart >= 0 ? dtstart / 86400 : -((-dtstart + 86399) / 86400);
+    const std::int64_t time_of_day = dtstart - day * 86400;
+    const int weekday = static_cast<int>(((day + 4) % 7 + 7) % 7) + 1; // 1970-01-01 was a Thursday; SU = 1
+    const int wkst = rule.week_start == ICAL_NO_WEEKDAY ? ICAL_MONDAY_WEEKDAY : rule.week_start;
+    const std::int64_t week_start = day - (weekday - wkst + 7) % 7;
+    // Each day's rule starts at midnight, so the times of DTSTART that the rule leaves open are spelled out.
+    icalrecurrencetype base = rule;
+    auto fill = [](short* by, std::int64_t value) {
+        if (by[0] == ICAL_RECURRENCE_ARRAY_MAX) {
+            by[0] = static_cast<short>(value);
+            by[1] = ICAL_RECURRENCE_ARRAY_MAX;
+        }
+    };
+    fill(base.by_hour, time_of_day / 3600);
+    fill(base.by_minute, time_of_day / 60 % 60);
+    fill(base.by_second, time_of_day % 60);
+    for (int i = 0; i < ICAL_BY_DAY_SIZE && rule.by_day[i] != ICAL_RECURRENCE_ARRAY_MAX; ++i) {
+        const int d = icalrecurrencetype_day_day_of_week(rule.by_day[i]);
+        icalrecurrencetype one = base;
+        one.by_day[0] = static_cast<short>(d);
+        one.by_day[1] = ICAL_RECURRENCE_ARRAY_MAX;
+        one.week_start = ICAL_MONDAY_WEEKDAY;
+        open(one, seek, (week_start + (d - wkst + 7) % 7) * 86400, dtstart, counted);
+    }
+    return true;
 }
 
 Cursor::~Cursor() {
@@ -88,9 +131,9 @@ Cursor::~Cursor() {
         if (s.it) icalrecur_iterator_free(s.it);
 }
 
-void Cursor::open(const icalrecurrencetype& rule_in, std::int64_t seek_naive) {
+void Cursor::open(const icalrecurrencetype& rule_in, std::int64_t seek_naive, std::int64_t dtstart,
+                  std::optional<std::int64_t> not_before, bool counted) {
     icalrecurrencetype rule = rule_in;
-    const std::int64_t dtstart = naive_seconds(spec_->dtstart);
     // RFC 5545: with a zoned DTSTART, UNTIL is UTC. libical compares it with our floating times as if
     // it were a wall-clock time, so give it the zone's wall-clock time.
     std::optional<UnixSeconds> until;
@@ -102,7 +145,7 @@ void Cursor::open(const icalrecurrencetype& rule_in, std::int64_t seek_naive) {
     }
     std::int64_t start = dtstart;
     bool use_set_start = false;
-    if (rule.count == 0 && seek_naive > dtstart) {
+    if (!counted && seek_naive > dtstart) {
         if (std::int64_t period = period_seconds(rule)) {
             // Fixed-length periods: start the series anew at the last period boundary before the seek.
             // libical's set_start aligns sub-daily intervals by the hour/minute/second field alone, which
@@ -122,6 +165,7 @@ void Cursor::open(const icalrecurrencetype& rule_in, std::int64_t seek_naive) {
     }
     Source s;
     s.until = until;
+    s.not_before = not_before;
     s.it = icalrecur_iterator_new(rule, floating(start));
     if (!s.it) return;
     if (use_set_start && !icalrecur_iterator_set_start(s.it, floating(seek_naive))) {
@@ -152,10 +196,18 @@ bool Cursor::pull() {
     if (!best) return false;
     const std::int64_t naive = *best->head;
     const std::optional<UnixSeconds> until = best->until;
+    const bool early = best->not_before && naive < *best->not_before;
     advance(*best);
+    if (naive == pulled_naive_) return true; // libical yields some matching DTSTARTs twice
+    // COUNT counts the series' local times in their order (RFC 5545), before a gap merges two of them.
+    if (count_ && !early && ++counted_ > count_) {
+        for (auto& src : sources_)
+            src.head.reset();
+        return false;
+    }
     pulled_naive_ = naive;
     const UnixSeconds instant = spec_->zone.instant(from_naive_seconds(naive));
-    if (!until || instant <= *until) pending_.insert({instant, naive});
+    if (!early && (!until || instant <= *until)) pending_.insert({instant, naive});
     return true;
 }
 
@@ -177,8 +229,10 @@ std::optional<UnixSeconds> Cursor::next() {
             continue;
         }
         pending_.erase(pending_.begin());
+        if (last_ && p.instant <= *last_) continue; // each instant once: a gap, two rules may name it
+        last_ = p.instant;
+        // RFC 5545: EXDATE takes instants out of the set COUNT made.
         if (p.instant <= after_ || spec_->exdates.count(p.instant)) continue;
-        after_ = p.instant; // each instant once: two local times may name it (a gap, or two rules)
         return p.instant;
     }
     return std::nullopt;

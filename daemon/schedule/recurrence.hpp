@@ -37,15 +37,18 @@ class Cursor {
   private:
     struct Source {
         icalrecur_iterator* it = nullptr;
-        std::optional<std::int64_t> head; // the next local time it yields, as naive seconds
-        std::optional<UnixSeconds> until; // UNTIL as an instant: a local time in a gap may pass it
+        std::optional<std::int64_t> head;       // the next local time it yields, as naive seconds
+        std::optional<UnixSeconds> until;       // UNTIL as an instant: a local time in a gap may pass it
+        std::optional<std::int64_t> not_before; // naive: earlier times are not the series' own
     };
     struct Pending {
         UnixSeconds instant;
         std::int64_t naive;
         auto operator<=>(const Pending&) const = default;
     };
-    void open(const icalrecurrencetype& rule, std::int64_t seek_naive);
+    void open(const icalrecurrencetype& rule, std::int64_t seek_naive, std::int64_t dtstart,
+              std::optional<std::int64_t> not_before, bool counted);
+    bool split_weekly(const icalrecurrencetype& rule, std::int64_t seek, std::int64_t dtstart, bool counted);
     bool pull(); // moves the smallest source head into pending_; false when every source has ended
     void advance(Source& s);
 
@@ -54,6 +57,9 @@ class Cursor {
     std::set<Pending> pending_;
     std::int64_t pulled_naive_ = INT64_MIN; // the newest local time pulled
     UnixSeconds after_;
+    std::optional<UnixSeconds> last_; // the newest instant of the series seen (after or not)
+    int count_ = 0;                   // COUNT of the rule; 0: none
+    int counted_ = 0;
     bool ended_ = false;
 };
 

@@ -76,6 +76,29 @@ TEST_CASE("EXDATE removes an occurrence, COUNT and UNTIL end the series") {
                                                                                 "2027-03-28T03:00:00+02:00"});
 }
 
+TEST_CASE("every other Sunday from a Monday start keeps the start's week (libical alone skips it)") {
+    json rule = {
+        {"rrule", "FREQ=WEEKLY;INTERVAL=2;BYDAY=SU"}, {"dtstart", "2026-01-05T09:00:00"}, {"tz", "UTC"}};
+    CHECK(next_of(rule, "2026-01-01T00:00:00", 3) == std::vector<std::string>{"2026-01-11T09:00:00+00:00",
+                                                                              "2026-01-25T09:00:00+00:00",
+                                                                              "2026-02-08T09:00:00+00:00"});
+    // WKST=SA: the week of Sunday 2026-07-19 began on the 18th, so Wednesday the 22nd is in it.
+    json wkst = {{"rrule", "FREQ=WEEKLY;INTERVAL=3;BYDAY=WE,SU;WKST=SA;COUNT=3"},
+                 {"dtstart", "2026-07-19T00:00:00"},
+                 {"tz", "Australia/Sydney"}};
+    CHECK(next_of(wkst, "2026-01-01T00:00:00", 5) == std::vector<std::string>{"2026-07-19T00:00:00+10:00",
+                                                                              "2026-07-22T00:00:00+10:00",
+                                                                              "2026-08-09T00:00:00+10:00"});
+}
+
+TEST_CASE("COUNT counts the series in local order and libical's doubled start once") {
+    json rule = {
+        {"rrule", "FREQ=HOURLY;BYHOUR=3,4,9;COUNT=3"}, {"dtstart", "2026-01-05T03:00:00"}, {"tz", "UTC"}};
+    CHECK(next_of(rule, "2026-01-01T00:00:00", 5) == std::vector<std::string>{"2026-01-05T03:00:00+00:00",
+                                                                              "2026-01-05T04:00:00+00:00",
+                                                                              "2026-01-05T09:00:00+00:00"});
+}
+
 TEST_CASE("a cron schedule is the union of its rules, in its zone") {
     // Day of month 1 OR Monday (cron's rule when both are restricted).
     json cron = {{"cron", "0 9 1 * mon"}, {"tz", "Asia/Kolkata"}};
