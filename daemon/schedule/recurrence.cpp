@@ -46,11 +46,37 @@ std::int64_t period_seconds(const icalrecurrencetype& r) {
     }
 }
 
+bool has(const short* by) {
+    return by[0] != ICAL_RECURRENCE_ARRAY_MAX;
+}
+
+// The same series in a form libical 3.0.16 expands right (RFC 5545 defines both the same way).
+icalrecurrencetype equivalent_for_libical(icalrecurrencetype r) {
+    // FREQ=DAILY with a negative BYMONTHDAY yields nothing; with INTERVAL=1 every day is a candidate,
+    // which is what FREQ=MONTHLY with the same BY parts expands.
+    if (r.freq == ICAL_DAILY_RECURRENCE && r.interval == 1 && !has(r.by_set_pos)) {
+        for (int i = 0; i < ICAL_BY_MONTHDAY_SIZE && r.by_month_day[i] != ICAL_RECURRENCE_ARRAY_MAX; ++i)
+            if (r.by_month_day[i] < 0) {
+                r.freq = ICAL_MONTHLY_RECURRENCE;
+                break;
+            }
+    }
+    // FREQ=YEARLY with BYMONTHDAY and no BYMONTH (nor BYWEEKNO, BYYEARDAY) takes only DTSTART's month;
+    // the RFC means every month.
+    if (r.freq == ICAL_YEARLY_RECURRENCE && has(r.by_month_day) && !has(r.by_month) && !has(r.by_week_no) &&
+        !has(r.by_year_day)) {
+        for (int m = 1; m <= 12; ++m)
+            r.by_month[m - 1] = static_cast<short>(m);
+        r.by_month[12] = ICAL_RECURRENCE_ARRAY_MAX;
+    }
+    return r;
+}
+
 } // namespace
 
 Result<icalrecurrencetype> parse_rrule(const std::string& text) {
     std::string rule = text.rfind("RRULE:", 0) == 0 ? text.substr(6) : text;
-    if (accepted(rule)) return icalrecurrencetype_from_string(rule.c_str());
+    if (accepted(rule)) return equivalent_for_libical(icalrecurrencetype_from_string(rule.c_str()));
     // libical says only "malformed": find the part that makes it so, to name it.
     std::vector<std::string> parts;
     std::stringstream ss(rule);

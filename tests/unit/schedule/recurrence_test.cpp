@@ -99,6 +99,20 @@ TEST_CASE("COUNT counts the series in local order and libical's doubled start on
                                                                               "2026-01-05T09:00:00+00:00"});
 }
 
+TEST_CASE("the last day of each month, daily or yearly, as the RFC means it") {
+    json daily = {{"rrule", "FREQ=DAILY;BYMONTHDAY=-1;BYHOUR=18;BYMINUTE=0;BYSECOND=0"},
+                  {"tz", "UTC"},
+                  {"dtstart", "2026-01-01T00:00:00"}};
+    CHECK(next_of(daily, "2026-01-01T00:00:00", 3) == std::vector<std::string>{"2026-01-31T18:00:00+00:00",
+                                                                               "2026-02-28T18:00:00+00:00",
+                                                                               "2026-03-31T18:00:00+00:00"});
+    json yearly = {
+        {"rrule", "FREQ=YEARLY;BYMONTHDAY=13;BYDAY=FR"}, {"tz", "UTC"}, {"dtstart", "2026-01-01T09:00:00"}};
+    CHECK(next_of(yearly, "2026-01-01T00:00:00", 3) == std::vector<std::string>{"2026-02-13T09:00:00+00:00",
+                                                                                "2026-03-13T09:00:00+00:00",
+                                                                                "2026-11-13T09:00:00+00:00"});
+}
+
 TEST_CASE("a cron schedule is the union of its rules, in its zone") {
     // Day of month 1 OR Monday (cron's rule when both are restricted).
     json cron = {{"cron", "0 9 1 * mon"}, {"tz", "Asia/Kolkata"}};
