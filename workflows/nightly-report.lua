@@ -1,7 +1,10 @@
 -- Numbered execution groups instead of `needs`: group 2 starts when all of group 1 has finished.
 -- The collectors run in parallel; a flaky upload is retried with exponential backoff.
+-- Every night at 02:30 Berlin time; on the night clocks spring forward (02:00 -> 03:00) it runs at
+-- 03:30, and after a night the box was off it runs once for the night it missed.
 return workflow {
   description = "Collect figures in parallel, then summarise and publish them",
+  schedule = { cron = "30 2 * * *", tz = "Europe/Berlin", catchup = "latest" },
   context = { unit = "ms" },
   retries = 2,
   retry_delay = "1s",
