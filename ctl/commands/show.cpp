@@ -92,6 +92,17 @@ int cmd_show(const Invocation& inv) {
                cell(a.value("timeout", json())), cell(a.value("retries", json())),
                cell(a.value("queue", json())), cell(a.value("host", json()))});
     t.print();
+    if (json upcoming = w.value("upcoming", json()); upcoming.is_array() && !upcoming.empty()) {
+        std::printf("\nupcoming:\n");
+        for (const json& u : upcoming)
+            std::printf("  %s  %s\n", cell(u).c_str(), relative_time(u).c_str());
+    }
+    if (json events = w.value("events", json()); events.is_array() && !events.empty()) {
+        std::printf("\nrecent events:\n");
+        for (const json& e : events)
+            std::printf("  %s %s: %s\n", relative_time(e.value("time", json())).c_str(),
+                        cell(e.value("event", json())).c_str(), cell(e.value("message", json())).c_str());
+    }
     return kOk;
 }
 
