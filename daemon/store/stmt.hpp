@@ -57,6 +57,9 @@ class Stmt {
         Stmt& s_;
     };
 
+    // For a caller that reports a failure itself (COMMIT): step and reset it by hand.
+    sqlite3_stmt* handle() const { return stmt_; }
+
   private:
     sqlite3* db_;
     sqlite3_stmt* stmt_ = nullptr;
