@@ -79,6 +79,8 @@ int cmd_test(const Invocation& inv);
 
 // The inspect document for people (inspect, run --wait, test): header, actions table, outputs.
 void print_report(const json& report);
+// Events ({"time","event","message"}) under a title, one line each; nothing when there are none.
+void print_events(const char* title, const json& events);
 // One log object for people: "TIME ACTION#ATTEMPT STREAM LINE".
 void print_log_line(const json& line);
 // A workflow's schedule for people (list, show): its RRULE or cron text and zone, "; " between rules.

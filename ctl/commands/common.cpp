@@ -137,4 +137,12 @@ std::optional<json> parse_json_object(const std::string& text, const std::string
     return j;
 }
 
+void print_events(const char* title, const json& events) {
+    if (!events.is_array() || events.empty()) return;
+    std::printf("\n%s:\n", title);
+    for (const json& e : events)
+        std::printf("  %s %s: %s\n", relative_time(e.value("time", json())).c_str(),
+                    cell(e.value("event", json())).c_str(), cell(e.value("message", json())).c_str());
+}
+
 } // namespace luaflow::ctl

@@ -81,13 +81,7 @@ void print_report(const json& r) {
         any_output = true;
         std::printf("  %s: %s\n", name.c_str(), truncate(cell(output), 200).c_str());
     }
-    json events = r.value("events", json::array());
-    if (events.is_array() && !events.empty()) {
-        std::printf("\nevents:\n");
-        for (const json& e : events)
-            std::printf("  %s %s: %s\n", relative_time(e.value("time", json())).c_str(),
-                        cell(e.value("event", json())).c_str(), cell(e.value("message", json())).c_str());
-    }
+    print_events("events", r.value("events", json()));
     json notifications = r.value("notifications", json::array());
     if (notifications.is_array() && !notifications.empty()) {
         std::printf("\n");

@@ -97,12 +97,7 @@ int cmd_show(const Invocation& inv) {
         for (const json& u : upcoming)
             std::printf("  %s  %s\n", cell(u).c_str(), relative_time(u).c_str());
     }
-    if (json events = w.value("events", json()); events.is_array() && !events.empty()) {
-        std::printf("\nrecent events:\n");
-        for (const json& e : events)
-            std::printf("  %s %s: %s\n", relative_time(e.value("time", json())).c_str(),
-                        cell(e.value("event", json())).c_str(), cell(e.value("message", json())).c_str());
-    }
+    print_events("recent events", w.value("events", json()));
     return kOk;
 }
 

@@ -120,12 +120,7 @@ const char* to_string(Catchup c) {
 
 json Rule::describe() const {
     json j = {{cron ? "cron" : "rrule", text}, {"tz", zone.name()}, {"catchup", to_string(catchup)}};
-    if (dtstart) {
-        char buf[24];
-        std::snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d", dtstart->year, dtstart->month,
-                      dtstart->day, dtstart->hour, dtstart->minute, dtstart->second);
-        j["dtstart"] = buf;
-    }
+    if (dtstart) j["dtstart"] = format_local_time(*dtstart);
     return j;
 }
 

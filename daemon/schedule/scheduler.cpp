@@ -90,6 +90,7 @@ void Scheduler::refresh(const std::string& id) {
 }
 
 void Scheduler::requeue(const std::string& id, WorkflowState& w) {
+    w.armed_ns = now_ns();
     if (w.queued_at) due_.erase({*w.queued_at, id});
     w.queued_at.reset();
     for (const RuleState& r : w.rules)
@@ -117,7 +118,7 @@ void Scheduler::on_fire() {
             passed_over.push_back(id);
             continue;
         }
-        fire(w, at, woke);
+        fire(w, at);
         requeue(id, w);
     }
     for (const auto& id : passed_over)
@@ -135,7 +136,7 @@ void Scheduler::on_clock_set() {
     arm();
 }
 
-void Scheduler::fire(WorkflowState& w, UnixSeconds at, std::int64_t now_ns_at_wake) {
+void Scheduler::fire(WorkflowState& w, UnixSeconds at) {
     // Every rule due at `at` moves on; the workflow runs once even when two rules name the same instant.
     RuleState* first = nullptr;
     for (RuleState& r : w.rules) {
@@ -153,9 +154,12 @@ void Scheduler::fire(WorkflowState& w, UnixSeconds at, std::int64_t now_ns_at_wa
                  " execution(s) still running (overlap = \"skip\")");
         return;
     }
-    if (launch(w, at, *first, false))
-        lateness_.record(std::max<std::int64_t>(0, now_ns() - at * 1'000'000'000));
-    (void)now_ns_at_wake;
+    // The start time is taken as the executor takes started_at, before the run is stored. Only an
+    // occurrence armed before its time says how late firing is (the current second at a start or
+    // reload fires at once, up to 1 s after it).
+    const std::int64_t started = now_ns();
+    if (launch(w, at, *first, false) && w.armed_ns < at * 1'000'000'000)
+        lateness_.record(std::max<std::int64_t>(0, started - at * 1'000'000'000));
 }
 
 bool Scheduler::launch(WorkflowState& w, UnixSeconds at, const RuleState& r, bool catchup) {
@@ -296,13 +300,8 @@ json Scheduler::describe(const std::string& id) const {
     for (const Rule& r : rules.value()) {
         json d = r.describe();
         if (!r.dtstart && !r.cron)
-            if (auto row = store::find_schedule(db_, id, r.key)) {
-                LocalTime l = r.zone.local(row->dtstart);
-                char buf[24];
-                std::snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d", l.year, l.month, l.day,
-                              l.hour, l.minute, l.second);
-                d["dtstart"] = buf;
-            }
+            if (auto row = store::find_schedule(db_, id, r.key))
+                d["dtstart"] = format_local_time(r.zone.local(row->dtstart));
         out.push_back(d);
     }
     return out;

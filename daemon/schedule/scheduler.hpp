@@ -69,6 +69,7 @@ class Scheduler {
         std::vector<RuleState> rules;
         bool enabled = true;
         std::optional<UnixSeconds> queued_at; // its entry in due_
+        std::int64_t armed_ns = 0;            // when queued_at was computed
     };
     struct Missed {
         std::int64_t count = 0;
@@ -78,7 +79,7 @@ class Scheduler {
 
     void on_fire();
     void on_clock_set();
-    void fire(WorkflowState& w, UnixSeconds at, std::int64_t now_ns);
+    void fire(WorkflowState& w, UnixSeconds at);
     void catch_up(WorkflowState& w, RuleState& r, UnixSeconds until);
     Missed missed_between(const RuleState& r, UnixSeconds after, UnixSeconds before) const;
     bool launch(WorkflowState& w, UnixSeconds at, const RuleState& r, bool catchup);

@@ -60,6 +60,13 @@ LocalTime from_naive_seconds(std::int64_t s) {
     return t;
 }
 
+std::string format_local_time(const LocalTime& t) {
+    char buf[40];
+    std::snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d", t.year, t.month, t.day, t.hour, t.minute,
+                  t.second);
+    return buf;
+}
+
 bool parse_local_time(const std::string& text, LocalTime& out) {
     LocalTime t;
     int consumed = 0;

@@ -22,6 +22,8 @@ struct LocalTime {
 // arithmetic of local times.
 std::int64_t naive_seconds(const LocalTime& t);
 LocalTime from_naive_seconds(std::int64_t s);
+// "2026-01-05T09:00:00".
+std::string format_local_time(const LocalTime& t);
 // "2026-01-05T09:00:00" (seconds optional) or nothing.
 bool parse_local_time(const std::string& text, LocalTime& out);
 

@@ -117,6 +117,15 @@ class Daemon:
         shutil.rmtree(self.dir, ignore_errors=True)
 
 
+def finish(d):
+    """Stops a daemon a whole test class shared, removes its directory, and fails if it did not exit cleanly."""
+    rc = d.stop()
+    log = d.log_text()
+    d.cleanup()
+    if rc != 0:
+        raise AssertionError("luaflowd did not exit cleanly on SIGTERM:\n" + log[-3000:])
+
+
 class DaemonTest(unittest.TestCase):
     """Gives each test a fresh daemon; subclasses set WORKFLOWS."""
     WORKFLOWS = {}

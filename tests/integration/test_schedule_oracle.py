@@ -25,6 +25,7 @@ from zoneinfo import ZoneInfo
 from dateutil.rrule import rrulestr
 
 sys.path.insert(0, os.path.dirname(__file__))
+import harness  # noqa: E402
 from harness import Daemon, wait_for  # noqa: E402
 
 SEED = int(os.environ.get("LUAFLOW_ORACLE_SEED", "20260308"))
@@ -557,11 +558,7 @@ class OracleTest(unittest.TestCase):
 
     @classmethod
     def tearDownClass(cls):
-        rc = cls.d.stop()
-        log = cls.d.log_text()
-        cls.d.cleanup()
-        if rc != 0:
-            raise AssertionError("luaflowd did not exit cleanly on SIGTERM:\n" + log[-3000:])
+        harness.finish(cls.d)
 
     def differences(self, cases):
         failures = []

@@ -13,6 +13,7 @@ from datetime import datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
 
 sys.path.insert(0, os.path.dirname(__file__))
+import harness  # noqa: E402
 from harness import Daemon, wait_for  # noqa: E402
 
 TZ = "America/New_York"
@@ -239,11 +240,7 @@ class RfcExamplesTest(unittest.TestCase):
 
     @classmethod
     def tearDownClass(cls):
-        rc = cls.d.stop()
-        log = cls.d.log_text()
-        cls.d.cleanup()
-        if rc != 0:
-            raise AssertionError("luaflowd did not exit cleanly on SIGTERM:\n" + log[-3000:])
+        harness.finish(cls.d)
 
     def next(self, wf, *args):
         return self.d.ctl_json("next", wf, *args)
