@@ -124,3 +124,17 @@ TEST_CASE("two rules naming the same instant fire the workflow once") {
     rig.at(kStart + 120);
     CHECK(rig.fired() == std::vector<std::int64_t>{kStart + 60, kStart + 120});
 }
+
+TEST_CASE("a restart keeps the stored series start: steps count from the first load, not the restart") {
+    Rig rig(R"(return workflow { schedule = { rrule = "FREQ=MINUTELY;INTERVAL=7", tz = "UTC" },
+  actions = { a = { run = function() end } } })");
+    CHECK(rig.scheduler->next_fire("wf") == kStart + 420); // dtstart: the first load, to the minute
+    rig.db->flush();
+    rig.scheduler.reset(); // the daemon stops; 1000 s later it starts again on the same store
+    rig.now = (kStart + 1000) * kSecond;
+    rig.scheduler = std::make_unique<schedule::Scheduler>(&rig.loop, *rig.db, *rig.registry, *rig.executor,
+                                                          [&rig] { return rig.now; });
+    rig.scheduler->start();
+    CHECK(rig.scheduler->next_fire("wf") == kStart + 1260); // not 960 + 420
+    CHECK(store::skipped_count(*rig.db, "wf") == 2);        // 420 and 840 passed while it was down
+}
