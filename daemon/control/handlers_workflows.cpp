@@ -71,9 +71,7 @@ void handle_show(Context& ctx, const json& params, const std::shared_ptr<Reply>&
     doc["queued"] = c.queued;
     doc["skipped"] = store::skipped_count(ctx.db, e->id);
     doc["events"] = store::workflow_events(ctx.db, e->id, 10);
-    if (auto upcoming = ctx.scheduler.upcoming(e->id, 5, std::nullopt);
-        upcoming && e->def && !e->def->schedule.is_null())
-        doc["upcoming"] = upcoming.value();
+    if (auto upcoming = ctx.scheduler.upcoming(e->id, 5, std::nullopt)) doc["upcoming"] = upcoming.value();
     if (const auto& def = e->def) {
         json inputs = json::object();
         for (const auto& in : def->inputs)
@@ -151,9 +149,6 @@ void handle_next(Context& ctx, const json& params, const std::shared_ptr<Reply>&
                                            "parameter 'after' must be an RFC 3339 time, got " + it->dump()));
         after = *t >= 0 ? *t / 1000 : (*t - 999) / 1000;
     }
-    const registry::WorkflowEntry* e = ctx.registry.find(*id);
-    if (e && e->def && e->def->schedule.is_null())
-        return reply->error(make_error(ErrorCode::conflict, "workflow '" + *id + "' has no schedule"));
     auto times = ctx.scheduler.upcoming(*id, n, after);
     if (!times) return reply->error(times.error());
     reply->result(times.value());

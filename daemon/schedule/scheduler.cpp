@@ -253,8 +253,9 @@ Result<std::vector<std::string>> Scheduler::upcoming(const std::string& id, int 
     if (!entry->def)
         return make_error(ErrorCode::conflict,
                           "workflow '" + id + "' does not load: " + entry->error->to_string());
-    auto rules = parse_schedule(entry->def->schedule);
-    if (!rules) return rules.error();
+    auto it = workflows_.find(id);
+    if (it == workflows_.end())
+        return make_error(ErrorCode::conflict, "workflow '" + id + "' has no schedule");
     const UnixSeconds from = after ? *after : now_ns() / 1'000'000'000;
     struct Stream {
         std::unique_ptr<Cursor> cursor;
@@ -262,10 +263,8 @@ Result<std::vector<std::string>> Scheduler::upcoming(const std::string& id, int 
         const Zone* zone;
     };
     std::vector<Stream> streams;
-    for (const Rule& rule : rules.value()) {
-        auto row = store::find_schedule(db_, id, rule.key);
-        auto spec = recurrence_of(rule, row ? row->dtstart : from - from % 60);
-        Stream s{std::make_unique<Cursor>(spec, from), std::nullopt, &rule.zone};
+    for (const RuleState& r : it->second.rules) {
+        Stream s{std::make_unique<Cursor>(r.spec, from), std::nullopt, &r.rule.zone};
         s.head = s.cursor->next();
         streams.push_back(std::move(s));
     }
@@ -292,16 +291,13 @@ std::optional<UnixSeconds> Scheduler::next_fire(const std::string& id) const {
 }
 
 json Scheduler::describe(const std::string& id) const {
-    const registry::WorkflowEntry* entry = registry_.find(id);
-    if (!entry || !entry->def || entry->def->schedule.is_null()) return nullptr;
-    auto rules = parse_schedule(entry->def->schedule);
-    if (!rules) return nullptr;
+    auto it = workflows_.find(id);
+    if (it == workflows_.end()) return nullptr;
     json out = json::array();
-    for (const Rule& r : rules.value()) {
-        json d = r.describe();
-        if (!r.dtstart && !r.cron)
-            if (auto row = store::find_schedule(db_, id, r.key))
-                d["dtstart"] = format_local_time(r.zone.local(row->dtstart));
+    for (const RuleState& r : it->second.rules) {
+        json d = r.rule.describe();
+        if (!r.rule.cron)
+            d["dtstart"] = format_local_time(r.spec->dtstart); // the stored one if the file has none
         out.push_back(d);
     }
     return out;
