@@ -105,8 +105,7 @@ void Scheduler::arm() {
 
 void Scheduler::on_fire() {
     if (stopped_) return;
-    const std::int64_t woke = now_ns();
-    const UnixSeconds now = static_cast<UnixSeconds>(woke / 1'000'000'000);
+    const UnixSeconds now = static_cast<UnixSeconds>(now_ns() / 1'000'000'000);
     std::vector<std::string> passed_over;
     while (!due_.empty() && due_.begin()->first <= now) {
         auto [at, id] = *due_.begin();
@@ -194,6 +193,7 @@ Scheduler::Missed Scheduler::missed_between(const RuleState& r, UnixSeconds afte
     std::deque<UnixSeconds> newest;
     while (auto t = c.next()) {
         if (*t >= before) break;
+        if (m.count == 0) m.oldest = *t;
         if (++m.count > kMaxCounted) {
             m.more = true;
             --m.count;
@@ -221,23 +221,27 @@ Scheduler::Missed Scheduler::missed_between(const RuleState& r, UnixSeconds afte
 }
 
 void Scheduler::catch_up(WorkflowState& w, RuleState& r, UnixSeconds until) {
-    Missed m = missed_between(r, r.handled, until - 1 + 1);
+    Missed m = missed_between(r, r.handled, until); // before the current second
     r.handled = until - 1;
     store::mark_handled(db_, w.def->id, r.rule.key, r.handled);
     if (m.count == 0) return;
     const Zone& z = r.rule.zone;
-    const std::string span = m.count == 1 ? when(m.newest.back(), z)
-                                          : when(m.newest.front(), z) + " .. " + when(m.newest.back(), z);
+    const std::string span =
+        m.count == 1 ? when(m.oldest, z) : when(m.oldest, z) + " .. " + when(m.newest.back(), z);
     const std::string how_many = (m.more ? "more than " : "") + std::to_string(m.count);
     std::vector<UnixSeconds> runs;
     if (r.rule.catchup == Catchup::latest) runs = {m.newest.back()};
     if (r.rule.catchup == Catchup::all) runs = m.more ? std::vector<UnixSeconds>{m.newest.back()} : m.newest;
     const std::int64_t dropped = m.count - static_cast<std::int64_t>(runs.size());
     if (dropped > 0) {
-        std::string message = how_many + " missed occurrence(s) " +
-                              (runs.empty() ? "(" + span + ") " : "before " + when(runs.front(), z) + " ") +
-                              "skipped (catchup = \"" + to_string(r.rule.catchup) + "\")";
-        drop(w, dropped, message);
+        const std::string why = runs.empty() ? ""
+                                : r.rule.catchup == Catchup::latest
+                                    ? ": only the latest runs"
+                                    : ": only the newest " + std::to_string(runs.size()) + " run";
+        drop(w, dropped,
+             (runs.empty() ? how_many : std::to_string(dropped) + " of " + how_many) +
+                 " missed occurrence(s) (" + span + ") skipped (catchup = \"" + to_string(r.rule.catchup) +
+                 "\")" + why);
     }
     if (!runs.empty())
         log::info("workflow %s: catching up %zu missed occurrence(s) (catchup = \"%s\"), %s",

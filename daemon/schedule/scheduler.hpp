@@ -73,7 +73,8 @@ class Scheduler {
     };
     struct Missed {
         std::int64_t count = 0;
-        bool more = false;               // more than kMaxCounted
+        bool more = false; // more than kMaxCounted
+        UnixSeconds oldest = 0;
         std::vector<UnixSeconds> newest; // the newest kMaxCatchupRuns, oldest first
     };
 
