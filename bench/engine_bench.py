@@ -58,7 +58,13 @@ class Client:
 
     def call(self, method, params=None):
         self.send(method, params)
-        return self.recv()["result"]
+        r = self.recv()
+        if "error" in r:
+            raise RuntimeError(f"{method}: {r['error']}")
+        return r["result"]
+
+    def close(self):
+        self.s.close()
 
 
 class Daemon:

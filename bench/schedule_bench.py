@@ -37,6 +37,9 @@ import tempfile
 import time
 from zoneinfo import ZoneInfo
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from engine_bench import Client  # noqa: E402  (the socket client both benchmarks use)
+
 TOTAL = 1000
 GOAL_P50_MS = 0.5
 GOAL_P99_MS = 1.0
@@ -92,31 +95,6 @@ def scheduled_set(firing, dtstart=None):
     for i in range(TOTAL - firing):
         wfs[f"wf{i:04d}.lua"] = QUIET.format(schedule=quiet_schedule(i, now))
     return wfs
-
-
-class Client:
-    def __init__(self, path):
-        self.s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        self.s.connect(path)
-        self.buf = b""
-        self.next_id = 0
-
-    def call(self, method, params=None):
-        self.next_id += 1
-        self.s.sendall(json.dumps({"id": self.next_id, "method": method, "params": params or {}}).encode() + b"\n")
-        while b"\n" not in self.buf:
-            chunk = self.s.recv(1 << 20)
-            if not chunk:
-                raise RuntimeError("daemon closed the socket")
-            self.buf += chunk
-        line, self.buf = self.buf.split(b"\n", 1)
-        r = json.loads(line)
-        if "error" in r:
-            raise RuntimeError(f"{method}: {r['error']}")
-        return r["result"]
-
-    def close(self):
-        self.s.close()
 
 
 LOADED = re.compile(r"^(\S+) \w+: luaflowd \S+: (\d+) workflow\(s\) loaded from .*, (\d+) with errors$", re.M)
