@@ -25,6 +25,7 @@ void print_help(std::FILE* out) {
                  "  retry EXEC\n"
                  "  enable WF | disable WF\n"
                  "  next WF [-n N] [--after TIME]     upcoming fire times (default 5)\n"
+                 "  kv get KEY [--workflow WF] | kv set KEY VALUE [--workflow WF] | kv list [--workflow WF]\n"
                  "  reload\n"
                  "  validate FILE...                  offline; no daemon needed\n"
                  "  test FILE [--input JSON]          run once in a throwaway state directory\n"
@@ -67,6 +68,7 @@ int dispatch(const Invocation& inv) {
         {"enable", cmd_enable},
         {"disable", cmd_disable},
         {"next", cmd_next},
+        {"kv", cmd_kv},
         {"reload", cmd_reload},
         {"validate", cmd_validate},
         {"test", cmd_test},

@@ -73,6 +73,7 @@ int cmd_retry(const Invocation& inv);
 int cmd_enable(const Invocation& inv);
 int cmd_disable(const Invocation& inv);
 int cmd_next(const Invocation& inv);
+int cmd_kv(const Invocation& inv);
 int cmd_reload(const Invocation& inv);
 int cmd_validate(const Invocation& inv);
 int cmd_test(const Invocation& inv);

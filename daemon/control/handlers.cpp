@@ -39,6 +39,9 @@ Handler make_handler(Context& ctx) {
          [](Context& c, const json& p, const std::shared_ptr<Reply>& r) { handle_enable(c, p, r, false); }},
         {"reload", handle_reload},
         {"next", handle_next},
+        {"kv_get", handle_kv_get},
+        {"kv_set", handle_kv_set},
+        {"kv_list", handle_kv_list},
         {"stats", handle_stats},
     };
     return [&ctx](const std::string& method, const json& params, std::shared_ptr<Reply> reply) {

@@ -7,6 +7,7 @@
 #include "daemon/exec/attempt.hpp"
 #include "daemon/exec/lua_runner.hpp"
 #include "daemon/exec/process_runner.hpp"
+#include "daemon/exec/store_key_value.hpp"
 #include "daemon/loop/uv_handle.hpp"
 #include "daemon/registry/registry.hpp"
 #include "daemon/store/db.hpp"
@@ -79,6 +80,7 @@ class Executor final : public stdlib::Services {
     uv_loop_t* loop() override { return loop_; }
     void log_line(const scripting::Task* task, const std::string& workflow, stdlib::LogLevel level,
                   const std::string& line) override;
+    stdlib::KeyValue* kv() override { return &kv_; }
 
   private:
     struct ActionState {
@@ -137,6 +139,7 @@ class Executor final : public stdlib::Services {
     registry::Registry& registry_;
     scripting::TaskScheduler& scheduler_;
     LuaRunner lua_runner_;
+    StoreKeyValue kv_{db_};
     ProcessRunner process_runner_;
     std::string state_dir_;
     std::map<std::string, int> queue_limits_;

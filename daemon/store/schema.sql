@@ -91,3 +91,13 @@ CREATE TABLE events (
 );
 CREATE INDEX events_execution ON events(execution_id) WHERE execution_id IS NOT NULL;
 CREATE INDEX events_workflow ON events(workflow, id);
+
+-- migration 3
+-- kv.* (SPEC 3): values as JSON text, per workflow (`scope` is its id) or global (`scope` is '').
+CREATE TABLE kv (
+    scope      TEXT NOT NULL,
+    key        TEXT NOT NULL,
+    value      TEXT NOT NULL,
+    updated_at INTEGER NOT NULL,      -- Unix milliseconds
+    PRIMARY KEY (scope, key)
+) WITHOUT ROWID;
