@@ -37,6 +37,8 @@ class Services {
                           const std::string& line) = 0;
     // The key-value store; none where nothing is kept (luaflowd --check).
     virtual KeyValue* kv() { return nullptr; }
+    // env(name): a variable of env.pass or a secret of env.secrets; nothing otherwise.
+    virtual std::optional<std::string> env_var(const std::string&) { return std::nullopt; }
 };
 
 } // namespace luaflow::stdlib

@@ -35,6 +35,7 @@ void install(lua_State* L, int env, Services& services, const std::string& workf
     install_time(L, env);
     install_sleep(L, env);
     install_kv(L, env);
+    install_env(L, env);
 }
 
 Services* services_of(lua_State* L) {

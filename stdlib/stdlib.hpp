@@ -8,7 +8,7 @@
 
 namespace luaflow::stdlib {
 
-// Adds log, json, time, sleep and kv to the table at `env`. `workflow` names the state's workflow in
+// Adds log, json, time, sleep, kv and env to the table at `env`. `workflow` names the state's workflow in
 // daemon-log lines written at load time. `services` must outlive the state.
 void install(lua_State* L, int env, Services& services, const std::string& workflow);
 
@@ -18,6 +18,7 @@ void install_json(lua_State* L, int env);
 void install_time(lua_State* L, int env);
 void install_sleep(lua_State* L, int env);
 void install_kv(lua_State* L, int env);
+void install_env(lua_State* L, int env);
 
 // The Services registered for a state (install() keeps it in the registry).
 Services* services_of(lua_State* L);

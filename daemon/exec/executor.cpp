@@ -38,7 +38,8 @@ Executor::Executor(uv_loop_t* loop, store::Db& db, registry::Registry& registry,
           loop,
           [this](const std::string& execution, const std::string& action, int attempt, const char* stream,
                  std::string line) {
-              store::append_log(db_, {0, execution, action, attempt, now_unix_ms(), stream, std::move(line)});
+              store::append_log(db_, {0, execution, action, attempt, now_unix_ms(), stream,
+                                      secrets_.redact(std::move(line))});
               notify_logs(execution);
           },
           passed_environment(config.env.pass.empty() ? kDefaultPass : config.env.pass)),
@@ -57,6 +58,7 @@ Executor::~Executor() {
 }
 
 void Executor::apply_config(const config::Config& config) {
+    secrets_.load(config, config.env.pass.empty() ? kDefaultPass : config.env.pass);
     queue_limits_.clear();
     for (const auto& [name, q] : config.queues)
         queue_limits_[name] = q.concurrency;
@@ -397,15 +399,16 @@ void Executor::on_attempt_done(const std::string& id, std::size_t i, int attempt
                 else
                     e->shared[it.key()] = it.value();
             }
-            store::save_shared(db_, e->id, e->shared);
+            store::save_shared(db_, e->id, secrets_.redact(e->shared));
         }
         finish_action(*e, i, ActionStatus::succeeded, r, std::nullopt);
         advance(*e);
         return;
     }
     int used = a.attempts - a.attempt_base;
-    std::string what = "attempt " + std::to_string(used) + "/" + std::to_string(def.retries + 1) + " " +
-                       (r.kind == AttemptResult::Kind::timed_out ? "timed out" : "failed") + ": " + r.error;
+    std::string what =
+        secrets_.redact("attempt " + std::to_string(used) + "/" + std::to_string(def.retries + 1) + " " +
+                        (r.kind == AttemptResult::Kind::timed_out ? "timed out" : "failed") + ": " + r.error);
     // While stopping, the retry is recorded but not started: the next start picks it up.
     if (used <= def.retries) {
         Millis delay = retry_delay(def, used);
@@ -417,7 +420,7 @@ void Executor::on_attempt_done(const std::string& id, std::size_t i, int attempt
                   what.c_str(), format_duration(delay).c_str());
         a.status = ActionStatus::pending;
         a.next_attempt_at = at;
-        store::schedule_retry(db_, e->id, def.name, at, r.error, a.node);
+        store::schedule_retry(db_, e->id, def.name, at, secrets_.redact(r.error), a.node);
         arm_retry(*e, i, at);
         return;
     }
@@ -455,9 +458,9 @@ void Executor::finish_action(Execution& e, std::size_t i, ActionStatus status, c
     row.status = status;
     if (status == ActionStatus::succeeded) {
         a.output = r.output;
-        row.output = r.output;
+        row.output = secrets_.redact(r.output);
     } else if (!r.error.empty()) {
-        row.error = r.error;
+        row.error = secrets_.redact(r.error);
     }
     row.event = std::move(event);
     row.exit_code = r.exit_code;
@@ -497,6 +500,7 @@ void Executor::complete(Execution& e, ExecStatus status, std::optional<std::stri
     }
     bool was_running = e.status == ExecStatus::running;
     UnixMillis now = now_unix_ms();
+    if (error) error = secrets_.redact(*error);
     store::finish_execution(db_, e.id, status, error, now);
     log::info("execution %s of %s %s%s%s", e.id.c_str(), e.def->id.c_str(), to_string(status),
               error ? ": " : "", error ? error->c_str() : "");
@@ -683,8 +687,8 @@ void Executor::notify_logs(const std::string& id) {
 
 void Executor::log_line(const scripting::Task* task, const std::string& workflow, stdlib::LogLevel level,
                         const std::string& line) {
-    std::string text =
-        level == stdlib::LogLevel::info ? line : std::string(stdlib::to_string(level)) + ": " + line;
+    std::string text = secrets_.redact(
+        level == stdlib::LogLevel::info ? line : std::string(stdlib::to_string(level)) + ": " + line);
     if (!task) {
         log::info("workflow %s: %s", workflow.c_str(), text.c_str());
         return;

@@ -7,6 +7,7 @@
 #include "daemon/exec/attempt.hpp"
 #include "daemon/exec/lua_runner.hpp"
 #include "daemon/exec/process_runner.hpp"
+#include "daemon/exec/secrets.hpp"
 #include "daemon/exec/store_key_value.hpp"
 #include "daemon/loop/uv_handle.hpp"
 #include "daemon/registry/registry.hpp"
@@ -81,6 +82,7 @@ class Executor final : public stdlib::Services {
     void log_line(const scripting::Task* task, const std::string& workflow, stdlib::LogLevel level,
                   const std::string& line) override;
     stdlib::KeyValue* kv() override { return &kv_; }
+    std::optional<std::string> env_var(const std::string& name) override { return secrets_.lookup(name); }
 
   private:
     struct ActionState {
@@ -140,6 +142,7 @@ class Executor final : public stdlib::Services {
     scripting::TaskScheduler& scheduler_;
     LuaRunner lua_runner_;
     StoreKeyValue kv_{db_};
+    Secrets secrets_;
     ProcessRunner process_runner_;
     std::string state_dir_;
     std::map<std::string, int> queue_limits_;
