@@ -285,38 +285,13 @@ class Validator {
         } else if (lua_istable(L_, -1)) {
             auto r = to_json(L_, -1, "schedule");
             if (!r) fail(line, r.error().message);
-            j = *r;
-            std::vector<json> rules =
-                j.is_array() ? std::vector<json>(j.begin(), j.end()) : std::vector<json>{j};
-            for (size_t i = 0; i < rules.size(); ++i)
-                check_rule(rules[i], line, j.is_array() ? i + 1 : 0);
+            j = *r; // its rules are checked by daemon/schedule (schedule::checked), the one place that knows
+                    // them
         } else {
             expected("", "schedule", "an RRULE string or a table");
         }
         lua_pop(L_, 1);
         return j;
-    }
-
-    void check_rule(const json& rule, int line, size_t index) {
-        std::string name = index ? "schedule[" + std::to_string(index) + "]" : "schedule";
-        if (rule.is_string()) return;
-        if (!rule.is_object()) fail(line, name + ": expected an RRULE string or a table");
-        static const std::set<std::string> keys = {"rrule", "dtstart", "tz", "exdate", "catchup", "cron"};
-        for (auto it = rule.begin(); it != rule.end(); ++it) {
-            if (!keys.count(it.key())) fail(line, name + ": unknown field '" + it.key() + "'");
-            if (it.key() == "exdate") {
-                if (!it.value().is_array()) fail(line, name + ".exdate: expected a list of times");
-            } else if (!it.value().is_string()) {
-                fail(line, name + "." + it.key() + ": expected a string, got " + it.value().dump());
-            }
-        }
-        if (rule.contains("rrule") == rule.contains("cron"))
-            fail(line, name + ": needs exactly one of rrule, cron");
-        if (rule.contains("catchup")) {
-            std::string c = rule["catchup"].get<std::string>();
-            if (c != "none" && c != "latest" && c != "all")
-                fail(line, name + ".catchup: expected \"none\", \"latest\" or \"all\", got \"" + c + "\"");
-        }
     }
 
     void triggers(int wf) {

@@ -53,7 +53,7 @@ std::string name_of(lua_State* L, const char* op) {
     return std::string(global ? "kv.global." : "kv.") + op;
 }
 
-Call check_call(lua_State* L, const char* op, const std::string& name) {
+Call check_call(lua_State* L, const std::string& name) {
     Call c;
     Services* services = services_of(L);
     c.kv = services ? services->kv() : nullptr;
@@ -67,7 +67,6 @@ Call check_call(lua_State* L, const char* op, const std::string& name) {
                    static_cast<int>(len));
     c.key.assign(key, len);
     c.scope = lua_toboolean(L, lua_upvalueindex(1)) ? "" : workflow_of(L);
-    (void)op;
     return c;
 }
 
@@ -85,7 +84,7 @@ int wait_durable(lua_State* L, const Call& c, const std::string& name, std::func
 
 int l_kv_get(lua_State* L) {
     std::string name = name_of(L, "get");
-    Call c = check_call(L, "get", name);
+    Call c = check_call(L, name);
     auto v = c.kv->get(c.scope, c.key);
     if (!v)
         lua_pushnil(L);
@@ -96,7 +95,7 @@ int l_kv_get(lua_State* L) {
 
 int l_kv_set(lua_State* L) {
     std::string name = name_of(L, "set");
-    Call c = check_call(L, "set", name);
+    Call c = check_call(L, name);
     if (lua_gettop(L) < 2 || lua_isnil(L, 2))
         return luaL_error(L, "%s: a value is required (kv.delete removes a key)", name.c_str());
     auto v = scripting::to_json(L, 2, "value");
@@ -107,7 +106,7 @@ int l_kv_set(lua_State* L) {
 
 int l_kv_delete(lua_State* L) {
     std::string name = name_of(L, "delete");
-    Call c = check_call(L, "delete", name);
+    Call c = check_call(L, name);
     bool existed = c.kv->erase(c.scope, c.key);
     return wait_durable(L, c, name, [existed](lua_State* co) {
         lua_pushboolean(co, existed);
@@ -117,7 +116,7 @@ int l_kv_delete(lua_State* L) {
 
 int l_kv_incr(lua_State* L) {
     std::string name = name_of(L, "incr");
-    Call c = check_call(L, "incr", name);
+    Call c = check_call(L, name);
     double by = 1;
     if (!lua_isnoneornil(L, 2)) {
         if (lua_type(L, 2) != LUA_TNUMBER)

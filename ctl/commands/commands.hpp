@@ -82,6 +82,8 @@ int cmd_test(const Invocation& inv);
 void print_report(const json& report);
 // Events ({"time","event","message"}) under a title, one line each; nothing when there are none.
 void print_events(const char* title, const json& events);
+// One streamed log object as it comes: JSON Lines with --json, else for people; flushed at once.
+void print_log_event(const Invocation& inv, const json& line);
 // One log object for people: "TIME ACTION#ATTEMPT STREAM LINE".
 void print_log_line(const json& line);
 // A workflow's schedule for people (list, show): its RRULE or cron text and zone, "; " between rules.

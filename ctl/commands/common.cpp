@@ -145,4 +145,12 @@ void print_events(const char* title, const json& events) {
                     cell(e.value("event", json())).c_str(), cell(e.value("message", json())).c_str());
 }
 
+void print_log_event(const Invocation& inv, const json& line) {
+    if (inv.json)
+        print_json(line);
+    else
+        print_log_line(line);
+    std::fflush(stdout); // a line as it comes, even into a pipe
+}
+
 } // namespace luaflow::ctl

@@ -43,13 +43,7 @@ int cmd_logs(const Invocation& inv) {
     if (auto action = args->value("--action")) params["action"] = *action;
     Client client(socket_path(inv.socket));
     // With follow the lines come as events (JSON Lines with --json) and the final result is null.
-    Reply r = client.call("logs", params, [&](const json& line) {
-        if (inv.json)
-            print_json(line);
-        else
-            print_log_line(line);
-        std::fflush(stdout); // a line as it comes, even into a pipe
-    });
+    Reply r = client.call("logs", params, [&](const json& line) { print_log_event(inv, line); });
     if (!r) return report(r.error());
     if (following) return kOk;
     if (inv.json) {

@@ -73,13 +73,8 @@ void print_outcome(const Invocation& inv, const json& report) {
 
 // Streams the execution's log lines until it ends, then prints its report on the same connection.
 int follow(const Invocation& inv, Client& client, const std::string& id) {
-    Reply logs = client.call("logs", {{"execution", id}, {"follow", true}}, [&](const json& line) {
-        if (inv.json)
-            print_json(line);
-        else
-            print_log_line(line);
-        std::fflush(stdout); // a line as it comes, even into a pipe
-    });
+    Reply logs = client.call("logs", {{"execution", id}, {"follow", true}},
+                             [&](const json& line) { print_log_event(inv, line); });
     if (!logs) return report(logs.error());
     // "wait" answers only once the execution has ended, so the report printed is the final one.
     Reply final_report = client.call("wait", {{"execution", id}});

@@ -1,15 +1,11 @@
 // The scheduler on a real loop and store, with its wall clock in the test's hands: steps of the clock
 // never fire an occurrence twice, and a forward jump counts as missed occurrences.
-#include "daemon/app.hpp"
 #include "daemon/schedule/scheduler.hpp"
-#include "daemon/store/commit_pump.hpp"
 #include "daemon/store/executions.hpp"
 #include "daemon/store/schedules.hpp"
-#include "tests/unit/support/temp_dir.hpp"
+#include "tests/unit/support/engine.hpp"
 
 #include <doctest/doctest.h>
-
-#include <fstream>
 
 using namespace luaflow;
 
@@ -18,53 +14,21 @@ namespace {
 constexpr std::int64_t kSecond = 1'000'000'000;
 constexpr std::int64_t kStart = 1'800'000'000; // 2027-01-15T08:00:00Z, a whole minute
 
-struct Rig {
-    testing::TempDir dir;
-    config::Config cfg;
-    uv_loop_t loop;
-    std::unique_ptr<store::Db> db;
-    std::unique_ptr<store::CommitPump> pump;
-    std::unique_ptr<scripting::TaskScheduler> tasks;
-    stdlib::Services* services = nullptr;
-    std::unique_ptr<registry::Registry> registry;
-    std::unique_ptr<exec::Executor> executor;
-    std::unique_ptr<schedule::Scheduler> scheduler;
+// The engine with a scheduler on it, whose wall clock is `now`.
+struct Rig : testing::Engine {
+    std::unique_ptr<schedule::Scheduler> schedules;
     std::int64_t now =
         (kStart + 5) * kSecond; // five seconds into a minute: the first fire is the next minute
 
-    explicit Rig(const std::string& workflow) {
-        cfg.state = dir.path();
-        cfg.workflows = dir.file("workflows");
-        std::filesystem::create_directories(cfg.workflows);
-        std::ofstream(cfg.workflows + "/wf.lua") << workflow;
-        uv_loop_init(&loop);
-        db = std::move(store::Db::open(dir.file("luaflow.db")).value());
-        pump = std::make_unique<store::CommitPump>(&loop, *db);
-        tasks = std::make_unique<scripting::TaskScheduler>(&loop);
-        registry =
-            std::make_unique<registry::Registry>(&loop, *db, cfg.workflows, [this](const std::string& id) {
-                return sandbox_options(cfg, *services, id);
-            });
-        executor = std::make_unique<exec::Executor>(&loop, *db, *registry, *tasks, cfg);
-        services = executor.get();
-        REQUIRE(registry->reload(false).errors.empty());
-        scheduler =
+    explicit Rig(const std::string& workflow) : Engine(Files{{"wf.lua", workflow}}) {
+        schedules =
             std::make_unique<schedule::Scheduler>(&loop, *db, *registry, *executor, [this] { return now; });
-        scheduler->start();
+        schedules->start();
     }
-    ~Rig() {
-        scheduler.reset();
-        executor.reset();
-        registry.reset();
-        tasks.reset();
-        pump.reset();
-        uv_run(&loop, UV_RUN_DEFAULT);
-        db.reset();
-        uv_loop_close(&loop);
-    }
+    ~Rig() { schedules.reset(); }
     void at(std::int64_t unix_seconds, std::int64_t extra_ns = kSecond / 10) {
         now = unix_seconds * kSecond + extra_ns;
-        scheduler->fire_due();
+        schedules->fire_due();
         uv_run(&loop, UV_RUN_NOWAIT);
     }
     std::vector<std::int64_t> fired() {
@@ -84,12 +48,12 @@ const char* kMinutely = R"(return workflow { schedule = { rrule = "FREQ=MINUTELY
 
 TEST_CASE("a step back of the wall clock does not fire an occurrence twice") {
     Rig rig(kMinutely);
-    CHECK(rig.scheduler->next_fire("wf") == kStart + 60);
+    CHECK(rig.schedules->next_fire("wf") == kStart + 60);
     rig.at(kStart + 60);
     CHECK(rig.fired() == std::vector<std::int64_t>{kStart + 60});
     rig.now = (kStart + 30) * kSecond; // the clock is set back 30 s
-    rig.scheduler->refresh("wf");      // what the timerfd's cancellation makes it do
-    CHECK(rig.scheduler->next_fire("wf") == kStart + 120);
+    rig.schedules->refresh("wf");      // what the timerfd's cancellation makes it do
+    CHECK(rig.schedules->next_fire("wf") == kStart + 120);
     rig.at(kStart + 60);
     CHECK(rig.fired().size() == 1);
     rig.at(kStart + 120);
@@ -105,7 +69,7 @@ TEST_CASE("a forward jump of the clock counts the passed-over occurrences as mis
     // (5 s ago) too: like after downtime, only the current second still fires.
     CHECK(store::skipped_count(*rig.db, "wf") == 10);
     CHECK(rig.fired() == std::vector<std::int64_t>{kStart + 60});
-    CHECK(rig.scheduler->next_fire("wf") == kStart + 720);
+    CHECK(rig.schedules->next_fire("wf") == kStart + 720);
 }
 
 TEST_CASE("a late wake-up within the tolerance still fires the occurrence, once") {
@@ -128,13 +92,13 @@ TEST_CASE("two rules naming the same instant fire the workflow once") {
 TEST_CASE("a restart keeps the stored series start: steps count from the first load, not the restart") {
     Rig rig(R"(return workflow { schedule = { rrule = "FREQ=MINUTELY;INTERVAL=7", tz = "UTC" },
   actions = { a = { run = function() end } } })");
-    CHECK(rig.scheduler->next_fire("wf") == kStart + 420); // dtstart: the first load, to the minute
+    CHECK(rig.schedules->next_fire("wf") == kStart + 420); // dtstart: the first load, to the minute
     rig.db->flush();
-    rig.scheduler.reset(); // the daemon stops; 1000 s later it starts again on the same store
+    rig.schedules.reset(); // the daemon stops; 1000 s later it starts again on the same store
     rig.now = (kStart + 1000) * kSecond;
-    rig.scheduler = std::make_unique<schedule::Scheduler>(&rig.loop, *rig.db, *rig.registry, *rig.executor,
+    rig.schedules = std::make_unique<schedule::Scheduler>(&rig.loop, *rig.db, *rig.registry, *rig.executor,
                                                           [&rig] { return rig.now; });
-    rig.scheduler->start();
-    CHECK(rig.scheduler->next_fire("wf") == kStart + 1260); // not 960 + 420
+    rig.schedules->start();
+    CHECK(rig.schedules->next_fire("wf") == kStart + 1260); // not 960 + 420
     CHECK(store::skipped_count(*rig.db, "wf") == 2);        // 420 and 840 passed while it was down
 }

@@ -137,9 +137,6 @@ TEST_CASE("field errors name the field, the value and the line") {
     CHECK(error_of("return workflow {\n  notify = { failur = { 'ops' } },\n  actions = { a = { run = "
                    "function() end } },\n}")
               .find("unknown event 'failur'") != std::string::npos);
-    CHECK(error_of("return workflow {\n  schedule = { rrule = 'FREQ=DAILY', catchup = 'some' },\n  actions = "
-                   "{ a = { run = function() end } },\n}")
-              .find("catchup: expected \"none\", \"latest\" or \"all\"") != std::string::npos);
 }
 
 TEST_CASE("what the file itself gets wrong") {
