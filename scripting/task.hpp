@@ -38,6 +38,7 @@ struct TaskLabel {
     std::string execution;
     std::string action;
     int attempt = 0;
+    std::string scratch; // the job's scratch directory (ctx.scratch); relative fs.* paths resolve in it
 };
 
 class Task;

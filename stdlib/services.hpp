@@ -1,14 +1,22 @@
 #pragma once
 // What the standard library needs from the engine, handed over when a state is created (the way Neovim
 // hands luv its loop). The stdlib knows nothing else of the daemon.
+#include "common/result.hpp"
 #include "scripting/task.hpp"
 
 #include <nlohmann/json.hpp>
 #include <uv.h>
 
+#include <cstdint>
 #include <functional>
+#include <map>
 #include <optional>
 #include <string>
+#include <vector>
+
+namespace luaflow::loop {
+class CurlMulti;
+}
 
 namespace luaflow::stdlib {
 
@@ -27,6 +35,20 @@ class KeyValue {
     virtual void when_durable(std::function<void()> fn) = 0;
 };
 
+// Child executions behind workflows.run (SPEC 3).
+class ChildWorkflows {
+  public:
+    virtual ~ChildWorkflows() = default;
+    // Starts (or, for a retried attempt after a restart, re-attaches to) a child execution of `workflow`
+    // for the task's action. Returns the child's execution id, or an error naming what is wrong.
+    virtual Result<std::string> start(const scripting::Task& task, const std::string& workflow,
+                                      const nlohmann::json& input) = 0;
+    // Calls fn with the child's report once it has ended (at once if it has). The token stops the wait.
+    virtual std::uint64_t when_finished(const std::string& child,
+                                        std::function<void(const nlohmann::json&)> fn) = 0;
+    virtual void forget(std::uint64_t token) = 0;
+};
+
 class Services {
   public:
     virtual ~Services() = default;
@@ -39,6 +61,14 @@ class Services {
     virtual KeyValue* kv() { return nullptr; }
     // env(name): a variable of env.pass or a secret of env.secrets; nothing otherwise.
     virtual std::optional<std::string> env_var(const std::string&) { return std::nullopt; }
+    // http.*: the loop's libcurl multi handle; none where no requests may be made.
+    virtual loop::CurlMulti* curl() { return nullptr; }
+    // exec(): the environment a program starts with (the variables of env.pass), before the call's `env`.
+    virtual std::map<std::string, std::string> exec_environment() { return {}; }
+    // fs.*: the directories, besides the job's scratch directory, that scripts may use (sandbox.paths).
+    virtual std::vector<std::string> sandbox_paths() { return {}; }
+    // workflows.run; none where no executions are kept.
+    virtual ChildWorkflows* children() { return nullptr; }
 };
 
 } // namespace luaflow::stdlib

@@ -34,6 +34,7 @@ const std::vector<std::string> kDefaultPass = {"PATH", "HOME", "LANG", "LC_ALL",
 Executor::Executor(uv_loop_t* loop, store::Db& db, registry::Registry& registry,
                    scripting::TaskScheduler& scheduler, const config::Config& config)
     : loop_(loop), db_(db), registry_(registry), scheduler_(scheduler), lua_runner_(scheduler),
+      passed_env_(passed_environment(config.env.pass.empty() ? kDefaultPass : config.env.pass)),
       process_runner_(
           loop,
           [this](const std::string& execution, const std::string& action, int attempt, const char* stream,
@@ -42,7 +43,7 @@ Executor::Executor(uv_loop_t* loop, store::Db& db, registry::Registry& registry,
                                       secrets_.redact(std::move(line))});
               notify_logs(execution);
           },
-          passed_environment(config.env.pass.empty() ? kDefaultPass : config.env.pass)),
+          passed_env_),
       state_dir_(config.state), park_timer_(loop) {
     apply_config(config);
     next_seq_ = store::max_execution_seq(db_);
@@ -59,6 +60,7 @@ Executor::~Executor() {
 
 void Executor::apply_config(const config::Config& config) {
     secrets_.load(config, config.env.pass.empty() ? kDefaultPass : config.env.pass);
+    sandbox_paths_ = config.sandbox.paths;
     queue_limits_.clear();
     for (const auto& [name, q] : config.queues)
         queue_limits_[name] = q.concurrency;

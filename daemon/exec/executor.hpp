@@ -83,6 +83,8 @@ class Executor final : public stdlib::Services {
                   const std::string& line) override;
     stdlib::KeyValue* kv() override { return &kv_; }
     std::optional<std::string> env_var(const std::string& name) override { return secrets_.lookup(name); }
+    std::map<std::string, std::string> exec_environment() override { return passed_env_; }
+    std::vector<std::string> sandbox_paths() override { return sandbox_paths_; }
 
   private:
     struct ActionState {
@@ -141,10 +143,12 @@ class Executor final : public stdlib::Services {
     registry::Registry& registry_;
     scripting::TaskScheduler& scheduler_;
     LuaRunner lua_runner_;
+    std::map<std::string, std::string> passed_env_; // env.pass, read at start (what jobs inherit)
     StoreKeyValue kv_{db_};
     Secrets secrets_;
     ProcessRunner process_runner_;
     std::string state_dir_;
+    std::vector<std::string> sandbox_paths_;
     std::map<std::string, int> queue_limits_;
     std::map<std::string, int> queue_running_;
 

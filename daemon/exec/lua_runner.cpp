@@ -43,7 +43,7 @@ class LuaCall final : public Attempt {
             timer_ = std::make_unique<loop::Timer>(scheduler_.loop());
             timer_->start(static_cast<std::uint64_t>(*spec_.timeout), [this] { on_timeout(); });
         }
-        scripting::TaskLabel label{spec_.def->id, spec_.execution, action.name, spec_.attempt};
+        scripting::TaskLabel label{spec_.def->id, spec_.execution, action.name, spec_.attempt, spec_.scratch};
         task_ = std::make_unique<scripting::Task>(
             spec_.def->lua, scheduler_, label,
             [this](scripting::Task& t, const TaskOutcome& outcome) { on_task_done(t, outcome); });
