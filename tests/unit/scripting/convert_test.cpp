@@ -63,3 +63,21 @@ TEST_CASE("JSON round-trips through Lua, empty objects and arrays included") {
     CHECK(back["c"][2] == json::object()); // a null member is absent in Lua
     CHECK(back["e"] == "x");
 }
+
+TEST_CASE("a string that is not UTF-8 is an error naming its path, not a crash later") {
+    State st;
+    CHECK(st.convert("{ s = 'h\\195\\169llo \\226\\130\\172 \\240\\159\\152\\128' }").value()["s"] ==
+          "h\xc3\xa9llo \xe2\x82\xac \xf0\x9f\x98\x80");
+    auto bad = st.convert("{ list = { 'ok', 'a\\255b' } }");
+    REQUIRE_FALSE(bad);
+    CHECK(bad.error().message ==
+          "output.list[2]: the string is not UTF-8 text (byte 0xFF at offset 1); binary "
+          "data must be encoded first, e.g. as hex or base64");
+    CHECK_FALSE(st.convert("'\\192\\128'"));           // overlong
+    CHECK_FALSE(st.convert("'\\237\\160\\128'"));      // a surrogate
+    CHECK_FALSE(st.convert("'\\244\\144\\128\\128'")); // past U+10FFFF
+    CHECK_FALSE(st.convert("'\\226\\130'"));           // cut short
+    auto key = st.convert("{ ['k\\255'] = 1 }");
+    REQUIRE_FALSE(key);
+    CHECK(key.error().message.find("output (a key): the string is not UTF-8") == 0);
+}
