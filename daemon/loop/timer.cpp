@@ -10,6 +10,9 @@ Timer::Timer(uv_loop_t* loop) {
 
 void Timer::start(std::uint64_t timeout_ms, std::function<void()> fn, std::uint64_t repeat_ms) {
     h_->fn = std::move(fn);
+    // libuv counts from the loop's clock, read once per turn: in a long turn (thousands of actions
+    // started at once) a timer armed late would fire early by the time the turn took. vDSO-cheap.
+    if (timeout_ms > 0) uv_update_time(h_->uv.loop);
     uv_timer_start(
         &h_->uv,
         [](uv_timer_t* t) {
