@@ -3,6 +3,8 @@
 #include "common/loop_thread.hpp"
 #include "scripting/convert.hpp"
 
+#include <utility>
+
 namespace luaflow::scripting {
 
 namespace {
@@ -66,7 +68,8 @@ void TaskScheduler::run_some() {
         runnable_.pop_front();
         auto it = tasks_.find(id);
         if (it == tasks_.end()) continue; // cancelled or finished meanwhile
-        it->second->step(0);
+        Task* task = it->second;
+        task->step(std::exchange(task->resume_nargs_, 0));
     }
     if (runnable_.empty()) uv_idle_stop(&idle_->uv);
 }
@@ -122,8 +125,11 @@ void Task::await(std::unique_ptr<Wait> wait) {
 void Task::wake(const std::function<int(lua_State*)>& push) {
     if (finished_ || running_) return;
     wait_.reset(); // the operation is over; its owner part may go now
-    int n = push(co_);
-    step(n);
+    // The values go onto the coroutine now (push may refer to the caller's frame); the resume waits its
+    // turn in the scheduler, so that thousands of sleeps ending together share the loop's time budget
+    // with the socket instead of running in one long turn.
+    resume_nargs_ = push(co_);
+    scheduler_.make_runnable(id_);
 }
 
 void Task::cancel() {

@@ -92,7 +92,8 @@ class Task {
     static Task* current(lua_State* L);
     // Called by a waiting library function right before `return lua_yield(L, 0)`.
     void await(std::unique_ptr<Wait> wait);
-    // Resumes a waiting task with the values `push` leaves on the coroutine (it returns how many).
+    // Resumes a waiting task with the values `push` leaves on the coroutine (it returns how many): push
+    // runs now, the resume on the scheduler's next run (within the loop's per-turn budget).
     // Call only from the top of a libuv callback (STYLE 2.5 rule 5).
     void wake(const std::function<int(lua_State*)>& push);
     // Stops the task: cancels its wait and drops the coroutine. `done` is not called.
@@ -120,6 +121,7 @@ class Task {
     std::uint64_t deadline_ns_ = 0;
     bool finished_ = false;
     bool running_ = false;
+    int resume_nargs_ = 0; // values wake() left on the coroutine for the next resume
 };
 
 } // namespace luaflow::scripting
