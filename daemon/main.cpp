@@ -1,7 +1,10 @@
 // luaflowd: flags, then either --version, --check, or the daemon.
 #include "common/log.hpp"
 #include "daemon/app.hpp"
+#include "daemon/offline.hpp"
 #include "version.hpp"
+
+#include <curl/curl.h>
 
 #include <cstdio>
 
@@ -19,5 +22,13 @@ int main(int argc, char** argv) {
     }
     if (options->verbose) luaflow::log::set_min_level(luaflow::log::Level::debug);
     if (options->check) return luaflow::check_all(*options);
-    return luaflow::run_daemon(*options);
+    if (!options->offline.empty()) return luaflow::offline::run(options->offline);
+    // Once, before any other thread exists (it is not thread-safe); http.* and notifications need it.
+    if (CURLcode rc = curl_global_init(CURL_GLOBAL_DEFAULT); rc != CURLE_OK) {
+        std::fprintf(stderr, "luaflowd: cannot initialise libcurl: %s\n", curl_easy_strerror(rc));
+        return 1;
+    }
+    int code = luaflow::run_daemon(*options);
+    curl_global_cleanup();
+    return code;
 }

@@ -1,6 +1,8 @@
-// luaflowctl validate / test: the loader and the engine, in this process, without a daemon.
+// luaflowctl validate / test (run as luaflowd --offline): the loader and the engine, in one process,
+// without a daemon.
 #include "daemon/offline.hpp"
 
+#include "common/log.hpp"
 #include "daemon/app.hpp"
 #include "daemon/exec/executor.hpp"
 #include "daemon/registry/registry.hpp"
@@ -9,6 +11,7 @@
 #include "daemon/store/db.hpp"
 #include "scripting/workflow_loader.hpp"
 
+#include <cstdio>
 #include <filesystem>
 
 namespace luaflow::offline {
@@ -130,6 +133,28 @@ json test(const std::string& file, const json& input) {
     std::error_code ec;
     fs::remove_all(state, ec);
     return result;
+}
+
+int run(const std::vector<std::string>& args) {
+    // The document is the answer; the engine's routine lines would only be noise around it.
+    log::set_min_level(log::Level::warning);
+    json doc;
+    if (args[0] == "validate" && args.size() >= 2) {
+        doc = validate(std::vector<std::string>(args.begin() + 1, args.end()));
+    } else if (args[0] == "test" && (args.size() == 2 || args.size() == 3)) {
+        json input = args.size() == 3 ? json::parse(args[2], nullptr, false) : json::object();
+        if (!input.is_object()) {
+            std::fprintf(stderr, "luaflowd --offline test: the input must be a JSON object\n");
+            return 2;
+        }
+        doc = test(args[1], input);
+    } else {
+        std::fprintf(stderr, "luaflowd --offline: expected validate FILE... or test FILE [INPUT_JSON]\n");
+        return 2;
+    }
+    std::string text = doc.dump(-1, ' ', false, json::error_handler_t::replace) + "\n";
+    std::fwrite(text.data(), 1, text.size(), stdout);
+    return 0;
 }
 
 } // namespace luaflow::offline

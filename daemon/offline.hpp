@@ -14,4 +14,8 @@ nlohmann::json validate(const std::vector<std::string>& files);
 // {"ok": bool, "errors": [...], "report": <inspect document or null>}.
 nlohmann::json test(const std::string& file, const nlohmann::json& input);
 
+// luaflowd --offline ARGS: prints validate's or test's document as one line of JSON on stdout; returns
+// the exit code (0, or 2 for bad arguments).
+int run(const std::vector<std::string>& args);
+
 } // namespace luaflow::offline

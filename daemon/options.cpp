@@ -54,7 +54,14 @@ std::optional<Options> parse_options(int argc, char** argv) {
             o.help = true;
         else if (arg == "-v" || arg == "--verbose")
             o.verbose = true;
-        else {
+        else if (arg == "--offline") {
+            o.offline.assign(argv + i + 1, argv + argc);
+            if (o.offline.empty()) {
+                std::fprintf(stderr, "luaflowd: --offline needs validate FILE... or test FILE [INPUT]\n");
+                return std::nullopt;
+            }
+            break;
+        } else {
             std::fprintf(stderr, "luaflowd: unknown option '%s' (see luaflowd --help)\n", arg.c_str());
             return std::nullopt;
         }

@@ -2,6 +2,7 @@
 // luaflowd's command line (SPEC 1). Flags win over the config file.
 #include <optional>
 #include <string>
+#include <vector>
 
 namespace luaflow {
 
@@ -12,6 +13,9 @@ struct Options {
     bool version = false;
     bool help = false;
     bool verbose = false;
+    // luaflowd --offline validate FILE... | test FILE [INPUT_JSON]: what luaflowctl validate and test
+    // run, so that the CLI itself links none of the engine. Everything after --offline.
+    std::vector<std::string> offline;
 };
 
 // Parses argv; on a usage error returns nullopt after printing the problem to stderr.

@@ -1,7 +1,7 @@
-// test: run a workflow file once in a throwaway state directory, in this process; no daemon needed.
+// test: run a workflow file once in a throwaway state directory (in luaflowd --offline); no daemon needed.
 #include "ctl/commands/commands.hpp"
+#include "ctl/offline_runner.hpp"
 #include "ctl/table.hpp"
-#include "daemon/offline.hpp"
 
 #include <cstdio>
 
@@ -17,7 +17,9 @@ int cmd_test(const Invocation& inv) {
         if (!parsed) return rc;
         input = std::move(*parsed);
     }
-    json doc = offline::test(args->positional[0], input);
+    auto doc_or = run_offline({"test", args->positional[0], input.dump()}, rc);
+    if (!doc_or) return rc;
+    json doc = std::move(*doc_or);
     bool ok = doc.value("ok", false);
     if (inv.json) {
         print_json(doc);

@@ -1,5 +1,6 @@
 """luaflowd's own command line: --check on the shipped workflows and on broken ones, --version, and a
 config file with an error stopping the start with FILE:LINE."""
+import json
 import os
 import subprocess
 import sys
@@ -7,7 +8,7 @@ import tempfile
 import unittest
 
 sys.path.insert(0, os.path.dirname(__file__))
-from harness import LUAFLOWD, SOURCE_DIR  # noqa: E402
+from harness import LUAFLOWCTL, LUAFLOWD, SOURCE_DIR  # noqa: E402
 
 
 def run(*args):
@@ -52,6 +53,30 @@ class DaemonCliTest(unittest.TestCase):
         self.assertEqual(p.returncode, 0)
         self.assertRegex(p.stdout, r"^luaflowd \d+\.\d+\.\d+")
         self.assertEqual(run("--bogus").returncode, 2)
+
+    def test_luaflowctl_runs_validate_and_test_in_luaflowd_offline(self):
+        hello = os.path.join(SOURCE_DIR, "workflows", "hello.lua")
+        p = run("--offline", "validate", hello)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertEqual(json.loads(p.stdout), {"ok": True, "errors": []})
+        p = run("--offline", "test", hello, '{"name": "there"}')
+        self.assertEqual(json.loads(p.stdout)["report"]["actions"]["greet"]["output"], {"greeting": "hello, there"})
+        self.assertEqual(run("--offline", "test", hello, "[1]").returncode, 2)
+        self.assertEqual(run("--offline", "frobnicate").returncode, 2)
+        # Without $LUAFLOWD, luaflowctl finds the luaflowd built next to it; with a wrong one it says so.
+        env = {k: v for k, v in os.environ.items() if k != "LUAFLOWD"}
+        if os.path.dirname(os.path.abspath(LUAFLOWCTL)) == os.path.dirname(os.path.abspath(LUAFLOWD)):
+            p = subprocess.run([LUAFLOWCTL, "--json", "validate", hello], capture_output=True, text=True, env=env)
+            self.assertEqual(p.returncode, 0, p.stderr)
+            self.assertTrue(json.loads(p.stdout)["ok"])
+        env["LUAFLOWD"] = "/nonexistent/luaflowd"
+        p = subprocess.run([LUAFLOWCTL, "validate", hello], capture_output=True, text=True, env=env)
+        self.assertEqual(p.returncode, 1)
+        self.assertIn("cannot run /nonexistent/luaflowd", p.stderr)
+        # luaflowctl itself links none of the engine: no LuaJIT, libcurl, libical or SQLite to load.
+        libs = subprocess.run(["ldd", LUAFLOWCTL], capture_output=True, text=True).stdout
+        for lib in ("libluajit", "libcurl", "libical", "libsqlite3"):
+            self.assertNotIn(lib, libs)
 
 
 if __name__ == "__main__":
