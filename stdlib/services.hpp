@@ -39,14 +39,15 @@ class KeyValue {
 class ChildWorkflows {
   public:
     virtual ~ChildWorkflows() = default;
-    // Starts (or, for a retried attempt after a restart, re-attaches to) a child execution of `workflow`
-    // for the task's action. Returns the child's execution id, or an error naming what is wrong.
-    virtual Result<std::string> start(const scripting::Task& task, const std::string& workflow,
-                                      const nlohmann::json& input) = 0;
-    // Calls fn with the child's report once it has ended (at once if it has). The token stops the wait.
-    virtual std::uint64_t when_finished(const std::string& child,
-                                        std::function<void(const nlohmann::json&)> fn) = 0;
-    virtual void forget(std::uint64_t token) = 0;
+    // Starts a child execution of `workflow` for the task's action, or, in a retried attempt, hands back
+    // the child the same call of an earlier attempt started (same workflow and input, not failed).
+    // Returns the child's execution id, or an error that names what is wrong.
+    virtual Result<std::string> start_child(const scripting::Task& task, const std::string& workflow,
+                                            const nlohmann::json& input) = 0;
+    // Calls fn with the child's report once it has ended and that is committed (at once if it has).
+    // fn runs from the store's commit callback: a caller resumes a task only from a later callback.
+    virtual Result<void> wait_child(const std::string& child,
+                                    std::function<void(const nlohmann::json&)> fn) = 0;
 };
 
 class Services {

@@ -36,6 +36,10 @@ void install(lua_State* L, int env, Services& services, const std::string& workf
     install_sleep(L, env);
     install_kv(L, env);
     install_env(L, env);
+    install_exec(L, env);
+    install_fs(L, env);
+    install_http(L, env);
+    install_workflows(L, env);
 }
 
 Services* services_of(lua_State* L) {

@@ -9,8 +9,22 @@ return workflow {
   retries = 2,
   retry_delay = "1s",
   actions = {
-    disk = { group = 1, run = function(ctx) sleep(0.1); return { used_pct = 41 } end },
-    load = { group = 1, run = function(ctx) sleep(0.1); return { load1 = 0.25 } end },
+    -- exec() waits for the program without blocking the daemon; a non-zero exit is a result.
+    disk = {
+      group = 1,
+      run = function(ctx)
+        local r = exec({ "df", "-P", "/" })
+        if r.code ~= 0 then error("df failed: " .. r.stderr) end
+        return { used_pct = tonumber(r.stdout:match("(%d+)%%")) }
+      end,
+    },
+    load = {
+      group = 1,
+      run = function(ctx)
+        local r = exec({ "cat", "/proc/loadavg" })
+        return { load1 = tonumber(r.stdout:match("^(%S+)")) }
+      end,
+    },
     summary = {
       group = 2,
       run = function(ctx)

@@ -81,6 +81,19 @@ void print_report(const json& r) {
         any_output = true;
         std::printf("  %s: %s\n", name.c_str(), truncate(cell(output), 200).c_str());
     }
+    bool any_child = false;
+    for (const auto& [name, a] : actions) {
+        json children = a.value("children", json::array());
+        if (!children.is_array() || children.empty()) continue;
+        if (!any_child) {
+            std::printf("\nchildren:\n");
+            any_child = true;
+        }
+        for (const json& c : children)
+            std::printf("  %s: %s %s %s\n", name.c_str(), cell(c.value("id", json())).c_str(),
+                        cell(c.value("workflow", json())).c_str(),
+                        status_text(cell(c.value("status", json()))).c_str());
+    }
     print_events("events", r.value("events", json()));
     json notifications = r.value("notifications", json::array());
     if (notifications.is_array() && !notifications.empty()) {

@@ -130,8 +130,16 @@ class Checker {
             if (s.contains("paths")) {
                 if (!string_list(s["paths"]))
                     return fail("paths", "sandbox.paths: expected a list of directories");
-                for (const auto& p : s["paths"])
-                    c.sandbox.paths.push_back(p.get<std::string>());
+                for (const auto& p : s["paths"]) {
+                    std::string dir = p.get<std::string>();
+                    // fs.* compares absolute paths part by part; a relative root would depend on the
+                    // daemon's working directory. Existence is not required: a mount may come later.
+                    if (dir.empty() || dir.front() != '/')
+                        return fail("paths", "sandbox.paths: '" + dir + "' is not an absolute path");
+                    if (("/" + dir + "/").find("/../") != std::string::npos)
+                        return fail("paths", "sandbox.paths: '" + dir + "' may not contain '..'");
+                    c.sandbox.paths.push_back(dir);
+                }
             }
         }
         if (doc.contains("env")) {

@@ -83,17 +83,21 @@ Executor::Execution* Executor::find(const std::string& id) {
     return it == executions_.end() ? nullptr : it->second.get();
 }
 
+// From the per-workflow tallies, not by walking the executions: `status` stays cheap with thousands.
 Counts Executor::counts() const {
     Counts c;
-    for (const auto& [id, e] : executions_)
-        (e->status == ExecStatus::running ? c.running : c.queued)++;
+    for (const auto& [wf, n] : running_per_workflow_)
+        c.running += n;
+    for (const auto& [wf, q] : queued_)
+        c.queued += static_cast<int>(q.size());
     return c;
 }
 
 Counts Executor::counts(const std::string& workflow) const {
     Counts c;
-    for (const auto& [id, e] : executions_)
-        if (e->def->id == workflow) (e->status == ExecStatus::running ? c.running : c.queued)++;
+    if (auto it = running_per_workflow_.find(workflow); it != running_per_workflow_.end())
+        c.running = it->second;
+    if (auto it = queued_.find(workflow); it != queued_.end()) c.queued = static_cast<int>(it->second.size());
     return c;
 }
 
@@ -270,9 +274,7 @@ AttemptSpec Executor::attempt_spec(const Execution& e, std::size_t i) const {
     s.trigger = e.trigger;
     s.input = e.input;
     s.shared = e.shared;
-    for (std::size_t j = 0; j < e.actions.size(); ++j)
-        if (e.actions[j].status == ActionStatus::succeeded && e.actions[j].output)
-            s.outputs[e.def->actions[j].name] = *e.actions[j].output;
+    s.outputs = e.outputs;
     s.node = e.actions[i].node;
     s.attempt = std::max(1, e.actions[i].attempts);
     s.scheduled_for = e.scheduled_for;
@@ -359,6 +361,7 @@ void Executor::launch_attempt(Execution& e, std::size_t i) {
     a.holds_queue_slot = true;
     a.status = ActionStatus::running;
     ++a.attempts;
+    a.child_calls = 0;
     store::start_attempt(db_, e.id, def.name, a.attempts, now_unix_ms(), is_lua(def.kind) ? "" : def.host);
     std::string id = e.id;
     int attempt_no = a.attempts;
@@ -392,6 +395,14 @@ void Executor::on_attempt_done(const std::string& id, std::size_t i, int attempt
     park(std::move(a.attempt));
     release_slot(*e, i);
     if (r.node) a.node = *r.node;
+    if (hold_for_children(*e, i, r)) return;
+    settle_attempt(*e, i, std::move(r));
+}
+
+// What an attempt's end means for its action: done, or retried. May end the execution.
+void Executor::settle_attempt(Execution& ex, std::size_t i, AttemptResult r) {
+    Execution* e = &ex;
+    ActionState& a = e->actions[i];
     const scripting::ActionDef& def = e->def->actions[i];
     if (r.kind == AttemptResult::Kind::succeeded) {
         if (!r.shared_changes.empty()) {
@@ -459,7 +470,7 @@ void Executor::finish_action(Execution& e, std::size_t i, ActionStatus status, c
     store::ActionResult row;
     row.status = status;
     if (status == ActionStatus::succeeded) {
-        a.output = r.output;
+        e.outputs[e.def->actions[i].name] = r.output;
         row.output = secrets_.redact(r.output);
     } else if (!r.error.empty()) {
         row.error = secrets_.redact(r.error);
@@ -472,8 +483,12 @@ void Executor::finish_action(Execution& e, std::size_t i, ActionStatus status, c
 }
 
 void Executor::stop_execution(Execution& e, ExecStatus status, const std::string& error) {
+    // Children first: they end with their parent (and tell it after the commit, when it is gone).
+    for (std::size_t i = 0; i < e.actions.size(); ++i)
+        cancel_children(e, i, "its parent execution " + e.id + " " + to_string(status));
     for (std::size_t i = 0; i < e.actions.size(); ++i) {
         ActionState& a = e.actions[i];
+        a.held.reset();
         if (a.attempt) {
             a.attempt->cancel();
             park(std::move(a.attempt));
@@ -529,16 +544,18 @@ void Executor::complete(Execution& e, ExecStatus status, std::optional<std::stri
             ++it;
         }
     }
-    db_.after_commit([this, id, waiters = std::move(waiters), ends = std::move(ends)] {
-        if (!waiters.empty()) {
-            auto row = store::find_execution(db_, id);
-            json report = row ? store::inspect_document(*row) : json();
-            for (const auto& w : waiters)
-                w(report);
-        }
-        for (const auto& end : ends)
-            end();
-    });
+    db_.after_commit(
+        [this, id, status, parent = e.parent, waiters = std::move(waiters), ends = std::move(ends)] {
+            if (parent) on_child_ended(*parent, id, status);
+            if (!waiters.empty()) {
+                auto row = store::find_execution(db_, id);
+                json report = row ? store::inspect_document(*row) : json();
+                for (const auto& w : waiters)
+                    w(report);
+            }
+            for (const auto& end : ends)
+                end();
+        });
     executions_.erase(id);
     start_queued(workflow);
     check_shutdown_done();
@@ -614,6 +631,7 @@ Result<ExecStatus> Executor::retry(const std::string& id) {
     e->started_at = row->started_at;
     e->parent = row->parent;
     e->actions.resize(def->actions.size());
+    load_children(*e, row->children);
     for (std::size_t i = 0; i < def->actions.size(); ++i) {
         ActionState& a = e->actions[i];
         auto it = rows.find(def->actions[i].name);
@@ -621,12 +639,13 @@ Result<ExecStatus> Executor::retry(const std::string& id) {
             a.attempts = it->second->attempts;
             a.node = it->second->node;
             a.status = it->second->status;
-            a.output = it->second->output;
+            if (a.status == ActionStatus::succeeded && it->second->output && !rerun[i])
+                e->outputs[def->actions[i].name] = *it->second->output;
         }
         a.attempt_base = a.attempts;
+        a.held.reset();
         if (rerun[i]) {
             a.status = ActionStatus::pending;
-            a.output.reset();
             store::reset_action(db_, id, def->actions[i].name);
         }
     }

@@ -9,6 +9,7 @@
 #include "daemon/exec/process_runner.hpp"
 #include "daemon/exec/secrets.hpp"
 #include "daemon/exec/store_key_value.hpp"
+#include "daemon/loop/curl_multi.hpp"
 #include "daemon/loop/uv_handle.hpp"
 #include "daemon/registry/registry.hpp"
 #include "daemon/store/db.hpp"
@@ -26,6 +27,10 @@
 #include <string>
 #include <unordered_map>
 #include <vector>
+
+namespace luaflow::store {
+struct ChildRow;
+}
 
 namespace luaflow::exec {
 
@@ -47,7 +52,10 @@ struct Counts {
     int queued = 0;
 };
 
-class Executor final : public stdlib::Services {
+// How deep workflows.run may nest: a workflow that keeps starting itself stops here with an error.
+inline constexpr int kMaxChildDepth = 16;
+
+class Executor final : public stdlib::Services, public stdlib::ChildWorkflows {
   public:
     Executor(uv_loop_t* loop, store::Db& db, registry::Registry& registry,
              scripting::TaskScheduler& scheduler, const config::Config& config);
@@ -85,19 +93,38 @@ class Executor final : public stdlib::Services {
     std::optional<std::string> env_var(const std::string& name) override { return secrets_.lookup(name); }
     std::map<std::string, std::string> exec_environment() override { return passed_env_; }
     std::vector<std::string> sandbox_paths() override { return sandbox_paths_; }
+    loop::CurlMulti* curl() override { return &curl_; }
+    stdlib::ChildWorkflows* children() override { return this; }
+
+    // stdlib::ChildWorkflows (daemon/exec/children.cpp)
+    Result<std::string> start_child(const scripting::Task& task, const std::string& workflow,
+                                    const json& input) override;
+    Result<void> wait_child(const std::string& child, std::function<void(const json&)> fn) override;
 
   private:
     struct ActionState {
         ActionStatus status = ActionStatus::pending;
         int attempts = 0;
         int attempt_base = 0;
-        std::optional<json> output;
         json node = json::object();
         std::unique_ptr<Attempt> attempt; // the running attempt or `when` check
         bool checking_when = false;
         std::unique_ptr<loop::Timer> retry_timer;
         std::optional<UnixMillis> next_attempt_at;
         bool holds_queue_slot = false;
+        // Child executions this action started (workflows.run), oldest first.
+        struct Child {
+            std::string id, workflow;
+            json input;
+            int attempt = 0, call = 0;
+            std::optional<ExecStatus> ended; // its final status once it has ended
+        };
+        std::vector<Child> children;
+        int child_calls = 0; // workflows.run calls made by the running attempt
+        // An attempt's result waits here until the action's children have ended: an action does not
+        // finish before its children (SPEC 3).
+        std::optional<AttemptResult> held;
+        bool held_interrupted = false; // the held result is "interrupted by daemon restart"
     };
     struct Execution {
         std::string id;
@@ -105,6 +132,7 @@ class Executor final : public stdlib::Services {
         std::shared_ptr<const scripting::WorkflowDef> def;
         ExecStatus status = ExecStatus::queued;
         json trigger, input, shared;
+        json outputs = json::object(); // of the succeeded actions, by name: what ctx.outputs shows
         std::optional<UnixMillis> scheduled_for;
         std::optional<UnixMillis> started_at;
         std::optional<std::string> parent;
@@ -122,6 +150,14 @@ class Executor final : public stdlib::Services {
     void on_when_checked(const std::string& id, std::size_t i, std::optional<bool> run_it,
                          AttemptResult failure);
     void on_attempt_done(const std::string& id, std::size_t i, int attempt, AttemptResult result);
+    void settle_attempt(Execution& e, std::size_t i, AttemptResult result);
+    // Children (daemon/exec/children.cpp).
+    static std::size_t unfinished_children(const ActionState& a);
+    bool hold_for_children(Execution& e, std::size_t i, AttemptResult& result);
+    void cancel_children(Execution& e, std::size_t i, const std::string& why);
+    void on_child_ended(const std::string& parent, const std::string& child, ExecStatus status);
+    void load_children(Execution& e, const std::vector<store::ChildRow>& rows);
+    int child_depth(const Execution& e);
     void finish_action(Execution& e, std::size_t i, ActionStatus status, const AttemptResult& result,
                        std::optional<std::string> event);
     void arm_retry(Execution& e, std::size_t i, UnixMillis at);
@@ -139,6 +175,8 @@ class Executor final : public stdlib::Services {
                                                                  const std::string& digest);
 
     uv_loop_t* loop_;
+    // Declared early so that it dies late: the attempts' transfers are gone by then (~Executor).
+    loop::CurlMulti curl_{loop_};
     store::Db& db_;
     registry::Registry& registry_;
     scripting::TaskScheduler& scheduler_;

@@ -37,6 +37,11 @@ class LuaCall final : public Attempt {
             return;
         }
         ctx_ = std::move(ctx.value());
+        // ctx holds them now; a call waits for long, and thousands may wait at once.
+        spec_.input = json();
+        spec_.outputs = json();
+        spec_.node = json();
+        spec_.trigger = json();
         std::uint64_t deadline = 0;
         if (spec_.timeout) {
             deadline = uv_hrtime() + static_cast<std::uint64_t>(*spec_.timeout) * 1'000'000;

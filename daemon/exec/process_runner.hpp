@@ -2,6 +2,7 @@
 // Runs `cmd` and `shell` actions as subprocesses (SPEC 3): own process group, LUAFLOW_INPUT and
 // LUAFLOW_OUTPUT files, stdout/stderr line by line into the job log, SIGTERM then SIGKILL at the end.
 #include "daemon/exec/attempt.hpp"
+#include "daemon/loop/child_process.hpp"
 
 #include <uv.h>
 
@@ -33,6 +34,6 @@ class ProcessRunner {
 // The environment a job starts with: the variables of `pass` taken from this process's environment.
 std::map<std::string, std::string> passed_environment(const std::vector<std::string>& pass);
 
-inline constexpr std::uint64_t kKillAfterMs = 10'000; // SIGTERM, then SIGKILL this much later
+inline constexpr std::uint64_t kKillAfterMs = loop::kKillAfterMs; // SIGTERM, then SIGKILL this much later
 
 } // namespace luaflow::exec

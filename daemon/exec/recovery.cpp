@@ -40,10 +40,11 @@ void Executor::recover() {
             a.status = ar.status;
             a.attempts = ar.attempts;
             a.attempt_base = ar.attempt_base;
-            a.output = ar.output;
+            if (ar.status == ActionStatus::succeeded && ar.output) e->outputs[ar.name] = *ar.output;
             a.node = ar.node;
             a.next_attempt_at = ar.next_attempt_at;
         }
+        load_children(*e, row.children);
         if (e->status == ExecStatus::queued) {
             queued_[def->id].push_back(e->id);
             executions_.emplace(e->id, std::move(e));
@@ -64,8 +65,19 @@ void Executor::recover() {
                                           std::nullopt);
                 } else {
                     AttemptResult r;
+                    r.kind = AttemptResult::Kind::failed;
                     r.error = kInterrupted;
-                    finish_action(*e, i, ActionStatus::failed, r, std::string("interrupted"));
+                    // It fails, but not before the children it started (they carry on) have ended.
+                    if (unfinished_children(a) > 0) {
+                        a.held = std::move(r);
+                        a.held_interrupted = true;
+                        store::append_log(db_, {0, e->id, ad.name, a.attempts, now_unix_ms(), "log",
+                                                "no retries left: the action fails once its " +
+                                                    std::to_string(unfinished_children(a)) +
+                                                    " unfinished child execution(s) have ended"});
+                    } else {
+                        finish_action(*e, i, ActionStatus::failed, r, std::string("interrupted"));
+                    }
                 }
             }
             if (a.status == ActionStatus::pending && a.next_attempt_at) arm_retry(*e, i, *a.next_attempt_at);

@@ -240,9 +240,34 @@ std::vector<ExecutionRow> active_executions(Db& db) {
         while (q.step())
             rows.push_back(read_execution(q));
     }
-    for (ExecutionRow& r : rows)
+    for (ExecutionRow& r : rows) {
         read_actions(db, r);
+        r.children = children_of(db, r.id);
+    }
     return rows;
+}
+
+std::vector<ChildRow> children_of(Db& db, const std::string& parent) {
+    static constexpr const char* kSql =
+        "SELECT id, workflow, status, trigger, input FROM executions WHERE parent = :parent ORDER BY seq";
+    std::vector<ChildRow> out;
+    Stmt::Use q(db.stmt(kSql));
+    q.bind(":parent", parent);
+    while (q.step()) {
+        ChildRow c;
+        c.id = q.text(0);
+        c.workflow = q.text(1);
+        c.status = parse_exec_status(q.text(2)).value_or(ExecStatus::failed);
+        json trigger = parse_json_column(q.text(3));
+        if (trigger.is_object()) {
+            c.action = trigger.value("action", "");
+            c.attempt = trigger.value("attempt", 0);
+            c.call = trigger.value("call", 0);
+        }
+        c.input = parse_json_column(q.text(4));
+        out.push_back(std::move(c));
+    }
+    return out;
 }
 
 std::optional<ExecutionRow> find_execution(Db& db, const std::string& id) {
@@ -256,6 +281,7 @@ std::optional<ExecutionRow> find_execution(Db& db, const std::string& id) {
     }
     if (row) {
         read_actions(db, *row);
+        row->children = children_of(db, id);
         row->events = execution_events(db, id);
     }
     return row;
@@ -328,6 +354,13 @@ json inspect_document(const ExecutionRow& r) {
                            {"finished_at", time_or_null(a.finished_at)}};
         if (a.event) actions[a.name]["event"] = *a.event;
         if (a.next_attempt_at) actions[a.name]["next_attempt_at"] = format_rfc3339(*a.next_attempt_at);
+    }
+    for (const ChildRow& c : r.children) {
+        auto it = actions.find(c.action);
+        if (it == actions.end()) continue;
+        if (!it->contains("children")) (*it)["children"] = json::array();
+        (*it)["children"].push_back(
+            {{"id", c.id}, {"workflow", c.workflow}, {"status", to_string(c.status)}});
     }
     return {{"id", r.id},
             {"workflow", r.workflow},

@@ -48,6 +48,18 @@ struct ActionRow {
     std::optional<UnixMillis> next_attempt_at;
 };
 
+// A child execution started by an action with workflows.run; its trigger is
+// {"type":"child","parent":ID,"action":NAME,"attempt":N,"call":K} (the K-th call of that attempt).
+struct ChildRow {
+    std::string id;
+    std::string workflow;
+    ExecStatus status = ExecStatus::queued;
+    std::string action;
+    int attempt = 0;
+    int call = 0;
+    json input;
+};
+
 struct ExecutionRow {
     std::string id;
     std::int64_t seq = 0;
@@ -64,7 +76,8 @@ struct ExecutionRow {
     std::optional<UnixMillis> scheduled_for;
     std::optional<std::string> parent;
     std::vector<ActionRow> actions;
-    json events = json::array(); // [{"event","time","count","message"}]: late, ...
+    std::vector<ChildRow> children; // oldest first
+    json events = json::array();    // [{"event","time","count","message"}]: late, ...
 };
 
 struct ActionResult {
@@ -103,6 +116,8 @@ void schedule_retry(Db& db, const std::string& execution, const std::string& act
 void reset_action(Db& db, const std::string& execution, const std::string& action);
 
 std::vector<ExecutionRow> active_executions(Db& db);
+// The executions `parent` started with workflows.run, oldest first.
+std::vector<ChildRow> children_of(Db& db, const std::string& parent);
 std::optional<ExecutionRow> find_execution(Db& db, const std::string& id);
 // The id of the execution named by `id_or_prefix`: exact, or a unique prefix.
 Result<std::string> resolve_execution(Db& db, const std::string& id_or_prefix);

@@ -101,3 +101,8 @@ CREATE TABLE kv (
     updated_at INTEGER NOT NULL,      -- Unix milliseconds
     PRIMARY KEY (scope, key)
 ) WITHOUT ROWID;
+
+-- migration 4
+-- Child executions (workflows.run): a parent's children are found by its id; the trigger of a child
+-- names the parent's action, attempt and call.
+CREATE INDEX executions_parent ON executions(parent, seq) WHERE parent IS NOT NULL;

@@ -92,3 +92,17 @@ TEST_CASE("errors name FILE:LINE and the key") {
               .error()
               .message.find("unknown notifier 'nobody'") != std::string::npos);
 }
+
+TEST_CASE("sandbox.paths must be absolute and free of '..', but need not exist yet") {
+    testing::TempDir dir;
+    std::string f = dir.file("luaflowd.lua");
+    CHECK(load_text(dir, "\nsandbox = {\n  paths = { '/srv/data', 'data' },\n}\n").error().message ==
+          f + ":3: sandbox.paths: 'data' is not an absolute path");
+    CHECK(load_text(dir, "sandbox = { paths = { '/srv/../etc' } }\n").error().message ==
+          f + ":1: sandbox.paths: '/srv/../etc' may not contain '..'");
+    CHECK(load_text(dir, "sandbox = { paths = { '' } }\n").error().message ==
+          f + ":1: sandbox.paths: '' is not an absolute path");
+    auto c = load_text(dir, "sandbox = { paths = { '/nonexistent/luaflow-mount/', '/srv/..data' } }\n");
+    REQUIRE(c);
+    CHECK(c->sandbox.paths == std::vector<std::string>{"/nonexistent/luaflow-mount/", "/srv/..data"});
+}

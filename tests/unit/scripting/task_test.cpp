@@ -2,6 +2,7 @@
 // deadlines stop runaway code even under pcall, and cancel drops a waiting task.
 #include "scripting/task.hpp"
 #include "stdlib/stdlib.hpp"
+#include "tests/unit/support/lua_sandbox.hpp"
 
 #include <doctest/doctest.h>
 
@@ -27,31 +28,14 @@ class NullServices final : public stdlib::Services {
     uv_loop_t* loop_;
 };
 
-struct Fixture {
-    uv_loop_t loop;
+struct Fixture : testing::LuaSandbox {
     std::unique_ptr<NullServices> services;
-    std::shared_ptr<LuaState> state;
-    std::unique_ptr<TaskScheduler> scheduler;
 
     Fixture() {
-        uv_loop_init(&loop);
         services = std::make_unique<NullServices>(&loop);
-        SandboxOptions o;
-        o.memory_limit = 8u << 20;
-        o.install_globals = [this](lua_State* L, int env) { stdlib::install(L, env, *services, "test"); };
-        state = std::shared_ptr<LuaState>(std::move(LuaState::create(o).value()));
-        scheduler = std::make_unique<TaskScheduler>(&loop);
+        open(*services, "test");
     }
-    ~Fixture() {
-        scheduler.reset();
-        uv_run(&loop, UV_RUN_DEFAULT);
-        state.reset();
-        uv_loop_close(&loop);
-    }
-    LuaRef compile(const std::string& code) {
-        REQUIRE(state->load(code, "=test"));
-        return LuaRef::pop(state->L());
-    }
+    ~Fixture() { close(); }
 };
 
 } // namespace

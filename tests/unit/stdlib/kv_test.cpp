@@ -4,6 +4,7 @@
 #include "daemon/store/kv.hpp"
 #include "scripting/task.hpp"
 #include "stdlib/stdlib.hpp"
+#include "tests/unit/support/lua_sandbox.hpp"
 #include "tests/unit/support/temp_dir.hpp"
 
 #include <doctest/doctest.h>
@@ -27,35 +28,17 @@ class KvServices final : public stdlib::Services {
     exec::StoreKeyValue kv_;
 };
 
-struct Fixture {
+struct Fixture : testing::LuaSandbox {
     testing::TempDir dir;
-    uv_loop_t loop;
     std::unique_ptr<store::Db> db;
     std::unique_ptr<KvServices> services;
-    std::shared_ptr<LuaState> state;
-    std::unique_ptr<TaskScheduler> scheduler;
 
     Fixture() {
-        uv_loop_init(&loop);
         db = std::move(store::Db::open(dir.file("luaflow.db")).value());
         services = std::make_unique<KvServices>(&loop, *db);
-        SandboxOptions o;
-        o.memory_limit = 8u << 20;
-        o.install_globals = [this](lua_State* L, int env) { stdlib::install(L, env, *services, "wf"); };
-        state = std::shared_ptr<LuaState>(std::move(LuaState::create(o).value()));
-        scheduler = std::make_unique<TaskScheduler>(&loop);
+        open(*services);
     }
-    ~Fixture() {
-        scheduler.reset();
-        uv_run(&loop, UV_RUN_DEFAULT);
-        state.reset();
-        db.reset();
-        uv_loop_close(&loop);
-    }
-    LuaRef compile(const std::string& code) {
-        REQUIRE(state->load(code, "=test"));
-        return LuaRef::pop(state->L());
-    }
+    ~Fixture() { close(); }
     // Rows as another connection sees them: only what is committed.
     std::optional<std::string> committed(const std::string& key) {
         auto other = store::Db::open(dir.file("luaflow.db"));

@@ -1,0 +1,370 @@
+// loop::ChildProcess on a real loop with real programs: output as chunks and lines, stdin, exit codes and
+// signals, the timeout and terminate() reaching the whole process group, SIGKILL after an ignored
+// SIGTERM, and an abandoned child that still terminates and frees everything (run under ASan too).
+#include "daemon/loop/child_process.hpp"
+#include "daemon/loop/uv_handle.hpp"
+#include "tests/unit/support/temp_dir.hpp"
+
+#include <doctest/doctest.h>
+
+#include <cerrno>
+#include <csignal>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+using namespace luaflow;
+using loop::ChildExit;
+using loop::ChildProcess;
+using loop::ChildStream;
+
+namespace {
+
+struct Loop {
+    uv_loop_t uv;
+    Loop() {
+        // A child that exits without reading its stdin must not kill the test with SIGPIPE (luaflowd
+        // ignores it too).
+        std::signal(SIGPIPE, SIG_IGN);
+        uv_loop_init(&uv);
+    }
+    ~Loop() {
+        uv_run(&uv, UV_RUN_DEFAULT);
+        // Every handle of every child is closed: nothing leaks past its process.
+        CHECK(uv_loop_close(&uv) == 0);
+    }
+    // Runs the loop until cond() holds or `ms` have passed; returns cond().
+    template <class F> bool run_until(F cond, std::uint64_t ms = 20'000) {
+        std::uint64_t end = uv_hrtime() + ms * 1'000'000;
+        loop::Timer tick(&uv); // so that a turn never blocks past the deadline
+        tick.start(
+            10, [] {}, 10);
+        while (!cond() && uv_hrtime() < end)
+            uv_run(&uv, UV_RUN_ONCE);
+        return cond();
+    }
+};
+
+// What a child delivered.
+struct Seen {
+    std::string out, err;
+    std::vector<std::pair<ChildStream, std::string>> lines;
+    std::optional<ChildExit> exit;
+    int exits = 0;
+    std::uint64_t exit_ns = 0;
+
+    loop::ChildCallbacks callbacks(bool chunks = true, bool lines_too = true) {
+        loop::ChildCallbacks c;
+        if (chunks)
+            c.on_chunk = [this](ChildStream s, std::string_view chunk) {
+                (s == ChildStream::out ? out : err).append(chunk);
+            };
+        if (lines_too)
+            c.on_line = [this](ChildStream s, std::string line) { lines.emplace_back(s, std::move(line)); };
+        c.on_exit = [this](const ChildExit& e) {
+            exit = e;
+            ++exits;
+            exit_ns = uv_hrtime();
+        };
+        return c;
+    }
+    std::vector<std::string> lines_of(ChildStream s) const {
+        std::vector<std::string> v;
+        for (const auto& [stream, line] : lines)
+            if (stream == s) v.push_back(line);
+        return v;
+    }
+};
+
+std::map<std::string, std::string> base_env() {
+    const char* path = std::getenv("PATH");
+    return {{"PATH", path ? path : "/usr/bin:/bin"}};
+}
+
+loop::ChildOptions shell(const std::string& script) {
+    loop::ChildOptions o;
+    o.argv = {"sh", "-c", script};
+    o.env = base_env();
+    return o;
+}
+
+std::unique_ptr<ChildProcess> spawn(Loop& l, loop::ChildOptions o, loop::ChildCallbacks c) {
+    auto child = ChildProcess::spawn(&l.uv, std::move(o), std::move(c));
+    REQUIRE_MESSAGE(child, (child ? "" : child.error().message));
+    return std::move(*child);
+}
+
+// Gone: no such process, or a zombie waiting for whoever inherited it (not us).
+bool process_gone(int pid) {
+    if (::kill(pid, 0) != 0 && errno == ESRCH) return true;
+    std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
+    std::string text((std::istreambuf_iterator<char>(stat)), std::istreambuf_iterator<char>());
+    auto paren = text.rfind(')');
+    return paren == std::string::npos || (paren + 2 < text.size() && text[paren + 2] == 'Z');
+}
+
+bool gone_soon(int pid) {
+    std::uint64_t end = uv_hrtime() + 5'000'000'000ull;
+    while (!process_gone(pid)) {
+        if (uv_hrtime() > end) return false;
+        struct timespec ts {
+            0, 10'000'000
+        };
+        ::nanosleep(&ts, nullptr); // polling a condition with a deadline
+    }
+    return true;
+}
+
+double ms_between(std::uint64_t from_ns, std::uint64_t to_ns) {
+    return static_cast<double>(to_ns - from_ns) / 1e6;
+}
+
+} // namespace
+
+TEST_CASE("child process: captures stdout and stderr as chunks, and the exit code") {
+    Loop l;
+    Seen seen;
+    auto child = spawn(l, shell("printf 'a\\nb'; printf err >&2; exit 3"), seen.callbacks());
+    CHECK(child->pid() > 0);
+    REQUIRE(l.run_until([&] { return seen.exit.has_value(); }));
+    CHECK(seen.out == "a\nb");
+    CHECK(seen.err == "err");
+    CHECK(seen.exit->code == 3);
+    CHECK(seen.exit->signal == 0);
+    CHECK_FALSE(seen.exit->timed_out);
+    l.run_until([] { return false; }, 50);
+    CHECK(seen.exits == 1);
+}
+
+TEST_CASE("child process: lines split at newlines, a last line without one comes at EOF") {
+    Loop l;
+    Seen seen;
+    auto child =
+        spawn(l, shell("printf 'one\\ntwo\\r\\n\\nthree'; echo e1 >&2"), seen.callbacks(false, true));
+    REQUIRE(l.run_until([&] { return seen.exit.has_value(); }));
+    CHECK(seen.lines_of(ChildStream::out) == std::vector<std::string>{"one", "two", "", "three"});
+    CHECK(seen.lines_of(ChildStream::err) == std::vector<std::string>{"e1"});
+    CHECK(seen.out.empty()); // no chunk callback given
+    CHECK(seen.exit->code == 0);
+}
+
+TEST_CASE("child process: stdin is written, then closed; without it the child reads /dev/null") {
+    Loop l;
+    Seen with, empty, without;
+    loop::ChildOptions o;
+    o.argv = {"cat"};
+    o.env = base_env();
+    o.stdin_data = "hello\nworld";
+    auto a = spawn(l, o, with.callbacks());
+    o.stdin_data = "";
+    auto b = spawn(l, o, empty.callbacks());
+    o.stdin_data.reset();
+    auto c = spawn(l, o, without.callbacks());
+    REQUIRE(l.run_until([&] { return with.exit && empty.exit && without.exit; }));
+    CHECK(with.out == "hello\nworld");
+    CHECK(empty.out.empty());
+    CHECK(without.out.empty());
+}
+
+TEST_CASE("child process: a large stdin to a child that first writes a large stdout does not deadlock") {
+    Loop l;
+    Seen seen;
+    constexpr std::size_t kSize = 8u << 20;
+    // The child fills stdout (far past a pipe's buffer) before it reads a byte of stdin: a writer that
+    // blocked on stdin before reading would wait forever.
+    loop::ChildOptions o = shell("head -c 8388608 /dev/zero | tr '\\0' y; cat");
+    o.stdin_data = std::string(kSize, 'x');
+    auto child = spawn(l, o, seen.callbacks(true, false));
+    bool done = l.run_until([&] { return seen.exit.has_value(); }, 60'000);
+    if (!done) child.reset();
+    REQUIRE(done);
+    REQUIRE(seen.out.size() == 2 * kSize);
+    CHECK(seen.out.compare(0, kSize, std::string(kSize, 'y')) == 0);
+    CHECK(seen.out.compare(kSize, kSize, std::string(kSize, 'x')) == 0);
+    CHECK(seen.exit->code == 0);
+}
+
+TEST_CASE("child process: a child that exits without reading stdin still finishes") {
+    Loop l;
+    Seen seen;
+    loop::ChildOptions o = shell("exit 0");
+    o.stdin_data = std::string(4u << 20, 'z'); // far more than the pipe holds: the write fails (EPIPE)
+    auto child = spawn(l, o, seen.callbacks());
+    REQUIRE(l.run_until([&] { return seen.exit.has_value(); }));
+    CHECK(seen.exit->code == 0);
+}
+
+TEST_CASE("child process: a signal that ends the child is reported") {
+    Loop l;
+    Seen seen;
+    auto child = spawn(l, shell("kill -USR1 $$"), seen.callbacks());
+    REQUIRE(l.run_until([&] { return seen.exit.has_value(); }));
+    CHECK(seen.exit->signal == SIGUSR1);
+    CHECK_FALSE(seen.exit->timed_out);
+}
+
+TEST_CASE("child process: the result waits for output written after the exit") {
+    Loop l;
+    Seen seen;
+    // The leader exits at once; a background member of its group writes later and holds the pipe.
+    auto child = spawn(l, shell("(sleep 0.3; echo late) &"), seen.callbacks());
+    REQUIRE(l.run_until([&] { return seen.exit.has_value(); }));
+    CHECK(seen.out == "late\n");
+    CHECK(seen.exit->code == 0);
+}
+
+TEST_CASE("child process: the timeout terminates the whole group, a grandchild too") {
+    Loop l;
+    Seen seen;
+    loop::ChildOptions o = shell("sleep 60 & echo $!; wait");
+    o.timeout_ms = 300;
+    std::uint64_t start = uv_hrtime();
+    auto child = spawn(l, o, seen.callbacks());
+    int leader = child->pid();
+    REQUIRE(l.run_until([&] { return seen.exit.has_value(); }));
+    CHECK(seen.exit->timed_out);
+    CHECK(seen.exit->signal == SIGTERM);
+    CHECK(ms_between(start, seen.exit_ns) >= 290);
+    CHECK(ms_between(start, seen.exit_ns) < 5000); // SIGTERM did it, not the SIGKILL 10 s later
+    auto lines = seen.lines_of(ChildStream::out);
+    REQUIRE(lines.size() == 1);
+    int grandchild = std::atoi(lines[0].c_str());
+    REQUIRE(grandchild > 0);
+    CHECK(gone_soon(grandchild));
+    CHECK(gone_soon(leader));
+}
+
+TEST_CASE("child process: SIGKILL follows an ignored SIGTERM after the grace") {
+    Loop l;
+    Seen seen;
+    loop::ChildOptions o = shell("trap '' TERM; echo ready; while :; do sleep 0.05; done");
+    o.kill_after_ms = 300;
+    std::unique_ptr<ChildProcess> child;
+    std::uint64_t terminated_ns = 0;
+    loop::ChildCallbacks c = seen.callbacks();
+    c.on_line = [&](ChildStream, std::string line) {
+        // Only once the trap is set, or the SIGTERM would simply end it.
+        if (line.find("ready") != std::string::npos) {
+            terminated_ns = uv_hrtime();
+            child->terminate();
+            child->terminate(); // twice is once
+        }
+    };
+    child = spawn(l, o, c);
+    REQUIRE(l.run_until([&] { return seen.exit.has_value(); }));
+    REQUIRE(terminated_ns != 0);
+    CHECK(seen.exit->signal == SIGKILL);
+    CHECK_FALSE(seen.exit->timed_out);
+    CHECK(ms_between(terminated_ns, seen.exit_ns) >= 290);
+}
+
+TEST_CASE("child process: a grandchild ignoring SIGTERM gets SIGKILL although the leader has exited") {
+    Loop l;
+    Seen seen;
+    // The leader dies of the SIGTERM; the grandchild ignores it and holds the pipes. The result waits for
+    // them, so the SIGKILL must still come after the leader's exit.
+    loop::ChildOptions o = shell(R"sh((trap '' TERM; sh -c 'echo $$; exec sleep 60') & wait)sh");
+    o.kill_after_ms = 300;
+    std::unique_ptr<ChildProcess> child;
+    int grandchild = 0;
+    std::uint64_t terminated_ns = 0;
+    loop::ChildCallbacks c = seen.callbacks();
+    c.on_line = [&](ChildStream, std::string line) {
+        grandchild = std::atoi(line.c_str());
+        terminated_ns = uv_hrtime();
+        child->terminate();
+    };
+    child = spawn(l, o, c);
+    REQUIRE(l.run_until([&] { return seen.exit.has_value(); }, 10'000));
+    CHECK(seen.exit->signal == SIGTERM); // the leader's end
+    CHECK(ms_between(terminated_ns, seen.exit_ns) >= 290);
+    REQUIRE(grandchild > 0);
+    CHECK(gone_soon(grandchild));
+}
+
+TEST_CASE("child process: environment, cwd and PATH lookup") {
+    Loop l;
+    testing::TempDir dir;
+    Seen seen, no_path;
+    loop::ChildOptions o = shell("echo $FOO; pwd; echo ${HOME-unset}");
+    o.env["FOO"] = "bar";
+    o.cwd = dir.path();
+    auto a = spawn(l, o, seen.callbacks());
+    // No PATH at all: execvp looks in /bin:/usr/bin.
+    loop::ChildOptions bare;
+    bare.argv = {"sh", "-c", "echo ok"};
+    auto b = spawn(l, bare, no_path.callbacks());
+    REQUIRE(l.run_until([&] { return seen.exit && no_path.exit; }));
+    std::string real = std::filesystem::canonical(dir.path()).string();
+    CHECK(seen.lines_of(ChildStream::out) == std::vector<std::string>{"bar", real, "unset"});
+    CHECK(no_path.out == "ok\n");
+}
+
+TEST_CASE("child process: a program that cannot start is an error, and nothing is called") {
+    Loop l;
+    Seen seen;
+    loop::ChildOptions o;
+    o.argv = {"luaflow-no-such-program"};
+    o.env = base_env();
+    auto missing = ChildProcess::spawn(&l.uv, o, seen.callbacks());
+    REQUIRE_FALSE(missing);
+    CHECK(missing.error().message == "no such file or directory");
+    o.argv = {"sh", "-c", "true"};
+    o.cwd = "/nonexistent/luaflow-dir";
+    auto bad_cwd = ChildProcess::spawn(&l.uv, o, seen.callbacks());
+    CHECK_FALSE(bad_cwd);
+    o.argv.clear();
+    CHECK_FALSE(ChildProcess::spawn(&l.uv, o, seen.callbacks()));
+    uv_run(&l.uv, UV_RUN_DEFAULT);
+    CHECK(seen.exits == 0);
+}
+
+TEST_CASE("child process: abandoned while running, its group is terminated and nothing is called") {
+    Loop l;
+    auto seen = std::make_unique<Seen>();
+    auto child = spawn(l, shell("sleep 60 & echo $!; sleep 60"), seen->callbacks());
+    int leader = child->pid();
+    REQUIRE(l.run_until([&] { return !seen->lines.empty(); }));
+    int grandchild = std::atoi(seen->lines[0].second.c_str());
+    REQUIRE(grandchild > 0);
+    // The owner goes, and what its callbacks point to with it: a late callback would be a use after
+    // free (ASan).
+    child.reset();
+    seen.reset();
+    std::uint64_t start = uv_hrtime();
+    uv_run(&l.uv, UV_RUN_DEFAULT); // returns once libuv has closed the child's handles
+    CHECK(ms_between(start, uv_hrtime()) < 5000);
+    CHECK(process_gone(leader));
+    CHECK(gone_soon(grandchild));
+}
+
+TEST_CASE("child process: the owner may drop it from inside a callback") {
+    Loop l;
+    Seen seen;
+    std::unique_ptr<ChildProcess> child;
+    std::unique_ptr<ChildProcess> quitter;
+    int lines = 0;
+    loop::ChildCallbacks c = seen.callbacks();
+    auto record = c.on_exit;
+    c.on_exit = [&, record](const ChildExit& e) {
+        record(e);
+        child.reset(); // what exec() does: the wait that owns the child goes when the task resumes
+    };
+    child = spawn(l, shell("echo done"), c);
+    // Dropped on its first line, while more lines of the same chunk are pending.
+    loop::ChildCallbacks q;
+    q.on_line = [&](ChildStream, std::string) {
+        ++lines;
+        quitter.reset();
+    };
+    q.on_exit = [&](const ChildExit&) { FAIL("an abandoned child reported"); };
+    quitter = spawn(l, shell("printf 'a\\nb\\nc\\n'; sleep 60"), q);
+    REQUIRE(l.run_until([&] { return seen.exit && !quitter; }));
+    CHECK(!child);
+    CHECK(seen.out == "done\n");
+    CHECK(lines == 1);
+}
