@@ -2,8 +2,8 @@
 // (SPEC 3). A change is committed before the call returns: set, delete and incr write into the turn's
 // transaction, yield, and resume once it is committed (STYLE 2.5), so an acknowledged value survives
 // kill -9. get reads at once and sees the action's own writes.
-#include "daemon/loop/uv_handle.hpp"
 #include "scripting/convert.hpp"
+#include "stdlib/deferred_wait.hpp"
 #include "stdlib/stdlib.hpp"
 
 #include <cmath>
@@ -14,32 +14,6 @@ namespace luaflow::stdlib {
 namespace {
 
 constexpr std::size_t kMaxKey = 1024;
-
-// Waits for the commit. The commit's callback cannot be taken back, so it holds only a weak token: a
-// cancelled wait (timeout, cancel) drops the token, and the late callback finds nothing. It wakes the
-// task from a timer, at the top of a libuv callback (STYLE 2.5 rule 5), never inside the commit.
-class CommitWait final : public scripting::Wait {
-  public:
-    CommitWait(scripting::Task& task, KeyValue& kv, std::function<int(lua_State*)> push)
-        : timer_(task.loop()), alive_(std::make_shared<bool>(true)) {
-        scripting::Task* t = &task;
-        std::weak_ptr<bool> alive = alive_;
-        loop::Timer* timer = &timer_;
-        // The task owns this wait and the wait owns the timer: while the token lives, both are there.
-        kv.when_durable([alive, timer, t, push = std::move(push)] {
-            if (alive.expired()) return;
-            timer->start(0, [t, push] { t->wake(push); });
-        });
-    }
-    void cancel() override {
-        alive_.reset();
-        timer_.stop();
-    }
-
-  private:
-    loop::Timer timer_;
-    std::shared_ptr<bool> alive_;
-};
 
 struct Call {
     KeyValue* kv = nullptr;
@@ -78,7 +52,9 @@ int wait_durable(lua_State* L, const Call& c, const std::string& name, std::func
                           "%s: only allowed while an action runs (not at load time or inside a coroutine the "
                           "action created)",
                           name.c_str());
-    task->await(std::make_unique<CommitWait>(*task, *c.kv, std::move(push)));
+    auto wait = std::make_unique<DeferredWait>(*task);
+    c.kv->when_durable([wake = wait->waker(), push = std::move(push)] { wake(push); });
+    task->await(std::move(wait));
     return lua_yield(L, 0);
 }
 

@@ -2,8 +2,8 @@
 // returns the child's execution id at once; with it, the coroutine yields until the child has ended
 // and gets its report (the inspect document). The parent action does not finish before its children
 // either way; the executor sees to that (daemon/exec/children.cpp).
-#include "daemon/loop/uv_handle.hpp"
 #include "scripting/convert.hpp"
+#include "stdlib/deferred_wait.hpp"
 #include "stdlib/stdlib.hpp"
 
 #include <cstring>
@@ -13,46 +13,20 @@ namespace luaflow::stdlib {
 
 namespace {
 
-// Waits for the child's end. The executor's callback cannot be taken back, so it holds a weak token:
-// a cancelled wait (the parent's timeout or cancel) drops it and the late report finds nothing. The
-// report is handed over from a timer, at the top of a libuv callback (STYLE 2.5 rule 5), never inside
-// the store's commit callback that delivers it.
-class ChildWait final : public scripting::Wait {
-  public:
-    explicit ChildWait(scripting::Task& task) : timer_(task.loop()), alive_(std::make_shared<bool>(true)) {}
-
-    Result<void> begin(scripting::Task& task, ChildWorkflows& children, const std::string& child) {
-        scripting::Task* t = &task;
-        std::weak_ptr<bool> alive = alive_;
-        loop::Timer* timer = &timer_;
-        // The task owns this wait and the wait owns the timer: while the token lives, both are there.
-        return children.wait_child(child, [alive, timer, t](const nlohmann::json& report) {
-            if (alive.expired()) return;
-            timer->start(0, [t, report] {
-                // Built under protection on the main thread: a report that does not fit in the
-                // workflow's memory must not raise outside any pcall. Then it comes back as nil.
-                scripting::LuaRef table;
-                (void)scripting::protected_call(t->state().L(), [&](lua_State* S) {
-                    scripting::push_json(S, report);
-                    table = scripting::LuaRef::pop(S);
-                });
-                t->wake([&table](lua_State* co) {
-                    if (!table) return 0;
-                    table.push(co);
-                    return 1;
-                });
-            });
+// The child's report as the call's value. Built under protection on the main thread: a report that
+// does not fit in the workflow's memory must not raise outside any pcall; then the call returns nil.
+Push push_report(nlohmann::json report) {
+    return [report = std::move(report)](lua_State* co) {
+        scripting::LuaRef table;
+        (void)scripting::protected_call(scripting::LuaState::from(co)->L(), [&](lua_State* S) {
+            scripting::push_json(S, report);
+            table = scripting::LuaRef::pop(S);
         });
-    }
-    void cancel() override {
-        alive_.reset();
-        timer_.stop();
-    }
-
-  private:
-    loop::Timer timer_;
-    std::shared_ptr<bool> alive_;
-};
+        if (!table) return 0;
+        table.push(co);
+        return 1;
+    };
+}
 
 int l_run(lua_State* L) {
     scripting::Task* task = scripting::Task::current(L);
@@ -102,10 +76,13 @@ int l_run(lua_State* L) {
         lua_pushlstring(L, id->data(), id->size());
         return 1;
     }
-    auto w = std::make_unique<ChildWait>(*task);
-    if (auto r = w->begin(*task, *children, *id); !r)
-        return luaL_error(L, "workflows.run('%s'): %s", workflow.c_str(), r.error().message.c_str());
-    task->await(std::move(w));
+    // The report comes from the store's commit callback: the resume is deferred to a timer.
+    auto child_wait = std::make_unique<DeferredWait>(*task);
+    auto waited = children->wait_child(
+        *id, [wake = child_wait->waker()](const nlohmann::json& report) { wake(push_report(report)); });
+    if (!waited)
+        return luaL_error(L, "workflows.run('%s'): %s", workflow.c_str(), waited.error().message.c_str());
+    task->await(std::move(child_wait));
     return lua_yield(L, 0);
 }
 
