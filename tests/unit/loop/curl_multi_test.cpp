@@ -3,6 +3,7 @@
 // add()), cancelled transfers never call back, connections are reused, and the destructor leaves no
 // handle behind.
 #include "daemon/loop/curl_multi.hpp"
+#include "tests/unit/support/local_socket.hpp"
 #include "tests/unit/support/temp_dir.hpp"
 
 #include <doctest/doctest.h>
@@ -29,28 +30,6 @@ extern char** environ;
 using namespace luaflow;
 
 namespace {
-
-// A socket bound to 127.0.0.1 on a free port. With listen() and no accept(), connections complete
-// (the kernel's backlog) but nothing ever answers; without listen(), connecting is refused.
-struct LocalSocket {
-    int fd = -1;
-    int port = 0;
-    explicit LocalSocket(bool listening) {
-        fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-        sockaddr_in a{};
-        a.sin_family = AF_INET;
-        a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-        REQUIRE(::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0);
-        socklen_t len = sizeof a;
-        ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
-        port = ntohs(a.sin_port);
-        if (listening) REQUIRE(::listen(fd, 16) == 0);
-    }
-    ~LocalSocket() { ::close(fd); }
-    std::string url(const std::string& path = "/") const {
-        return "http://127.0.0.1:" + std::to_string(port) + path;
-    }
-};
 
 // `python3 -m http.server` over a temp directory; its first line of output names the port.
 struct PythonHttpServer {
@@ -198,7 +177,7 @@ TEST_CASE("CurlMulti: http transfers run at once, and a second request reuses th
 
     // python's http.server speaks HTTP/1.0 and closes; a listener of ours shows reuse instead.
     // Sequential requests on one multi: the second finds the first's connection in the multi's cache.
-    LocalSocket keepalive(true);
+    testing::LocalSocket keepalive(true);
     std::optional<CURLcode> first, second;
     Easy a(keepalive.url("/a"));
     curl_easy_setopt(a.h, CURLOPT_TIMEOUT_MS, 3000L);
@@ -270,7 +249,7 @@ TEST_CASE("CurlMulti: an http GET by host name goes through curl's resolver") {
 }
 
 TEST_CASE("CurlMulti: released easy handles are reused for the next http transfer, reset") {
-    LocalSocket closed(false);
+    testing::LocalSocket closed(false);
     Fixture f;
     CURL* a = f.multi->acquire();
     REQUIRE(a);
@@ -285,7 +264,7 @@ TEST_CASE("CurlMulti: released easy handles are reused for the next http transfe
     curl_easy_getinfo(b, CURLINFO_EFFECTIVE_URL, &url);
     CHECK((url == nullptr || std::string(url).empty())); // reset: nothing of the last transfer is set
     // Releasing a handle whose transfer runs cancels it: no callback.
-    LocalSocket silent(true);
+    testing::LocalSocket silent(true);
     curl_easy_setopt(b, CURLOPT_URL, silent.url().c_str());
     bool called = false;
     REQUIRE(f.multi->add(b, [&](CURLcode) { called = true; }) == CURLM_OK);
@@ -297,7 +276,7 @@ TEST_CASE("CurlMulti: released easy handles are reused for the next http transfe
 }
 
 TEST_CASE("CurlMulti: a refused http connection reports CURLE_COULDNT_CONNECT") {
-    LocalSocket closed(false);
+    testing::LocalSocket closed(false);
     Fixture f;
     Easy e(closed.url());
     std::optional<CURLcode> result;
@@ -307,7 +286,7 @@ TEST_CASE("CurlMulti: a refused http connection reports CURLE_COULDNT_CONNECT") 
 }
 
 TEST_CASE("CurlMulti: curl's http timeout fires through the loop's timer") {
-    LocalSocket silent(true);
+    testing::LocalSocket silent(true);
     Fixture f;
     Easy e(silent.url());
     curl_easy_setopt(e.h, CURLOPT_TIMEOUT_MS, 200L);
@@ -320,7 +299,7 @@ TEST_CASE("CurlMulti: curl's http timeout fires through the loop's timer") {
 }
 
 TEST_CASE("CurlMulti: a removed http transfer never calls back, and the handle may be freed at once") {
-    LocalSocket silent(true);
+    testing::LocalSocket silent(true);
     Fixture f;
     auto e = std::make_unique<Easy>(silent.url());
     bool called = false;
@@ -335,7 +314,7 @@ TEST_CASE("CurlMulti: a removed http transfer never calls back, and the handle m
 }
 
 TEST_CASE("CurlMulti: an http callback may remove another finished transfer and start a new one") {
-    LocalSocket closed(false);
+    testing::LocalSocket closed(false);
     Fixture f;
     Easy a(closed.url()), b(closed.url()), c(closed.url());
     int a_called = 0, b_called = 0;
@@ -358,7 +337,7 @@ TEST_CASE("CurlMulti: an http callback may remove another finished transfer and 
 }
 
 TEST_CASE("CurlMulti: destroying the multi with http transfers in flight calls nothing back") {
-    LocalSocket silent(true);
+    testing::LocalSocket silent(true);
     Fixture f;
     Easy a(silent.url()), b(silent.url());
     bool called = false;

@@ -3,6 +3,7 @@
 #include "daemon/loop/curl_multi.hpp"
 #include "scripting/task.hpp"
 #include "stdlib/stdlib.hpp"
+#include "tests/unit/support/local_socket.hpp"
 #include "tests/unit/support/lua_sandbox.hpp"
 
 #include <doctest/doctest.h>
@@ -34,25 +35,6 @@ class HttpServices final : public stdlib::Services {
     loop::CurlMulti curl_;
 };
 
-// A listener on 127.0.0.1 that the test accepts on and answers by hand (non-blocking).
-struct Listener {
-    int fd = -1;
-    int port = 0;
-    Listener() {
-        fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-        sockaddr_in a{};
-        a.sin_family = AF_INET;
-        a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-        REQUIRE(::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0);
-        socklen_t len = sizeof a;
-        ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
-        port = ntohs(a.sin_port);
-        REQUIRE(::listen(fd, 16) == 0);
-    }
-    ~Listener() { ::close(fd); }
-    std::string url() const { return "http://127.0.0.1:" + std::to_string(port) + "/x"; }
-};
-
 struct Fixture : testing::LuaSandbox {
     std::unique_ptr<HttpServices> services;
 
@@ -77,10 +59,10 @@ int accept_request(int listener, int& conn) {
 } // namespace
 
 TEST_CASE("http.get suspends the task until the answer, and resumes it with the response") {
-    Listener peer;
+    testing::LocalSocket peer(true);
     Fixture f;
-    LuaRef fn =
-        f.compile("local r = http.get('" + peer.url() + "') return r.status, r.body, r.headers['x-thing']");
+    LuaRef fn = f.compile("local r = http.get('" + peer.url("/x") +
+                          "') return r.status, r.body, r.headers['x-thing']");
     LuaRef arg;
     std::optional<TaskOutcome> out;
     Task t(f.state, *f.scheduler, {}, [&](Task&, const TaskOutcome& o) { out = o; });
@@ -101,9 +83,9 @@ TEST_CASE("http.get suspends the task until the answer, and resumes it with the 
 }
 
 TEST_CASE("a task cancelled while http.get waits is not resumed, and its connection is dropped") {
-    Listener peer;
+    testing::LocalSocket peer(true);
     Fixture f;
-    LuaRef fn = f.compile("http.get('" + peer.url() + "') error('must not run')");
+    LuaRef fn = f.compile("http.get('" + peer.url("/x") + "') error('must not run')");
     LuaRef arg;
     std::optional<TaskOutcome> out;
     auto t = std::make_unique<Task>(f.state, *f.scheduler, TaskLabel{},
