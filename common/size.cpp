@@ -1,6 +1,7 @@
 #include "common/size.hpp"
 
 #include <cmath>
+#include <cstdio>
 #include <cstdlib>
 #include <string>
 
@@ -28,6 +29,22 @@ std::optional<std::uint64_t> parse_size(std::string_view text) {
     else
         return std::nullopt;
     return static_cast<std::uint64_t>(std::llround(n * scale));
+}
+
+std::string format_size(std::uint64_t bytes) {
+    static const char* const units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
+    double v = static_cast<double>(bytes);
+    int u = 0;
+    while (v >= 1024 && u < 4) {
+        v /= 1024;
+        ++u;
+    }
+    char buf[32];
+    if (u == 0 || v == std::floor(v))
+        std::snprintf(buf, sizeof buf, "%.0f %s", v, units[u]);
+    else
+        std::snprintf(buf, sizeof buf, "%.1f %s", v, units[u]);
+    return buf;
 }
 
 } // namespace luaflow

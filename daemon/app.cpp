@@ -5,6 +5,7 @@
 #include "daemon/control/handlers.hpp"
 #include "daemon/control/socket_server.hpp"
 #include "daemon/exec/executor.hpp"
+#include "daemon/exec/leftovers.hpp"
 #include "daemon/exec/retention_pruner.hpp"
 #include "daemon/registry/registry.hpp"
 #include "daemon/schedule/check.hpp"
@@ -13,6 +14,7 @@
 #include "daemon/store/checkpointer.hpp"
 #include "daemon/store/commit_pump.hpp"
 #include "daemon/store/db.hpp"
+#include "daemon/store/executions.hpp"
 #include "stdlib/stdlib.hpp"
 #include "version.hpp"
 
@@ -22,12 +24,31 @@
 #include <fcntl.h>
 #include <filesystem>
 #include <malloc.h>
+#include <set>
 #include <sys/file.h>
 #include <unistd.h>
 
 namespace luaflow {
 
 namespace {
+
+// Subprocesses of attempts that an earlier run left running (a crash, kill -9) end before the attempts
+// are retried; until then luaflowd neither listens nor starts anything (luaflowd(8), RESTARTS).
+void end_leftover_jobs(uv_loop_t* loop, store::Db& db) {
+    std::set<std::string> running;
+    for (const store::ExecutionRow& row : store::active_executions(db))
+        if (row.status == ExecStatus::running) running.insert(row.id);
+    std::vector<exec::Leftover> left = exec::find_leftovers(running);
+    if (left.empty()) return;
+    log::warn("%zu process(es) of interrupted jobs are still running: ending them first", left.size());
+    bool done = false;
+    exec::end_leftovers(loop, std::move(left), loop::kKillAfterMs, [&] {
+        done = true;
+        uv_stop(loop);
+    });
+    while (!done)
+        uv_run(loop, UV_RUN_DEFAULT);
+}
 
 // Services for code that runs while files are only being checked: log lines go to stderr.
 class CheckServices final : public stdlib::Services {
@@ -194,6 +215,7 @@ int run_daemon(const Options& options) {
         // Loading freed much more than it kept; give it back to the system (idle RSS with many workflows).
         ::malloc_trim(0);
         registry.watch();
+        end_leftover_jobs(&loop, *db);
         executor.recover();
         // After recovery, so that catch-up runs queue behind the executions the store already holds.
         schedule::Scheduler scheduler(&loop, *db, registry, executor);

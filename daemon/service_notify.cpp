@@ -45,4 +45,14 @@ std::uint64_t watchdog_usec() {
     return 0;
 }
 
+bool systemd_booted() {
+    static const bool booted = [] {
+        void* h = ::dlopen("libsystemd.so.0", RTLD_NOW | RTLD_LOCAL);
+        if (!h) return false;
+        auto fn = reinterpret_cast<decltype(&sd_booted)>(::dlsym(h, "sd_booted"));
+        return fn && fn() > 0;
+    }();
+    return booted;
+}
+
 } // namespace luaflow::service

@@ -9,5 +9,8 @@ namespace luaflow::service {
 void notify(const char* state);
 // The watchdog interval systemd expects pings within, in microseconds; 0 when there is no watchdog.
 std::uint64_t watchdog_usec();
+// sd_booted(): the machine runs systemd, so transient scopes (systemd-run --scope) are there. Loads
+// libsystemd on the first call, whatever $NOTIFY_SOCKET says.
+bool systemd_booted();
 
 } // namespace luaflow::service

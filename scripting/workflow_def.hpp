@@ -50,6 +50,7 @@ struct ActionDef {
     LuaRef fn;                      // run: the function; script: the compiled chunk (gets ctx as ...)
     std::string script;             // script: path relative to the workflows directory
     std::vector<std::string> cmd;   // cmd: argv, each may hold {{ expr }}
+    LuaRef argv_fn;                 // cmd with {{ expr }}: function(ctx) returning the expanded argv
     std::string shell;              // shell: the /bin/sh -c string
     std::vector<std::string> needs; // as written
     std::optional<long> group;

@@ -1,5 +1,7 @@
 #include "scripting/workflow_loader.hpp"
 
+#include "scripting/argv_template.hpp"
+
 #include "common/size.hpp"
 #include "scripting/convert.hpp"
 #include "scripting/source_lines.hpp"
@@ -450,6 +452,7 @@ class Validator {
             a.cmd = string_list(ctx, "cmd");
             if (a.cmd.empty()) fail(line_for(ctx, "cmd"), ctx + ": field 'cmd' needs at least the program");
             lua_pop(L_, 1);
+            if (has_templates(a.cmd)) compile_argv(a, ctx);
         }
         if (auto s = opt_string(t, "shell", ctx)) {
             ++kinds;
@@ -526,6 +529,27 @@ class Validator {
             lua_pop(L_, 1);
         }
         lua_pop(L_, 1);
+    }
+
+    // Each {{ expr }} is compiled on its own first, so that a syntax error names its argument.
+    void compile_argv(ActionDef& a, const std::string& ctx) {
+        int line = line_for(ctx, "cmd");
+        std::vector<std::vector<TemplatePart>> parts;
+        for (std::size_t i = 0; i < a.cmd.size(); ++i) {
+            auto p = parse_template(a.cmd[i], i);
+            if (!p) fail(line, ctx + ": " + p.error().message);
+            for (const TemplatePart& part : *p) {
+                if (!part.is_expression) continue;
+                std::string where = "cmd[" + std::to_string(i + 1) + "] {{ " + part.text + " }}";
+                auto checked = state_.load("return (" + part.text + ")", "=" + where);
+                if (!checked) fail(line, ctx + ": " + checked.error().message);
+                lua_pop(L_, 1);
+            }
+            parts.push_back(std::move(*p));
+        }
+        auto loaded = state_.load(argv_chunk(parts), "=" + ctx + " cmd");
+        if (!loaded) fail(line, ctx + ": " + loaded.error().message);
+        a.argv_fn = LuaRef::pop(L_);
     }
 
     void load_script(ActionDef& a, const std::string& ctx) {

@@ -64,12 +64,23 @@ void print_report(const json& r) {
     print_header(r);
     auto actions = actions_in_order(r.value("actions", json::object()));
     std::printf("\n");
-    Table t({"NAME", "STATUS", "ATTEMPTS", "DURATION", "ERROR"});
+    Table t({"NAME", "STATUS", "ATTEMPTS", "HOST", "DURATION", "ERROR"});
     for (const auto& [name, a] : actions) {
         std::string error = truncate(cell(a.value("error", json())), 100);
         if (json next = a.value("next_attempt_at", json()); next.is_string())
             error += " (retry " + relative_time(next) + ")";
-        t.add({name, status_text(cell(a.value("status", json()))), cell(a.value("attempts", json())),
+        // A pending action that cannot start yet says why instead.
+        if (json why = a.value("waiting", json()); why.is_string())
+            error = "waiting: " + why.get<std::string>();
+        std::string host = a.value("host", json()).is_string() ? a["host"].get<std::string>() : "-";
+        if (json gpus = a.value("resources", json::object()).value("gpus", json());
+            gpus.is_array() && !gpus.empty()) {
+            std::string ids;
+            for (const json& g : gpus)
+                ids += (ids.empty() ? "" : ",") + cell(g);
+            host += " gpu:" + ids;
+        }
+        t.add({name, status_text(cell(a.value("status", json()))), cell(a.value("attempts", json())), host,
                elapsed(a.value("started_at", json()), a.value("finished_at", json())), error});
     }
     t.print();

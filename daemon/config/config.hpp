@@ -19,6 +19,27 @@ struct QueueConfig {
     int concurrency = 0; // 0 = unlimited
 };
 
+// A place where subprocess actions run (SPEC 2 `hosts`): this machine, a machine over ssh, or a Slurm
+// cluster.
+struct HostConfig {
+    enum class Kind { local, ssh, slurm };
+    Kind kind = Kind::local;
+    std::optional<double> cpus;          // unset: this machine's CPU count (local), unlimited (ssh)
+    bool gpus_auto = false;              // "auto": the devices `nvidia-smi -L` lists
+    std::vector<std::string> gpus;       // device ids handed over in CUDA_VISIBLE_DEVICES
+    std::optional<std::uint64_t> memory; // bytes; unset: this machine's memory (local), unlimited (ssh)
+    struct {
+        std::string target; // "user@host"
+        std::optional<int> port;
+        std::string identity;             // -i FILE
+        std::vector<std::string> options; // each passed as -o OPTION
+    } ssh;
+    struct {
+        std::string partition, account;
+        std::vector<std::string> options; // extra sbatch arguments
+    } slurm;
+};
+
 struct Config {
     std::string file; // where it was read from; empty when defaults only
     std::string workflows = "/etc/luaflow/workflows";
@@ -38,7 +59,7 @@ struct Config {
     } retention;
     Millis shutdown_grace = 30'000;
     std::map<std::string, QueueConfig> queues;
-    nlohmann::json hosts = nlohmann::json::object(); // validated for shape; used by the subprocess issue
+    std::map<std::string, HostConfig> hosts = {{"local", {}}}; // "local" is always there
     nlohmann::json notifiers =
         nlohmann::json::object(); // validated for shape; used by the notifications issue
     nlohmann::json notify = nlohmann::json::object();

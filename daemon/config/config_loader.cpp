@@ -89,8 +89,7 @@ class Checker {
             }
         }
         if (doc.contains("hosts")) {
-            if (auto r = hosts(doc["hosts"]); !r) return r.error();
-            c.hosts = doc["hosts"];
+            if (auto r = hosts(doc["hosts"], c.hosts); !r) return r.error();
         }
         if (doc.contains("notifiers")) {
             if (auto r = notifiers(doc["notifiers"]); !r) return r.error();
@@ -213,30 +212,90 @@ class Checker {
         return std::nullopt;
     }
 
-    Result<void> hosts(const json& h) {
+    Result<void> hosts(const json& h, std::map<std::string, HostConfig>& out) {
         if (!is_table(h)) return fail("hosts", "hosts: expected { name = { ... } }");
         for (auto it = h.begin(); it != h.end(); ++it) {
             std::string ctx = "hosts." + it.key();
-            if (auto r = object_with(it.value(), ctx, {"cpus", "gpus", "memory", "ssh", "slurm"}); !r)
+            if (auto r = object_with(
+                    it.value(), ctx,
+                    {"cpus", "gpus", "memory", "ssh", "port", "identity", "ssh_options", "slurm"});
+                !r)
                 return r;
             const json& v = it.value();
-            if (v.contains("cpus") && (!v["cpus"].is_number() || v["cpus"].get<double>() < 0))
-                return fail("cpus", ctx + ".cpus: expected a number >= 0");
-            if (v.contains("gpus") && !(v["gpus"] == "auto" || string_list(v["gpus"])))
-                return fail("gpus",
-                            ctx + ".gpus: expected \"auto\" or a list of device ids like { \"0\", \"1\" }");
-            if (v.contains("memory") &&
-                !(v["memory"].is_number() ||
-                  (v["memory"].is_string() && parse_size(v["memory"].get<std::string>()))))
-                return fail("memory", ctx + ".memory: expected a size like \"32G\"");
-            if (v.contains("ssh") && !v["ssh"].is_string())
-                return fail("ssh", ctx + ".ssh: expected \"user@host\"");
-            if (v.contains("slurm")) {
-                if (auto r = object_with(v["slurm"], ctx + ".slurm", {"partition", "account"}); !r) return r;
-                for (auto s = v["slurm"].begin(); s != v["slurm"].end(); ++s)
-                    if (!s.value().is_string())
-                        return fail(s.key(), ctx + ".slurm." + s.key() + ": expected a string");
+            HostConfig host;
+            if (v.contains("cpus")) {
+                if (!v["cpus"].is_number() || v["cpus"].get<double>() < 0)
+                    return fail("cpus", ctx + ".cpus: expected a number >= 0");
+                host.cpus = v["cpus"].get<double>();
             }
+            if (v.contains("gpus")) {
+                if (v["gpus"] == "auto")
+                    host.gpus_auto = true;
+                else if (string_list(v["gpus"]))
+                    host.gpus = v["gpus"].get<std::vector<std::string>>();
+                else
+                    return fail("gpus",
+                                ctx +
+                                    ".gpus: expected \"auto\" or a list of device ids like { \"0\", \"1\" }");
+            }
+            if (v.contains("memory")) {
+                std::optional<std::uint64_t> bytes;
+                if (v["memory"].is_number_unsigned() || v["memory"].is_number_integer())
+                    bytes = v["memory"].get<std::uint64_t>();
+                else if (v["memory"].is_string())
+                    bytes = parse_size(v["memory"].get<std::string>());
+                if (!bytes) return fail("memory", ctx + ".memory: expected a size like \"32G\"");
+                host.memory = bytes;
+            }
+            if (v.contains("ssh")) {
+                const json& t = v["ssh"];
+                std::string target = t.is_string() ? t.get<std::string>() : "";
+                if (target.empty() || target.front() == '-' ||
+                    target.find_first_of(" \t\n") != std::string::npos)
+                    return fail("ssh", ctx + ".ssh: expected \"user@host\", got " + t.dump());
+                host.kind = HostConfig::Kind::ssh;
+                host.ssh.target = target;
+            }
+            for (const char* key : {"port", "identity", "ssh_options"})
+                if (v.contains(key) && host.kind != HostConfig::Kind::ssh)
+                    return fail(key, ctx + "." + key + ": only for an ssh host (set ssh = \"user@host\")");
+            if (v.contains("port")) {
+                if (!v["port"].is_number_integer() || v["port"].get<long long>() < 1 ||
+                    v["port"].get<long long>() > 65535)
+                    return fail("port", ctx + ".port: expected a port number, got " + v["port"].dump());
+                host.ssh.port = v["port"].get<int>();
+            }
+            if (auto r = str(v, "identity", host.ssh.identity, ctx); !r) return r;
+            if (v.contains("ssh_options")) {
+                if (!string_list(v["ssh_options"]))
+                    return fail(
+                        "ssh_options",
+                        ctx +
+                            ".ssh_options: expected a list of ssh -o options like { \"ConnectTimeout=5\" }");
+                host.ssh.options = v["ssh_options"].get<std::vector<std::string>>();
+            }
+            if (v.contains("slurm")) {
+                if (host.kind == HostConfig::Kind::ssh)
+                    return fail("slurm", ctx + ": a host is either ssh or slurm, not both");
+                const json& s = v["slurm"];
+                if (auto r = object_with(s, ctx + ".slurm", {"partition", "account", "options"}); !r)
+                    return r;
+                if (auto r = str(s, "partition", host.slurm.partition, ctx + ".slurm"); !r) return r;
+                if (auto r = str(s, "account", host.slurm.account, ctx + ".slurm"); !r) return r;
+                if (s.contains("options")) {
+                    if (!string_list(s["options"]))
+                        return fail("options", ctx + ".slurm.options: expected a list of sbatch arguments");
+                    host.slurm.options = s["options"].get<std::vector<std::string>>();
+                }
+                host.kind = HostConfig::Kind::slurm;
+            }
+            if (host.gpus_auto && host.kind != HostConfig::Kind::local)
+                return fail("gpus", ctx + ".gpus: \"auto\" is for this machine only; list the devices, like "
+                                          "{ \"0\", \"1\" }");
+            if (it.key() == "local" && host.kind != HostConfig::Kind::local)
+                return fail("local",
+                            ctx + ": the host named local is this machine; give the remote one another name");
+            out[it.key()] = std::move(host);
         }
         return {};
     }

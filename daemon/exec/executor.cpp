@@ -43,7 +43,7 @@ Executor::Executor(uv_loop_t* loop, store::Db& db, registry::Registry& registry,
                                       secrets_.redact(std::move(line))});
               notify_logs(execution);
           },
-          passed_env_),
+          lua_runner_),
       state_dir_(config.state), park_timer_(loop) {
     apply_config(config);
     next_seq_ = store::max_execution_seq(db_);
@@ -64,6 +64,49 @@ void Executor::apply_config(const config::Config& config) {
     queue_limits_.clear();
     for (const auto& [name, q] : config.queues)
         queue_limits_[name] = q.concurrency;
+    resources_.configure(config.hosts);
+    detect_gpus();
+    // A larger queue or host may let waiting actions start.
+    if (!waiting_.empty()) wake_waiters();
+}
+
+// Hosts with gpus = "auto": the devices `nvidia-smi -L` lists, read without blocking (SPEC 2).
+void Executor::detect_gpus() {
+    if (gpu_probe_) return; // one at a time; its end looks for the next
+    for (const std::string& host : resources_.host_names()) {
+        if (!resources_.detecting(host)) continue;
+        auto out = std::make_shared<std::string>();
+        loop::ChildOptions o;
+        o.argv = {"nvidia-smi", "-L"};
+        o.env = passed_env_;
+        o.timeout_ms = 30'000;
+        loop::ChildCallbacks cb;
+        cb.on_chunk = [out](loop::ChildStream s, std::string_view d) {
+            if (s == loop::ChildStream::out) out->append(d);
+        };
+        cb.on_exit = [this, host, out](const loop::ChildExit& e) {
+            std::vector<std::string> gpus =
+                e.code == 0 && e.signal == 0 ? parse_nvidia_smi_list(*out) : std::vector<std::string>{};
+            log::info("host %s: %zu GPU(s) found by nvidia-smi -L", host.c_str(), gpus.size());
+            resources_.set_detected_gpus(host, std::move(gpus));
+            // Dropped on a later turn: this callback runs inside it.
+            db_.after_commit([this] {
+                gpu_probe_.reset();
+                detect_gpus();
+            });
+            db_.write();
+            wake_waiters();
+        };
+        auto child = loop::ChildProcess::spawn(loop_, std::move(o), std::move(cb));
+        if (!child) {
+            log::info("host %s: gpus = \"auto\" but nvidia-smi cannot run (%s): no GPUs", host.c_str(),
+                      child.error().message.c_str());
+            resources_.set_detected_gpus(host, {});
+            continue;
+        }
+        gpu_probe_ = std::move(*child);
+        return;
+    }
 }
 
 std::string Executor::new_execution_id() {
@@ -230,7 +273,8 @@ void Executor::advance(Execution& e) {
         progress = false;
         for (std::size_t i = 0; i < defs.size(); ++i) {
             ActionState& a = e.actions[i];
-            if (a.status != ActionStatus::pending || a.attempt || (a.retry_timer && a.retry_timer->active()))
+            if (a.status != ActionStatus::pending || a.attempt || a.in_wait_list ||
+                (a.retry_timer && a.retry_timer->active()))
                 continue;
             bool ready = true, blocked = false;
             for (std::size_t d : defs[i].deps) {
@@ -327,42 +371,111 @@ void Executor::on_when_checked(const std::string& id, std::size_t i, std::option
     advance(*e);
 }
 
-bool Executor::take_slot(const scripting::ActionDef& action) {
-    auto limit = queue_limits_.find(action.queue);
-    int& running = queue_running_[action.queue];
-    if (limit != queue_limits_.end() && limit->second > 0 && running >= limit->second) return false;
-    ++running;
-    return true;
+std::optional<std::string> Executor::queue_full(const std::string& queue) {
+    auto limit = queue_limits_.find(queue);
+    int running = queue_running_[queue];
+    if (limit == queue_limits_.end() || limit->second <= 0 || running < limit->second) return std::nullopt;
+    return "queue " + queue + ": " + std::to_string(running) + " of " + std::to_string(limit->second) +
+           " running";
+}
+
+// A pending action that cannot start yet: it says why (inspect shows it) and waits in line.
+void Executor::wait_for(Execution& e, std::size_t i, const std::string& why) {
+    ActionState& a = e.actions[i];
+    if (a.waiting != why) {
+        a.waiting = why;
+        store::set_waiting(db_, e.id, e.def->actions[i].name, why);
+    }
+    if (!a.in_wait_list) {
+        a.in_wait_list = true;
+        waiting_.emplace_back(e.id, i);
+    }
+}
+
+// Something came free: the waiting actions try again, oldest first, once the change that freed it
+// is committed. One that still cannot start goes back in line in its place.
+void Executor::wake_waiters() {
+    if (wake_scheduled_) return;
+    wake_scheduled_ = true;
+    db_.write();
+    db_.after_commit([this] {
+        wake_scheduled_ = false;
+        if (stopping_) return;
+        std::deque<std::pair<std::string, std::size_t>> line;
+        line.swap(waiting_);
+        for (const auto& [id, i] : line) {
+            Execution* x = find(id);
+            if (!x || x->status != ExecStatus::running) continue;
+            ActionState& a = x->actions[i];
+            if (!a.in_wait_list || a.status != ActionStatus::pending) continue;
+            a.in_wait_list = false;
+            launch_attempt(*x, i);
+        }
+    });
 }
 
 void Executor::release_slot(Execution& e, std::size_t i) {
     ActionState& a = e.actions[i];
-    if (!a.holds_queue_slot) return;
-    a.holds_queue_slot = false;
-    const std::string& queue = e.def->actions[i].queue;
-    --queue_running_[queue];
-    if (queue_limits_.count(queue) == 0) return;
-    // A slot came free: let executions waiting on this queue go on once the change that freed it (the
-    // action's end, written in this turn) is committed.
-    db_.write();
-    db_.after_commit([this] {
-        std::vector<std::string> ids;
-        for (const auto& [id, x] : executions_)
-            if (x->status == ExecStatus::running) ids.push_back(id);
-        for (const std::string& id : ids)
-            if (Execution* x = find(id)) advance(*x);
-    });
+    bool freed = false;
+    if (a.holds_queue_slot) {
+        a.holds_queue_slot = false;
+        --queue_running_[e.def->actions[i].queue];
+        freed = true;
+    }
+    if (a.holds_allocation) {
+        a.holds_allocation = false;
+        resources_.release(e.def->actions[i].host, a.allocation);
+        freed = true;
+    }
+    if (freed && !waiting_.empty()) wake_waiters();
+}
+
+JobLauncher* Executor::launcher_for(const config::HostConfig& host) {
+    switch (host.kind) {
+    case config::HostConfig::Kind::local:
+        return &local_launcher_;
+    case config::HostConfig::Kind::ssh:
+    case config::HostConfig::Kind::slurm:
+        break;
+    }
+    return nullptr;
 }
 
 void Executor::launch_attempt(Execution& e, std::size_t i) {
     const scripting::ActionDef& def = e.def->actions[i];
     ActionState& a = e.actions[i];
-    if (!take_slot(def)) return; // stays pending; release_slot advances it later
+    bool lua = is_lua(def.kind);
+    if (auto full = queue_full(def.queue)) return wait_for(e, i, *full);
+    if (!lua) {
+        Grant grant = resources_.acquire(def.host, def.resources);
+        if (grant.kind == Grant::Kind::wait) return wait_for(e, i, grant.why);
+        if (grant.kind == Grant::Kind::impossible) {
+            // It would wait for ever: it fails now, naming what is missing.
+            AttemptResult r;
+            r.kind = AttemptResult::Kind::failed;
+            r.error = grant.why;
+            store::append_log(
+                db_, {0, e.id, def.name, a.attempts, now_unix_ms(), "log", "cannot start: " + grant.why});
+            notify_logs(e.id);
+            a.waiting.clear();
+            finish_action(e, i, ActionStatus::failed, r, std::nullopt);
+            std::string id = e.id;
+            db_.after_commit([this, id] {
+                if (Execution* x = find(id)) advance(*x);
+            });
+            return;
+        }
+        a.allocation = std::move(grant.allocation);
+        a.holds_allocation = true;
+    }
+    ++queue_running_[def.queue];
     a.holds_queue_slot = true;
+    a.waiting.clear();
     a.status = ActionStatus::running;
     ++a.attempts;
     a.child_calls = 0;
-    store::start_attempt(db_, e.id, def.name, a.attempts, now_unix_ms(), is_lua(def.kind) ? "" : def.host);
+    store::start_attempt(db_, e.id, def.name, a.attempts, now_unix_ms(), lua ? "" : def.host,
+                         lua ? json() : allocation_json(a.allocation));
     std::string id = e.id;
     int attempt_no = a.attempts;
     db_.after_commit([this, id, i, attempt_no] {
@@ -378,9 +491,17 @@ void Executor::launch_attempt(Execution& e, std::size_t i) {
         if (is_lua(d.kind)) {
             s.attempt = lua_runner_.run(spec, std::move(done));
         } else {
-            std::vector<std::string> argv =
+            SubprocessPlan plan;
+            plan.argv =
                 d.kind == ActionKind::shell ? std::vector<std::string>{"/bin/sh", "-c", d.shell} : d.cmd;
-            s.attempt = process_runner_.run(spec, std::move(argv), std::move(done));
+            plan.expand = d.kind == ActionKind::cmd && static_cast<bool>(d.argv_fn);
+            plan.base_env = passed_env_;
+            plan.allocation = s.allocation;
+            plan.host_name = d.host;
+            const config::HostConfig* host = resources_.host(d.host);
+            plan.host = host ? *host : config::HostConfig{};
+            plan.launcher = launcher_for(plan.host);
+            s.attempt = process_runner_.run(spec, std::move(plan), std::move(done));
         }
         // start() may report at once; the report parks the attempt instead of destroying it.
         s.attempt->start();
@@ -494,6 +615,8 @@ void Executor::stop_execution(Execution& e, ExecStatus status, const std::string
             park(std::move(a.attempt));
         }
         a.checking_when = false;
+        a.in_wait_list = false;
+        a.waiting.clear();
         release_slot(e, i);
         if (a.retry_timer) a.retry_timer->stop();
         if (is_finished(a.status)) continue;

@@ -5,8 +5,10 @@
 #include "common/status.hpp"
 #include "daemon/config/config.hpp"
 #include "daemon/exec/attempt.hpp"
+#include "daemon/exec/local_launcher.hpp"
 #include "daemon/exec/lua_runner.hpp"
 #include "daemon/exec/process_runner.hpp"
+#include "daemon/exec/resources.hpp"
 #include "daemon/exec/secrets.hpp"
 #include "daemon/exec/store_key_value.hpp"
 #include "daemon/loop/curl_multi.hpp"
@@ -112,6 +114,12 @@ class Executor final : public stdlib::Services, public stdlib::ChildWorkflows {
         std::unique_ptr<loop::Timer> retry_timer;
         std::optional<UnixMillis> next_attempt_at;
         bool holds_queue_slot = false;
+        // A subprocess attempt holds these of its host while it runs.
+        Allocation allocation;
+        bool holds_allocation = false;
+        // Pending until its queue has a free slot or its host the resources; `waiting` says which.
+        std::string waiting;
+        bool in_wait_list = false;
         // Child executions this action started (workflows.run), oldest first.
         struct Child {
             std::string id, workflow;
@@ -165,7 +173,11 @@ class Executor final : public stdlib::Services, public stdlib::ChildWorkflows {
     void complete(Execution& e, ExecStatus status, std::optional<std::string> error);
     void start_queued(const std::string& workflow);
     void release_slot(Execution& e, std::size_t i);
-    bool take_slot(const scripting::ActionDef& action);
+    std::optional<std::string> queue_full(const std::string& queue);
+    void wait_for(Execution& e, std::size_t i, const std::string& why);
+    void wake_waiters();
+    JobLauncher* launcher_for(const config::HostConfig& host);
+    void detect_gpus();
     void park(std::unique_ptr<Attempt> attempt);
     void notify_logs(const std::string& id);
     void check_shutdown_done();
@@ -185,6 +197,12 @@ class Executor final : public stdlib::Services, public stdlib::ChildWorkflows {
     StoreKeyValue kv_{db_};
     Secrets secrets_;
     ProcessRunner process_runner_;
+    LocalLauncher local_launcher_{loop_};
+    ResourcePool resources_;
+    std::unique_ptr<loop::ChildProcess> gpu_probe_;
+    // Pending actions that wait for a queue slot or resources, oldest first (entries may be stale).
+    std::deque<std::pair<std::string, std::size_t>> waiting_;
+    bool wake_scheduled_ = false;
     std::string state_dir_;
     std::vector<std::string> sandbox_paths_;
     std::map<std::string, int> queue_limits_;

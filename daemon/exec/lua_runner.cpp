@@ -22,7 +22,7 @@ namespace {
 // One call of a Lua function with a fresh ctx, bounded by the attempt's timeout.
 class LuaCall final : public Attempt {
   public:
-    enum class Mode { body, when };
+    enum class Mode { body, when, argv };
     using Finished = std::function<void(AttemptResult, bool truthy)>;
 
     LuaCall(scripting::TaskScheduler& scheduler, const AttemptSpec& spec, Mode mode, Finished finished)
@@ -52,7 +52,9 @@ class LuaCall final : public Attempt {
         task_ = std::make_unique<scripting::Task>(
             spec_.def->lua, scheduler_, label,
             [this](scripting::Task& t, const TaskOutcome& outcome) { on_task_done(t, outcome); });
-        const LuaRef& fn = mode_ == Mode::when ? action.when : action.fn;
+        const LuaRef& fn = mode_ == Mode::when   ? action.when
+                           : mode_ == Mode::argv ? action.argv_fn
+                                                 : action.fn;
         if (auto started = task_->start(fn, ctx_, deadline); !started) {
             report(failure(AttemptResult::Kind::resource, started.error().message), false);
         }
@@ -143,6 +145,7 @@ class LuaCall final : public Attempt {
                     if (!out) throw_lua(S, out.error().message);
                     r.output = std::move(out.value());
                 }
+                if (mode_ == Mode::argv) return; // a cmd template: ctx is read, never kept
                 ctx_.push(S);
                 lua_getfield(S, -1, "shared");
                 if (!lua_istable(S, -1)) throw_lua(S, "ctx.shared must stay a table");
@@ -220,6 +223,11 @@ std::unique_ptr<Attempt> LuaRunner::run(const AttemptSpec& spec, AttemptDone don
         std::make_unique<LuaCall>(scheduler_, spec, LuaCall::Mode::body,
                                   [done = std::move(done)](AttemptResult r, bool) { done(std::move(r)); });
     return call;
+}
+
+std::unique_ptr<Attempt> LuaRunner::expand_argv(const AttemptSpec& spec, AttemptDone done) {
+    return std::make_unique<LuaCall>(scheduler_, spec, LuaCall::Mode::argv,
+                                     [done = std::move(done)](AttemptResult r, bool) { done(std::move(r)); });
 }
 
 std::unique_ptr<Attempt> LuaRunner::check_when(const AttemptSpec& spec, WhenDone done) {

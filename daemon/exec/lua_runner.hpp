@@ -16,6 +16,8 @@ class LuaRunner {
 
     // An attempt that calls the action's function (or script chunk) with ctx once started.
     std::unique_ptr<Attempt> run(const AttemptSpec& spec, AttemptDone done);
+    // Fills a `cmd`'s {{ expr }} templates: the output is the expanded argv, a JSON list of strings.
+    std::unique_ptr<Attempt> expand_argv(const AttemptSpec& spec, AttemptDone done);
     // An attempt that calls the action's `when` with ctx once started.
     std::unique_ptr<Attempt> check_when(const AttemptSpec& spec, WhenDone done);
 

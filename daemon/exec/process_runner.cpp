@@ -1,8 +1,12 @@
 #include "daemon/exec/process_runner.hpp"
 
-#include "common/log.hpp"
+#include "common/size.hpp"
+#include "daemon/loop/thread_pool.hpp"
 
+#include <algorithm>
+#include <cerrno>
 #include <cstring>
+#include <deque>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -19,68 +23,143 @@ std::map<std::string, std::string> passed_environment(const std::vector<std::str
     return env;
 }
 
+std::optional<std::string> out_of_memory_line(const std::vector<std::string>& tail) {
+    static const char* const phrases[] = {"memoryerror",      "cannot allocate memory", "out of memory",
+                                          "bad_alloc",        "memory allocation of",   "failed to allocate",
+                                          "memory exhausted", "allocation failed"};
+    for (auto it = tail.rbegin(); it != tail.rend(); ++it) {
+        std::string lower = *it;
+        std::transform(lower.begin(), lower.end(), lower.begin(),
+                       [](unsigned char c) { return std::tolower(c); });
+        for (const char* p : phrases)
+            if (lower.find(p) != std::string::npos) return *it;
+    }
+    return std::nullopt;
+}
+
 namespace {
 
-// One attempt of a `cmd` or `shell` action. It owns the child: a cancelled or destroyed attempt abandons
-// it, and the child terminates its process group and lives on until libuv is done with it.
+constexpr std::size_t kStderrTail = 20;           // lines kept to explain a failure
+constexpr std::size_t kMaxOutputFile = 64u << 20; // LUAFLOW_OUTPUT larger than this fails the attempt
+
+// One attempt of a `cmd` or `shell` action. It owns its job: a cancelled or destroyed attempt drops it,
+// and the launcher stops it (SIGTERM to its process group, SIGKILL 10 s later).
 class ProcessAttempt final : public Attempt {
   public:
-    ProcessAttempt(uv_loop_t* loop, LineSink sink, const AttemptSpec& spec, std::vector<std::string> argv,
-                   std::map<std::string, std::string> env, AttemptDone done)
-        : loop_(loop), sink_(std::move(sink)), spec_(spec), argv_(std::move(argv)), env_(std::move(env)),
-          done_(std::move(done)) {}
-
-    void start() override {
-        const scripting::ActionDef& action = spec_.def->actions[spec_.action];
-        std::error_code ec;
-        fs::create_directories(spec_.scratch, ec);
-        if (ec) return fail("cannot create scratch directory " + spec_.scratch + ": " + ec.message());
-        std::string io_dir = spec_.scratch + "/.luaflow";
-        fs::create_directories(io_dir, ec);
-        std::string input_file = io_dir + "/input.json";
-        output_file_ = io_dir + "/output.json";
-        fs::remove(output_file_, ec);
-        {
-            json doc = {{"input", spec_.input},
-                        {"outputs", spec_.outputs},
-                        {"shared", spec_.shared},
-                        {"config", action.config},
-                        {"execution", execution_json(spec_)}};
-            std::ofstream out(input_file);
-            out << doc.dump();
-            if (!out) return fail("cannot write " + input_file);
-        }
-        loop::ChildOptions options;
-        options.argv = argv_;
-        options.env = env_;
-        for (const auto& [k, v] : action.env)
-            options.env[k] = v;
-        options.env["LUAFLOW_INPUT"] = input_file;
-        options.env["LUAFLOW_OUTPUT"] = output_file_;
-        options.env["LUAFLOW_SCRATCH"] = spec_.scratch;
-        options.cwd = action.cwd.empty() ? spec_.scratch : action.cwd;
-        if (spec_.timeout) options.timeout_ms = static_cast<std::uint64_t>(*spec_.timeout);
-        loop::ChildCallbacks callbacks;
-        callbacks.on_line = [this](loop::ChildStream stream, std::string line) {
-            sink_(spec_.execution, spec_.def->actions[spec_.action].name, spec_.attempt,
-                  loop::to_string(stream), std::move(line));
-        };
-        callbacks.on_exit = [this](const loop::ChildExit& exit) { finished(exit); };
-        auto child = loop::ChildProcess::spawn(loop_, std::move(options), std::move(callbacks));
-        if (!child) return fail("cannot start '" + argv_[0] + "': " + child.error().message);
-        child_ = std::move(*child);
+    ProcessAttempt(uv_loop_t* loop, LineSink sink, LuaRunner& lua, const AttemptSpec& spec,
+                   SubprocessPlan plan, AttemptDone done)
+        : loop_(loop), sink_(std::move(sink)), lua_(lua), spec_(spec), plan_(std::move(plan)),
+          done_(std::move(done)) {
+        io_dir_ = spec_.scratch + "/.luaflow";
+        input_file_ = io_dir_ + "/input.json";
+        output_file_ = io_dir_ + "/output.json";
     }
 
-    // No report after this; the process group gets SIGTERM, then SIGKILL.
+    ~ProcessAttempt() override { *alive_ = false; }
+
+    void start() override {
+        if (!plan_.expand) return prepare();
+        expander_ = lua_.expand_argv(spec_, [this](AttemptResult r) { on_expanded(std::move(r)); });
+        expander_->start();
+    }
+
+    // No report after this; the job is stopped.
     void cancel() override {
         done_ = nullptr;
-        child_.reset();
+        if (expander_) expander_->cancel();
+        job_.reset();
     }
 
   private:
-    void fail(std::string message) {
+    void on_expanded(AttemptResult r) {
+        if (!done_) return;
+        if (r.kind != AttemptResult::Kind::succeeded) {
+            r.error = "cmd: " + r.error;
+            return report(std::move(r));
+        }
+        plan_.argv.clear();
+        for (const json& a : r.output)
+            plan_.argv.push_back(a.is_string() ? a.get<std::string>() : a.dump());
+        prepare();
+    }
+
+    // The scratch directory and LUAFLOW_INPUT, written on the thread pool.
+    void prepare() {
+        const scripting::ActionDef& action = spec_.def->actions[spec_.action];
+        json doc = {{"input", std::move(spec_.input)},
+                    {"outputs", std::move(spec_.outputs)},
+                    {"shared", spec_.shared},
+                    {"config", action.config},
+                    {"execution", execution_json(spec_)}};
+        auto error = std::make_shared<std::string>();
+        auto r = loop::run_in_pool(
+            loop_,
+            [doc = std::move(doc), io_dir = io_dir_, input = input_file_, output = output_file_, error] {
+                std::error_code ec;
+                fs::create_directories(io_dir, ec);
+                if (ec) return void(*error = "cannot create " + io_dir + ": " + ec.message());
+                fs::remove(output, ec);
+                std::ofstream out(input, std::ios::binary | std::ios::trunc);
+                out << doc.dump(-1, ' ', false, json::error_handler_t::replace);
+                out.close();
+                if (!out) *error = "cannot write " + input + ": " + std::strerror(errno);
+            },
+            [this, alive = alive_, error] {
+                if (!*alive || !done_) return;
+                if (!error->empty()) return fail(*error);
+                launch();
+            });
+        if (!r) fail(r.error().message);
+    }
+
+    void launch() {
+        const scripting::ActionDef& action = spec_.def->actions[spec_.action];
+        if (!plan_.launcher) return fail("host " + plan_.host_name + ": no launcher for this kind of host");
+        JobSpec job;
+        job.name = spec_.execution + "/" + action.name + "/" + std::to_string(spec_.attempt);
+        job.argv = std::move(plan_.argv);
+        job.own_env = action.env;
+        job.own_env["LUAFLOW_INPUT"] = input_file_;
+        job.own_env["LUAFLOW_OUTPUT"] = output_file_;
+        job.own_env["LUAFLOW_SCRATCH"] = spec_.scratch;
+        job.own_env["LUAFLOW_JOB"] = job.name;
+        const std::vector<std::string>& gpus = plan_.allocation.gpus;
+        if (!gpus.empty() && plan_.host.kind != config::HostConfig::Kind::slurm) {
+            std::string ids;
+            for (const std::string& g : gpus)
+                ids += (ids.empty() ? "" : ",") + g;
+            job.own_env["CUDA_VISIBLE_DEVICES"] = ids;
+        }
+        job.env = std::move(plan_.base_env);
+        for (const auto& [k, v] : job.own_env)
+            job.env[k] = v;
+        job.cwd = action.cwd;
+        job.scratch = spec_.scratch;
+        job.input_file = input_file_;
+        job.output_file = output_file_;
+        if (spec_.timeout) job.timeout_ms = static_cast<std::uint64_t>(*spec_.timeout);
+        job.allocation = plan_.allocation;
+        job.host_name = plan_.host_name;
+        job.host = plan_.host;
+        std::string program = job.argv.empty() ? "" : job.argv[0];
+        JobCallbacks callbacks;
+        callbacks.on_line = [this](loop::ChildStream stream, std::string line) {
+            if (stream == loop::ChildStream::err) {
+                stderr_tail_.push_back(line);
+                if (stderr_tail_.size() > kStderrTail) stderr_tail_.pop_front();
+            }
+            sink_(spec_.execution, spec_.def->actions[spec_.action].name, spec_.attempt,
+                  loop::to_string(stream), std::move(line));
+        };
+        callbacks.on_exit = [this](const JobExit& exit) { finished(exit); };
+        auto started = plan_.launcher->start(std::move(job), std::move(callbacks));
+        if (!started) return fail(started.error().message);
+        job_ = std::move(*started);
+    }
+
+    void fail(std::string message, AttemptResult::Kind kind = AttemptResult::Kind::failed) {
         AttemptResult r;
-        r.kind = AttemptResult::Kind::failed;
+        r.kind = kind;
         r.error = std::move(message);
         report(std::move(r));
     }
@@ -91,63 +170,105 @@ class ProcessAttempt final : public Attempt {
         if (done) done(std::move(r));
     }
 
-    void finished(const loop::ChildExit& exit) { report(result(exit)); }
-
-    AttemptResult result(const loop::ChildExit& exit) {
+    void finished(const JobExit& exit) {
+        if (!done_) return;
         AttemptResult r;
-        if (exit.signal == 0) r.exit_code = static_cast<int>(exit.code);
+        if (exit.signal == 0 && exit.error.empty()) r.exit_code = static_cast<int>(exit.code);
+        if (!exit.error.empty()) {
+            r.kind = AttemptResult::Kind::failed;
+            r.error = exit.error;
+            return report(std::move(r));
+        }
+        if (!exit.resource.empty()) {
+            r.kind = AttemptResult::Kind::resource;
+            r.error = exit.resource;
+            return report(std::move(r));
+        }
         if (exit.timed_out) {
             r.kind = AttemptResult::Kind::timed_out;
             r.error = "timed out after " + format_duration(*spec_.timeout);
-            return r;
+            return report(std::move(r));
         }
-        if (exit.signal != 0) {
+        if (exit.signal != 0 || exit.code != 0) {
             r.kind = AttemptResult::Kind::failed;
-            r.error = std::string("killed by signal ") + strsignal(exit.signal);
-            return r;
-        }
-        if (exit.code != 0) {
-            r.kind = AttemptResult::Kind::failed;
-            r.error = "exit code " + std::to_string(exit.code);
-            return r;
-        }
-        r.output = {{"exit_code", 0}};
-        std::ifstream in(output_file_);
-        if (in) {
-            std::stringstream ss;
-            ss << in.rdbuf();
-            std::string text = ss.str();
-            if (text.find_first_not_of(" \t\r\n") != std::string::npos) {
-                json j = json::parse(text, nullptr, false);
-                if (j.is_discarded()) {
-                    r.kind = AttemptResult::Kind::failed;
-                    r.error = "LUAFLOW_OUTPUT (" + output_file_ + ") does not hold JSON";
-                    return r;
+            r.error = exit.signal != 0 ? std::string("killed by signal ") + strsignal(exit.signal)
+                                       : "exit code " + std::to_string(exit.code);
+            std::uint64_t limit = plan_.allocation.memory;
+            if (limit > 0 && plan_.host.kind != config::HostConfig::Kind::slurm) {
+                std::vector<std::string> tail(stderr_tail_.begin(), stderr_tail_.end());
+                if (auto line = out_of_memory_line(tail)) {
+                    r.kind = AttemptResult::Kind::resource;
+                    r.error =
+                        "exceeded its memory limit of " + format_size(limit) + " (" + r.error + "): " + *line;
                 }
-                r.output = std::move(j);
             }
+            return report(std::move(r));
         }
-        return r;
+        read_output(std::move(r));
+    }
+
+    // LUAFLOW_OUTPUT, read and parsed on the thread pool.
+    void read_output(AttemptResult r) {
+        struct Read {
+            bool present = false;
+            json value;
+            std::string error;
+        };
+        auto read = std::make_shared<Read>();
+        auto started = loop::run_in_pool(
+            loop_,
+            [read, file = output_file_] {
+                std::ifstream in(file, std::ios::binary);
+                if (!in) return;
+                read->present = true;
+                std::string text;
+                char buf[65536];
+                while (in.read(buf, sizeof buf) || in.gcount() > 0) {
+                    text.append(buf, static_cast<std::size_t>(in.gcount()));
+                    if (text.size() > kMaxOutputFile) {
+                        read->error =
+                            "LUAFLOW_OUTPUT (" + file + ") is larger than " + format_size(kMaxOutputFile);
+                        return;
+                    }
+                }
+                if (text.find_first_not_of(" \t\r\n") == std::string::npos) {
+                    read->present = false;
+                    return;
+                }
+                read->value = json::parse(text, nullptr, false);
+                if (read->value.is_discarded())
+                    read->error = "LUAFLOW_OUTPUT (" + file + ") does not hold JSON";
+            },
+            [this, alive = alive_, read, r = std::move(r)]() mutable {
+                if (!*alive || !done_) return;
+                if (!read->error.empty()) {
+                    r.kind = AttemptResult::Kind::failed;
+                    r.error = read->error;
+                } else {
+                    r.output = read->present ? std::move(read->value) : json{{"exit_code", 0}};
+                }
+                report(std::move(r));
+            });
+        if (!started) fail(started.error().message);
     }
 
     uv_loop_t* loop_;
     LineSink sink_;
+    LuaRunner& lua_;
     AttemptSpec spec_;
-    std::vector<std::string> argv_;
-    std::map<std::string, std::string> env_;
+    SubprocessPlan plan_;
     AttemptDone done_;
-    std::string output_file_;
-    std::unique_ptr<loop::ChildProcess> child_;
+    std::string io_dir_, input_file_, output_file_;
+    std::unique_ptr<Attempt> expander_;
+    std::unique_ptr<Job> job_;
+    std::deque<std::string> stderr_tail_;
+    std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
 };
 
 } // namespace
 
-ProcessRunner::ProcessRunner(uv_loop_t* loop, LineSink sink, std::map<std::string, std::string> base_env)
-    : loop_(loop), sink_(std::move(sink)), base_env_(std::move(base_env)) {}
-
-std::unique_ptr<Attempt> ProcessRunner::run(const AttemptSpec& spec, std::vector<std::string> argv,
-                                            AttemptDone done) {
-    return std::make_unique<ProcessAttempt>(loop_, sink_, spec, std::move(argv), base_env_, std::move(done));
+std::unique_ptr<Attempt> ProcessRunner::run(const AttemptSpec& spec, SubprocessPlan plan, AttemptDone done) {
+    return std::make_unique<ProcessAttempt>(loop_, sink_, lua_, spec, std::move(plan), std::move(done));
 }
 
 } // namespace luaflow::exec

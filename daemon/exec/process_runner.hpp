@@ -1,8 +1,10 @@
 #pragma once
-// Runs `cmd` and `shell` actions as subprocesses (SPEC 3): own process group, LUAFLOW_INPUT and
-// LUAFLOW_OUTPUT files, stdout/stderr line by line into the job log, SIGTERM then SIGKILL at the end.
+// Runs `cmd` and `shell` actions as subprocess jobs (SPEC 3): fills the argv's {{ expr }} templates,
+// writes LUAFLOW_INPUT on the thread pool, starts the job through its host's launcher (this machine,
+// ssh, Slurm), passes each output line to the job log as it comes, and reads LUAFLOW_OUTPUT at the end.
 #include "daemon/exec/attempt.hpp"
-#include "daemon/loop/child_process.hpp"
+#include "daemon/exec/job.hpp"
+#include "daemon/exec/lua_runner.hpp"
 
 #include <uv.h>
 
@@ -18,21 +20,37 @@ namespace luaflow::exec {
 using LineSink = std::function<void(const std::string& execution, const std::string& action, int attempt,
                                     const char* stream, std::string line)>;
 
+// Where and how one attempt runs, as the executor decided it.
+struct SubprocessPlan {
+    std::vector<std::string> argv;               // the cmd as written (templates filled later), or /bin/sh -c
+    bool expand = false;                         // the cmd has {{ expr }} templates (ActionDef::argv_fn)
+    std::map<std::string, std::string> base_env; // the passed environment (env.pass)
+    Allocation allocation;
+    std::string host_name;
+    config::HostConfig host;
+    JobLauncher* launcher = nullptr;
+};
+
 class ProcessRunner {
   public:
-    ProcessRunner(uv_loop_t* loop, LineSink sink, std::map<std::string, std::string> base_env);
+    ProcessRunner(uv_loop_t* loop, LineSink sink, LuaRunner& lua)
+        : loop_(loop), sink_(std::move(sink)), lua_(lua) {}
 
-    // An attempt that starts argv with the spec's env, cwd and scratch directory.
-    std::unique_ptr<Attempt> run(const AttemptSpec& spec, std::vector<std::string> argv, AttemptDone done);
+    std::unique_ptr<Attempt> run(const AttemptSpec& spec, SubprocessPlan plan, AttemptDone done);
 
   private:
     uv_loop_t* loop_;
     LineSink sink_;
-    std::map<std::string, std::string> base_env_;
+    LuaRunner& lua_;
 };
 
 // The environment a job starts with: the variables of `pass` taken from this process's environment.
 std::map<std::string, std::string> passed_environment(const std::vector<std::string>& pass);
+
+// The out-of-memory message among a failed job's last stderr lines, if there is one: what a program
+// prints when an allocation fails under RLIMIT_AS (Python's MemoryError, C++'s bad_alloc, glibc's
+// "Cannot allocate memory", Rust's and Go's allocation failures).
+std::optional<std::string> out_of_memory_line(const std::vector<std::string>& stderr_tail);
 
 inline constexpr std::uint64_t kKillAfterMs = loop::kKillAfterMs; // SIGTERM, then SIGKILL this much later
 

@@ -48,7 +48,8 @@ void read_actions(Db& db, ExecutionRow& r) {
     static constexpr const char* kSql =
         "SELECT name, status, attempts, attempt_base, output, error, event, exit_code, host, node, "
         "started_at, "
-        "finished_at, next_attempt_at FROM actions WHERE execution_id = :id ORDER BY name";
+        "finished_at, next_attempt_at, waiting, allocation FROM actions WHERE execution_id = :id ORDER BY "
+        "name";
     Stmt::Use q(db.stmt(kSql));
     q.bind(":id", r.id);
     while (q.step()) {
@@ -66,6 +67,8 @@ void read_actions(Db& db, ExecutionRow& r) {
         a.started_at = q.opt_int64(10);
         a.finished_at = q.opt_int64(11);
         a.next_attempt_at = q.opt_int64(12);
+        a.waiting = q.opt_text(13);
+        a.allocation = opt_json(q.opt_text(14));
         r.actions.push_back(std::move(a));
     }
 }
@@ -164,10 +167,11 @@ void save_shared(Db& db, const std::string& id, const json& shared) {
 }
 
 void start_attempt(Db& db, const std::string& execution, const std::string& action, int attempts,
-                   UnixMillis at, const std::string& host) {
+                   UnixMillis at, const std::string& host, const json& allocation) {
     static constexpr const char* kSql =
         "UPDATE actions SET status = 'running', attempts = :attempts, started_at = :at, finished_at = NULL, "
-        "next_attempt_at = NULL, host = :host WHERE execution_id = :execution AND name = :action";
+        "next_attempt_at = NULL, waiting = NULL, host = :host, allocation = :allocation "
+        "WHERE execution_id = :execution AND name = :action";
     db.write();
     Stmt::Use q(db.stmt(kSql));
     q.bind(":execution", execution).bind(":action", action).bind(":attempts", attempts).bind(":at", at);
@@ -175,14 +179,31 @@ void start_attempt(Db& db, const std::string& execution, const std::string& acti
         q.bind_null(":host");
     else
         q.bind(":host", host);
+    if (allocation.is_null())
+        q.bind_null(":allocation");
+    else
+        q.bind(":allocation", allocation.dump());
+    q.run();
+}
+
+void set_waiting(Db& db, const std::string& execution, const std::string& action, const std::string& why) {
+    static constexpr const char* kSql =
+        "UPDATE actions SET waiting = :why WHERE execution_id = :execution AND name = :action";
+    db.write();
+    Stmt::Use q(db.stmt(kSql));
+    q.bind(":execution", execution).bind(":action", action);
+    if (why.empty())
+        q.bind_null(":why");
+    else
+        q.bind(":why", why);
     q.run();
 }
 
 void finish_action(Db& db, const std::string& execution, const std::string& action, const ActionResult& r) {
     static constexpr const char* kSql =
         "UPDATE actions SET status = :status, output = :output, error = :error, event = :event, "
-        "exit_code = :exit_code, finished_at = :at, node = COALESCE(:node, node), next_attempt_at = NULL "
-        "WHERE execution_id = :execution AND name = :action";
+        "exit_code = :exit_code, finished_at = :at, node = COALESCE(:node, node), next_attempt_at = NULL, "
+        "waiting = NULL WHERE execution_id = :execution AND name = :action";
     db.write();
     Stmt::Use q(db.stmt(kSql));
     q.bind(":execution", execution).bind(":action", action).bind(":status", to_string(r.status));
@@ -224,7 +245,7 @@ void reset_action(Db& db, const std::string& execution, const std::string& actio
     static constexpr const char* kSql =
         "UPDATE actions SET status = 'pending', attempt_base = attempts, output = NULL, error = NULL, event "
         "= NULL, "
-        "exit_code = NULL, started_at = NULL, finished_at = NULL, next_attempt_at = NULL "
+        "exit_code = NULL, started_at = NULL, finished_at = NULL, next_attempt_at = NULL, waiting = NULL "
         "WHERE execution_id = :execution AND name = :action";
     db.write();
     Stmt::Use q(db.stmt(kSql));
@@ -354,6 +375,8 @@ json inspect_document(const ExecutionRow& r) {
                            {"finished_at", time_or_null(a.finished_at)}};
         if (a.event) actions[a.name]["event"] = *a.event;
         if (a.next_attempt_at) actions[a.name]["next_attempt_at"] = format_rfc3339(*a.next_attempt_at);
+        if (a.waiting && a.status == ActionStatus::pending) actions[a.name]["waiting"] = *a.waiting;
+        if (a.allocation) actions[a.name]["resources"] = *a.allocation;
     }
     for (const ChildRow& c : r.children) {
         auto it = actions.find(c.action);

@@ -46,6 +46,8 @@ struct ActionRow {
     std::optional<UnixMillis> started_at;
     std::optional<UnixMillis> finished_at;
     std::optional<UnixMillis> next_attempt_at;
+    std::optional<std::string> waiting; // pending: why it has not started
+    std::optional<json> allocation;     // {"cpus","gpus","memory"} of the latest attempt
 };
 
 // A child execution started by an action with workflows.run; its trigger is
@@ -107,8 +109,11 @@ void finish_execution(Db& db, const std::string& id, ExecStatus status,
 void reopen_execution(Db& db, const std::string& id, ExecStatus status);
 void save_shared(Db& db, const std::string& id, const json& shared);
 
+// `allocation` is what the attempt holds of its host (null for Lua actions).
 void start_attempt(Db& db, const std::string& execution, const std::string& action, int attempts,
-                   UnixMillis at, const std::string& host);
+                   UnixMillis at, const std::string& host, const json& allocation = nullptr);
+// A pending action that cannot start yet, and why ("queue gpu: 2 of 2 running"); empty clears it.
+void set_waiting(Db& db, const std::string& execution, const std::string& action, const std::string& why);
 void finish_action(Db& db, const std::string& execution, const std::string& action, const ActionResult& r);
 void schedule_retry(Db& db, const std::string& execution, const std::string& action,
                     UnixMillis next_attempt_at, const std::string& error, const std::optional<json>& node);

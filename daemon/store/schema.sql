@@ -106,3 +106,9 @@ CREATE TABLE kv (
 -- Child executions (workflows.run): a parent's children are found by its id; the trigger of a child
 -- names the parent's action, attempt and call.
 CREATE INDEX executions_parent ON executions(parent, seq) WHERE parent IS NOT NULL;
+
+-- migration 5
+-- Subprocess actions: why a pending action waits (its queue is full, its host lacks the resources) and
+-- what a running or finished attempt holds of its host (cpus, gpus, memory), both shown by inspect.
+ALTER TABLE actions ADD COLUMN waiting TEXT;
+ALTER TABLE actions ADD COLUMN allocation TEXT;

@@ -58,7 +58,14 @@ env     = { pass = { "PATH", "HOME" }, secrets = { API_KEY = "/etc/luaflow/secre
     CHECK(c->socket.mode == 0660u);
     CHECK(c->shutdown_grace == 10'000);
     CHECK(c->queues["gpu"].concurrency == 2);
-    CHECK(c->hosts["gpubox"]["cpus"] == 32);
+    CHECK(c->hosts["gpubox"].cpus == 32);
+    CHECK(c->hosts["gpubox"].kind == config::HostConfig::Kind::ssh);
+    CHECK(c->hosts["gpubox"].ssh.target == "runner@gpubox");
+    CHECK(c->hosts["gpubox"].gpus == std::vector<std::string>{"0", "1", "2", "3"});
+    CHECK(c->hosts["local"].gpus_auto);
+    CHECK(c->hosts["cluster"].kind == config::HostConfig::Kind::slurm);
+    CHECK(c->hosts["cluster"].slurm.partition == "gpu");
+    CHECK(c->hosts["cluster"].slurm.account == "ml");
     CHECK(c->sandbox.paths == std::vector<std::string>{"/srv/data"});
     CHECK(c->env.secrets["API_KEY"] == "/etc/luaflow/secrets/api_key");
 }
@@ -105,4 +112,44 @@ TEST_CASE("sandbox.paths must be absolute and free of '..', but need not exist y
     auto c = load_text(dir, "sandbox = { paths = { '/nonexistent/luaflow-mount/', '/srv/..data' } }\n");
     REQUIRE(c);
     CHECK(c->sandbox.paths == std::vector<std::string>{"/nonexistent/luaflow-mount/", "/srv/..data"});
+}
+
+TEST_CASE("hosts: local is always there; ssh and slurm hosts take their own fields, and errors name them") {
+    testing::TempDir dir;
+    std::string f = dir.file("luaflowd.lua");
+    auto defaults = load_text(dir, "state = '/x'\n");
+    REQUIRE(defaults);
+    REQUIRE(defaults->hosts.count("local"));
+    CHECK(defaults->hosts["local"].kind == config::HostConfig::Kind::local);
+    CHECK_FALSE(defaults->hosts["local"].cpus);
+    auto c = load_text(
+        dir, "hosts = {\n"
+             "  box = { ssh = 'root@127.0.0.1', port = 2222, identity = '/k', ssh_options = { 'A=b' },\n"
+             "          memory = '2G' },\n"
+             "  hpc = { slurm = { partition = 'p', options = { '--qos=low' } } },\n"
+             "}\n");
+    REQUIRE_MESSAGE(c, c.error().message);
+    CHECK(c->hosts.count("local"));
+    CHECK(c->hosts["box"].ssh.port == 2222);
+    CHECK(c->hosts["box"].ssh.identity == "/k");
+    CHECK(c->hosts["box"].ssh.options == std::vector<std::string>{"A=b"});
+    CHECK(c->hosts["box"].memory == (2ull << 30));
+    CHECK(c->hosts["hpc"].slurm.options == std::vector<std::string>{"--qos=low"});
+    CHECK(load_text(dir, "hosts = {\n  a = { port = 22 },\n}\n").error().message ==
+          f + ":2: hosts.a.port: only for an ssh host (set ssh = \"user@host\")");
+    CHECK(load_text(dir, "hosts = { a = { ssh = 'u@h', port = 70000 } }\n").error().message ==
+          f + ":1: hosts.a.port: expected a port number, got 70000");
+    CHECK(load_text(dir, "hosts = { a = { ssh = '-oProxyCommand=x' } }\n").error().message ==
+          f + ":1: hosts.a.ssh: expected \"user@host\", got \"-oProxyCommand=x\"");
+    CHECK(load_text(dir, "hosts = { a = { ssh = 'u@h', slurm = {} } }\n").error().message ==
+          f + ":1: hosts.a: a host is either ssh or slurm, not both");
+    CHECK(load_text(dir, "hosts = { a = { ssh = 'u@h', gpus = 'auto' } }\n")
+              .error()
+              .message.find("hosts.a.gpus: \"auto\" is for this machine only") != std::string::npos);
+    CHECK(load_text(dir, "hosts = { ['local'] = { ssh = 'u@h' } }\n")
+              .error()
+              .message.find("the host named local is this machine") != std::string::npos);
+    CHECK(load_text(dir, "hosts = { a = { slurm = { partition = 1 } } }\n")
+              .error()
+              .message.find("hosts.a.slurm.partition: expected a string") != std::string::npos);
 }

@@ -1,0 +1,82 @@
+#pragma once
+// A subprocess job: one attempt of a `cmd` or `shell` action, ready to start on its host (SPEC 3).
+// The subprocess attempt (process_runner.cpp) prepares it (argv expanded, LUAFLOW_INPUT written,
+// resources allocated) and hands it to the launcher of its host's kind: this machine, ssh or Slurm.
+// Each launcher reports the exit once; the attempt then reads LUAFLOW_OUTPUT and decides the result.
+#include "common/result.hpp"
+#include "daemon/config/config.hpp"
+#include "daemon/loop/child_process.hpp"
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace luaflow::exec {
+
+// What the job holds of its host while it runs.
+struct Allocation {
+    double cpus = 0;
+    std::vector<std::string> gpus; // device ids; also in env as CUDA_VISIBLE_DEVICES when non-empty
+    std::uint64_t memory = 0;      // bytes; 0: no limit
+};
+
+struct JobSpec {
+    // "EXECUTION/ACTION/ATTEMPT": unique; names the job where a name is needed (Slurm's --job-name, the
+    // LUAFLOW_JOB marker in its environment).
+    std::string name;
+    std::vector<std::string> argv;
+    // The whole environment as it is on this machine: the passed variables (env.pass) and own_env.
+    std::map<std::string, std::string> env;
+    // What luaflow adds: the action's `env`, LUAFLOW_INPUT, LUAFLOW_OUTPUT, LUAFLOW_SCRATCH, LUAFLOW_JOB
+    // and, with GPUs, CUDA_VISIBLE_DEVICES. A remote host gets only these (it keeps its own PATH and
+    // HOME), with the LUAFLOW_* paths replaced by those of the remote copies.
+    std::map<std::string, std::string> own_env;
+    std::string cwd;         // the action's cwd; empty: the scratch directory (or its remote copy)
+    std::string scratch;     // the local scratch directory (exists)
+    std::string input_file;  // local, written before start: what LUAFLOW_INPUT names
+    std::string output_file; // local: where LUAFLOW_OUTPUT's content must be when the exit is reported
+    std::optional<std::uint64_t> timeout_ms;
+    Allocation allocation;
+    std::string host_name;
+    config::HostConfig host;
+};
+
+struct JobExit {
+    std::int64_t code = 0;  // exit status, when signal is 0
+    int signal = 0;         // the signal that ended it, or 0
+    bool timed_out = false; // the job's timeout stopped it
+    // Set when the job did not run to an exit status of its own: it could not be started, the remote
+    // side failed (ssh could not connect, sbatch refused it, the output file could not be copied back).
+    // The attempt fails with this message.
+    std::string error;
+    // Set when the job was killed for exceeding its memory limit: the attempt fails with event
+    // `resource` and this message.
+    std::string resource;
+};
+
+struct JobCallbacks {
+    // Each line of its stdout or stderr, in order per stream, as it comes.
+    std::function<void(loop::ChildStream, std::string)> on_line;
+    // Once. May destroy the Job.
+    std::function<void(const JobExit&)> on_exit;
+};
+
+// A started job. Destroying it before its exit stops it: SIGTERM to its process group (locally or on
+// the remote machine; scancel for Slurm), SIGKILL 10 s later, and no callback runs any more.
+class Job {
+  public:
+    virtual ~Job() = default;
+};
+
+class JobLauncher {
+  public:
+    virtual ~JobLauncher() = default;
+    // Starts the job. An error here (nothing was started) fails the attempt with its message.
+    virtual Result<std::unique_ptr<Job>> start(JobSpec spec, JobCallbacks callbacks) = 0;
+};
+
+} // namespace luaflow::exec

@@ -1,0 +1,91 @@
+// Leftover jobs of an earlier run: found by their LUAFLOW_JOB marker (grandchildren too, and only those of
+// the executions asked about), ended by SIGTERM, and by SIGKILL when they ignore it.
+#include "daemon/exec/leftovers.hpp"
+
+#include <doctest/doctest.h>
+
+#include <algorithm>
+#include <chrono>
+#include <csignal>
+#include <spawn.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+using namespace luaflow;
+
+extern char** environ;
+
+namespace {
+
+// `sh -c script` in a process group of its own, with LUAFLOW_JOB=job in its environment.
+pid_t start_job(const std::string& job, const std::string& script) {
+    std::string marker = "LUAFLOW_JOB=" + job;
+    std::vector<char*> env = {marker.data(), nullptr};
+    posix_spawnattr_t attr;
+    posix_spawnattr_init(&attr);
+    posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETPGROUP);
+    posix_spawnattr_setpgroup(&attr, 0);
+    const char* argv[] = {"/bin/sh", "-c", script.c_str(), nullptr};
+    pid_t pid = 0;
+    REQUIRE(posix_spawn(&pid, "/bin/sh", nullptr, &attr, const_cast<char**>(argv), env.data()) == 0);
+    posix_spawnattr_destroy(&attr);
+    return pid;
+}
+
+std::vector<exec::Leftover> wait_for_count(const std::set<std::string>& execs, std::size_t n) {
+    std::vector<exec::Leftover> found;
+    for (int k = 0; k < 200 && found.size() < n; ++k) {
+        found = exec::find_leftovers(execs);
+        if (found.size() < n) ::usleep(10'000);
+    }
+    return found;
+}
+
+void run_until_ended(std::vector<exec::Leftover> left, std::uint64_t kill_after_ms, pid_t reap) {
+    uv_loop_t loop;
+    uv_loop_init(&loop);
+    bool done = false;
+    exec::end_leftovers(&loop, std::move(left), kill_after_ms, [&] { done = true; });
+    // The test is the job's parent: it reaps the job so that it does not linger as a zombie.
+    while (!done) {
+        uv_run(&loop, UV_RUN_NOWAIT);
+        ::waitpid(reap, nullptr, WNOHANG);
+        ::usleep(5'000);
+    }
+    uv_run(&loop, UV_RUN_DEFAULT);
+    CHECK(uv_loop_close(&loop) == 0);
+}
+
+} // namespace
+
+TEST_CASE("leftovers: a job and its grandchild are found by the marker, and SIGTERM ends them") {
+    pid_t job = start_job("aaaa1111/build/1", "sleep 30 & wait");
+    pid_t other = start_job("bbbb2222/build/1", "sleep 30 & wait");
+    auto found = wait_for_count({"aaaa1111"}, 2);
+    REQUIRE(found.size() == 2);
+    for (const auto& l : found) {
+        CHECK(l.job == "aaaa1111/build/1");
+        CHECK(l.pgid == job);
+    }
+    CHECK(std::any_of(found.begin(), found.end(), [&](const exec::Leftover& l) { return l.pid == job; }));
+    CHECK(exec::find_leftovers({"cccc3333"}).empty());
+    CHECK(exec::find_leftovers({}).empty());
+    run_until_ended(found, 10'000, job);
+    CHECK(exec::find_leftovers({"aaaa1111"}).empty());
+    // The other execution's job was not touched.
+    CHECK(wait_for_count({"bbbb2222"}, 2).size() == 2);
+    ::kill(-other, SIGKILL);
+    ::waitpid(other, nullptr, 0);
+}
+
+TEST_CASE("leftovers: one that ignores SIGTERM gets SIGKILL after the grace") {
+    pid_t job = start_job("dddd4444/a/2", "trap '' TERM; while :; do sleep 0.05; done");
+    auto found = wait_for_count({"dddd4444"}, 1);
+    REQUIRE(!found.empty());
+    auto start = std::chrono::steady_clock::now();
+    run_until_ended(found, 300, job);
+    auto took = std::chrono::steady_clock::now() - start;
+    CHECK(took >= std::chrono::milliseconds(250));
+    CHECK(took < std::chrono::seconds(5));
+    CHECK(exec::find_leftovers({"dddd4444"}).empty());
+}
