@@ -460,6 +460,14 @@ class Validator {
             a.shell = *s;
         }
         if (kinds != 1) fail(a.line, ctx + ": exactly one of run, script, cmd, shell is required");
+        if (a.kind == ActionKind::run || a.kind == ActionKind::script) {
+            for (const char* key : {"host", "resources", "env", "cwd"}) {
+                if (!get(t, key)) continue;
+                lua_pop(L_, 1);
+                fail(line_for(ctx, key), ctx + ": field '" + key + "' is for cmd and shell actions; a " +
+                                             to_string(a.kind) + " action runs inside the daemon");
+            }
+        }
         if (get(t, "needs")) {
             a.needs = string_list(ctx, "needs");
             lua_pop(L_, 1);

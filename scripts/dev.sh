@@ -10,6 +10,9 @@ cd "$(dirname "$0")/.."
 packages=(build-essential cmake ninja-build pkg-config python3 python3-dateutil clang-format
           libluajit-5.1-dev libuv1-dev libsqlite3-dev sqlite3 libcurl4-openssl-dev nlohmann-json3-dev
           libical-dev doctest-dev libh2o-dev libsystemd-dev)
+# The real peers the tests start on 127.0.0.1: sshd for ssh hosts, a one-node Slurm (with munge) for
+# Slurm hosts.
+test_packages=(openssh-server slurmctld slurmd slurm-client munge)
 
 install_missing() {
     local missing=()
@@ -46,12 +49,14 @@ run)
     exec build/luaflowd -w "$PWD/workflows" -s "$PWD/.luaflow" --socket "$PWD/.luaflow/luaflowd.sock"
     ;;
 test)
+    packages+=("${test_packages[@]}")
     install_missing
     check_format
     build build
     cd build && ctest -j 2 --output-on-failure
     ;;
 test-asan)
+    packages+=("${test_packages[@]}")
     install_missing
     build build-asan -DLUAFLOW_SANITIZE=ON -DCMAKE_BUILD_TYPE=Debug
     cd build-asan && ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 ctest -j 2 --output-on-failure

@@ -403,13 +403,22 @@ void Executor::wake_waiters() {
         if (stopping_) return;
         std::deque<std::pair<std::string, std::size_t>> line;
         line.swap(waiting_);
-        for (const auto& [id, i] : line) {
-            Execution* x = find(id);
+        // Once a queue is found full in this pass, the rest of its line stays as it is, unasked: with
+        // thousands waiting on a queue, each freed slot costs a lookup per waiter, not a launch attempt.
+        std::set<std::string> full;
+        for (auto& entry : line) {
+            Execution* x = find(entry.first);
             if (!x || x->status != ExecStatus::running) continue;
-            ActionState& a = x->actions[i];
+            ActionState& a = x->actions[entry.second];
             if (!a.in_wait_list || a.status != ActionStatus::pending) continue;
+            const std::string& queue = x->def->actions[entry.second].queue;
+            if (full.count(queue)) {
+                waiting_.push_back(std::move(entry));
+                continue;
+            }
             a.in_wait_list = false;
-            launch_attempt(*x, i);
+            launch_attempt(*x, entry.second);
+            if (a.in_wait_list && queue_full(queue)) full.insert(queue);
         }
     });
 }
@@ -435,8 +444,11 @@ JobLauncher* Executor::launcher_for(const config::HostConfig& host) {
     case config::HostConfig::Kind::local:
         return &local_launcher_;
     case config::HostConfig::Kind::ssh:
+        if (!ssh_launcher_) ssh_launcher_ = std::make_unique<SshLauncher>(loop_, state_dir_ + "/ssh");
+        return ssh_launcher_.get();
     case config::HostConfig::Kind::slurm:
-        break;
+        if (!slurm_launcher_) slurm_launcher_ = std::make_unique<SlurmLauncher>(loop_);
+        return slurm_launcher_.get();
     }
     return nullptr;
 }

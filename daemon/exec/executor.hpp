@@ -10,6 +10,8 @@
 #include "daemon/exec/process_runner.hpp"
 #include "daemon/exec/resources.hpp"
 #include "daemon/exec/secrets.hpp"
+#include "daemon/exec/slurm_launcher.hpp"
+#include "daemon/exec/ssh_launcher.hpp"
 #include "daemon/exec/store_key_value.hpp"
 #include "daemon/loop/curl_multi.hpp"
 #include "daemon/loop/uv_handle.hpp"
@@ -198,6 +200,8 @@ class Executor final : public stdlib::Services, public stdlib::ChildWorkflows {
     Secrets secrets_;
     ProcessRunner process_runner_;
     LocalLauncher local_launcher_{loop_};
+    std::unique_ptr<SshLauncher> ssh_launcher_;     // made when a job first needs it
+    std::unique_ptr<SlurmLauncher> slurm_launcher_; // made when a job first needs it
     ResourcePool resources_;
     std::unique_ptr<loop::ChildProcess> gpu_probe_;
     // Pending actions that wait for a queue slot or resources, oldest first (entries may be stale).

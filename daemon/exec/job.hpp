@@ -39,7 +39,9 @@ struct JobSpec {
     std::string scratch;     // the local scratch directory (exists)
     std::string input_file;  // local, written before start: what LUAFLOW_INPUT names
     std::string output_file; // local: where LUAFLOW_OUTPUT's content must be when the exit is reported
+    // From when the job runs: a job queued on a cluster starts its clock when it leaves the queue.
     std::optional<std::uint64_t> timeout_ms;
+    // On a Slurm host, gpus holds placeholder ids "0".."N-1": only the count matters, the cluster picks.
     Allocation allocation;
     std::string host_name;
     config::HostConfig host;
@@ -66,7 +68,8 @@ struct JobCallbacks {
 };
 
 // A started job. Destroying it before its exit stops it: SIGTERM to its process group (locally or on
-// the remote machine; scancel for Slurm), SIGKILL 10 s later, and no callback runs any more.
+// the remote machine), SIGKILL 10 s later; for Slurm, scancel (the cluster's KillWait sets the delay of
+// its SIGKILL). No callback runs any more.
 class Job {
   public:
     virtual ~Job() = default;

@@ -85,21 +85,23 @@ std::vector<Leftover> find_leftovers(const std::set<std::string>& executions, co
         long pid = std::strtol(d->d_name, &end, 10);
         if (*end || pid <= 0 || pid == self) continue;
         std::string env = read_all(proc + "/" + d->d_name + "/environ");
+        std::string job;
+        bool slurm = false;
         std::size_t at = 0;
         while (at < env.size()) {
             std::size_t nul = env.find('\0', at);
             if (nul == std::string::npos) nul = env.size();
             std::string_view var(env.data() + at, nul - at);
             at = nul + 1;
-            if (!var.starts_with("LUAFLOW_JOB=")) continue;
-            std::string job(var.substr(12));
-            if (!executions.count(job.substr(0, job.find('/')))) break;
-            char state = 0;
-            pid_t pgid = 0;
-            if (!stat_of(proc, static_cast<pid_t>(pid), state, pgid) || state == 'Z') break;
-            found.push_back({static_cast<pid_t>(pid), pgid, job});
-            break;
+            if (var.starts_with("LUAFLOW_JOB=")) job = var.substr(12);
+            // A Slurm job that runs on this machine is the cluster's: scancel ends it (recovery.cpp).
+            if (var.starts_with("SLURM_JOB_ID=")) slurm = true;
         }
+        if (job.empty() || slurm || !executions.count(job.substr(0, job.find('/')))) continue;
+        char state = 0;
+        pid_t pgid = 0;
+        if (!stat_of(proc, static_cast<pid_t>(pid), state, pgid) || state == 'Z') continue;
+        found.push_back({static_cast<pid_t>(pid), pgid, job});
     }
     ::closedir(dir);
     return found;

@@ -8,7 +8,10 @@ namespace luaflow::exec {
 
 namespace {
 constexpr const char* kInterrupted = "interrupted by daemon restart";
+bool is_lua_kind(scripting::ActionKind k) {
+    return k == scripting::ActionKind::run || k == scripting::ActionKind::script;
 }
+} // namespace
 
 void Executor::recover() {
     std::vector<store::ExecutionRow> rows = store::active_executions(db_);
@@ -54,6 +57,12 @@ void Executor::recover() {
             ActionState& a = e->actions[i];
             const scripting::ActionDef& ad = def->actions[i];
             if (a.status == ActionStatus::running) {
+                // A Slurm job of the interrupted attempt is the cluster's: cancel it by the name it was
+                // submitted with (local and ssh jobs were ended before recovery, see leftovers.hpp).
+                if (const config::HostConfig* host = resources_.host(ad.host);
+                    host && host->kind == config::HostConfig::Kind::slurm && !is_lua_kind(ad.kind))
+                    static_cast<SlurmLauncher*>(launcher_for(*host))
+                        ->cancel_by_name(e->id + "/" + ad.name + "/" + std::to_string(a.attempts));
                 // The attempt the daemon was running when it stopped counts as made.
                 int used = a.attempts - a.attempt_base;
                 store::append_log(db_, {0, e->id, ad.name, a.attempts, now_unix_ms(), "log",

@@ -36,6 +36,9 @@ struct ChildOptions {
     std::map<std::string, std::string> env; // the child's whole environment
     std::string cwd;                        // empty: the daemon's
     std::optional<std::string> stdin_data;  // written, then the pipe is closed; none: /dev/null
+    // stdin is a pipe that stays open after stdin_data (if any) until close_stdin(), terminate() or the
+    // exit: its EOF tells the child that we are gone (ssh carries it to the remote side).
+    bool keep_stdin_open = false;
     std::optional<std::uint64_t> timeout_ms;
     std::uint64_t kill_after_ms = kKillAfterMs;
 };
@@ -70,6 +73,8 @@ class ChildProcess {
 
     // SIGTERM to the process group, SIGKILL kill_after_ms later; the exit callback still comes.
     void terminate();
+    // Closes stdin (keep_stdin_open); a write still pending is dropped.
+    void close_stdin();
     int pid() const;
 
   private:

@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <chrono>
 #include <csignal>
+#include <fstream>
 #include <spawn.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -18,9 +19,9 @@ extern char** environ;
 namespace {
 
 // `sh -c script` in a process group of its own, with LUAFLOW_JOB=job in its environment.
-pid_t start_job(const std::string& job, const std::string& script) {
+pid_t start_job(const std::string& job, const std::string& script, std::string extra = "X=1") {
     std::string marker = "LUAFLOW_JOB=" + job;
-    std::vector<char*> env = {marker.data(), nullptr};
+    std::vector<char*> env = {extra.data(), marker.data(), nullptr};
     posix_spawnattr_t attr;
     posix_spawnattr_init(&attr);
     posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETPGROUP);
@@ -88,4 +89,26 @@ TEST_CASE("leftovers: one that ignores SIGTERM gets SIGKILL after the grace") {
     CHECK(took >= std::chrono::milliseconds(250));
     CHECK(took < std::chrono::seconds(5));
     CHECK(exec::find_leftovers({"dddd4444"}).empty());
+}
+
+TEST_CASE("leftovers: a Slurm job on this machine is left to scancel") {
+    pid_t job = start_job("eeee5555/a/1", "exec sleep 30", "SLURM_JOB_ID=12");
+    pid_t plain = start_job("eeee5555/b/1", "exec sleep 30");
+    // Both have exec'd (their environment is their own now) before the scan is asked.
+    auto execd = [](pid_t p) {
+        std::ifstream in("/proc/" + std::to_string(p) + "/cmdline");
+        std::string cmd;
+        std::getline(in, cmd, '\0');
+        return cmd == "sleep";
+    };
+    for (int k = 0; k < 500 && !(execd(job) && execd(plain)); ++k)
+        ::usleep(10'000);
+    auto found = exec::find_leftovers({"eeee5555"});
+    REQUIRE(found.size() == 1);
+    CHECK(found[0].job == "eeee5555/b/1");
+    CHECK(found[0].pid == plain);
+    for (pid_t p : {job, plain}) {
+        ::kill(-p, SIGKILL);
+        ::waitpid(p, nullptr, 0);
+    }
 }

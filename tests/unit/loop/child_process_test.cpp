@@ -14,6 +14,7 @@
 #include <fstream>
 #include <map>
 #include <optional>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -367,4 +368,79 @@ TEST_CASE("child process: the owner may drop it from inside a callback") {
     CHECK(!child);
     CHECK(seen.out == "done\n");
     CHECK(lines == 1);
+}
+
+TEST_CASE("child process: keep_stdin_open holds stdin open until close_stdin() or terminate()") {
+    Loop l;
+    Seen closed, terminated;
+    // cat ends only at stdin's EOF; the second also ignores the SIGTERM, so only the EOF can end it
+    // before the SIGKILL.
+    loop::ChildOptions o = shell("cat; echo eof");
+    o.stdin_data = "hello\n";
+    o.keep_stdin_open = true;
+    auto a = spawn(l, o, closed.callbacks());
+    o = shell("trap '' TERM; cat; echo eof");
+    o.keep_stdin_open = true;
+    o.kill_after_ms = 30'000;
+    auto b = spawn(l, o, terminated.callbacks());
+    REQUIRE(l.run_until([&] { return closed.out == "hello\n"; }));
+    l.run_until([] { return false; }, 200);
+    CHECK_FALSE(closed.exit); // the data is written, and stdin is still open
+    CHECK_FALSE(terminated.exit);
+    a->close_stdin();
+    a->close_stdin(); // twice is once
+    b->terminate();
+    REQUIRE(l.run_until([&] { return closed.exit && terminated.exit; }, 5000));
+    CHECK(closed.out == "hello\neof\n");
+    CHECK(closed.exit->code == 0);
+    CHECK(terminated.out == "eof\n");
+    CHECK(terminated.exit->signal == 0);
+}
+
+TEST_CASE(
+    "child process: it starts with every signal at its default, none blocked, leading its own session") {
+    // luaflowd ignores SIGPIPE and handles TERM, INT and HUP; glibc's posix_spawn would leave its internal
+    // signals 32 and 33 ignored. A job sees none of that.
+    std::signal(SIGPIPE, SIG_IGN);
+    Loop l;
+    Seen seen;
+    auto child = spawn(l, shell("grep -E '^Sig(Ign|Blk):' /proc/self/status; ps -o pid=,pgid=,sid= -p $$"),
+                       seen.callbacks());
+    REQUIRE(l.run_until([&] { return seen.exit.has_value(); }));
+    auto lines = seen.lines_of(ChildStream::out);
+    REQUIRE(lines.size() == 3);
+    CHECK(lines[0] == "SigBlk:\t0000000000000000");
+    CHECK(lines[1] == "SigIgn:\t0000000000000000");
+    std::istringstream ids(lines[2]);
+    int pid = 0, pgid = 0, sid = 0;
+    ids >> pid >> pgid >> sid;
+    CHECK(pid == child->pid());
+    CHECK(pgid == pid);
+    CHECK(sid == pid);
+}
+
+TEST_CASE(
+    "child process: a program is found in the PATH of its own environment, and a missing one is named") {
+    testing::TempDir dir;
+    std::string bin = dir.file("bin");
+    std::filesystem::create_directories(bin);
+    {
+        std::ofstream f(bin + "/luaflow-test-prog");
+        f << "#!/bin/sh\necho found \"$1\"\n";
+    }
+    std::filesystem::permissions(bin + "/luaflow-test-prog", std::filesystem::perms::owner_all);
+    Loop l;
+    Seen seen;
+    loop::ChildOptions o;
+    o.argv = {"luaflow-test-prog", "x"};
+    o.env = {{"PATH", "/nonexistent:" + bin}};
+    auto child = spawn(l, std::move(o), seen.callbacks());
+    REQUIRE(l.run_until([&] { return seen.exit.has_value(); }));
+    CHECK(seen.out == "found x\n");
+    loop::ChildOptions missing;
+    missing.argv = {"luaflow-test-prog"};
+    missing.env = {{"PATH", "/nonexistent"}};
+    auto failed = ChildProcess::spawn(&l.uv, std::move(missing), {});
+    REQUIRE_FALSE(failed);
+    CHECK(failed.error().message == "no such file or directory");
 }

@@ -139,6 +139,21 @@ TEST_CASE("field errors name the field, the value and the line") {
               .find("unknown event 'failur'") != std::string::npos);
 }
 
+TEST_CASE("host, resources, env and cwd are for subprocess actions") {
+    CHECK(error_of("return workflow {\n  actions = {\n    a = { run = function() end,\n          host = "
+                   "'gpubox' },\n  },\n}") == "wf.lua:4: action 'a': field 'host' is for cmd and shell "
+                                              "actions; a run action runs inside the daemon");
+    CHECK(error_of("return workflow { actions = { a = { run = function() end, resources = { gpus = 1 } } } }")
+              .find("field 'resources' is for cmd and shell actions") != std::string::npos);
+}
+
+TEST_CASE("cmd templates are checked at load time") {
+    CHECK(error_of("return workflow {\n  actions = {\n    a = { cmd = { 'echo', '{{ 1 + }}' } },\n  },\n}") ==
+          "wf.lua:3: action 'a': cmd[2] {{ 1 + }}:1: unexpected symbol near ')'");
+    CHECK(error_of("return workflow { actions = { a = { cmd = { 'echo', 'x{{' } } } }")
+              .find("cmd[2] \"x{{\": \"{{\" without a closing \"}}\"") != std::string::npos);
+}
+
 TEST_CASE("what the file itself gets wrong") {
     CHECK(error_of("return workflow {\n  actions = { a = { run = function() end } \n").find("wf.lua:") == 0);
     CHECK(error_of("return { actions = { a = { run = function() end } } }") ==
