@@ -28,6 +28,30 @@ def wait_for(cond, timeout=10.0, interval=0.01, what="condition"):
         time.sleep(interval)
 
 
+def gone(pid):
+    """No such process, or a zombie waiting for init."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] == "Z"
+    except FileNotFoundError:
+        return True
+
+
+def read_text(path):
+    """The file's content, or "" while it does not exist."""
+    try:
+        with open(path) as f:
+            return f.read()
+    except FileNotFoundError:
+        return ""
+
+
+def read_pid(path, timeout=10):
+    """The pid a job wrote to `path` (with `echo $! > path`), once it is there."""
+    wait_for(lambda: read_text(path).endswith("\n"), timeout=timeout, what=f"{path} to be written")
+    return int(read_text(path))
+
+
 class Daemon:
     def __init__(self, workflows=None, config=None, grace="5s"):
         self.dir = tempfile.mkdtemp(prefix="luaflow-it-")

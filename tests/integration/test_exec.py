@@ -11,7 +11,7 @@ import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(__file__))
-from harness import Daemon, finish, wait_for  # noqa: E402
+from harness import Daemon, finish, gone, read_pid, wait_for  # noqa: E402
 
 BASICS = r"""
 return workflow { actions = { a = { run = function(ctx)
@@ -126,26 +126,10 @@ return workflow { actions = {
 """
 
 
-def gone(pid):
-    """No such process, or a zombie waiting for init."""
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().rsplit(")", 1)[1].split()[0] == "Z"
-    except FileNotFoundError:
-        return True
 
 
-def read_text(path):
-    try:
-        with open(path) as f:
-            return f.read()
-    except FileNotFoundError:
-        return ""
 
 
-def read_pid(path, timeout=10):
-    wait_for(lambda: read_text(path).endswith("\n"), timeout=timeout, what=f"{path} to be written")
-    return int(read_text(path))
 
 
 class ExecTest(unittest.TestCase):

@@ -12,7 +12,7 @@ import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(__file__))
-from harness import Daemon, finish, wait_for  # noqa: E402
+from harness import Daemon, finish, read_text, wait_for  # noqa: E402
 from slurm_peer import SkipSlurm, SlurmCluster  # noqa: E402
 
 PY = "/usr/bin/python3"
@@ -83,12 +83,6 @@ return workflow { actions = {
 """
 
 
-def read_text(path):
-    try:
-        with open(path) as f:
-            return f.read()
-    except FileNotFoundError:
-        return ""
 
 
 class SlurmTest(unittest.TestCase):

@@ -12,11 +12,10 @@ import socket
 import subprocess
 import sys
 import tempfile
-import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(__file__))
-from harness import LUAFLOWCTL, Daemon, finish, wait_for  # noqa: E402
+from harness import LUAFLOWCTL, Daemon, finish, gone, read_text, wait_for  # noqa: E402
 
 SSHD = "/usr/sbin/sshd"
 PY = "/usr/bin/python3"
@@ -28,21 +27,8 @@ def free_port():
         return s.getsockname()[1]
 
 
-def gone(pid):
-    """No such process, or a zombie waiting for init."""
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().rsplit(")", 1)[1].split()[0] == "Z"
-    except FileNotFoundError:
-        return True
 
 
-def read_text(path):
-    try:
-        with open(path) as f:
-            return f.read()
-    except FileNotFoundError:
-        return ""
 
 
 class Sshd:

@@ -4,7 +4,6 @@ queues and host resources (distinct GPUs, a third one waiting with its reason in
 failing with event `resource`, and what a restart does to a job an earlier run left running."""
 import json
 import os
-import signal
 import subprocess
 import sys
 import tempfile
@@ -12,7 +11,7 @@ import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(__file__))
-from harness import LUAFLOWCTL, Daemon, finish, wait_for  # noqa: E402
+from harness import LUAFLOWCTL, Daemon, finish, gone, read_pid, read_text, wait_for  # noqa: E402
 
 PY = "/usr/bin/python3"
 
@@ -149,25 +148,10 @@ wait
 """
 
 
-def gone(pid):
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().rsplit(")", 1)[1].split()[0] == "Z"
-    except FileNotFoundError:
-        return True
 
 
-def read_text(path):
-    """The file's content, or "" while it does not exist."""
-    try:
-        with open(path) as f:
-            return f.read()
-    except FileNotFoundError:
-        return ""
 
 
-def read_pid(path, timeout=10):
-    return int(wait_for(lambda: read_text(path).strip(), timeout=timeout, what=f"{path} to be written"))
 
 
 class SubprocessTest(unittest.TestCase):
