@@ -8,6 +8,7 @@
 #include "tests/unit/support/local_socket.hpp"
 #include "tests/unit/support/sshd.hpp"
 #include "tests/unit/support/temp_dir.hpp"
+#include "tests/unit/support/test_loop.hpp"
 
 #include <doctest/doctest.h>
 
@@ -29,40 +30,14 @@ namespace {
 
 namespace fs = std::filesystem;
 
-struct Loop {
-    uv_loop_t uv;
-    Loop() {
-        std::signal(SIGPIPE, SIG_IGN); // as luaflowd
-        uv_loop_init(&uv);
-    }
-    ~Loop() {
-        uv_run(&uv, UV_RUN_DEFAULT);
-        CHECK(uv_loop_close(&uv) == 0); // every handle of every job is closed
-    }
-    // Runs the loop until cond() holds or `ms` have passed; returns cond().
-    template <class F> bool run_until(F cond, std::uint64_t ms = 20'000) {
-        std::uint64_t end = uv_hrtime() + ms * 1'000'000;
-        loop::Timer tick(&uv);
-        tick.start(
-            10, [] {}, 10);
-        while (!cond() && uv_hrtime() < end)
-            uv_run(&uv, UV_RUN_ONCE);
-        return cond();
-    }
-};
+using testing::Loop;
 
 std::string read_file(const std::string& path) {
     std::ifstream in(path, std::ios::binary);
     return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
 }
 
-// Gone: no such process, or a zombie waiting for whoever inherited it.
-bool process_gone(int pid) {
-    if (::kill(pid, 0) != 0 && errno == ESRCH) return true;
-    std::string text = read_file("/proc/" + std::to_string(pid) + "/stat");
-    auto paren = text.rfind(')');
-    return paren == std::string::npos || (paren + 2 < text.size() && text[paren + 2] == 'Z');
-}
+using testing::process_gone;
 
 template <class F> bool soon(F cond, std::uint64_t ms = 8000) {
     std::uint64_t end = uv_hrtime() + ms * 1'000'000;

@@ -4,6 +4,7 @@
 #include "daemon/loop/child_process.hpp"
 #include "daemon/loop/uv_handle.hpp"
 #include "tests/unit/support/temp_dir.hpp"
+#include "tests/unit/support/test_loop.hpp"
 
 #include <doctest/doctest.h>
 
@@ -25,30 +26,7 @@ using loop::ChildStream;
 
 namespace {
 
-struct Loop {
-    uv_loop_t uv;
-    Loop() {
-        // A child that exits without reading its stdin must not kill the test with SIGPIPE (luaflowd
-        // ignores it too).
-        std::signal(SIGPIPE, SIG_IGN);
-        uv_loop_init(&uv);
-    }
-    ~Loop() {
-        uv_run(&uv, UV_RUN_DEFAULT);
-        // Every handle of every child is closed: nothing leaks past its process.
-        CHECK(uv_loop_close(&uv) == 0);
-    }
-    // Runs the loop until cond() holds or `ms` have passed; returns cond().
-    template <class F> bool run_until(F cond, std::uint64_t ms = 20'000) {
-        std::uint64_t end = uv_hrtime() + ms * 1'000'000;
-        loop::Timer tick(&uv); // so that a turn never blocks past the deadline
-        tick.start(
-            10, [] {}, 10);
-        while (!cond() && uv_hrtime() < end)
-            uv_run(&uv, UV_RUN_ONCE);
-        return cond();
-    }
-};
+using testing::Loop;
 
 // What a child delivered.
 struct Seen {
@@ -99,14 +77,7 @@ std::unique_ptr<ChildProcess> spawn(Loop& l, loop::ChildOptions o, loop::ChildCa
     return std::move(*child);
 }
 
-// Gone: no such process, or a zombie waiting for whoever inherited it (not us).
-bool process_gone(int pid) {
-    if (::kill(pid, 0) != 0 && errno == ESRCH) return true;
-    std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
-    std::string text((std::istreambuf_iterator<char>(stat)), std::istreambuf_iterator<char>());
-    auto paren = text.rfind(')');
-    return paren == std::string::npos || (paren + 2 < text.size() && text[paren + 2] == 'Z');
-}
+using testing::process_gone;
 
 bool gone_soon(int pid) {
     std::uint64_t end = uv_hrtime() + 5'000'000'000ull;
