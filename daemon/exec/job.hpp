@@ -20,8 +20,11 @@ namespace luaflow::exec {
 // What the job holds of its host while it runs.
 struct Allocation {
     double cpus = 0;
-    std::vector<std::string> gpus; // device ids; also in env as CUDA_VISIBLE_DEVICES when non-empty
-    std::uint64_t memory = 0;      // bytes; 0: no limit
+    int gpu_count = 0;
+    // The devices luaflow picked (gpu_count of them), handed over as CUDA_VISIBLE_DEVICES; empty where
+    // the host picks them itself (Slurm: --gres=gpu:N).
+    std::vector<std::string> gpus;
+    std::uint64_t memory = 0; // bytes; 0: no limit
 };
 
 struct JobSpec {
@@ -41,7 +44,6 @@ struct JobSpec {
     std::string output_file; // local: where LUAFLOW_OUTPUT's content must be when the exit is reported
     // From when the job runs: a job queued on a cluster starts its clock when it leaves the queue.
     std::optional<std::uint64_t> timeout_ms;
-    // On a Slurm host, gpus holds placeholder ids "0".."N-1": only the count matters, the cluster picks.
     Allocation allocation;
     std::string host_name;
     config::HostConfig host;

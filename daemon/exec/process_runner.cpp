@@ -143,7 +143,7 @@ class ProcessAttempt final : public Attempt {
         job.own_env["LUAFLOW_SCRATCH"] = spec_.scratch;
         job.own_env["LUAFLOW_JOB"] = job.name;
         const std::vector<std::string>& gpus = plan_.allocation.gpus;
-        if (!gpus.empty() && plan_.host.kind != config::HostConfig::Kind::slurm) {
+        if (!gpus.empty()) {
             std::string ids;
             for (const std::string& g : gpus)
                 ids += (ids.empty() ? "" : ",") + g;

@@ -34,7 +34,7 @@ std::string describe(const scripting::Resources& r) {
 }
 
 nlohmann::json allocation_json(const Allocation& a) {
-    return {{"cpus", a.cpus}, {"gpus", a.gpus}, {"memory", a.memory}};
+    return {{"cpus", a.cpus}, {"gpu_count", a.gpu_count}, {"gpus", a.gpus}, {"memory", a.memory}};
 }
 
 std::vector<std::string> parse_nvidia_smi_list(const std::string& text) {
@@ -107,13 +107,10 @@ Grant ResourcePool::acquire(const std::string& name, const scripting::Resources&
     }
     const Inventory& inv = it->second;
     g.allocation.cpus = want.cpus;
+    g.allocation.gpu_count = want.gpus;
     g.allocation.memory = want.memory;
-    if (inv.config.kind == config::HostConfig::Kind::slurm) {
-        // The cluster picks the devices; the count goes to --gres=gpu:N.
-        for (int k = 0; k < want.gpus; ++k)
-            g.allocation.gpus.push_back(std::to_string(k));
-        return g;
-    }
+    // The cluster counts and picks the devices itself (--gres=gpu:N).
+    if (inv.config.kind == config::HostConfig::Kind::slurm) return g;
     if (want.gpus > 0 && detecting_.count(name)) {
         g.kind = Grant::Kind::wait;
         g.why = "host " + name + ": looking for GPUs (nvidia-smi -L)";

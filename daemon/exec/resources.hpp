@@ -60,7 +60,7 @@ std::vector<std::string> parse_nvidia_smi_list(const std::string& text);
 // "1 GPU", "2.5 CPUs", "512 MiB": how a request reads in messages.
 std::string describe(const scripting::Resources& r);
 
-// {"cpus": 2, "gpus": ["0"], "memory": 1073741824}: what inspect shows of an allocation.
+// {"cpus": 2, "gpu_count": 1, "gpus": ["0"], "memory": 1073741824}: what inspect shows of an allocation.
 nlohmann::json allocation_json(const Allocation& a);
 
 } // namespace luaflow::exec

@@ -103,8 +103,8 @@ Result<std::vector<std::string>> sbatch_argv(const JobSpec& spec, const JobFiles
     if (!slurm.account.empty()) argv.push_back("--account=" + slurm.account);
     auto cpus = static_cast<long long>(std::ceil(spec.allocation.cpus));
     argv.push_back("--cpus-per-task=" + std::to_string(std::max(1LL, cpus)));
-    if (!spec.allocation.gpus.empty())
-        argv.push_back("--gres=gpu:" + std::to_string(spec.allocation.gpus.size()));
+    if (spec.allocation.gpu_count > 0)
+        argv.push_back("--gres=gpu:" + std::to_string(spec.allocation.gpu_count));
     // Without --mem Slurm gives the job the whole node's memory.
     if (spec.allocation.memory > 0) argv.push_back("--mem=" + mebibytes(spec.allocation.memory));
     // A backstop: luaflow scancels the job at its timeout itself.
@@ -117,7 +117,7 @@ Result<std::vector<std::string>> sbatch_argv(const JobSpec& spec, const JobFiles
 
 std::map<std::string, std::string> sbatch_env(const JobSpec& spec, char** daemon_environ) {
     std::map<std::string, std::string> env = spec.env;
-    // Slurm sets it to the devices it assigned; the placeholder ids would hide them.
+    // Slurm sets it to the devices it assigned; one passed on from the daemon would hide them.
     env.erase("CUDA_VISIBLE_DEVICES");
     for (char** e = daemon_environ; e && *e; ++e) {
         std::string_view entry(*e);

@@ -192,7 +192,7 @@ class SubprocessTest(unittest.TestCase):
         self.assertEqual(report["actions"]["check"]["output"], 420)
         self.assertEqual(report["actions"]["plain"]["output"], {"exit_code": 0})
         self.assertEqual(report["actions"]["convert"]["host"], "local")
-        self.assertEqual(report["actions"]["convert"]["resources"], {"cpus": 0, "gpus": [], "memory": 0})
+        self.assertEqual(report["actions"]["convert"]["resources"], {"cpus": 0, "gpu_count": 0, "gpus": [], "memory": 0})
 
     def test_templates_fill_the_argv_from_ctx(self):
         report = self.d.ctl_json("run", "templates", "-i", "name=it's me", "--wait")

@@ -7,6 +7,7 @@
 #include "daemon/loop/uv_handle.hpp"
 #include "tests/unit/support/slurm_cluster.hpp"
 #include "tests/unit/support/temp_dir.hpp"
+#include "tests/unit/support/test_loop.hpp"
 
 #include <doctest/doctest.h>
 
@@ -26,26 +27,7 @@ namespace slurm = exec::slurm;
 
 namespace {
 
-struct Loop {
-    uv_loop_t uv;
-    Loop() {
-        std::signal(SIGPIPE, SIG_IGN);
-        uv_loop_init(&uv);
-    }
-    ~Loop() {
-        uv_run(&uv, UV_RUN_DEFAULT);
-        CHECK(uv_loop_close(&uv) == 0); // every child, timer and read is done
-    }
-    template <class F> bool run_until(F cond, std::uint64_t ms = 30'000) {
-        std::uint64_t end = uv_hrtime() + ms * 1'000'000;
-        loop::Timer tick(&uv);
-        tick.start(
-            10, [] {}, 10);
-        while (!cond() && uv_hrtime() < end)
-            uv_run(&uv, UV_RUN_ONCE);
-        return cond();
-    }
-};
+using testing::Loop;
 
 std::string read_file(const std::string& path) {
     std::ifstream in(path);
@@ -179,7 +161,7 @@ TEST_CASE("slurm launcher: sbatch's command line maps the resources, the timeout
     JobSpec spec = base_spec("/scratch/x", {"true"});
     spec.name = "e1/a/2";
     spec.allocation.cpus = 1.5;
-    spec.allocation.gpus = {"0", "1"};
+    spec.allocation.gpu_count = 2;
     spec.allocation.memory = 100u << 20;
     spec.timeout_ms = 61'000;
     spec.host.slurm.account = "ml";
@@ -325,8 +307,8 @@ TEST_CASE("slurm launcher: a job's output comes line by line, its exit code and 
         base_spec(ok_dir.path(), {"sh", "-c",
                                   "echo one; echo err1 >&2; echo two; echo \"gpu=$CUDA_VISIBLE_DEVICES\"; "
                                   "echo '{\"n\": 1}' > \"$LUAFLOW_OUTPUT\"; printf tail"});
-    ok.allocation.gpus = {"0"};
-    ok.env["CUDA_VISIBLE_DEVICES"] = "7"; // the daemon's placeholder: Slurm's must show
+    ok.allocation.gpu_count = 1;
+    ok.env["CUDA_VISIBLE_DEVICES"] = "7"; // passed on from the daemon: Slurm's must show instead
     JobSpec failing = base_spec(fail_dir.path(), {"sh", "-c", "echo failing; exit 3"});
     JobSpec killed = base_spec(sig_dir.path(), {"sh", "-c", "kill -KILL $$"});
     JobSpec big = base_spec(big_dir.path(), {"seq", "1", "300000"}); // 2 MB: more than one read
