@@ -241,6 +241,10 @@ int setup(lua_State* L) {
     lua_pushlightuserdata(L, const_cast<char*>(&kRequireCacheKey));
     lua_newtable(L);
     lua_rawset(L, LUA_REGISTRYINDEX);
+    // luaL_unref keeps its free list in registry[0]. With the key there from the start, dropping a
+    // reference (in a destructor, outside any protection) only overwrites values: it never allocates.
+    lua_pushinteger(L, 0);
+    lua_rawseti(L, LUA_REGISTRYINDEX, 0);
     build_sandbox(L);
     int env = lua_gettop(L);
     drop_unused_libraries(L);
@@ -255,11 +259,31 @@ struct ProtectedFn {
     const std::function<void(lua_State*)>* fn;
 };
 
+// Run by lua_cpcall, which creates this function's closure inside its protected frame: nothing is
+// allocated before the protection is in place.
 int run_protected(lua_State* L) {
     auto* p = static_cast<ProtectedFn*>(lua_touserdata(L, 1));
     lua_pop(L, 1);
     (*p->fn)(L);
     return 0;
+}
+
+// The error object at the top of L as text, without allocating (lua_tostring would convert a number in
+// place, an allocation outside any protection).
+std::string error_object_text(lua_State* L) {
+    switch (lua_type(L, -1)) {
+    case LUA_TSTRING: {
+        size_t n = 0;
+        const char* s = lua_tolstring(L, -1, &n);
+        return std::string(s, n);
+    }
+    case LUA_TNUMBER:
+        return std::to_string(lua_tonumber(L, -1));
+    case LUA_TNIL:
+        return "error(nil)";
+    default:
+        return std::string("error object is a ") + lua_typename(L, lua_type(L, -1));
+    }
 }
 
 } // namespace
@@ -273,7 +297,7 @@ LuaState* LuaState::from(lua_State* L) {
 void* LuaState::alloc(void* ud, void* ptr, std::size_t osize, std::size_t nsize) {
     auto* self = static_cast<LuaState*>(ud);
     std::size_t old = ptr ? osize : 0;
-    if (nsize > old && self->limit_ && self->used_ + (nsize - old) > self->limit_) {
+    if (nsize > old && self->limit_ && self->used_ + (nsize - old) > self->limit_ + self->reserve_) {
         self->exceeded_ = true;
         return nullptr; // LuaJIT raises "not enough memory" in the running code
     }
@@ -297,13 +321,16 @@ Result<std::unique_ptr<LuaState>> LuaState::create(const SandboxOptions& options
     s->workflows_dir_ = options.workflows_dir;
     luaJIT_setmode(s->L_, 0, LUAJIT_MODE_ENGINE | LUAJIT_MODE_OFF);
     lua_sethook(s->L_, guard_hook, LUA_MASKCOUNT, kHookInstructions);
-    lua_pushcfunction(s->L_, setup);
-    lua_pushlightuserdata(s->L_, const_cast<SandboxOptions*>(&options));
-    if (lua_pcall(s->L_, 1, 1, 0) != 0) {
-        std::string msg = lua_tostring(s->L_, -1) ? lua_tostring(s->L_, -1) : "unknown error";
-        return make_error(ErrorCode::internal, "cannot set up the Lua sandbox: " + msg);
-    }
-    s->env_ = LuaRef::pop(s->L_);
+    LuaState* self = s.get();
+    // Not protected_call: the sandbox itself counts against the cap, without the daemon's reserve.
+    auto built = protected_call_within(s->L_, 0, [&](lua_State* L) {
+        lua_pushcfunction(L, setup);
+        lua_pushlightuserdata(L, const_cast<SandboxOptions*>(&options));
+        lua_call(L, 1, 1);
+        self->env_ = LuaRef::pop(L);
+    });
+    if (!built)
+        return make_error(ErrorCode::internal, "cannot set up the Lua sandbox: " + built.error().message);
     return s;
 }
 
@@ -315,8 +342,9 @@ LuaState::~LuaState() {
 Result<void> LuaState::load(std::string_view code, const std::string& chunkname) {
     if (is_bytecode(code.data(), code.size()))
         return make_error(ErrorCode::invalid, chunkname + ": loading bytecode is not allowed");
+    // The parser runs protected inside luaL_loadbuffer; out of memory is a returned error.
     if (luaL_loadbuffer(L_, code.data(), code.size(), chunkname.c_str()) != 0) {
-        std::string msg = lua_tostring(L_, -1) ? lua_tostring(L_, -1) : "cannot load";
+        std::string msg = error_object_text(L_);
         lua_pop(L_, 1);
         return make_error(ErrorCode::invalid, msg);
     }
@@ -342,17 +370,34 @@ void remember_line(lua_State* L, const void* key, int idx, int line) {
 }
 
 Result<void> protected_call(lua_State* L, const std::function<void(lua_State*)>& fn) {
+    // The daemon's own calls may go a little past the cap, so that its bookkeeping on a state the
+    // action filled (a closure, a few stack slots, a registry slot) cannot fail; what the action's
+    // own data needs beyond that still fails here, as an error.
+    return protected_call_within(L, LuaState::kDaemonReserve, fn);
+}
+
+Result<void> protected_call_within(lua_State* L, std::size_t reserve,
+                                   const std::function<void(lua_State*)>& fn) {
+    // Always the main thread: lua_cpcall needs a thread that is not suspended, and the caller may hold
+    // a coroutine that is.
+    LuaState* state = LuaState::from(L);
+    if (state) L = state->L();
     ProtectedFn p{&fn};
     int top = lua_gettop(L);
-    lua_pushcfunction(L, run_protected);
-    lua_pushlightuserdata(L, &p);
-    if (lua_pcall(L, 1, 0, 0) != 0) {
-        std::string msg = lua_isstring(L, -1) ? lua_tostring(L, -1) : "error object is not a string";
+    if (state) state->reserve_ += reserve;
+    int rc = lua_cpcall(L, run_protected, &p);
+    if (state) state->reserve_ -= reserve;
+    if (rc != 0) {
+        std::string msg = error_object_text(L);
         lua_settop(L, top);
         return make_error(ErrorCode::internal, msg);
     }
     lua_settop(L, top);
     return {};
+}
+
+void collect_garbage(LuaState& state) {
+    (void)protected_call(state.L(), [](lua_State* L) { lua_gc(L, LUA_GCCOLLECT, 0); });
 }
 
 } // namespace luaflow::scripting

@@ -60,6 +60,9 @@ class LuaState {
     void clear_memory_exceeded() { exceeded_ = false; }
     const std::string& workflows_dir() const { return workflows_dir_; }
 
+    // How far past the cap the daemon's own protected calls may go (see protected_call).
+    static constexpr std::size_t kDaemonReserve = 256u << 10;
+
     // Compiles text (never bytecode) whose globals are the sandbox; pushes the function onto L, or
     // returns the compiler's "chunkname:line: message".
     Result<void> load(std::string_view code, const std::string& chunkname);
@@ -67,12 +70,15 @@ class LuaState {
     void push_env(lua_State* L) const { env_.push(L); }
 
   private:
+    friend Result<void> protected_call_within(lua_State* L, std::size_t reserve,
+                                              const std::function<void(lua_State*)>& fn);
     LuaState() = default;
     static void* alloc(void* ud, void* ptr, std::size_t osize, std::size_t nsize);
 
     lua_State* L_ = nullptr;
     std::size_t used_ = 0;
     std::size_t limit_ = 0;
+    std::size_t reserve_ = 0; // allowed past limit_ while the daemon's own protected calls run
     bool exceeded_ = false;
     RunGuard guard_;
     std::string workflows_dir_;
@@ -85,8 +91,17 @@ int caller_line(lua_State* L);
 // Records `line` as registry[key][L's value at `idx`] (the line where a table or key was written).
 void remember_line(lua_State* L, const void* key, int idx, int line);
 
-// Runs fn(L) under lua_pcall on L so that a Lua error (out of memory included) becomes an Error
-// instead of a panic. fn may raise with lua_error/luaL_error.
+// Runs fn(S) protected, on the main thread S of L's state, so that a Lua error (out of memory included)
+// becomes an Error instead of a panic; fn may raise with lua_error/luaL_error. Every Lua API call the
+// daemon makes that can allocate or raise goes through here: nothing is allocated before the
+// protection is in place, and the daemon's own work may use LuaState::kDaemonReserve past the cap.
 Result<void> protected_call(lua_State* L, const std::function<void(lua_State*)>& fn);
+
+// protected_call with `reserve` bytes allowed past the cap meanwhile (0: the cap holds exactly).
+Result<void> protected_call_within(lua_State* L, std::size_t reserve,
+                                   const std::function<void(lua_State*)>& fn);
+
+// A full collection, protected (a collection can run finalizers).
+void collect_garbage(LuaState& state);
 
 } // namespace luaflow::scripting

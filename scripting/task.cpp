@@ -83,16 +83,16 @@ Task::~Task() {
     scheduler_.remove(id_);
     if (wait_) wait_->cancel();
     wait_.reset();
+    release_coroutine();
+}
+
+void Task::release_coroutine() {
     co_ref_.reset();
+    co_ = nullptr;
     // LuaJIT has no emergency collection: after a task that filled the state, collect now, or the next
-    // action of the workflow would meet the cap before the incremental collector catches up. The cap
-    // is lifted meanwhile so the collector itself cannot fail.
-    if (state_->memory_limit() && state_->memory_used() > state_->memory_limit() / 2) {
-        std::size_t limit = state_->memory_limit();
-        state_->set_memory_limit(0);
-        lua_gc(state_->L(), LUA_GCCOLLECT, 0);
-        state_->set_memory_limit(limit);
-    }
+    // action of the workflow would meet the cap before the incremental collector catches up.
+    if (state_->memory_limit() && state_->memory_used() > state_->memory_limit() / 2)
+        collect_garbage(*state_);
 }
 
 Result<void> Task::start(const LuaRef& fn, const LuaRef& arg, std::uint64_t deadline_ns) {
@@ -127,8 +127,21 @@ void Task::wake(const std::function<int(lua_State*)>& push) {
     wait_.reset(); // the operation is over; its owner part may go now
     // The values go onto the coroutine now (push may refer to the caller's frame); the resume waits its
     // turn in the scheduler, so that thousands of sleeps ending together share the loop's time budget
-    // with the socket instead of running in one long turn.
-    resume_nargs_ = push(co_);
+    // with the socket instead of running in one long turn. They are built on the main thread under
+    // protection, since building them may need memory the workflow no longer has, and then moved.
+    int n = 0;
+    auto pushed = protected_call(state_->L(), [&](lua_State* S) {
+        int base = lua_gettop(S);
+        n = push(S);
+        if (n < 0 || lua_gettop(S) - base != n) luaL_error(S, "a wait handed back a wrong number of values");
+        lua_xmove(S, co_, n);
+    });
+    if (!pushed) {
+        // The coroutine cannot be given its result: it ends with the reason when its turn comes.
+        wake_failure_ = pushed.error().message;
+        n = 0;
+    }
+    resume_nargs_ = n;
     scheduler_.make_runnable(id_);
 }
 
@@ -142,6 +155,12 @@ void Task::cancel() {
 
 void Task::step(int nargs) {
     assert_on_loop_thread();
+    if (wake_failure_) {
+        std::string reason = std::move(*wake_failure_);
+        wake_failure_.reset();
+        fail_for_memory("its result could not be handed back (" + reason + ")");
+        return;
+    }
     RunGuard& g = state_->guard();
     // A task resumed from inside another task's C call would nest resumes; the engine never does that.
     g.task_thread = co_;
@@ -181,12 +200,19 @@ void Task::step(int nargs) {
     }
     std::string msg = error_text(co_);
     if (rc == LUA_ERRMEM || memory) {
-        finish({TaskOutcome::Kind::memory, "memory limit exceeded (" +
-                                               std::to_string(state_->memory_limit() >> 20) +
-                                               " MiB per workflow): " + msg});
+        fail_for_memory(msg);
         return;
     }
     finish({TaskOutcome::Kind::error, msg});
+}
+
+void Task::fail_for_memory(const std::string& why) {
+    // What the coroutine holds is garbage now: free it before the daemon reads ctx.node and the next
+    // action of the workflow needs room for its ctx.
+    release_coroutine();
+    finish({TaskOutcome::Kind::memory, "memory limit exceeded (" +
+                                           std::to_string(state_->memory_limit() >> 20) +
+                                           " MiB per workflow): " + why});
 }
 
 void Task::finish(TaskOutcome outcome) {

@@ -13,6 +13,7 @@
 #include <deque>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <unordered_map>
 
@@ -109,6 +110,9 @@ class Task {
     friend class TaskScheduler;
     void step(int nargs);
     void finish(TaskOutcome outcome);
+    void fail_for_memory(const std::string& why);
+    // Drops the coroutine (and collects when the state is more than half full).
+    void release_coroutine();
 
     std::shared_ptr<LuaState> state_;
     TaskScheduler& scheduler_;
@@ -122,6 +126,8 @@ class Task {
     bool finished_ = false;
     bool running_ = false;
     int resume_nargs_ = 0; // values wake() left on the coroutine for the next resume
+    // Set when wake() could not build the values to resume with; the next step fails the task.
+    std::optional<std::string> wake_failure_;
 };
 
 } // namespace luaflow::scripting

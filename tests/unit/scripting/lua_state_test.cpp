@@ -129,3 +129,50 @@ TEST_CASE("the hook preempts a running coroutine and stops it at its deadline, e
     CHECK(g.deadline_hit);
     g = RunGuard{};
 }
+
+// Issue 7, item 1: the daemon's own calls on a state the code filled to its cap. Before, protected_call
+// allocated its closure before the protection was in place, and LuaJIT's panic ended the process.
+TEST_CASE("the daemon's protected calls still work on a state at its cap") {
+    auto s = make_state(2u << 20);
+    // A list of small tables kept in a global: the refused allocation is a small one, and the state stays
+    // full to the byte after the code ends.
+    REQUIRE(eval(*s, "local ok = pcall(function() while true do hog = { hog } end end) return ok") ==
+            "ok:false");
+    CHECK(s->memory_exceeded());
+    s->clear_memory_exceeded();
+    CHECK(s->memory_used() + 1024 > s->memory_limit());
+    for (int i = 0; i < 200; ++i) {
+        LuaRef ref;
+        auto r = protected_call(s->L(), [&](lua_State* L) {
+            lua_newtable(L);
+            lua_pushinteger(L, i);
+            lua_setfield(L, -2, "n");
+            ref = LuaRef::pop(L);
+        });
+        REQUIRE_MESSAGE(r, r.error().message);
+        CHECK(ref.valid());
+    }
+    // What does not fit even in the reserve is an error, not a panic.
+    auto big = protected_call(s->L(), [](lua_State* L) {
+        std::string chunk(1u << 20, 'b');
+        lua_pushlstring(L, chunk.data(), chunk.size());
+    });
+    CHECK_FALSE(big);
+    CHECK(big.error().message.find("not enough memory") != std::string::npos);
+    // An error object that is a number is turned into text without converting it in the state.
+    auto numeric = protected_call(s->L(), [](lua_State* L) {
+        lua_pushnumber(L, 42);
+        lua_error(L);
+    });
+    CHECK_FALSE(numeric);
+    CHECK(numeric.error().message.find("42") != std::string::npos);
+}
+
+TEST_CASE("a state whose cap leaves no room for the sandbox fails to be created, without a panic") {
+    for (std::size_t limit : {std::size_t(1) << 10, std::size_t(8) << 10, std::size_t(20) << 10}) {
+        SandboxOptions o;
+        o.memory_limit = limit;
+        auto created = LuaState::create(o);
+        CHECK_MESSAGE(!created, limit, " ", created ? created.value()->memory_used() : 0);
+    }
+}

@@ -149,3 +149,71 @@ TEST_CASE("sleep outside an action and inside a user coroutine is refused") {
     REQUIRE(t.start(fn, LuaRef(), 0));
     CHECK(err.find("sleep: only allowed while an action runs") != std::string::npos);
 }
+
+// Issue 7, item 1: a result handed back into a state at its cap. wake() builds it under protection;
+// when it does not fit, the task ends with `memory` instead of a panic outside any pcall.
+namespace {
+
+struct HandWait final : Wait {
+    void cancel() override {}
+};
+
+// park(): waits until the test wakes the task by hand.
+int l_park(lua_State* L) {
+    Task::current(L)->await(std::make_unique<HandWait>());
+    return lua_yield(L, 0);
+}
+
+} // namespace
+
+TEST_CASE("a wait's result that does not fit in a full state ends the task with memory, or is handed back") {
+    Fixture f;
+    f.close();
+    f.open(*f.services, "test", 2u << 20);
+    f.state->push_env(f.state->L());
+    lua_pushcfunction(f.state->L(), l_park);
+    lua_setfield(f.state->L(), -2, "park");
+    lua_pop(f.state->L(), 1);
+    LuaRef fn = f.compile("local v = park() return type(v) == 'table' and #v or v");
+    // A list of small tables kept in a global: the refused allocation is a small one, so the state is
+    // full to the byte while the task waits.
+    LuaRef fill = f.compile("pcall(function() while true do hog = { hog } end end)");
+    for (std::size_t size : {std::size_t(10), std::size_t(1) << 20}) {
+        std::optional<TaskOutcome> out;
+        double got = -1;
+        Task t(f.state, *f.scheduler, {}, [&](Task& task, const TaskOutcome& o) {
+            out = o;
+            if (o.kind == TaskOutcome::Kind::returned) got = lua_tonumber(task.results_thread(), 1);
+        });
+        REQUIRE(t.start(fn, LuaRef(), 0));
+        REQUIRE_MESSAGE(!out, out->message);
+        // The last round's list goes first.
+        REQUIRE(protected_call(f.state->L(), [](lua_State* L) {
+            lua_pushnil(L);
+            lua_setglobal(L, "hog");
+        }));
+        collect_garbage(*f.state);
+        REQUIRE(protected_call_within(f.state->L(), 0, [&](lua_State* L) {
+            fill.push(L);
+            lua_call(L, 0, 0);
+        }));
+        CHECK(f.state->memory_used() + 1024 > f.state->memory_limit());
+        // A table of `size` entries: ten fit in the daemon's reserve, a million do not.
+        t.wake([size](lua_State* L) {
+            lua_createtable(L, static_cast<int>(size), 0);
+            for (std::size_t i = 1; i <= size; ++i) {
+                lua_pushboolean(L, 1);
+                lua_rawseti(L, -2, static_cast<int>(i));
+            }
+            return 1;
+        });
+        REQUIRE(f.run_until([&] { return out.has_value(); }));
+        if (size == 10) {
+            CHECK(out->kind == TaskOutcome::Kind::returned);
+            CHECK(got == 10);
+        } else {
+            CHECK(out->kind == TaskOutcome::Kind::memory);
+            CHECK(out->message.find("could not be handed back") != std::string::npos);
+        }
+    }
+}
