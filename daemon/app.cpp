@@ -102,7 +102,7 @@ Result<int> lock_state_dir(const std::string& state) {
 
 Result<config::Config> effective_config(const Options& options) {
     std::string file = options.config_file.empty() ? config::kDefaultConfigFile : options.config_file;
-    auto cfg = config::load_config(file);
+    auto cfg = config::load_config(file, options.start_dir);
     if (!cfg) return cfg;
     if (options.workflows) cfg->workflows = *options.workflows;
     if (options.state) cfg->state = *options.state;
@@ -209,6 +209,11 @@ int run_daemon(const Options& options) {
         exec::Executor executor(&loop, *db, registry, tasks, cfg);
         services = &executor;
 
+        // Every path is absolute by now (SPEC 1: resolved once, at start); say which ones are in use.
+        std::string config_file =
+            options.config_file.empty() ? config::kDefaultConfigFile : options.config_file;
+        log::info("config %s%s, state directory %s", config_file.c_str(),
+                  cfg.file.empty() ? " (not there: defaults)" : "", cfg.state.c_str());
         registry::ReloadReport first = registry.reload(false);
         log::info("luaflowd %s: %d workflow(s) loaded from %s, %zu with errors", kVersion, first.workflows,
                   cfg.workflows.c_str(), first.errors.size());

@@ -1,7 +1,10 @@
 #include "daemon/options.hpp"
 
+#include "daemon/config/config.hpp"
+
 #include <cstdio>
 #include <cstring>
+#include <filesystem>
 
 namespace luaflow {
 
@@ -22,6 +25,13 @@ void print_usage() {
 
 std::optional<Options> parse_options(int argc, char** argv) {
     Options o;
+    std::error_code ec;
+    o.start_dir = std::filesystem::current_path(ec).string();
+    if (ec) {
+        std::fprintf(stderr, "luaflowd: cannot tell the working directory (relative paths need it): %s\n",
+                     ec.message().c_str());
+        return std::nullopt;
+    }
     for (int i = 1; i < argc; ++i) {
         std::string arg = argv[i];
         auto value = [&](const char* name) -> std::optional<std::string> {
@@ -35,7 +45,7 @@ std::optional<Options> parse_options(int argc, char** argv) {
         if (arg == "-c" || arg == "--config") {
             auto v = value(arg.c_str());
             if (!v) return std::nullopt;
-            o.config_file = *v;
+            o.config_file = config::resolve_path(*v, o.start_dir);
             continue;
         }
         if (arg == "-w" || arg == "--workflows")
@@ -68,7 +78,8 @@ std::optional<Options> parse_options(int argc, char** argv) {
         if (target) {
             auto v = value(arg.c_str());
             if (!v) return std::nullopt;
-            *target = *v;
+            // --http is an address, not a path.
+            *target = target == &o.http ? *v : config::resolve_path(*v, o.start_dir);
         }
     }
     return o;

@@ -7,8 +7,11 @@
 namespace luaflow {
 
 struct Options {
-    std::string config_file; // empty: the default path
-    std::optional<std::string> workflows, state, socket, http;
+    // The directory luaflowd was started in: relative paths, of flags and of the config file, are
+    // resolved against it once, at start (SPEC 1), so that nothing depends on a later working directory.
+    std::string start_dir;
+    std::string config_file;                                   // empty: the default path; else absolute
+    std::optional<std::string> workflows, state, socket, http; // paths absolute
     bool check = false;
     bool version = false;
     bool help = false;
@@ -18,7 +21,8 @@ struct Options {
     std::vector<std::string> offline;
 };
 
-// Parses argv; on a usage error returns nullopt after printing the problem to stderr.
+// Parses argv, resolving relative paths against the working directory; on a usage error returns
+// nullopt after printing the problem to stderr.
 std::optional<Options> parse_options(int argc, char** argv);
 void print_usage();
 

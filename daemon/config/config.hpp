@@ -75,6 +75,13 @@ struct Config {
 
 // Reads `path`. A missing file gives the defaults (with `file` empty); any error in it is an Error
 // whose message reads "FILE:LINE: message" (unknown keys included: "luaflowd.lua:3: unknown key 'sheduler'").
-Result<Config> load_config(const std::string& path);
+// Relative paths in it (workflows, state, socket.path, http.token_file, sandbox.paths, env.secrets,
+// notifiers' password_file, hosts' identity) are resolved against `base_dir`, the directory luaflowd
+// was started in (SPEC 1); empty: the current working directory.
+Result<Config> load_config(const std::string& path, const std::string& base_dir = {});
+
+// `path` made absolute against `base_dir` (normalised: no "." or ".." parts); an absolute or empty path
+// is returned as it is.
+std::string resolve_path(const std::string& path, const std::string& base_dir);
 
 } // namespace luaflow::config

@@ -8,6 +8,7 @@
 
 #include <uv.h>
 
+#include <filesystem>
 #include <fstream>
 #include <set>
 #include <sstream>
@@ -29,8 +30,9 @@ int l_capture(lua_State* L) {
 
 class Checker {
   public:
-    Checker(std::string file, std::string source, std::map<std::string, int> lines)
-        : file_(std::move(file)), source_(std::move(source)), lines_(std::move(lines)) {}
+    Checker(std::string file, std::string source, std::map<std::string, int> lines, std::string base)
+        : file_(std::move(file)), source_(std::move(source)), lines_(std::move(lines)),
+          base_(std::move(base)) {}
 
     Result<Config> check(const json& doc) {
         Config c;
@@ -42,11 +44,14 @@ class Checker {
             if (!known.count(it.key())) return fail(it.key(), "unknown key '" + it.key() + "'");
         if (auto r = str(doc, "workflows", c.workflows); !r) return r.error();
         if (auto r = str(doc, "state", c.state); !r) return r.error();
+        c.workflows = resolve_path(c.workflows, base_);
+        c.state = resolve_path(c.state, base_);
         if (doc.contains("socket")) {
             const json& s = doc["socket"];
             if (auto r = object_with(s, "socket", {"path", "mode", "group"}); !r) return r.error();
             if (auto r = str(s, "path", c.socket.path, "socket"); !r) return r.error();
             if (auto r = str(s, "group", c.socket.group, "socket"); !r) return r.error();
+            c.socket.path = resolve_path(c.socket.path, base_);
             if (s.contains("mode")) {
                 std::string mode;
                 if (auto r = str(s, "mode", mode, "socket"); !r) return r.error();
@@ -62,6 +67,7 @@ class Checker {
             if (auto r = object_with(h, "http", {"listen", "token_file"}); !r) return r.error();
             if (auto r = str(h, "listen", c.http.listen, "http"); !r) return r.error();
             if (auto r = str(h, "token_file", c.http.token_file, "http"); !r) return r.error();
+            c.http.token_file = resolve_path(c.http.token_file, base_);
         }
         if (doc.contains("retention")) {
             const json& r = doc["retention"];
@@ -94,6 +100,10 @@ class Checker {
         if (doc.contains("notifiers")) {
             if (auto r = notifiers(doc["notifiers"]); !r) return r.error();
             c.notifiers = doc["notifiers"];
+            for (auto& [name, n] : c.notifiers.items())
+                if (n.contains("email") && n["email"].value("password_file", json()).is_string())
+                    n["email"]["password_file"] =
+                        resolve_path(n["email"]["password_file"].get<std::string>(), base_);
         }
         if (doc.contains("notify")) {
             const json& n = doc["notify"];
@@ -131,13 +141,12 @@ class Checker {
                     return fail("paths", "sandbox.paths: expected a list of directories");
                 for (const auto& p : s["paths"]) {
                     std::string dir = p.get<std::string>();
-                    // fs.* compares absolute paths part by part; a relative root would depend on the
-                    // daemon's working directory. Existence is not required: a mount may come later.
-                    if (dir.empty() || dir.front() != '/')
-                        return fail("paths", "sandbox.paths: '" + dir + "' is not an absolute path");
+                    // fs.* compares absolute paths part by part: a relative one is made absolute here,
+                    // once. Existence is not required: a mount may come later.
+                    if (dir.empty()) return fail("paths", "sandbox.paths: '' is not a directory");
                     if (("/" + dir + "/").find("/../") != std::string::npos)
                         return fail("paths", "sandbox.paths: '" + dir + "' may not contain '..'");
-                    c.sandbox.paths.push_back(dir);
+                    c.sandbox.paths.push_back(resolve_path(dir, base_));
                 }
             }
         }
@@ -156,7 +165,7 @@ class Checker {
                 for (auto it = e["secrets"].begin(); it != e["secrets"].end(); ++it) {
                     if (!it.value().is_string())
                         return fail(it.key(), "env.secrets." + it.key() + ": expected a file path");
-                    c.env.secrets[it.key()] = it.value().get<std::string>();
+                    c.env.secrets[it.key()] = resolve_path(it.value().get<std::string>(), base_);
                 }
             }
         }
@@ -266,6 +275,7 @@ class Checker {
                 host.ssh.port = v["port"].get<int>();
             }
             if (auto r = str(v, "identity", host.ssh.identity, ctx); !r) return r;
+            host.ssh.identity = resolve_path(host.ssh.identity, base_);
             if (v.contains("ssh_options")) {
                 if (!string_list(v["ssh_options"]))
                     return fail(
@@ -336,11 +346,33 @@ class Checker {
     std::string file_;
     std::string source_;
     std::map<std::string, int> lines_;
+    std::string base_;
 };
+
+// The line where the assignment `key = ...` starts. LuaJIT gives the line of the store itself, which
+// for a value spanning several lines (a table) is its last line; the message belongs at the first, the
+// last `key =` at or before that.
+int assignment_line(std::string_view source, const std::string& key, int store_line) {
+    int best = 0;
+    for (int l = scripting::find_key_line(source, key); l && l <= store_line;
+         l = scripting::find_key_line(source, key, l + 1))
+        best = l;
+    return best ? best : store_line;
+}
 
 } // namespace
 
-Result<Config> load_config(const std::string& path) {
+std::string resolve_path(const std::string& path, const std::string& base_dir) {
+    if (path.empty() || path.front() == '/') return path;
+    return (std::filesystem::path(base_dir) / path).lexically_normal().string();
+}
+
+Result<Config> load_config(const std::string& path, const std::string& base_dir) {
+    std::string base = base_dir;
+    if (base.empty()) {
+        std::error_code ec;
+        base = std::filesystem::current_path(ec).string();
+    }
     std::ifstream in(path, std::ios::binary);
     if (!in) {
         if (errno == ENOENT) return Config{}; // a missing config file is fine: the defaults
@@ -395,7 +427,7 @@ Result<Config> load_config(const std::string& path) {
         lua_pushnil(L);
         while (lua_next(L, t)) {
             std::string key = lua_tostring(L, -2);
-            lines[key] = static_cast<int>(lua_tonumber(L, -1));
+            lines[key] = assignment_line(source, key, static_cast<int>(lua_tonumber(L, -1)));
             lua_pop(L, 1);
             state.push_env(L);
             lua_getfield(L, -1, key.c_str());
@@ -407,7 +439,7 @@ Result<Config> load_config(const std::string& path) {
             if (!j->is_null()) doc[key] = *j;
         }
     }
-    return Checker(path, source, lines).check(doc);
+    return Checker(path, source, lines, base).check(doc);
 }
 
 } // namespace luaflow::config

@@ -8,7 +8,7 @@ import tempfile
 import unittest
 
 sys.path.insert(0, os.path.dirname(__file__))
-from harness import LUAFLOWCTL, LUAFLOWD, SOURCE_DIR  # noqa: E402
+from harness import LUAFLOWCTL, LUAFLOWD, SOURCE_DIR, Daemon, wait_for  # noqa: E402
 
 
 def run(*args):
@@ -47,6 +47,35 @@ class DaemonCliTest(unittest.TestCase):
             p = run("--check", "-c", cfg, "-w", d)
             self.assertEqual(p.returncode, 1)
             self.assertIn(f"{cfg}:2: unknown key 'sheduler'", p.stdout)
+
+    def test_issue_13_relative_paths_are_resolved_at_start(self):
+        # Started from the project directory with relative -c/-w/-s/--socket: subprocess actions run in
+        # their scratch directory and still find LUAFLOW_INPUT and LUAFLOW_OUTPUT; the log names the
+        # absolute paths.
+        d = Daemon({"sub.lua": r"""
+            return workflow { actions = {
+              a = { cmd = { "/bin/sh", "-c",
+                    [[grep -q '"n": *7' "$LUAFLOW_INPUT" && echo '{"read": true}' > "$LUAFLOW_OUTPUT"]] } },
+              b = { needs = { "a" }, shell = [[test -s "$LUAFLOW_INPUT"]] },
+            } }
+        """}, config='sandbox = { paths = { "data" } }\n')
+        try:
+            root = os.path.realpath(d.dir)
+            with open(d.log, "a") as logf:
+                d.proc = subprocess.Popen(
+                    [os.path.abspath(LUAFLOWD), "-c", "luaflowd.lua", "-w", "workflows", "-s", "./state",
+                     "--socket", "luaflowd.sock"], cwd=d.dir, stdout=logf, stderr=logf)
+            wait_for(lambda: d.ctl("status")[0] == 0, timeout=15, what="the socket to answer")
+            report = d.ctl_json("run", "sub", "--input", '{"n": 7}', "--wait")
+            self.assertEqual(report["status"], "succeeded", report)
+            self.assertEqual(report["actions"]["a"]["output"], {"read": True})
+            log = d.log_text()
+            self.assertIn(f"config {root}/luaflowd.lua, state directory {root}/state", log)
+            self.assertIn(f"loaded from {root}/workflows", log)
+            self.assertIn(f"listening on {root}/luaflowd.sock", log)
+            self.assertEqual(d.stop(), 0, d.log_text())
+        finally:
+            d.cleanup()
 
     def test_version_and_usage(self):
         p = run("--version")

@@ -3,6 +3,7 @@
 
 #include <doctest/doctest.h>
 
+#include <filesystem>
 #include <fstream>
 
 using namespace luaflow;
@@ -100,18 +101,55 @@ TEST_CASE("errors name FILE:LINE and the key") {
               .message.find("unknown notifier 'nobody'") != std::string::npos);
 }
 
-TEST_CASE("sandbox.paths must be absolute and free of '..', but need not exist yet") {
+TEST_CASE("sandbox.paths are free of '..', need not exist yet, and relative ones are resolved") {
     testing::TempDir dir;
     std::string f = dir.file("luaflowd.lua");
-    CHECK(load_text(dir, "\nsandbox = {\n  paths = { '/srv/data', 'data' },\n}\n").error().message ==
-          f + ":3: sandbox.paths: 'data' is not an absolute path");
     CHECK(load_text(dir, "sandbox = { paths = { '/srv/../etc' } }\n").error().message ==
           f + ":1: sandbox.paths: '/srv/../etc' may not contain '..'");
     CHECK(load_text(dir, "sandbox = { paths = { '' } }\n").error().message ==
-          f + ":1: sandbox.paths: '' is not an absolute path");
+          f + ":1: sandbox.paths: '' is not a directory");
     auto c = load_text(dir, "sandbox = { paths = { '/nonexistent/luaflow-mount/', '/srv/..data' } }\n");
     REQUIRE(c);
     CHECK(c->sandbox.paths == std::vector<std::string>{"/nonexistent/luaflow-mount/", "/srv/..data"});
+}
+
+TEST_CASE("issue 13: relative paths in the config are resolved against the start directory") {
+    testing::TempDir dir;
+    std::string path = dir.file("luaflowd.lua");
+    std::ofstream(path) << "workflows = 'wf'\nstate = './state/'\nsocket = { path = 'run/s.sock' }\n"
+                           "http = { token_file = '../token' }\n"
+                           "sandbox = { paths = { 'data', '/abs' } }\n"
+                           "env = { secrets = { K = 'secrets/k' } }\n"
+                           "hosts = { box = { ssh = 'u@h', identity = 'keys/id' } }\n"
+                           "notifiers = { ops = { email = { url = 'smtp://h', from = 'a', to = { 'b' },\n"
+                           "                                password_file = 'pw' } } }\n";
+    auto c = load_config(path, "/srv/project");
+    REQUIRE_MESSAGE(c, c.error().message);
+    CHECK(c->workflows == "/srv/project/wf");
+    CHECK(c->state == "/srv/project/state/");
+    CHECK(c->socket.path == "/srv/project/run/s.sock");
+    CHECK(c->http.token_file == "/srv/token");
+    CHECK(c->sandbox.paths == std::vector<std::string>{"/srv/project/data", "/abs"});
+    CHECK(c->env.secrets["K"] == "/srv/project/secrets/k");
+    CHECK(c->hosts["box"].ssh.identity == "/srv/project/keys/id");
+    CHECK(c->notifiers["ops"]["email"]["password_file"] == "/srv/project/pw");
+    // Without a base: the working directory.
+    auto here = load_config(path);
+    REQUIRE(here);
+    CHECK(here->workflows == (std::filesystem::current_path() / "wf").string());
+    CHECK(resolve_path("/a/b", "/x") == "/a/b");
+    CHECK(resolve_path("", "/x") == "");
+    CHECK(resolve_path("a/./b/../c", "/x") == "/x/a/c");
+}
+
+TEST_CASE("issue 13: a top-level value spanning several lines is reported at its first line") {
+    testing::TempDir dir;
+    std::string f = dir.file("luaflowd.lua");
+    CHECK(load_text(dir, "\nsheduler = {\n  a = 1,\n}\n").error().message ==
+          f + ":2: unknown key 'sheduler'");
+    CHECK(load_text(dir, "state = '/x'\nqueues = {\n  gpu = 1,\n  cpu = 2,\n}\n").error().message ==
+          f + ":2: queues.cpu: expected a table");
+    CHECK(load_text(dir, "shutdown_grace =\n  'soon'\n").error().message.find(f + ":1: shutdown_grace") == 0);
 }
 
 TEST_CASE("hosts: local is always there; ssh and slurm hosts take their own fields, and errors name them") {
