@@ -9,6 +9,10 @@ namespace {
 
 // libical's own COUNT keeps iterating from DTSTART; anything past this many steps is not a schedule.
 constexpr std::int64_t kMaxSteps = 5'000'000;
+// With an INTERVAL libical ignores, a series' own time comes within some INTERVAL (hours' worth) of
+// libical's times when the rule names one at all; this many in a row (plus 3600 per INTERVAL step) that
+// are not its own: it names none (FREQ=HOURLY;INTERVAL=2;BYHOUR=9 from 10:00).
+constexpr std::int64_t kMaxForeignRun = 100'000;
 // The largest change of UTC offset at one transition (Antarctica/Troll: 2 h).
 constexpr std::int64_t kOffsetWindow = 2 * 3600;
 
@@ -48,6 +52,44 @@ std::int64_t period_seconds(const icalrecurrencetype& r) {
 
 bool has(const short* by) {
     return by[0] != ICAL_RECURRENCE_ARRAY_MAX;
+}
+
+// libical 3.0.16 skips the first BY value of the start's day, hour or minute when the start does not
+// match a sub-daily rule (FREQ=HOURLY;BYHOUR=8,9,10;BYMINUTE=0 from 07:05 begins at 09:00;
+// FREQ=MINUTELY;BYMINUTE=15,30 from 00:00 at 00:30). The naive seconds that must lie between where
+// libical starts and the first time that counts: a whole day when the rule names hours, days or months,
+// else an hour (BYMINUTE), else a minute (BYSECOND). 0: the rule has no BY part, or is not sub-daily.
+std::int64_t skip_window(const icalrecurrencetype& r) {
+    if (r.freq != ICAL_SECONDLY_RECURRENCE && r.freq != ICAL_MINUTELY_RECURRENCE &&
+        r.freq != ICAL_HOURLY_RECURRENCE)
+        return 0;
+    if (has(r.by_hour) || has(r.by_day) || has(r.by_month_day) || has(r.by_year_day) || has(r.by_week_no) ||
+        has(r.by_month) || has(r.by_set_pos))
+        return 86400;
+    if (has(r.by_minute)) return r.freq == ICAL_SECONDLY_RECURRENCE ? 3600 : 86400;
+    if (has(r.by_second)) return r.freq == ICAL_SECONDLY_RECURRENCE ? 60 : 86400;
+    return 0;
+}
+
+// The length of FREQ's unit for a sub-daily rule whose INTERVAL libical 3.0.16 ignores: with a BY limit
+// of that unit or a coarser one it yields every matching unit (FREQ=HOURLY;INTERVAL=2;BYHOUR=1,2,3 gives
+// 01:00, 02:00, 03:00, not 01:00, 03:00). 0 otherwise.
+std::int64_t ignored_interval_unit(const icalrecurrencetype& r) {
+    if (r.interval <= 1) return 0;
+    switch (r.freq) {
+    case ICAL_HOURLY_RECURRENCE:
+        return has(r.by_hour) ? 3600 : 0;
+    case ICAL_MINUTELY_RECURRENCE:
+        return has(r.by_hour) || has(r.by_minute) ? 60 : 0;
+    case ICAL_SECONDLY_RECURRENCE:
+        return has(r.by_hour) || has(r.by_minute) || has(r.by_second) ? 1 : 0;
+    default:
+        return 0;
+    }
+}
+
+std::int64_t floor_div(std::int64_t a, std::int64_t b) {
+    return a / b - (a % b != 0 && (a < 0) != (b < 0));
 }
 
 // The same series in a form libical 3.0.16 expands right (RFC 5545 defines both the same way).
@@ -160,6 +202,14 @@ Cursor::~Cursor() {
 void Cursor::open(const icalrecurrencetype& rule_in, std::int64_t seek_naive, std::int64_t dtstart,
                   std::optional<std::int64_t> not_before, bool counted) {
     icalrecurrencetype rule = rule_in;
+    Source s;
+    // libical ignores this INTERVAL: it expands every unit, and the ones not in the series are dropped.
+    if (const std::int64_t unit = ignored_interval_unit(rule)) {
+        s.unit = unit;
+        s.interval = rule.interval;
+        s.origin = floor_div(dtstart, unit);
+        rule.interval = 1;
+    }
     // RFC 5545: with a zoned DTSTART, UNTIL is UTC. libical compares it with our floating times as if
     // it were a wall-clock time, so give it the zone's wall-clock time.
     std::optional<UnixSeconds> until;
@@ -181,7 +231,9 @@ void Cursor::open(const icalrecurrencetype& rule_in, std::int64_t seek_naive, st
             // (FREQ=HOURLY;BYHOUR=11,12 started at 10:30 begins at 12:30), so that period must lie
             // before `after`.
             const std::int64_t margin =
-                std::max<std::int64_t>(2 * period, rule.freq == ICAL_SECONDLY_RECURRENCE ? 3600 : 86400);
+                std::max<std::int64_t>(2 * period, rule.freq == ICAL_SECONDLY_RECURRENCE
+                                                       ? std::max<std::int64_t>(3600, skip_window(rule))
+                                                       : 86400);
             if (seek_naive - margin > dtstart)
                 start = dtstart + (seek_naive - margin - dtstart) / period * period;
         } else {
@@ -189,7 +241,16 @@ void Cursor::open(const icalrecurrencetype& rule_in, std::int64_t seek_naive, st
             seek_naive -= 40 * 86400; // a period earlier, for the same reason as above
         }
     }
-    Source s;
+    if (start == dtstart) {
+        // The series' own start, which the rule need not match (the default start is the load minute):
+        // libical starts whole periods earlier, so that what it skips lies before DTSTART's day (hour,
+        // minute), and those earlier times are dropped (not counted).
+        if (const std::int64_t window = skip_window(rule)) {
+            const std::int64_t period = period_seconds(rule);
+            start = dtstart - (window + period - 1) / period * period; // whole days when they can be
+            not_before = std::max(not_before.value_or(dtstart), dtstart);
+        }
+    }
     s.until = until;
     s.not_before = not_before;
     s.it = icalrecur_iterator_new(rule, floating(start));
@@ -215,6 +276,11 @@ void Cursor::advance(Source& s) {
     s.head = naive_of(t);
 }
 
+bool Cursor::Source::own(std::int64_t naive) const {
+    return (!not_before || naive >= *not_before) &&
+           (!unit || (floor_div(naive, unit) - origin) % interval == 0);
+}
+
 bool Cursor::pull() {
     Source* best = nullptr;
     for (auto& s : sources_)
@@ -222,18 +288,25 @@ bool Cursor::pull() {
     if (!best) return false;
     const std::int64_t naive = *best->head;
     const std::optional<UnixSeconds> until = best->until;
-    const bool early = best->not_before && naive < *best->not_before;
+    const bool foreign = !best->own(naive); // not the series' own time: neither counted nor listed
+    best->foreign_run = foreign ? best->foreign_run + 1 : 0;
     advance(*best);
+    if (best->unit &&
+        best->foreign_run > kMaxForeignRun + 3600 * best->interval) { // the steps never reach a listed time
+        if (best->it) icalrecur_iterator_free(best->it);
+        best->it = nullptr;
+        best->head.reset();
+    }
     if (naive == pulled_naive_) return true; // libical yields some matching DTSTARTs twice
     // COUNT counts the series' local times in their order (RFC 5545), before a gap merges two of them.
-    if (count_ && !early && ++counted_ > count_) {
+    if (count_ && !foreign && ++counted_ > count_) {
         for (auto& src : sources_)
             src.head.reset();
         return false;
     }
     pulled_naive_ = naive;
     const UnixSeconds instant = spec_->zone.instant(from_naive_seconds(naive));
-    if (!early && (!until || instant <= *until)) pending_.insert({instant, naive});
+    if (!foreign && (!until || instant <= *until)) pending_.insert({instant, naive});
     return true;
 }
 

@@ -40,6 +40,11 @@ class Cursor {
         std::optional<std::int64_t> head;       // the next local time it yields, as naive seconds
         std::optional<UnixSeconds> until;       // UNTIL as an instant: a local time in a gap may pass it
         std::optional<std::int64_t> not_before; // naive: earlier times are not the series' own
+        // When libical expands the rule with INTERVAL=1 for us: only every `interval`-th `unit` (naive
+        // seconds) counted from `origin` is the series' own.
+        std::int64_t unit = 0, interval = 1, origin = 0;
+        std::int64_t foreign_run = 0; // times in a row that were not the series' own
+        bool own(std::int64_t naive) const;
     };
     struct Pending {
         UnixSeconds instant;

@@ -46,11 +46,6 @@ LIBICAL_LIMITATIONS = [
     "... not 19:00, 19:01, ...)",
     "FREQ=YEARLY;BYWEEKNO: days of week 1 or of the last weeks (52, 53, negative numbers) that fall in the "
     "neighbouring calendar year are lost, and negative week numbers miscount with WKST other than MO",
-    "FREQ=HOURLY with BYHOUR or BYMINUTE, FREQ=MINUTELY with BYMINUTE, from a DTSTART that does not "
-    "match them: the first value of the list is skipped in DTSTART's day or hour, and COUNT counts it "
-    "(FREQ=HOURLY;BYHOUR=11,12 from 10:30 starts at 12:30; FREQ=MINUTELY;BYMINUTE=15,30 from 00:00 at "
-    "00:30). The generated DTSTARTs match; a daemon that restarts libical at a later non-matching "
-    "time to seek meets this too, and that is the daemon's to avoid",
     "FREQ=MONTHLY with BYSETPOS and more than one BYHOUR: BYSETPOS picks days, then each gets every hour "
     "(RFC 5545: BYSETPOS picks from the whole set of the month's instances)",
 ]
@@ -165,6 +160,16 @@ def at_day(day, hms):
     return datetime(day.year, day.month, day.day, *hms)
 
 
+def by_list(rng, values, avoid, lo, hi):
+    """A sorted BY list from `values`; half the time without `avoid` (DTSTART's own value), so that
+    DTSTART does not match the rule: libical 3.0.16 alone then skips the list's first value in DTSTART's
+    day, hour or minute (FREQ=HOURLY;BYHOUR=8,9,10;BYMINUTE=0 from 07:05 begins at 09:00), which the
+    daemon avoids."""
+    if rng.random() < 0.5:
+        return join(sorted(set(sample(rng, [v for v in values if v != avoid], lo, hi))))
+    return join(sorted({avoid} | set(sample(rng, values, lo, hi))))
+
+
 def gen_parts(rng, freq, zone, anchor_wall, near):
     """RRULE parts (no COUNT/UNTIL), the naive DTSTART and the largest K worth asking for.
 
@@ -172,6 +177,20 @@ def gen_parts(rng, freq, zone, anchor_wall, near):
     anchor_day = anchor_wall.date()
     parts = [f"FREQ={freq}"]
     kmax = 40
+    if freq == "SECONDLY" and rng.random() < 0.3:
+        # BY lists (no BYHOUR: LIBICAL_LIMITATIONS), from a DTSTART they may not match, with an INTERVAL
+        # libical alone would ignore.
+        interval = rng.choice([1, 1, 2, 7, 45, 90])
+        if interval > 1:
+            parts.append(f"INTERVAL={interval}")
+        dtstart = anchor_wall - timedelta(seconds=rng.randrange(2 * 3600)) + timedelta(seconds=rng.randrange(60))
+        if rng.random() < 0.5:
+            parts.append("BYMINUTE=" + by_list(rng, [0, 1, 15, 30, 45, 59], dtstart.minute, 1, 3))
+            if rng.random() < 0.7:
+                parts.append("BYSECOND=" + by_list(rng, [0, 10, 30, 59], dtstart.second, 1, 2))
+        else:
+            parts.append("BYSECOND=" + by_list(rng, [0, 5, 10, 20, 30, 45, 59], dtstart.second, 1, 3))
+        return parts, dtstart, 10
     if freq == "SECONDLY":
         interval = rng.choice([7, 30, 45, 59, 60, 90, 120, 300, 601, 900, 997, 1800])
         parts.append(f"INTERVAL={interval}")
@@ -185,9 +204,8 @@ def gen_parts(rng, freq, zone, anchor_wall, near):
             parts.append(f"INTERVAL={interval}")
         back = timedelta(minutes=rng.randrange(180) if near else rng.randrange(2 * 24 * 60))
         dtstart = at_day(anchor_day, local_time(rng)) - back
-        if interval == 1 and rng.random() < 0.25:  # (no BYHOUR; DTSTART's minute: LIBICAL_LIMITATIONS)
-            minutes = {dtstart.minute} | set(sample(rng, [0, 10, 15, 20, 30, 45, 50], 1, 3))
-            parts.append("BYMINUTE=" + join(sorted(minutes)))
+        if rng.random() < 0.25:  # (no BYHOUR: LIBICAL_LIMITATIONS)
+            parts.append("BYMINUTE=" + by_list(rng, [0, 10, 15, 20, 30, 45, 50], dtstart.minute, 1, 3))
         return parts, dtstart, kmax
     if freq == "HOURLY":
         interval = rng.randint(1, 7)
@@ -195,13 +213,10 @@ def gen_parts(rng, freq, zone, anchor_wall, near):
             parts.append(f"INTERVAL={interval}")
         back = timedelta(days=0 if near else rng.randrange(150), hours=rng.randrange(48))
         dtstart = at_day(anchor_day, local_time(rng)) - back
-        if rng.random() < 0.3:  # DTSTART's minute among them (LIBICAL_LIMITATIONS)
-            minutes = {dtstart.minute} | set(sample(rng, [0, 15, 30, 45, 59], 1, 3))
-            parts.append("BYMINUTE=" + join(sorted(minutes)))
-        if interval == 1 and rng.random() < 0.3:  # with INTERVAL, BYHOUR may name hours never reached
-            # DTSTART's hour among them (LIBICAL_LIMITATIONS), and the next (a gap moves DTSTART on)
-            hours = {dtstart.hour, (dtstart.hour + 1) % 24} | set(sample(rng, list(range(24)), 1, 6))
-            parts.append("BYHOUR=" + join(sorted(hours)))
+        if rng.random() < 0.3:
+            parts.append("BYMINUTE=" + by_list(rng, [0, 15, 30, 45, 59], dtstart.minute, 1, 3))
+        if rng.random() < 0.3:  # with INTERVAL, BYHOUR may name hours never reached
+            parts.append("BYHOUR=" + by_list(rng, list(range(24)), dtstart.hour, 1, 6))
         return parts, dtstart, kmax
     if freq == "DAILY":
         interval = rng.choice([1, 1, 1, 1, 1, 2, 3])
@@ -349,7 +364,8 @@ def gen_case(rng, i):
     if zone not in TRANSITIONS:  # no DST here: the same dates, and 02:00, serve as well as any
         anchor = instant(anchor_wall, zi)
     freq = rng.choices(FREQS, FREQ_WEIGHTS)[0]
-    before_dtstart = rng.random() < 0.15
+    # From before DTSTART more often for sub-daily rules: their BY lists may not match DTSTART.
+    before_dtstart = rng.random() < (0.4 if freq in ("SECONDLY", "MINUTELY", "HOURLY") else 0.15)
     parts, dtstart, kmax = gen_parts(rng, freq, zone, anchor_wall, near=before_dtstart)
     base = ";".join(parts)
     k = rng.randint(5, kmax)
@@ -514,6 +530,13 @@ EDGE_CASES = [
     (BERLIN, "FREQ=MONTHLY;BYDAY=-1SU;BYHOUR=2;BYMINUTE=30", "2026-01-01T02:30:00", [],
      "2028-02-01T00:00:00+01:00", 3),
     (SYDNEY, "FREQ=YEARLY;BYMONTH=4,10;BYDAY=1SU", "2026-01-01T02:30:00", [], "2026-01-01T00:00:00+11:00", 4),
+    # A DTSTART the rule does not match: the first time of the list in DTSTART's day (hour, minute)
+    # is one (libical alone skips it).
+    (BERLIN, "FREQ=HOURLY;BYHOUR=8,9,10;BYMINUTE=0", "2026-06-01T07:05:00", [], "2026-06-01T07:05:00+02:00", 4),
+    (NY, "FREQ=HOURLY;BYHOUR=9,10,11;BYMINUTE=0", "2026-06-01T08:30:00", [], "2026-06-01T00:00:00-04:00", 3),
+    ("UTC", "FREQ=MINUTELY;BYMINUTE=15,30", "2026-06-01T00:00:00", [], "2026-05-31T23:59:59Z", 3),
+    ("UTC", "FREQ=MINUTELY;BYMINUTE=15,30;COUNT=3", "2026-06-01T00:00:00", [], "2026-05-31T23:59:59Z", 5),
+    (SYDNEY, "FREQ=SECONDLY;BYMINUTE=5,6;BYSECOND=0", "2026-06-01T00:00:07", [], "2026-06-01T00:00:00+10:00", 3),
 ]
 
 
@@ -618,6 +641,63 @@ def cases_summary(cases):
         f = c.rule.split(";")[0][5:]
         freqs[f] = freqs.get(f, 0) + 1
     return f"{len(cases)} rules: " + ", ".join(f"{n} {f}" for f, n in freqs.items())
+
+
+def default_start_rules(now):
+    """(id, zone, rule, n, enabled): rules without dtstart, whose series starts at the load minute. Their
+    BY lists name the hours and minutes after `now`, so that the load minute does not match them."""
+    out = []
+    for zone in ["UTC", "America/New_York", "Asia/Kolkata"]:
+        local = now.astimezone(ZoneInfo(zone))
+        hours = join(sorted({(local.hour + 1) % 24, (local.hour + 2) % 24, (local.hour + 3) % 24}))
+        minutes = join(sorted({(local.minute + 1) % 60, (local.minute + 3) % 60}))
+        out += [(f"HOURLY;BYHOUR={hours};BYMINUTE=0", 4, True), (f"HOURLY;BYMINUTE={minutes}", 4, False),
+                (f"HOURLY;BYHOUR={hours};BYMINUTE=0;COUNT=2", 3, False),
+                (f"MINUTELY;BYMINUTE={minutes}", 4, False), ("SECONDLY;BYSECOND=10,20", 3, False),
+                (f"SECONDLY;BYMINUTE={minutes};BYSECOND=0,30", 3, False)]
+        out[-6:] = [(f"d{len(out) - 6 + i:02d}", zone, "FREQ=" + r, n, on) for i, (r, n, on) in enumerate(out[-6:])]
+    return out
+
+
+class DefaultStartTest(unittest.TestCase):
+    """Rules without dtstart start at the load minute, which their BY lists rarely match: the first
+    time of the list after it is the first occurrence (libical alone skips it), in `next` and as the
+    next run."""
+
+    def test_series_from_the_load_minute(self):
+        rules = default_start_rules(datetime.now(UTC))
+        d = Daemon({f"{wid}.lua": f"""
+            return workflow {{
+              enabled = {str(on).lower()},
+              schedule = {{ rrule = {json.dumps(rule)}, tz = {json.dumps(zone)} }},
+              actions = {{ a = {{ run = function() end }} }},
+            }}
+            """ for wid, zone, rule, _, on in rules})
+        try:
+            d.start()
+            ids = {r[0] for r in rules}
+            listed = wait_for(lambda: (ws := {w["id"]: w for w in d.call("list")}) and ids <= set(ws) and ws,
+                              timeout=30, what="the workflows to load")
+            listed_at = datetime.now(UTC)
+            failures = []
+            for wid, zone, rule, n, on in rules:
+                zi = ZoneInfo(zone)
+                w = listed[wid]
+                self.assertEqual(w["status"], "ok", w)
+                dtstart = datetime.fromisoformat(w["schedule"][0]["dtstart"])  # the stored load minute
+                after = instant(dtstart, zi) - timedelta(seconds=1)
+                expected = [rfc3339(t, zi) for t in expand(rule, dtstart, zi, after=after, k=n)[0]]
+                got = d.call("next", {"workflow": wid, "n": n, "after": rfc3339(after, zi)})
+                if got != expected:
+                    failures.append(f"{wid}: RRULE:{rule} tz={zone} from {dtstart}: expected {expected}, got {got}")
+                if on:  # fires at the next hour at the earliest: no race with the list call
+                    first = expand(rule, dtstart, zi, after=listed_at, k=1)[0][0]
+                    run = datetime.fromisoformat(w["next_run"]).astimezone(UTC)
+                    if run != first:
+                        failures.append(f"{wid}: RRULE:{rule} tz={zone}: next run {run}, expected {first}")
+            self.assertEqual(failures, [])
+        finally:
+            harness.finish(d)
 
 
 class OracleSelfTest(unittest.TestCase):

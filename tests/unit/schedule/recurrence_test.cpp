@@ -99,6 +99,53 @@ TEST_CASE("COUNT counts the series in local order and libical's doubled start on
                                                                               "2026-01-05T09:00:00+00:00"});
 }
 
+TEST_CASE("a series whose start the rule does not match keeps the first time of its list") {
+    // libical 3.0.16 alone skips the first BY value of the start's day, hour or minute.
+    auto from = [](const std::string& rrule, const std::string& dtstart) {
+        return json{{"rrule", rrule}, {"dtstart", dtstart}, {"tz", "UTC"}};
+    };
+    // Loaded at 07:05 (the default series start is the load minute): today's 08:00 is the first.
+    CHECK(next_of(from("FREQ=HOURLY;BYHOUR=8,9,10;BYMINUTE=0", "2026-01-05T07:05:00"), "2026-01-05T07:05:00",
+                  4) == std::vector<std::string>{"2026-01-05T08:00:00+00:00", "2026-01-05T09:00:00+00:00",
+                                                 "2026-01-05T10:00:00+00:00", "2026-01-06T08:00:00+00:00"});
+    CHECK(next_of(from("FREQ=HOURLY;BYHOUR=9,10,11;BYMINUTE=0", "2026-01-05T08:30:00"), "2026-01-05T00:00:00",
+                  2) == std::vector<std::string>{"2026-01-05T09:00:00+00:00", "2026-01-05T10:00:00+00:00"});
+    CHECK(next_of(from("FREQ=HOURLY;BYHOUR=9,10,11", "2026-01-05T08:30:00"), "2026-01-05T00:00:00", 2) ==
+          std::vector<std::string>{"2026-01-05T09:30:00+00:00", "2026-01-05T10:30:00+00:00"});
+    CHECK(next_of(from("FREQ=MINUTELY;BYMINUTE=15,30", "2026-01-05T00:00:00"), "2026-01-04T23:59:59", 3) ==
+          std::vector<std::string>{"2026-01-05T00:15:00+00:00", "2026-01-05T00:30:00+00:00",
+                                   "2026-01-05T01:15:00+00:00"});
+    CHECK(next_of(from("FREQ=SECONDLY;BYSECOND=10,20", "2026-01-05T00:00:07"), "2026-01-05T00:00:00", 2) ==
+          std::vector<std::string>{"2026-01-05T00:00:10+00:00", "2026-01-05T00:00:20+00:00"});
+    // COUNT counts from the start: the first of the list is one of them, nothing before the start is.
+    CHECK(next_of(from("FREQ=HOURLY;BYHOUR=6,8,9;BYMINUTE=0;COUNT=2", "2026-01-05T07:05:00"),
+                  "2026-01-01T00:00:00",
+                  5) == std::vector<std::string>{"2026-01-05T08:00:00+00:00", "2026-01-05T09:00:00+00:00"});
+}
+
+TEST_CASE("an INTERVAL holds with a limit of its own unit (libical alone fires every listed unit)") {
+    auto from = [](const std::string& rrule, const std::string& dtstart) {
+        return json{{"rrule", rrule}, {"dtstart", dtstart}, {"tz", "UTC"}};
+    };
+    CHECK(next_of(from("FREQ=HOURLY;INTERVAL=2;BYHOUR=9,10,11;BYMINUTE=0", "2026-01-05T09:00:00"),
+                  "2026-01-05T00:00:00",
+                  3) == std::vector<std::string>{"2026-01-05T09:00:00+00:00", "2026-01-05T11:00:00+00:00",
+                                                 "2026-01-06T09:00:00+00:00"});
+    CHECK(next_of(from("FREQ=HOURLY;INTERVAL=3;BYHOUR=3,4,5,6;BYMINUTE=0", "2026-01-05T00:00:00"),
+                  "2026-01-05T00:00:00",
+                  3) == std::vector<std::string>{"2026-01-05T03:00:00+00:00", "2026-01-05T06:00:00+00:00",
+                                                 "2026-01-06T03:00:00+00:00"});
+    CHECK(next_of(from("FREQ=SECONDLY;INTERVAL=2;BYSECOND=15,30,45", "2026-01-05T00:15:15"),
+                  "2026-01-05T00:00:00",
+                  3) == std::vector<std::string>{"2026-01-05T00:15:15+00:00", "2026-01-05T00:15:45+00:00",
+                                                 "2026-01-05T00:16:15+00:00"});
+    // COUNT counts only the series' own times.
+    CHECK(next_of(from("FREQ=MINUTELY;INTERVAL=2;BYMINUTE=15,30,45;COUNT=3", "2026-01-05T00:15:00"),
+                  "2026-01-05T00:00:00",
+                  5) == std::vector<std::string>{"2026-01-05T00:15:00+00:00", "2026-01-05T00:45:00+00:00",
+                                                 "2026-01-05T01:15:00+00:00"});
+}
+
 TEST_CASE("the last day of each month, daily or yearly, as the RFC means it") {
     json daily = {{"rrule", "FREQ=DAILY;BYMONTHDAY=-1;BYHOUR=18;BYMINUTE=0;BYSECOND=0"},
                   {"tz", "UTC"},
