@@ -162,7 +162,7 @@ int check_all(const Options& options) {
     return problems == 0 ? 0 : 1;
 }
 
-int run_daemon(const Options& options) {
+int run_daemon(const Options& options, std::int64_t started_ns) {
     std::signal(SIGPIPE, SIG_IGN);
     auto cfg_result = effective_config(options);
     if (!cfg_result) {
@@ -223,7 +223,7 @@ int run_daemon(const Options& options) {
         end_leftover_jobs(&loop, *db);
         executor.recover();
         // After recovery, so that catch-up runs queue behind the executions the store already holds.
-        schedule::Scheduler scheduler(&loop, *db, registry, executor);
+        schedule::Scheduler scheduler(&loop, *db, registry, executor, {}, started_ns);
         registry.on_change = [&scheduler](const std::vector<std::string>& changed) {
             for (const auto& id : changed)
                 scheduler.refresh(id);

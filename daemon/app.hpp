@@ -5,6 +5,7 @@
 #include "scripting/lua_state.hpp"
 #include "stdlib/services.hpp"
 
+#include <cstdint>
 #include <functional>
 #include <string>
 
@@ -20,7 +21,8 @@ scripting::SandboxOptions sandbox_options(const config::Config& config, stdlib::
 // `luaflowd --check`: prints each problem as FILE:LINE: message; returns the exit code.
 int check_all(const Options& options);
 
-// Runs the daemon until SIGTERM/SIGINT; returns the exit code.
-int run_daemon(const Options& options);
+// Runs the daemon until SIGTERM/SIGINT; returns the exit code. `started_ns`: when the process
+// started, on the wall clock (nanoseconds since the epoch).
+int run_daemon(const Options& options, std::int64_t started_ns);
 
 } // namespace luaflow

@@ -6,9 +6,14 @@
 
 #include <curl/curl.h>
 
+#include <chrono>
 #include <cstdio>
 
 int main(int argc, char** argv) {
+    // The wall-clock start of the process: schedule occurrences before it were missed (SPEC 4).
+    const std::int64_t started_ns = std::chrono::duration_cast<std::chrono::nanoseconds>(
+                                        std::chrono::system_clock::now().time_since_epoch())
+                                        .count();
     luaflow::log::init();
     auto options = luaflow::parse_options(argc, argv);
     if (!options) return 2;
@@ -28,7 +33,7 @@ int main(int argc, char** argv) {
         std::fprintf(stderr, "luaflowd: cannot initialise libcurl: %s\n", curl_easy_strerror(rc));
         return 1;
     }
-    int code = luaflow::run_daemon(*options);
+    int code = luaflow::run_daemon(*options, started_ns);
     curl_global_cleanup();
     return code;
 }

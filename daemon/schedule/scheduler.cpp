@@ -26,9 +26,10 @@ std::string when(UnixSeconds t, const Zone& z) {
 } // namespace
 
 Scheduler::Scheduler(uv_loop_t* loop, store::Db& db, registry::Registry& registry, exec::Executor& executor,
-                     Clock clock)
+                     Clock clock, std::optional<std::int64_t> process_started_ns)
     : db_(db), registry_(registry), executor_(executor),
       clock_(clock ? std::move(clock) : Clock(wall_clock_ns)),
+      process_started_ns_(process_started_ns ? *process_started_ns : clock_()),
       timer_(
           loop, [this] { on_fire(); }, [this] { on_clock_set(); }) {}
 
@@ -37,8 +38,9 @@ std::int64_t Scheduler::now_ns() const {
 }
 
 void Scheduler::start() {
+    // What came due since the process started is not missed: it fires now, late.
     for (const auto& [id, entry] : registry_.all())
-        refresh(id);
+        refresh(id, process_started_ns_);
 }
 
 void Scheduler::stop() {
@@ -47,7 +49,13 @@ void Scheduler::stop() {
 }
 
 void Scheduler::refresh(const std::string& id) {
+    refresh(id, std::nullopt);
+}
+
+void Scheduler::refresh(const std::string& id, std::optional<std::int64_t> missed_before_ns) {
+    bool was_disabled = false;
     if (auto it = workflows_.find(id); it != workflows_.end()) {
+        was_disabled = !it->second.enabled;
         if (it->second.queued_at) due_.erase({*it->second.queued_at, id});
         workflows_.erase(it);
     }
@@ -61,14 +69,22 @@ void Scheduler::refresh(const std::string& id) {
     WorkflowState& w = workflows_[id];
     w.def = entry->def;
     w.enabled = store::enabled_override(db_, id).value_or(entry->def->enabled);
-    const UnixSeconds now = static_cast<UnixSeconds>(now_ns() / 1'000'000'000);
+    const std::int64_t now_at = now_ns();
+    const UnixSeconds now = static_cast<UnixSeconds>(now_at / 1'000'000'000);
+    // Occurrences before this instant were missed: before the process started, before the enable, or
+    // (a reload, a step of the clock, a machine that slept) before the current second.
+    if (!missed_before_ns) missed_before_ns = was_disabled && w.enabled ? now_at : now * 1'000'000'000;
+    missed_before_ns = std::min(*missed_before_ns, now_at); // the clock may have been set back since
+    // The first whole second that was not missed.
+    const UnixSeconds not_missed =
+        *missed_before_ns / 1'000'000'000 + (*missed_before_ns % 1'000'000'000 > 0);
     for (Rule& rule : rules.value()) {
         RuleState r;
         auto row = store::find_schedule(db_, id, rule.key);
         if (!row) {
             // First sight: the series starts now (to the minute, so FREQ=HOURLY;BYMINUTE=0 fires at :00:00,
             // not at the second of the load), and nothing before now was missed.
-            row = store::ScheduleRow{now - now % 60, now - 1};
+            row = store::ScheduleRow{now - now % 60, std::max(now, not_missed) - 1};
             store::insert_schedule(db_, id, rule.key, *row);
         }
         r.spec = recurrence_of(rule, row->dtstart);
@@ -78,10 +94,9 @@ void Scheduler::refresh(const std::string& id) {
     }
     if (w.enabled && !stopped_) {
         for (RuleState& r : w.rules) {
-            // Occurrences before the current second were missed (the daemon was down, the workflow
-            // disabled, the clock stepped); the current second's fires now, a little late.
-            if (r.handled < now - 1) catch_up(w, r, now);
-            r.cursor = std::make_unique<Cursor>(r.spec, std::max(r.handled, now - 1));
+            // What was missed follows `catchup`; later occurrences up to now fire at once, a little late.
+            if (r.handled < not_missed - 1) catch_up(w, r, not_missed);
+            r.cursor = std::make_unique<Cursor>(r.spec, std::max(r.handled, not_missed - 1));
             r.next = r.cursor->next();
         }
     }
@@ -221,7 +236,7 @@ Scheduler::Missed Scheduler::missed_between(const RuleState& r, UnixSeconds afte
 }
 
 void Scheduler::catch_up(WorkflowState& w, RuleState& r, UnixSeconds until) {
-    Missed m = missed_between(r, r.handled, until); // before the current second
+    Missed m = missed_between(r, r.handled, until); // before `until`
     r.handled = until - 1;
     store::mark_handled(db_, w.def->id, r.rule.key, r.handled);
     if (m.count == 0) return;

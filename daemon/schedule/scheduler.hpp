@@ -32,14 +32,17 @@ class Scheduler {
   public:
     using Clock = std::function<std::int64_t()>; // wall clock, nanoseconds since the epoch
 
+    // `process_started_ns`: when the daemon process started, on the wall clock (default: now).
+    // Occurrences before it were missed and follow `catchup`; later ones fire at start, late (SPEC 4).
     Scheduler(uv_loop_t* loop, store::Db& db, registry::Registry& registry, exec::Executor& executor,
-              Clock clock = {});
+              Clock clock = {}, std::optional<std::int64_t> process_started_ns = std::nullopt);
     Scheduler(const Scheduler&) = delete;
     Scheduler& operator=(const Scheduler&) = delete;
 
     // Reads every workflow's rules, handles what was missed while the daemon was down, arms the timer.
     void start();
-    // The workflow's definition changed or went away, or it was enabled or disabled.
+    // The workflow's definition changed or went away, or it was enabled or disabled. An enable makes
+    // the occurrences before it missed (SPEC 4); otherwise those before the current second are.
     void refresh(const std::string& workflow);
     // Fires nothing more (shutdown).
     void stop();
@@ -78,6 +81,7 @@ class Scheduler {
         std::vector<UnixSeconds> newest; // the newest kMaxCatchupRuns, oldest first
     };
 
+    void refresh(const std::string& workflow, std::optional<std::int64_t> missed_before_ns);
     void on_fire();
     void on_clock_set();
     void fire(WorkflowState& w, UnixSeconds at);
@@ -93,6 +97,7 @@ class Scheduler {
     registry::Registry& registry_;
     exec::Executor& executor_;
     Clock clock_;
+    std::int64_t process_started_ns_;
     std::map<std::string, WorkflowState> workflows_;
     std::set<std::pair<UnixSeconds, std::string>> due_; // (next occurrence, workflow)
     loop::WallTimer timer_;

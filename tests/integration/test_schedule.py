@@ -176,6 +176,38 @@ class ScheduleTest(unittest.TestCase):
         events = wait_for(late_run, timeout=20, what="a late run")
         self.assertIn("after its scheduled time", [e for e in events if e["event"] == "late"][0]["message"])
 
+    def restart_between_occurrences(self, catchup):
+        """SPEC 4: the daemon stops just after an occurrence of an every-4-s rule and starts again 0.5 s
+        after a later one, T1. Every occurrence up to T1 came before the process started: missed, and
+        handled by `catchup` alone. Returns the runs after the stop as (second, catch-up or not), and T1."""
+        d = self.start({"four.lua": f"""
+            return workflow {{
+              schedule = {{ rrule = "FREQ=SECONDLY;INTERVAL=4", tz = "UTC", catchup = "{catchup}" }},
+              actions = {{ a = {{ run = function() end }} }},
+            }}
+            """})
+        wait_for(lambda: scheduled_seconds(d, "four"), timeout=15, what="a first run")
+        self.assertEqual(d.stop(), 0)
+        stopped = time.time()
+        # The series starts at the load minute: its occurrences are the Unix seconds divisible by 4.
+        t1 = (int(stopped) // 4 + 2) * 4
+        wait_for(lambda: time.time() >= t1 + 0.5, timeout=15, interval=0.002, what="0.5 s after an occurrence")
+        d.start()
+        wait_for(lambda: any(s >= t1 + 4 for s in scheduled_seconds(d, "four")), timeout=15,
+                 what="the first occurrence after the restart")
+        runs = sorted((round(ms(r["scheduled_for"])), bool(r["trigger"].get("catchup")))
+                      for r in reports(d, "four"))
+        return [r for r in runs if r[0] > stopped], t1
+
+    def test_catchup_none_runs_nothing_that_came_before_the_start(self):
+        runs, t1 = self.restart_between_occurrences("none")
+        self.assertEqual(runs[0], (t1 + 4, False), f"an occurrence from before the start ran: {runs}")
+        self.assertEqual([r for r in runs if r[1]], [])
+
+    def test_catchup_latest_runs_only_the_occurrence_before_the_start(self):
+        runs, t1 = self.restart_between_occurrences("latest")
+        self.assertEqual(runs[:2], [(t1, True), (t1 + 4, False)], runs)
+
     def test_dtstart_is_kept_across_restarts_and_reloads(self):
         wf = """
         return workflow {

@@ -26,6 +26,26 @@ struct Rig : testing::Engine {
         schedules->start();
     }
     ~Rig() { schedules.reset(); }
+    // The daemon stops, and a new process starts at `process_started` (seconds, with a fraction) on the
+    // same store; its scheduler starts `starting` later.
+    void restart(double process_started, double starting) {
+        db->flush();
+        schedules.reset();
+        const auto started_ns = static_cast<std::int64_t>(process_started * kSecond);
+        now = started_ns + static_cast<std::int64_t>(starting * kSecond);
+        schedules = std::make_unique<schedule::Scheduler>(
+            &loop, *db, *registry, *executor, [this] { return now; }, started_ns);
+        schedules->start();
+        uv_run(&loop, UV_RUN_NOWAIT);
+    }
+    std::vector<bool> catchups() {
+        std::vector<bool> out;
+        for (const auto& e : store::list_executions(*db, {"wf", std::nullopt, 1000})) {
+            auto row = store::find_execution(*db, e["id"].get<std::string>());
+            out.insert(out.begin(), row->trigger.contains("catchup"));
+        }
+        return out;
+    }
     void at(std::int64_t unix_seconds, std::int64_t extra_ns = kSecond / 10) {
         now = unix_seconds * kSecond + extra_ns;
         schedules->fire_due();
@@ -101,4 +121,62 @@ TEST_CASE("a restart keeps the stored series start: steps count from the first l
     rig.schedules->start();
     CHECK(rig.schedules->next_fire("wf") == kStart + 1260); // not 960 + 420
     CHECK(store::skipped_count(*rig.db, "wf") == 2);        // 420 and 840 passed while it was down
+}
+
+namespace {
+
+std::string every_four_seconds(const char* catchup) {
+    return std::string(
+               R"(return workflow { schedule = { rrule = "FREQ=SECONDLY;INTERVAL=4", tz = "UTC", catchup = ")") +
+           catchup + R"(" }, actions = { a = { run = function() end } } })";
+}
+
+} // namespace
+
+TEST_CASE("an occurrence before the process started was missed, even in the second it started") {
+    // The series starts at kStart (the load minute): every 4 s from there. The daemon stops just after
+    // the occurrence at +8 and starts again 0.5 s after the one at +16, which it must not run.
+    for (const char* catchup : {"none", "latest"}) {
+        CAPTURE(catchup);
+        Rig rig(every_four_seconds(catchup));
+        rig.at(kStart + 8);
+        REQUIRE(rig.fired() == std::vector<std::int64_t>{kStart + 8});
+        rig.restart(kStart + 16.5, 0.2);
+        rig.schedules->fire_due();
+        if (std::string(catchup) == "none") {
+            CHECK(rig.fired() == std::vector<std::int64_t>{kStart + 8});
+            CHECK(store::skipped_count(*rig.db, "wf") == 2); // +12 and +16
+        } else {
+            CHECK(rig.fired() == std::vector<std::int64_t>{kStart + 8, kStart + 16}); // once, as a catch-up
+            CHECK(rig.catchups() == std::vector<bool>{false, true});
+            CHECK(store::skipped_count(*rig.db, "wf") == 1);
+        }
+        CHECK(rig.schedules->next_fire("wf") == kStart + 20);
+    }
+}
+
+TEST_CASE("an occurrence after the process started fires at once while the daemon is starting") {
+    Rig rig(every_four_seconds("none"));
+    rig.at(kStart + 8);
+    rig.restart(kStart + 15.9, 0.6); // started before +16, its scheduler after it
+    CHECK(rig.schedules->next_fire("wf") == kStart + 16);
+    rig.schedules->fire_due();
+    CHECK(rig.fired() == std::vector<std::int64_t>{kStart + 8, kStart + 16});
+    CHECK(rig.catchups() == std::vector<bool>{false, false}); // late, not a catch-up
+    CHECK(store::skipped_count(*rig.db, "wf") == 1);          // +12 only
+    CHECK(rig.schedules->next_fire("wf") == kStart + 20);
+}
+
+TEST_CASE("an occurrence before an enable was missed, even in the second of the enable") {
+    Rig rig(every_four_seconds("none"));
+    rig.at(kStart + 8);
+    store::set_enabled_override(*rig.db, "wf", false);
+    rig.schedules->refresh("wf");
+    rig.now = (kStart + 16) * kSecond + kSecond / 2;
+    store::set_enabled_override(*rig.db, "wf", true);
+    rig.schedules->refresh("wf");
+    rig.schedules->fire_due();
+    CHECK(rig.fired() == std::vector<std::int64_t>{kStart + 8});
+    CHECK(store::skipped_count(*rig.db, "wf") == 2);
+    CHECK(rig.schedules->next_fire("wf") == kStart + 20);
 }
