@@ -3,6 +3,7 @@
 // the runner reports once through AttemptDone, unless cancel() came first.
 #include "common/duration.hpp"
 #include "common/time_format.hpp"
+#include "daemon/schedule/zone.hpp" // format_scheduled: scheduled_for in its rule's zone
 #include "scripting/workflow_def.hpp"
 
 #include <nlohmann/json.hpp>
@@ -40,8 +41,9 @@ struct AttemptSpec {
     json node = json::object();
     int attempt = 1;
     std::optional<UnixMillis> scheduled_for;
-    std::string scratch;           // the job's scratch directory
-    std::optional<Millis> timeout; // effective per-attempt timeout
+    std::optional<std::string> scheduled_tz; // the rule's zone: scheduled_for is shown in it
+    std::string scratch;                     // the job's scratch directory
+    std::optional<Millis> timeout;           // effective per-attempt timeout
 };
 
 class Attempt {

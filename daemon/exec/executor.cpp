@@ -193,6 +193,7 @@ Result<std::string> Executor::submit(const SubmitRequest& r) {
     e->input = std::move(input.value());
     e->shared = def->context.is_object() ? def->context : json::object();
     e->scheduled_for = r.scheduled_for;
+    e->scheduled_tz = r.scheduled_tz;
     e->parent = r.parent;
     e->actions.resize(def->actions.size());
 
@@ -208,6 +209,7 @@ Result<std::string> Executor::submit(const SubmitRequest& r) {
     row.created_at = now_unix_ms();
     if (start_now) row.started_at = e->started_at = row.created_at;
     row.scheduled_for = e->scheduled_for;
+    row.scheduled_tz = e->scheduled_tz;
     row.parent = e->parent;
     for (const auto& a : def->actions)
         row.actions.push_back(a.name);
@@ -239,7 +241,8 @@ void Executor::start_execution(Execution& e) {
     }
     if (e.scheduled_for && *e.started_at - *e.scheduled_for > kLateAfter) {
         std::string message = "started " + format_duration(*e.started_at - *e.scheduled_for) +
-                              " after its scheduled time " + format_rfc3339(*e.scheduled_for);
+                              " after its scheduled time " +
+                              schedule::format_scheduled(*e.scheduled_for, e.scheduled_tz);
         log::info("execution %s of %s: %s", e.id.c_str(), e.def->id.c_str(), message.c_str());
         store::record_event(db_, {e.def->id, e.id, "late", *e.started_at, 1, message});
     }
@@ -322,6 +325,7 @@ AttemptSpec Executor::attempt_spec(const Execution& e, std::size_t i) const {
     s.node = e.actions[i].node;
     s.attempt = std::max(1, e.actions[i].attempts);
     s.scheduled_for = e.scheduled_for;
+    s.scheduled_tz = e.scheduled_tz;
     s.scratch = scratch_dir(e, i);
     const scripting::ActionDef& a = e.def->actions[i];
     s.timeout = a.timeout
@@ -763,6 +767,7 @@ Result<ExecStatus> Executor::retry(const std::string& id) {
     e->input = row->input;
     e->shared = row->shared.is_object() ? row->shared : json::object();
     e->scheduled_for = row->scheduled_for;
+    e->scheduled_tz = row->scheduled_tz;
     e->started_at = row->started_at;
     e->parent = row->parent;
     e->actions.resize(def->actions.size());

@@ -44,6 +44,7 @@ struct SubmitRequest {
     json input_strings = json::object(); // -i KEY=VALUE, converted to the declared types
     json trigger = {{"type", "manual"}};
     std::optional<UnixMillis> scheduled_for;
+    std::optional<std::string> scheduled_tz; // the zone of the rule that fired it
     std::optional<std::string> parent;
     bool queue_even_if_skip = false; // catch-up runs queue even with overlap = "skip"
 };
@@ -144,6 +145,7 @@ class Executor final : public stdlib::Services, public stdlib::ChildWorkflows {
         json trigger, input, shared;
         json outputs = json::object(); // of the succeeded actions, by name: what ctx.outputs shows
         std::optional<UnixMillis> scheduled_for;
+        std::optional<std::string> scheduled_tz;
         std::optional<UnixMillis> started_at;
         std::optional<std::string> parent;
         std::vector<ActionState> actions;

@@ -14,7 +14,9 @@ json execution_json(const AttemptSpec& spec) {
             {"workflow", spec.def->id},
             {"trigger", spec.trigger},
             {"attempt", spec.attempt},
-            {"scheduled_for", spec.scheduled_for ? json(format_rfc3339(*spec.scheduled_for)) : json()}};
+            {"scheduled_for", spec.scheduled_for
+                                  ? json(schedule::format_scheduled(*spec.scheduled_for, spec.scheduled_tz))
+                                  : json()}};
 }
 
 namespace {

@@ -33,6 +33,7 @@ void Executor::recover() {
         e->input = row.input;
         e->shared = row.shared.is_object() ? row.shared : json::object();
         e->scheduled_for = row.scheduled_for;
+        e->scheduled_tz = row.scheduled_tz;
         e->started_at = row.started_at;
         e->parent = row.parent;
         e->actions.resize(def->actions.size());

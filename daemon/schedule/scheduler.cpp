@@ -182,6 +182,7 @@ bool Scheduler::launch(WorkflowState& w, UnixSeconds at, const RuleState& r, boo
     req.trigger = {{"type", "schedule"}, {r.rule.cron ? "cron" : "rrule", r.rule.text}};
     if (catchup) req.trigger["catchup"] = to_string(r.rule.catchup);
     req.scheduled_for = at * 1000;
+    req.scheduled_tz = r.rule.zone.name();
     req.queue_even_if_skip = catchup; // catchup = "all" asked for every run
     auto id = executor_.submit(req);
     if (!id) {

@@ -1,5 +1,7 @@
 #include "daemon/schedule/zone.hpp"
 
+#include "common/time_format.hpp"
+
 #include <libical/ical.h>
 
 #include <climits>
@@ -141,6 +143,12 @@ std::string format_in_zone(UnixSeconds t, const Zone& zone) {
     std::snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d%c%02d:%02d", l.year, l.month, l.day, l.hour,
                   l.minute, l.second, off < 0 ? '-' : '+', a / 3600, a / 60 % 60);
     return buf;
+}
+
+std::string format_scheduled(std::int64_t unix_ms, const std::optional<std::string>& zone) {
+    if (zone && unix_ms % 1000 == 0)
+        if (auto z = Zone::find(*zone)) return format_in_zone(unix_ms / 1000, z.value());
+    return format_rfc3339(unix_ms);
 }
 
 } // namespace luaflow::schedule

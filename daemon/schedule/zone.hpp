@@ -4,6 +4,7 @@
 #include "common/result.hpp"
 
 #include <cstdint>
+#include <optional>
 #include <string>
 
 struct _icaltimezone;
@@ -54,5 +55,10 @@ class Zone {
 
 // "2026-11-22T10:00:00+01:00": whole seconds, with the zone's offset at that instant.
 std::string format_in_zone(UnixSeconds t, const Zone& zone);
+
+// A scheduled run's nominal time (scheduled_for) in the zone of the rule that fired it (an IANA name),
+// as `next` prints it. Without a zone the store knows (rows older than the column), in the process's
+// zone with milliseconds, as every other time.
+std::string format_scheduled(std::int64_t unix_ms, const std::optional<std::string>& zone);
 
 } // namespace luaflow::schedule

@@ -1,5 +1,6 @@
 #include "daemon/store/executions.hpp"
 
+#include "daemon/schedule/zone.hpp"
 #include "daemon/store/events.hpp"
 
 namespace luaflow::store {
@@ -23,7 +24,7 @@ std::optional<int> opt_int(const std::optional<std::int64_t>& v) {
 
 constexpr const char* kExecutionColumns = "id, seq, workflow, definition, status, trigger, input, shared, "
                                           "error, created_at, started_at, finished_at, "
-                                          "scheduled_for, parent";
+                                          "scheduled_for, parent, scheduled_tz";
 
 ExecutionRow read_execution(Stmt::Use& q) {
     ExecutionRow r;
@@ -41,6 +42,7 @@ ExecutionRow read_execution(Stmt::Use& q) {
     r.finished_at = q.opt_int64(11);
     r.scheduled_for = q.opt_int64(12);
     r.parent = q.opt_text(13);
+    r.scheduled_tz = q.opt_text(14);
     return r;
 }
 
@@ -108,9 +110,9 @@ std::int64_t max_execution_seq(Db& db) {
 void insert_execution(Db& db, const NewExecution& e) {
     static constexpr const char* kSql =
         "INSERT INTO executions(id, seq, workflow, definition, status, trigger, input, shared, created_at, "
-        "started_at, scheduled_for, parent) VALUES (:id, :seq, :workflow, :definition, :status, :trigger, "
-        ":input, "
-        ":shared, :created_at, :started_at, :scheduled_for, :parent)";
+        "started_at, scheduled_for, scheduled_tz, parent) "
+        "VALUES (:id, :seq, :workflow, :definition, :status, :trigger, :input, :shared, :created_at, "
+        ":started_at, :scheduled_for, :scheduled_tz, :parent)";
     static constexpr const char* kActionSql =
         "INSERT INTO actions(execution_id, name, status) VALUES (:id, :name, 'pending')";
     db.write();
@@ -126,7 +128,8 @@ void insert_execution(Db& db, const NewExecution& e) {
         q.bind(":shared", e.shared.dump())
             .bind(":created_at", e.created_at)
             .bind(":started_at", e.started_at);
-        q.bind(":scheduled_for", e.scheduled_for).bind(":parent", e.parent).run();
+        q.bind(":scheduled_for", e.scheduled_for).bind(":scheduled_tz", e.scheduled_tz);
+        q.bind(":parent", e.parent).run();
     }
     for (const std::string& name : e.actions) {
         Stmt::Use q(db.stmt(kActionSql));
@@ -395,7 +398,8 @@ json inspect_document(const ExecutionRow& r) {
             {"created_at", time_or_null(r.created_at)},
             {"started_at", time_or_null(r.started_at)},
             {"finished_at", time_or_null(r.finished_at)},
-            {"scheduled_for", time_or_null(r.scheduled_for)},
+            {"scheduled_for",
+             r.scheduled_for ? json(schedule::format_scheduled(*r.scheduled_for, r.scheduled_tz)) : json()},
             {"parent", r.parent ? json(*r.parent) : json()},
             {"actions", actions},
             {"events", r.events},

@@ -28,6 +28,7 @@ struct NewExecution {
     UnixMillis created_at = 0;
     std::optional<UnixMillis> started_at;
     std::optional<UnixMillis> scheduled_for;
+    std::optional<std::string> scheduled_tz; // the zone of the rule that fired it
     std::optional<std::string> parent;
     std::vector<std::string> actions; // inserted as pending
 };
@@ -76,6 +77,7 @@ struct ExecutionRow {
     std::optional<UnixMillis> started_at;
     std::optional<UnixMillis> finished_at;
     std::optional<UnixMillis> scheduled_for;
+    std::optional<std::string> scheduled_tz; // null in rows from before migration 6
     std::optional<std::string> parent;
     std::vector<ActionRow> actions;
     std::vector<ChildRow> children; // oldest first

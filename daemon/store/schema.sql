@@ -112,3 +112,8 @@ CREATE INDEX executions_parent ON executions(parent, seq) WHERE parent IS NOT NU
 -- what a running or finished attempt holds of its host (cpus, gpus, memory), both shown by inspect.
 ALTER TABLE actions ADD COLUMN waiting TEXT;
 ALTER TABLE actions ADD COLUMN allocation TEXT;
+
+-- migration 6
+-- The zone of the schedule rule that started an execution, so that its scheduled_for is shown in that
+-- zone, as `next` shows the rule's times (NULL: not scheduled, or from before this migration).
+ALTER TABLE executions ADD COLUMN scheduled_tz TEXT;

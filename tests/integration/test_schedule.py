@@ -208,6 +208,32 @@ class ScheduleTest(unittest.TestCase):
         runs, t1 = self.restart_between_occurrences("latest")
         self.assertEqual(runs[:2], [(t1, True), (t1 + 4, False)], runs)
 
+    def test_scheduled_for_is_in_the_rules_zone(self):
+        # As `next` shows the rule's times: in inspect (JSON and text), in ctx.execution for Lua and for
+        # a subprocess (LUAFLOW_INPUT), for a zone that is not the daemon's.
+        d = self.start({"kolkata.lua": """
+            return workflow {
+              schedule = { rrule = "FREQ=SECONDLY;INTERVAL=2", tz = "Asia/Kolkata" },
+              actions = {
+                lua = { run = function(ctx) return { at = ctx.execution.scheduled_for } end },
+                sub = { shell = [[cp "$LUAFLOW_INPUT" "$LUAFLOW_OUTPUT"]] },
+              },
+            }
+            """})
+        upcoming = d.ctl_json("next", "kolkata", "-n", "10")
+        self.assertTrue(all(t.endswith("+05:30") for t in upcoming), upcoming)
+
+        def listed_run():
+            for r in reports(d, "kolkata"):
+                if r["status"] == "succeeded" and r["scheduled_for"] in upcoming:
+                    return r
+        r = wait_for(listed_run, timeout=20, what="a run `next` listed")
+        self.assertEqual(r["actions"]["lua"]["output"]["at"], r["scheduled_for"])
+        self.assertEqual(r["actions"]["sub"]["output"]["execution"]["scheduled_for"], r["scheduled_for"])
+        rc, out, err = d.ctl("inspect", r["id"])
+        self.assertEqual(rc, 0, err)
+        self.assertIn(r["scheduled_for"], out)
+
     def test_dtstart_is_kept_across_restarts_and_reloads(self):
         wf = """
         return workflow {

@@ -204,3 +204,64 @@ TEST_CASE("retention prunes old finished executions beyond the newest kept per w
     // Nothing finished before the cutoff: nothing goes.
     CHECK(prune_executions(*db, 0, 0, 100).empty());
 }
+
+namespace luaflow::store {
+extern const char* const kSchemaSql;
+}
+
+TEST_CASE("a scheduled execution keeps its rule's zone and shows scheduled_for in it") {
+    TempDir dir;
+    auto db = std::move(Db::open(dir.file("luaflow.db")).value());
+    insert_definition(*db, "d1", "wf", "wf.lua", "x");
+    NewExecution e = sample("abc123", 1);
+    e.scheduled_for = 1'805'101'200'000; // 2027-03-15T09:00:00Z
+    e.scheduled_tz = "Europe/Berlin";
+    insert_execution(*db, e);
+    NewExecution manual = sample("def456", 2);
+    insert_execution(*db, manual);
+    db->flush();
+    auto row = find_execution(*db, "abc123");
+    REQUIRE(row);
+    CHECK(row->scheduled_tz == "Europe/Berlin");
+    // As `next` prints the rule's times: whole seconds, the zone's offset.
+    CHECK(inspect_document(*row)["scheduled_for"] == "2027-03-15T10:00:00+01:00");
+    CHECK(inspect_document(*find_execution(*db, "def456"))["scheduled_for"].is_null());
+}
+
+TEST_CASE("a database from before the zone column opens, and its scheduled runs still show") {
+    // A store at schema version 5 (the last one without executions.scheduled_tz), with a scheduled run.
+    TempDir dir;
+    const std::string path = dir.file("luaflow.db");
+    std::string all = kSchemaSql;
+    const auto cut = all.find("-- migration 6");
+    REQUIRE(cut != std::string::npos);
+    sqlite3* old = nullptr;
+    REQUIRE(sqlite3_open(path.c_str(), &old) == SQLITE_OK);
+    const std::string script =
+        "BEGIN;" + all.substr(0, cut) +
+        "PRAGMA user_version=5;"
+        "INSERT INTO definitions VALUES ('d1', 'wf', 'wf.lua', 'x', 0);"
+        "INSERT INTO executions(id, seq, workflow, definition, status, trigger, input, shared, created_at, "
+        "scheduled_for) VALUES ('abc123', 1, 'wf', 'd1', 'succeeded', '{\"type\":\"schedule\"}', '{}', '{}', "
+        "0, "
+        "1805101200000);"
+        "COMMIT;";
+    REQUIRE(sqlite3_exec(old, script.c_str(), nullptr, nullptr, nullptr) == SQLITE_OK);
+    sqlite3_close(old);
+
+    auto db = Db::open(path);
+    REQUIRE_MESSAGE(db, db.error().message);
+    CHECK((*db)->schema_version() >= 6);
+    auto row = find_execution(**db, "abc123");
+    REQUIRE(row);
+    CHECK_FALSE(row->scheduled_tz);
+    CHECK(inspect_document(*row)["scheduled_for"] == format_rfc3339(1'805'101'200'000)); // as before
+    // New runs keep their zone in the migrated store.
+    insert_definition(**db, "d1", "wf", "wf.lua", "x");
+    NewExecution e = sample("def456", 2);
+    e.scheduled_for = 1'805'101'200'000;
+    e.scheduled_tz = "America/New_York";
+    insert_execution(**db, e);
+    (*db)->flush();
+    CHECK(inspect_document(*find_execution(**db, "def456"))["scheduled_for"] == "2027-03-15T05:00:00-04:00");
+}
