@@ -8,6 +8,7 @@
 #include "daemon/exec/leftovers.hpp"
 #include "daemon/exec/retention_pruner.hpp"
 #include "daemon/registry/registry.hpp"
+#include "daemon/registry/workflow_files.hpp"
 #include "daemon/schedule/check.hpp"
 #include "daemon/schedule/scheduler.hpp"
 #include "daemon/service_notify.hpp"
@@ -20,7 +21,6 @@
 
 #include <csignal>
 #include <cstring>
-#include <dirent.h>
 #include <fcntl.h>
 #include <filesystem>
 #include <malloc.h>
@@ -133,25 +133,20 @@ int check_all(const Options& options) {
     int problems = 0;
     {
         CheckServices services(&loop);
-        std::vector<std::string> files;
-        if (DIR* d = ::opendir(cfg->workflows.c_str())) {
-            while (dirent* ent = ::readdir(d)) {
-                std::string name = ent->d_name;
-                if (name.size() > 4 && name.compare(name.size() - 4, 4, ".lua") == 0)
-                    files.push_back(cfg->workflows + "/" + name);
-            }
-            ::closedir(d);
+        std::vector<registry::WorkflowFile> files;
+        if (auto scanned = registry::workflow_files(cfg->workflows)) {
+            files = std::move(scanned.value());
         } else {
-            std::printf("%s:0: cannot read the workflows directory: %s\n", cfg->workflows.c_str(),
-                        std::strerror(errno));
+            std::printf("%s:0: %s\n", cfg->workflows.c_str(), scanned.error().message.c_str());
             ++problems;
         }
-        std::sort(files.begin(), files.end());
-        for (const std::string& f : files) {
-            std::string id = std::filesystem::path(f).stem().string();
-            auto r = schedule::checked(scripting::load_workflow_file(f, sandbox_options(*cfg, services, id)));
+        for (const registry::WorkflowFile& f : files) {
+            auto r = scripting::load_workflow_file(f.path, sandbox_options(*cfg, services, f.id),
+                                                   schedule::check_schedule);
             if (auto* err = std::get_if<scripting::LoadError>(&r)) {
-                std::printf("%s\n", err->to_string().c_str());
+                // Every error of the file, in source order (SPEC 6).
+                for (const scripting::LoadError& e : err->all())
+                    std::printf("%s\n", e.to_string().c_str());
                 ++problems;
             }
         }

@@ -53,8 +53,12 @@ json validate(const std::vector<std::string>& files) {
             config::Config cfg;
             cfg.workflows = directory_of(f);
             std::string id = fs::path(f).stem().string();
-            auto r = schedule::checked(scripting::load_workflow_file(f, sandbox_options(cfg, services, id)));
-            if (auto* err = std::get_if<scripting::LoadError>(&r)) errors.push_back(error_json(*err));
+            auto r = scripting::load_workflow_file(f, sandbox_options(cfg, services, id),
+                                                   schedule::check_schedule);
+            // Every error of the file, in source order, the same on every run (SPEC 6).
+            if (auto* err = std::get_if<scripting::LoadError>(&r))
+                for (const scripting::LoadError& e : err->all())
+                    errors.push_back(error_json(e));
         }
     }
     uv_run(&loop, UV_RUN_DEFAULT);

@@ -93,39 +93,65 @@ std::string describe(lua_State* L, int idx) {
     }
 }
 
-// Reads and checks the returned table inside a protected call. A failure records its LoadError and
-// raises a Lua error to unwind; lua_error unwinds C++ frames correctly on x86-64 LuaJIT.
+// Reads and checks the returned table inside a protected call. The check goes on after an error, so
+// that validate lists every one (SPEC 6): each field is a part (part()), a failure records its
+// LoadError and raises a Lua error that ends only that part; lua_error unwinds C++ frames correctly on
+// x86-64 LuaJIT. Errors that need no unwinding are only recorded (report()).
 class Validator {
   public:
     Validator(lua_State* L, LuaState& state, const std::string& file, std::string_view source,
               WorkflowDef& def)
         : L_(L), state_(state), file_(file), source_(source), def_(def) {}
 
-    std::optional<LoadError> error;
+    // Every error found, in source order (by line, then by message: the same on every run, whatever
+    // order the tables' keys came in).
+    std::vector<LoadError> errors() const {
+        std::vector<LoadError> out = errors_;
+        auto key = [](const LoadError& e) { return std::tie(e.line, e.message); };
+        std::sort(out.begin(), out.end(), [&](const auto& a, const auto& b) { return key(a) < key(b); });
+        out.erase(std::unique(out.begin(), out.end(),
+                              [&](const auto& a, const auto& b) { return key(a) == key(b); }),
+                  out.end());
+        return out;
+    }
 
     void run(int wf) {
         def_.line = workflow_line(wf);
-        check_unknown(wf, kWorkflowFields, "", def_.line);
-        def_.description = opt_string(wf, "description", "").value_or("");
-        def_.enabled = opt_bool(wf, "enabled", "").value_or(true);
-        def_.schedule = schedule(wf);
-        triggers(wf);
-        inputs(wf);
-        def_.context = opt_table_json(wf, "context", "", true);
-        if (def_.context.is_array() && def_.context.empty()) def_.context = json::object();
-        if (!def_.context.is_object())
-            fail(field_line("context", def_.line), "field 'context': expected a table of named values");
-        if (auto c = opt_int(wf, "concurrency", "", 1)) def_.concurrency = static_cast<int>(*c);
-        if (auto o = opt_enum(wf, "overlap", "", {"queue", "skip"}))
-            def_.overlap = *o == "skip" ? Overlap::skip : Overlap::queue;
-        def_.timeout = opt_duration(wf, "timeout", "");
-        defaults_.retries = static_cast<int>(opt_int(wf, "retries", "", 0).value_or(0));
-        defaults_.retry_delay = opt_duration(wf, "retry_delay", "").value_or(kDefaultRetryDelay);
-        if (auto b = opt_enum(wf, "backoff", "", {"exponential", "fixed"}))
-            defaults_.backoff = *b == "fixed" ? Backoff::fixed : Backoff::exponential;
-        def_.queue = opt_string(wf, "queue", "").value_or("default");
-        def_.notify = notify(wf);
-        actions(wf);
+        const int line = def_.line;
+        part(wf, line, [&](int t) { check_unknown(t, kWorkflowFields, "", line); });
+        part(wf, line, [&](int t) { def_.description = opt_string(t, "description", "").value_or(""); });
+        part(wf, line, [&](int t) { def_.enabled = opt_bool(t, "enabled", "").value_or(true); });
+        part(wf, line, [&](int t) { def_.schedule = schedule(t); });
+        part(wf, line, [&](int t) { triggers(t); });
+        part(wf, line, [&](int t) { inputs(t); });
+        part(wf, line, [&](int t) {
+            def_.context = opt_table_json(t, "context", "", true);
+            if (def_.context.is_array() && def_.context.empty()) def_.context = json::object();
+            if (!def_.context.is_object()) {
+                def_.context = json::object();
+                fail(field_line("context", line), "field 'context': expected a table of named values");
+            }
+        });
+        part(wf, line, [&](int t) {
+            if (auto c = opt_int(t, "concurrency", "", 1)) def_.concurrency = static_cast<int>(*c);
+        });
+        part(wf, line, [&](int t) {
+            if (auto o = opt_enum(t, "overlap", "", {"queue", "skip"}))
+                def_.overlap = *o == "skip" ? Overlap::skip : Overlap::queue;
+        });
+        part(wf, line, [&](int t) { def_.timeout = opt_duration(t, "timeout", ""); });
+        part(wf, line,
+             [&](int t) { defaults_.retries = static_cast<int>(opt_int(t, "retries", "", 0).value_or(0)); });
+        part(wf, line, [&](int t) {
+            defaults_.retry_delay = opt_duration(t, "retry_delay", "").value_or(kDefaultRetryDelay);
+        });
+        part(wf, line, [&](int t) {
+            if (auto b = opt_enum(t, "backoff", "", {"exponential", "fixed"}))
+                defaults_.backoff = *b == "fixed" ? Backoff::fixed : Backoff::exponential;
+        });
+        part(wf, line, [&](int t) { def_.queue = opt_string(t, "queue", "").value_or("default"); });
+        part(wf, line, [&](int t) { def_.notify = notify(t); });
+        part(wf, line, [&](int t) { actions(t); });
     }
 
   private:
@@ -135,11 +161,36 @@ class Validator {
         Backoff backoff = Backoff::exponential;
     };
 
+    // Records an error and goes on.
+    void report(int line, const std::string& msg) { errors_.push_back(LoadError{file_, line, msg}); }
+
+    // Records an error and ends the current part.
     [[noreturn]] void fail(int line, const std::string& msg) {
-        error = LoadError{file_, line, msg};
+        report(line, msg);
         lua_pushstring(L_, msg.c_str());
         lua_error(L_);
         __builtin_unreachable();
+    }
+
+    using PartFn = std::function<void(int table)>;
+
+    static int run_part(lua_State* L) {
+        (*static_cast<const PartFn*>(lua_touserdata(L, 1)))(2);
+        return 0;
+    }
+
+    // Runs fn(t) in a protected call, where t is the part's own index of the table at `table` (a call
+    // has its own stack: indexes of the caller's stack mean nothing in it). An error ends only this
+    // part; one that fail() did not record (out of memory, a metamethod's error) is recorded at `line`.
+    void part(int table, int line, const PartFn& fn) {
+        int top = lua_gettop(L_);
+        std::size_t before = errors_.size();
+        lua_pushcfunction(L_, run_part);
+        lua_pushlightuserdata(L_, const_cast<PartFn*>(&fn));
+        lua_pushvalue(L_, table);
+        if (lua_pcall(L_, 2, 0, 0) != 0 && errors_.size() == before)
+            report(line, lua_isstring(L_, -1) ? lua_tostring(L_, -1) : "error while checking the workflow");
+        lua_settop(L_, top);
     }
 
     int workflow_line(int wf) {
@@ -168,11 +219,11 @@ class Validator {
         while (lua_next(L_, t)) {
             lua_pop(L_, 1);
             if (lua_type(L_, -1) != LUA_TSTRING) {
-                std::string d = describe(L_, -1);
-                fail(line, where(ctx) + "unexpected key " + d + " (fields have names)");
+                report(line, where(ctx) + "unexpected key " + describe(L_, -1) + " (fields have names)");
+                continue;
             }
             std::string k = lua_tostring(L_, -1);
-            if (!known.count(k)) fail(field_line(k, line), where(ctx) + "unknown field '" + k + "'");
+            if (!known.count(k)) report(field_line(k, line), where(ctx) + "unknown field '" + k + "'");
         }
     }
 
@@ -299,39 +350,50 @@ class Validator {
     void triggers(int wf) {
         if (!get(wf, "triggers")) return;
         if (!lua_istable(L_, -1)) expected("", "triggers", "a table");
-        int t = lua_gettop(L_);
         int line = line_for("", "triggers");
-        check_unknown(t, {"manual", "webhook", "watch", "after"}, "triggers", line);
-        def_.triggers.manual = opt_bool(t, "manual", "triggers").value_or(true);
-        auto sub = [&](const char* key, std::set<std::string> fields) {
+        part(lua_gettop(L_), line, [&](int t) {
+            check_unknown(t, {"manual", "webhook", "watch", "after"}, "triggers", line);
+        });
+        part(lua_gettop(L_), line,
+             [&](int t) { def_.triggers.manual = opt_bool(t, "manual", "triggers").value_or(true); });
+        // A sub-table, its unknown fields reported; null when absent or not a table.
+        auto sub = [&](int t, const char* key, std::set<std::string> fields) {
             json j = opt_table_json(t, key, "triggers", true);
             if (!get(t, key)) return json();
             lua_pop(L_, 1);
             for (auto it = j.begin(); it != j.end(); ++it)
                 if (!fields.count(it.key()))
-                    fail(field_line(it.key(), line),
-                         "triggers." + std::string(key) + ": unknown field '" + it.key() + "'");
+                    report(field_line(it.key(), line),
+                           "triggers." + std::string(key) + ": unknown field '" + it.key() + "'");
             return j;
         };
-        def_.triggers.webhook = sub("webhook", {"secret", "secret_file"});
-        def_.triggers.watch = sub("watch", {"path", "pattern", "events"});
-        if (!def_.triggers.watch.is_null()) {
-            if (!def_.triggers.watch.value("path", json()).is_string())
-                fail(line, "triggers.watch: needs path = \"...\"");
-            for (const auto& ev : def_.triggers.watch.value("events", json::array()))
+        part(lua_gettop(L_), line, [&](int t) {
+            def_.triggers.webhook = sub(t, "webhook", {"secret", "secret_file"});
+        });
+        part(lua_gettop(L_), line, [&](int t) {
+            json watch = sub(t, "watch", {"path", "pattern", "events"});
+            if (watch.is_null()) return;
+            if (!watch.value("path", json()).is_string()) fail(line, "triggers.watch: needs path = \"...\"");
+            for (const auto& ev : watch.value("events", json::array()))
                 if (!ev.is_string() || (ev != "create" && ev != "modify" && ev != "delete"))
                     fail(line, "triggers.watch.events: expected \"create\", \"modify\" or \"delete\", got " +
                                    ev.dump());
-        }
-        def_.triggers.after = sub("after", {"workflow", "on"});
-        if (!def_.triggers.after.is_null()) {
-            if (!def_.triggers.after.value("workflow", json()).is_string())
+            def_.triggers.watch = watch;
+        });
+        part(lua_gettop(L_), line, [&](int t) {
+            json after = sub(t, "after", {"workflow", "on"});
+            if (after.is_null()) return;
+            if (!after.value("workflow", json()).is_string())
                 fail(line, "triggers.after: needs workflow = \"...\"");
-            std::string on = def_.triggers.after.value("on", "success");
+            if (after.contains("on") && !after["on"].is_string())
+                fail(line, "triggers.after.on: expected \"success\", \"failure\" or \"any\", got " +
+                               after["on"].dump());
+            std::string on = after.value("on", "success");
             if (on != "success" && on != "failure" && on != "any")
                 fail(line,
                      "triggers.after.on: expected \"success\", \"failure\" or \"any\", got \"" + on + "\"");
-        }
+            def_.triggers.after = after;
+        });
         lua_pop(L_, 1);
     }
 
@@ -341,12 +403,26 @@ class Validator {
         int t = lua_gettop(L_);
         lua_pushnil(L_);
         while (lua_next(L_, t)) {
-            int decl = lua_gettop(L_);
-            if (lua_type(L_, -2) != LUA_TSTRING) fail(line_for("", "input"), "input: names must be strings");
-            InputDecl d;
-            d.name = lua_tostring(L_, -2);
-            std::string ctx = "input '" + d.name + "'";
-            int line = field_line(d.name, line_for("", "input"));
+            if (lua_type(L_, -2) != LUA_TSTRING) {
+                report(line_for("", "input"), "input: names must be strings, got " + describe(L_, -2));
+                lua_pop(L_, 1);
+                continue;
+            }
+            std::string name = lua_tostring(L_, -2);
+            std::string ctx = "input '" + name + "'";
+            int line = field_line(name, line_for("", "input"));
+            part(lua_gettop(L_), line, [&](int decl) { input(decl, name, ctx, line); });
+            lua_pop(L_, 1);
+        }
+        lua_pop(L_, 1);
+        std::sort(def_.inputs.begin(), def_.inputs.end(), [](auto& a, auto& b) { return a.name < b.name; });
+    }
+
+    // One declaration, `name = { type =, required =, default = }`, at `decl`.
+    void input(int decl, const std::string& name, const std::string& ctx, int line) {
+        InputDecl d;
+        d.name = name;
+        {
             if (!lua_istable(L_, decl))
                 fail(line, ctx + ": expected { type = ..., required = ..., default = ... }");
             check_unknown(decl, {"type", "required", "default"}, ctx, line);
@@ -368,11 +444,8 @@ class Validator {
                 d.default_value = *j;
                 lua_pop(L_, 1);
             }
-            def_.inputs.push_back(std::move(d));
-            lua_pop(L_, 1);
         }
-        lua_pop(L_, 1);
-        std::sort(def_.inputs.begin(), def_.inputs.end(), [](auto& a, auto& b) { return a.name < b.name; });
+        def_.inputs.push_back(std::move(d));
     }
 
     json notify(int wf) {
@@ -385,15 +458,22 @@ class Validator {
         json out = json::object();
         if (j->is_array()) return out;
         for (auto it = j->begin(); it != j->end(); ++it) {
-            if (!kEvents.count(it.key()))
-                fail(line, "notify: unknown event '" + it.key() +
-                               "' (success, failure, timeout, cancelled, retry, resource, skipped, late)");
-            if (!it.value().is_array())
-                fail(line, "notify." + it.key() + ": expected a list of notifier names");
+            if (!kEvents.count(it.key())) {
+                report(line, "notify: unknown event '" + it.key() +
+                                 "' (success, failure, timeout, cancelled, retry, resource, skipped, late)");
+                continue;
+            }
+            if (!it.value().is_array()) {
+                report(line, "notify." + it.key() + ": expected a list of notifier names");
+                continue;
+            }
+            bool names = true;
             for (const auto& n : it.value())
-                if (!n.is_string())
-                    fail(line, "notify." + it.key() + ": expected notifier names, got " + n.dump());
-            out[it.key()] = it.value();
+                if (!n.is_string()) {
+                    report(line, "notify." + it.key() + ": expected notifier names, got " + n.dump());
+                    names = false;
+                }
+            if (names) out[it.key()] = it.value();
         }
         return out;
     }
@@ -404,9 +484,13 @@ class Validator {
         int t = lua_gettop(L_);
         lua_pushnil(L_);
         while (lua_next(L_, t)) {
-            if (lua_type(L_, -2) != LUA_TSTRING)
-                fail(line_for("", "actions"), "actions: names must be strings, got " + describe(L_, -2));
+            if (lua_type(L_, -2) != LUA_TSTRING) {
+                report(line_for("", "actions"), "actions: names must be strings, got " + describe(L_, -2));
+                lua_pop(L_, 1);
+                continue;
+            }
             std::string name = lua_tostring(L_, -2);
+            // Kept even when some of its fields are wrong, so that a `needs` naming it is not an error too.
             def_.actions.push_back(action(name, lua_gettop(L_)));
             lua_pop(L_, 1);
         }
@@ -420,9 +504,17 @@ class Validator {
     ActionDef action(const std::string& name, int t) {
         ActionDef a;
         a.name = name;
-        std::string ctx = "action '" + name + "'";
+        a.retries = defaults_.retries;
+        a.retry_delay = defaults_.retry_delay;
+        a.backoff = defaults_.backoff;
+        a.queue = def_.queue;
+        a.host = "local";
+        const std::string ctx = "action '" + name + "'";
         a.line = field_line(name, def_.line);
-        if (!lua_istable(L_, t)) fail(a.line, ctx + ": expected a table of fields, got " + describe(L_, t));
+        if (!lua_istable(L_, t)) {
+            report(a.line, ctx + ": expected a table of fields, got " + describe(L_, t));
+            return a;
+        }
         if (get(t, "run")) {
             if (lua_isfunction(L_, -1)) {
                 lua_Debug ar;
@@ -432,62 +524,79 @@ class Validator {
             lua_pop(L_, 1);
         }
         current_action_line_ = a.line;
-        check_unknown(t, kActionFields, ctx, a.line);
+        // Each field is its own part: one wrong field does not hide the next one's error.
+        auto field = [&](const PartFn& fn) { part(t, a.line, fn); };
+        const std::size_t before = errors_.size();
+        field([&](int at) { check_unknown(at, kActionFields, ctx, a.line); });
+        const bool unknown_fields = errors_.size() > before;
         int kinds = 0;
-        if (get(t, "run")) {
-            ++kinds;
+        for (ActionKind kind : {ActionKind::run, ActionKind::script, ActionKind::cmd, ActionKind::shell}) {
+            if (!get(t, to_string(kind))) continue;
+            lua_pop(L_, 1);
+            if (++kinds == 1) a.kind = kind;
+        }
+        // Without any, an unknown field is most likely the kind misspelt (`rnu`): that error says it.
+        if (kinds > 1 || (kinds == 0 && !unknown_fields))
+            report(a.line, ctx + ": exactly one of run, script, cmd, shell is required");
+        field([&](int at) {
+            if (!get(at, "run")) return;
             if (!lua_isfunction(L_, -1)) expected(ctx, "run", "a function(ctx)");
-            a.kind = ActionKind::run;
             a.fn = LuaRef::pop(L_);
-        }
-        if (auto s = opt_string(t, "script", ctx)) {
-            ++kinds;
-            a.kind = ActionKind::script;
-            a.script = *s;
-            load_script(a, ctx);
-        }
-        if (get(t, "cmd")) {
-            ++kinds;
-            a.kind = ActionKind::cmd;
+        });
+        field([&](int at) {
+            if (auto s = opt_string(at, "script", ctx)) {
+                a.script = *s;
+                load_script(a, ctx);
+            }
+        });
+        field([&](int at) {
+            if (!get(at, "cmd")) return;
             a.cmd = string_list(ctx, "cmd");
             if (a.cmd.empty()) fail(line_for(ctx, "cmd"), ctx + ": field 'cmd' needs at least the program");
             lua_pop(L_, 1);
             if (has_templates(a.cmd)) compile_argv(a, ctx);
-        }
-        if (auto s = opt_string(t, "shell", ctx)) {
-            ++kinds;
-            a.kind = ActionKind::shell;
-            a.shell = *s;
-        }
-        if (kinds != 1) fail(a.line, ctx + ": exactly one of run, script, cmd, shell is required");
-        if (a.kind == ActionKind::run || a.kind == ActionKind::script) {
+        });
+        field([&](int at) {
+            if (auto s = opt_string(at, "shell", ctx)) a.shell = *s;
+        });
+        if (kinds == 1 && (a.kind == ActionKind::run || a.kind == ActionKind::script)) {
             for (const char* key : {"host", "resources", "env", "cwd"}) {
                 if (!get(t, key)) continue;
                 lua_pop(L_, 1);
-                fail(line_for(ctx, key), ctx + ": field '" + key + "' is for cmd and shell actions; a " +
-                                             to_string(a.kind) + " action runs inside the daemon");
+                report(line_for(ctx, key), ctx + ": field '" + key + "' is for cmd and shell actions; a " +
+                                               to_string(a.kind) + " action runs inside the daemon");
             }
         }
-        if (get(t, "needs")) {
+        field([&](int at) {
+            if (!get(at, "needs")) return;
             a.needs = string_list(ctx, "needs");
             lua_pop(L_, 1);
-        }
-        if (auto g = opt_int(t, "group", ctx, -1000000000)) a.group = *g;
-        if (get(t, "when")) {
+        });
+        field([&](int at) {
+            if (auto g = opt_int(at, "group", ctx, -1000000000)) a.group = *g;
+        });
+        field([&](int at) {
+            if (!get(at, "when")) return;
             if (!lua_isfunction(L_, -1)) expected(ctx, "when", "a function(ctx) returning true or false");
             a.when = LuaRef::pop(L_);
-        }
-        a.always = opt_bool(t, "always", ctx).value_or(false);
-        a.timeout = opt_duration(t, "timeout", ctx);
-        a.retries = static_cast<int>(opt_int(t, "retries", ctx, 0).value_or(defaults_.retries));
-        a.retry_delay = opt_duration(t, "retry_delay", ctx).value_or(defaults_.retry_delay);
-        a.backoff = defaults_.backoff;
-        if (auto b = opt_enum(t, "backoff", ctx, {"exponential", "fixed"}))
-            a.backoff = *b == "fixed" ? Backoff::fixed : Backoff::exponential;
-        a.queue = opt_string(t, "queue", ctx).value_or(def_.queue);
-        a.host = opt_string(t, "host", ctx).value_or("local");
-        resources(t, ctx, a);
-        if (get(t, "env")) {
+        });
+        field([&](int at) { a.always = opt_bool(at, "always", ctx).value_or(false); });
+        field([&](int at) { a.timeout = opt_duration(at, "timeout", ctx); });
+        field([&](int at) {
+            if (auto r = opt_int(at, "retries", ctx, 0)) a.retries = static_cast<int>(*r);
+        });
+        field([&](int at) {
+            if (auto d = opt_duration(at, "retry_delay", ctx)) a.retry_delay = *d;
+        });
+        field([&](int at) {
+            if (auto b = opt_enum(at, "backoff", ctx, {"exponential", "fixed"}))
+                a.backoff = *b == "fixed" ? Backoff::fixed : Backoff::exponential;
+        });
+        field([&](int at) { a.queue = opt_string(at, "queue", ctx).value_or(def_.queue); });
+        field([&](int at) { a.host = opt_string(at, "host", ctx).value_or("local"); });
+        field([&](int at) { resources(at, ctx, a); });
+        field([&](int at) {
+            if (!get(at, "env")) return;
             if (!lua_istable(L_, -1)) expected(ctx, "env", "a table of NAME = \"value\"");
             int e = lua_gettop(L_);
             lua_pushnil(L_);
@@ -501,32 +610,36 @@ class Validator {
                 lua_pop(L_, 2);
             }
             lua_pop(L_, 1);
-        }
-        a.cwd = opt_string(t, "cwd", ctx).value_or("");
-        if (get(t, "config")) {
+        });
+        field([&](int at) { a.cwd = opt_string(at, "cwd", ctx).value_or(""); });
+        field([&](int at) {
+            if (!get(at, "config")) return;
             if (!lua_istable(L_, -1)) expected(ctx, "config", "a table");
             auto j = to_json(L_, -1, "config");
             if (!j) fail(line_for(ctx, "config"), ctx + ": " + j.error().message);
             a.config = j->is_array() && j->empty() ? json::object() : *j;
             lua_pop(L_, 1);
-        }
+        });
         return a;
     }
 
     void resources(int t, const std::string& ctx, ActionDef& a) {
         if (!get(t, "resources")) return;
         if (!lua_istable(L_, -1)) expected(ctx, "resources", "{ cpus =, gpus =, memory = }");
-        int r = lua_gettop(L_);
-        std::string rctx = ctx + ": resources";
-        check_unknown(r, {"cpus", "gpus", "memory"}, rctx, line_for(ctx, "resources"));
-        if (get(r, "cpus")) {
+        const int line = line_for(ctx, "resources");
+        const std::string rctx = ctx + ": resources";
+        part(lua_gettop(L_), line, [&](int r) { check_unknown(r, {"cpus", "gpus", "memory"}, rctx, line); });
+        part(lua_gettop(L_), line, [&](int r) {
+            if (!get(r, "cpus")) return;
             if (lua_type(L_, -1) != LUA_TNUMBER || lua_tonumber(L_, -1) < 0)
                 expected(rctx, "cpus", "a number >= 0");
             a.resources.cpus = lua_tonumber(L_, -1);
-            lua_pop(L_, 1);
-        }
-        if (auto g = opt_int(r, "gpus", rctx, 0)) a.resources.gpus = static_cast<int>(*g);
-        if (get(r, "memory")) {
+        });
+        part(lua_gettop(L_), line, [&](int r) {
+            if (auto g = opt_int(r, "gpus", rctx, 0)) a.resources.gpus = static_cast<int>(*g);
+        });
+        part(lua_gettop(L_), line, [&](int r) {
+            if (!get(r, "memory")) return;
             std::optional<std::uint64_t> bytes;
             if (lua_type(L_, -1) == LUA_TNUMBER && lua_tonumber(L_, -1) >= 0)
                 bytes = static_cast<std::uint64_t>(lua_tonumber(L_, -1));
@@ -534,8 +647,7 @@ class Validator {
                 bytes = parse_size(lua_tostring(L_, -1));
             if (!bytes) expected(rctx, "memory", "a size like \"512M\" or \"2G\"");
             a.resources.memory = *bytes;
-            lua_pop(L_, 1);
-        }
+        });
         lua_pop(L_, 1);
     }
 
@@ -580,11 +692,15 @@ class Validator {
             current_action_line_ = a.line;
             for (const std::string& n : a.needs) {
                 auto idx = def_.action_index(n);
-                if (!idx)
-                    fail(field_line("needs", a.line),
-                         "action '" + a.name + "': needs unknown action '" + n + "'");
-                if (*idx == static_cast<size_t>(&a - def_.actions.data()))
-                    fail(field_line("needs", a.line), "action '" + a.name + "': needs itself");
+                if (!idx) {
+                    report(field_line("needs", a.line),
+                           "action '" + a.name + "': needs unknown action '" + n + "'");
+                    continue;
+                }
+                if (*idx == static_cast<size_t>(&a - def_.actions.data())) {
+                    report(field_line("needs", a.line), "action '" + a.name + "': needs itself");
+                    continue;
+                }
                 a.deps.push_back(*idx);
             }
             if (a.group) {
@@ -613,7 +729,8 @@ class Validator {
                         path += def_.actions[*it].name + " -> ";
                     path += def_.actions[d].name;
                     const ActionDef& a = def_.actions[d];
-                    fail(field_line("needs", a.line), "action '" + a.name + "': needs cycle " + path);
+                    report(field_line("needs", a.line), "action '" + a.name + "': needs cycle " + path);
+                    continue;
                 }
                 if (color[d] == 0) visit(d);
             }
@@ -631,12 +748,19 @@ class Validator {
     WorkflowDef& def_;
     Defaults defaults_;
     int current_action_line_ = 0;
+    std::vector<LoadError> errors_;
 };
 
 } // namespace
 
 std::string LoadError::to_string() const {
     return file + ":" + std::to_string(line) + ": " + message;
+}
+
+std::vector<LoadError> LoadError::all() const {
+    std::vector<LoadError> out = {LoadError{file, line, message, {}}};
+    out.insert(out.end(), more.begin(), more.end());
+    return out;
 }
 
 bool is_valid_workflow_id(std::string_view id) {
@@ -658,7 +782,7 @@ std::string source_digest(std::string_view source) {
 }
 
 LoadResult load_workflow(const std::string& id, const std::string& file, std::string_view source,
-                         const SandboxOptions& options) {
+                         const SandboxOptions& options, const DefCheck& check) {
     auto created = LuaState::create(options);
     if (!created) return LoadError{file, 0, created.error().message};
     std::shared_ptr<LuaState> state(std::move(created.value()));
@@ -704,9 +828,20 @@ LoadResult load_workflow(const std::string& id, const std::string& file, std::st
         table.push(S);
         v.run(lua_gettop(S));
     });
-    if (!r) {
-        if (v.error) return *v.error;
-        return LoadError{file, def->line, r.error().message};
+    std::vector<LoadError> errors = v.errors();
+    if (!r && errors.empty()) errors.push_back(LoadError{file, def->line, r.error().message, {}});
+    if (check)
+        if (auto e = check(*def)) {
+            // Placed by line among the others (source order); on a tie, after them.
+            auto at =
+                std::upper_bound(errors.begin(), errors.end(), *e,
+                                 [](const LoadError& a, const LoadError& b) { return a.line < b.line; });
+            errors.insert(at, *e);
+        }
+    if (!errors.empty()) {
+        LoadError first = std::move(errors.front());
+        first.more.assign(std::make_move_iterator(errors.begin() + 1), std::make_move_iterator(errors.end()));
+        return first;
     }
     // Loading leaves garbage (the chunk, the parser's strings); an idle daemon with many workflows
     // should not carry it until the incremental collector gets round to it.
@@ -714,7 +849,7 @@ LoadResult load_workflow(const std::string& id, const std::string& file, std::st
     return def;
 }
 
-LoadResult load_workflow_file(const std::string& path, const SandboxOptions& options) {
+LoadResult load_workflow_file(const std::string& path, const SandboxOptions& options, const DefCheck& check) {
     std::string name = path.substr(path.find_last_of('/') + 1);
     std::string id = name.size() > 4 && name.compare(name.size() - 4, 4, ".lua") == 0
                          ? name.substr(0, name.size() - 4)
@@ -725,7 +860,7 @@ LoadResult load_workflow_file(const std::string& path, const SandboxOptions& opt
     if (!in) return LoadError{path, 0, "cannot read the file"};
     std::stringstream ss;
     ss << in.rdbuf();
-    return load_workflow(id, path, ss.str(), options);
+    return load_workflow(id, path, ss.str(), options, check);
 }
 
 } // namespace luaflow::scripting

@@ -1,10 +1,10 @@
 #include "daemon/registry/registry.hpp"
 
 #include "common/log.hpp"
+#include "daemon/registry/workflow_files.hpp"
 #include "daemon/schedule/check.hpp"
 #include "daemon/store/executions.hpp"
 
-#include <dirent.h>
 #include <fstream>
 #include <sstream>
 #include <sys/stat.h>
@@ -78,33 +78,29 @@ ReloadReport Registry::reload(bool force) {
     ReloadReport report;
     std::vector<std::string> changed;
     std::map<std::string, bool> seen;
-    if (DIR* d = ::opendir(dir_.c_str())) {
-        while (dirent* ent = ::readdir(d)) {
-            std::string name = ent->d_name;
-            if (name.size() <= 4 || name.compare(name.size() - 4, 4, ".lua") != 0) continue;
-            std::string id = name.substr(0, name.size() - 4);
-            std::string path = dir_ + "/" + name;
-            struct stat st {};
-            if (::stat(path.c_str(), &st) != 0 || !S_ISREG(st.st_mode)) continue;
-            seen[id] = true;
-            auto [it, inserted] = entries_.try_emplace(id);
-            WorkflowEntry& entry = it->second;
-            if (inserted) {
-                entry.id = id;
-                entry.file = path;
-            }
-            if (!scripting::is_valid_workflow_id(id)) {
-                entry.error = scripting::LoadError{path, 0,
-                                                   "'" + id +
-                                                       "' is not a valid workflow id (use letters, digits, "
-                                                       "'_', '.', '-', starting with a letter or digit)"};
-                continue;
-            }
-            load_file(entry, path, force, changed);
+    std::vector<WorkflowFile> files;
+    if (auto scanned = workflow_files(dir_))
+        files = std::move(scanned.value());
+    else
+        log::error("%s", scanned.error().message.c_str());
+    for (const WorkflowFile& file : files) {
+        const std::string& id = file.id;
+        const std::string& path = file.path;
+        seen[id] = true;
+        auto [it, inserted] = entries_.try_emplace(id);
+        WorkflowEntry& entry = it->second;
+        if (inserted) {
+            entry.id = id;
+            entry.file = path;
         }
-        ::closedir(d);
-    } else {
-        log::error("cannot read workflows directory %s: %s", dir_.c_str(), std::strerror(errno));
+        if (!scripting::is_valid_workflow_id(id)) {
+            entry.error = scripting::LoadError{path, 0,
+                                               "'" + id +
+                                                   "' is not a valid workflow id (use letters, digits, "
+                                                   "'_', '.', '-', starting with a letter or digit)"};
+            continue;
+        }
+        load_file(entry, path, force, changed);
     }
     for (auto it = entries_.begin(); it != entries_.end();) {
         if (!seen.count(it->first)) {

@@ -36,6 +36,44 @@ class DaemonCliTest(unittest.TestCase):
             self.assertTrue(any(l.startswith(f"{d}/syntax.lua:") for l in lines), p.stdout)
             self.assertEqual(len(lines), 2)
 
+    def test_issue_13_validate_and_check_list_every_error_in_source_order(self):
+        with tempfile.TemporaryDirectory() as d:
+            bad = os.path.join(d, "bad.lua")
+            with open(bad, "w") as f:
+                f.write("return workflow {\n"
+                        "  descriptoin = 'typo',\n"
+                        "  schedule = 'FREQ=SOMETIMES',\n"
+                        "  actions = {\n"
+                        "    z = { shell = 'true', retries = 'x' },\n"
+                        "    a = { needs = { 'zz' }, run = function() end },\n"
+                        "    m = { cmd = 'not a list' },\n"
+                        "  },\n"
+                        "  overlap = 'drop',\n"
+                        "}\n")
+            # A directory named like a workflow is not one: --check skips it, as the daemon does.
+            os.mkdir(os.path.join(d, "notes.lua"))
+            runs = []
+            for _ in range(5):
+                p = subprocess.run([LUAFLOWCTL, "--json", "validate", bad], capture_output=True, text=True)
+                self.assertEqual(p.returncode, 1, p.stderr)
+                doc = json.loads(p.stdout)
+                self.assertFalse(doc["ok"])
+                runs.append(doc["errors"])
+            errors = runs[0]
+            self.assertTrue(all(r == errors for r in runs), runs)
+            self.assertEqual([e["line"] for e in errors], [2, 3, 5, 6, 7, 9], errors)
+            self.assertTrue(all(e["file"] == bad for e in errors))
+            self.assertEqual(errors[0]["message"], "unknown field 'descriptoin'")
+            self.assertIn("FREQ=SOMETIMES", errors[1]["message"])
+            self.assertIn("action 'z': field 'retries'", errors[2]["message"])
+            self.assertEqual(errors[3]["message"], "action 'a': needs unknown action 'zz'")
+            self.assertIn("action 'm': field 'cmd'", errors[4]["message"])
+            self.assertIn("field 'overlap'", errors[5]["message"])
+            p = run("--check", "-c", "/nonexistent.lua", "-w", d)
+            self.assertEqual(p.returncode, 1)
+            self.assertEqual(p.stdout.splitlines(),
+                             [f"{bad}:{e['line']}: {e['message']}" for e in errors])
+
     def test_bad_config_stops_the_start(self):
         with tempfile.TemporaryDirectory() as d:
             cfg = os.path.join(d, "luaflowd.lua")

@@ -197,3 +197,71 @@ TEST_CASE("workflow ids and digests") {
     CHECK(source_digest("a") != source_digest("b"));
     CHECK(source_digest("a").size() == 16);
 }
+
+TEST_CASE("issue 13: every error of a file, in source order, the same on every run") {
+    const std::string source = R"(return workflow {
+  description = 5,
+  bogus = true,
+  actions = {
+    a = { run = function() end, retries = -1 },
+    b = { shell = "x", needs = { "zz" } },
+    c = { cmd = {}, timeout = "soon" },
+    d = { run = function() end, env = { X = "1" } },
+    e = { shell = "y", frob = 1, needs = { "a" } },
+  },
+  concurrency = 0,
+})";
+    const std::vector<std::string> want = {
+        "wf.lua:2: field 'description': expected a string, got 5",
+        "wf.lua:3: unknown field 'bogus'",
+        "wf.lua:5: action 'a': field 'retries': expected an integer >= 0, got -1",
+        "wf.lua:6: action 'b': needs unknown action 'zz'",
+        "wf.lua:7: action 'c': field 'cmd' needs at least the program",
+        "wf.lua:7: action 'c': field 'timeout': 'soon' is not a duration (use 500ms, 30s, 5m, 2h, 1d or "
+        "seconds)",
+        "wf.lua:8: action 'd': field 'env' is for cmd and shell actions; a run action runs inside the daemon",
+        "wf.lua:9: action 'e': unknown field 'frob'",
+        "wf.lua:11: field 'concurrency': expected a positive integer, got 0",
+    };
+    // A table's keys come in hash order, which changes from state to state: load it many times.
+    for (int i = 0; i < 20; ++i) {
+        auto r = load(source);
+        REQUIRE(std::holds_alternative<LoadError>(r));
+        const LoadError& e = std::get<LoadError>(r);
+        std::vector<std::string> got;
+        for (const LoadError& one : e.all())
+            got.push_back(one.to_string());
+        REQUIRE(got == want);
+        CHECK(e.to_string() == want.front());
+        CHECK(e.more.size() == want.size() - 1);
+    }
+}
+
+TEST_CASE("issue 13: a further check's error is listed among the file's own, by line") {
+    SandboxOptions o;
+    o.workflows_dir = "/nonexistent";
+    DefCheck check = [](const WorkflowDef& def) -> std::optional<LoadError> {
+        return LoadError{def.file, def.schedule_line, "schedule: checked", {}};
+    };
+    auto r = load_workflow("wf", "wf.lua", R"(return workflow {
+  bogus = 1,
+  schedule = "FREQ=DAILY",
+  actions = { a = { run = function() end, retries = "x" } },
+})",
+                           o, check);
+    REQUIRE(std::holds_alternative<LoadError>(r));
+    std::vector<std::string> got;
+    for (const LoadError& one : std::get<LoadError>(r).all())
+        got.push_back(one.to_string());
+    CHECK(got == std::vector<std::string>{"wf.lua:2: unknown field 'bogus'", "wf.lua:3: schedule: checked",
+                                          "wf.lua:4: action 'a': field 'retries': expected an integer >= 0, "
+                                          "got \"x\""});
+    // A file without errors of its own fails on the check alone.
+    auto only = load_workflow(
+        "wf", "wf.lua",
+        "return workflow {\n  schedule = 'FREQ=DAILY',\n  actions = { a = { run = function() end } },\n}", o,
+        check);
+    REQUIRE(std::holds_alternative<LoadError>(only));
+    CHECK(std::get<LoadError>(only).to_string() == "wf.lua:2: schedule: checked");
+    CHECK(std::get<LoadError>(only).more.empty());
+}

@@ -1,0 +1,31 @@
+#include "daemon/registry/workflow_files.hpp"
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <dirent.h>
+#include <sys/stat.h>
+
+namespace luaflow::registry {
+
+Result<std::vector<WorkflowFile>> workflow_files(const std::string& dir) {
+    DIR* d = ::opendir(dir.c_str());
+    if (!d)
+        return make_error(ErrorCode::unavailable,
+                          "cannot read the workflows directory " + dir + ": " + std::strerror(errno));
+    std::vector<WorkflowFile> files;
+    while (dirent* ent = ::readdir(d)) {
+        std::string name = ent->d_name;
+        if (name.size() <= 4 || name.compare(name.size() - 4, 4, ".lua") != 0) continue;
+        std::string path = dir + "/" + name;
+        // stat, not d_type: it follows a symlink, and some file systems leave d_type unknown.
+        struct stat st {};
+        if (::stat(path.c_str(), &st) != 0 || !S_ISREG(st.st_mode)) continue;
+        files.push_back({name.substr(0, name.size() - 4), std::move(path)});
+    }
+    ::closedir(d);
+    std::sort(files.begin(), files.end(), [](const auto& a, const auto& b) { return a.path < b.path; });
+    return files;
+}
+
+} // namespace luaflow::registry

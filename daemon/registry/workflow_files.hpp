@@ -1,0 +1,21 @@
+#pragma once
+// Which files of the workflows directory are workflows (SPEC 3): one scan for the registry and for
+// luaflowd --check, so that the two always see the same files.
+#include "common/result.hpp"
+
+#include <string>
+#include <vector>
+
+namespace luaflow::registry {
+
+struct WorkflowFile {
+    std::string id;   // the file name without .lua (not checked: the loader names a bad one)
+    std::string path; // dir + "/" + name
+};
+
+// The regular files `*.lua` directly inside `dir` (a symlink to one counts), sorted by name. Directories
+// (lib/, tests/, even one named x.lua) and other kinds of file are not workflows. An error names the
+// directory and the cause.
+Result<std::vector<WorkflowFile>> workflow_files(const std::string& dir);
+
+} // namespace luaflow::registry
