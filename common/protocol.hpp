@@ -14,23 +14,32 @@
 // A line that is not JSON, or lacks "method", gets {"id": null, "error": {"code": "invalid", ...}};
 // the connection stays open. Lines longer than 16 MiB close the connection.
 //
+// clang-format off
 // Methods (params; result):
-//   status     {}                                    ->
-//   {"version","uptime_s","workflows","workflow_errors","running","queued"} list       {} ->
-//   [{"id","enabled","status","error","schedule","next_run","last_execution"}] show       {"workflow"} -> the
-//   workflow's description (see luaflowctl(1)) run        {"workflow","input"?,"wait"?}         -> {"id"};
-//   with wait: the inspect document once it ends executions {"workflow"?,"status"?,"limit"?}      ->
-//   [{"id","workflow","status","trigger","created_at","started_at","finished_at"}] inspect    {"execution"}
-//   -> the inspect document (SPEC 6) wait       {"execution"}                         -> the inspect document
-//   once the execution has ended logs       {"execution","action"?,"follow"?}     ->
-//   [{"time","action","attempt","stream","line"}];
-//              with follow: one event per line (the same objects), then result null when the execution ends
+//   status     {}                                    -> {"version","uptime_s","workflows","workflow_errors","running","queued"}
+//   list       {}                                    -> [{"id","enabled","status","error","schedule","next_run","last_execution"}]
+//   show       {"workflow"}                          -> the workflow's description (see luaflowctl(1))
+//   run        {"workflow","input"?,"input_strings"?,"wait"?}
+//                                                    -> {"id"}; with wait: the inspect document once it ends
+//   executions {"workflow"?,"status"?,"limit"?}      -> [{"id","workflow","status","trigger","created_at","started_at","finished_at"}];
+//                                                       not_found for a workflow that neither exists nor has executions
+//   inspect    {"execution"}                         -> the inspect document (SPEC 6)
+//   wait       {"execution"}                         -> the inspect document once the execution has ended
+//   logs       {"execution","action"?,"follow"?}     -> [{"time","action","attempt","stream","line"}];
+//              with follow: one event per line (the same objects), then result null when the execution ends;
+//              not_found for an action the execution does not have
 //   cancel     {"execution"}                         -> {"id","status"}
 //   retry      {"execution"}                         -> {"id","status"}
 //   enable     {"workflow"} / disable {"workflow"}   -> {"id","enabled"}
-//   reload     {}                                    -> {"workflows": N, "errors":
-//   [{"file","line","message"}]} stats      {}                                    -> internal counters for
-//   bench/: {"commits", "executions_finished", ...}
+//   next       {"workflow","n"?,"after"?}            -> ["2026-11-22T10:00:00+01:00", ...]
+//   reload     {}                                    -> {"workflows": N, "errors": [{"file","line","message"}]}
+//   kv_get     {"key","workflow"?}                   -> {"key","value"}; not_found for a missing key
+//   kv_set     {"key","value","workflow"?}           -> {"key","value"}
+//   kv_delete  {"key","workflow"?}                   -> {"key","deleted": true}; not_found for a missing key
+//   kv_list    {"workflow"?}                         -> [{"key","value","updated_at"}]
+//              without "workflow": kv.global; with it: that workflow's kv (not_found for an unknown one)
+//   stats      {}                                    -> internal counters for bench/: {"commits", ...}
+// clang-format on
 // An execution may be named by a unique prefix of its id.
 #include <string_view>
 

@@ -25,10 +25,11 @@ void print_help(std::FILE* out) {
                  "  retry EXEC\n"
                  "  enable WF | disable WF\n"
                  "  next WF [-n N] [--after TIME]     upcoming fire times (default 5)\n"
-                 "  kv get KEY [--workflow WF] | kv set KEY VALUE [--workflow WF] | kv list [--workflow WF]\n"
+                 "  kv get KEY | kv set KEY VALUE | kv delete KEY | kv list    [--workflow WF]\n"
                  "  reload\n"
                  "  validate FILE...                  offline; no daemon needed\n"
-                 "  test FILE [--input JSON]          run once in a throwaway state directory\n"
+                 "  test FILE [--input JSON | --input-file FILE] [-i KEY=VALUE]...\n"
+                 "                                    run once in a throwaway state directory\n"
                  "EXEC may be any unique prefix of an execution id.\n"
                  "The socket is --socket, else $LUAFLOW_SOCKET, else %s.\n"
                  "Exit status: 0 success, 1 failed, 2 usage error or invalid input, 3 daemon unreachable.\n",

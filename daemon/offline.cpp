@@ -66,7 +66,7 @@ json validate(const std::vector<std::string>& files) {
     return {{"ok", errors.empty()}, {"errors", errors}};
 }
 
-json test(const std::string& file, const json& input) {
+json test(const std::string& file, const json& input, const json& input_strings) {
     std::string tmpl = (fs::temp_directory_path() / "luaflow-test-XXXXXX").string();
     if (!::mkdtemp(tmpl.data()))
         return {{"ok", false},
@@ -110,6 +110,7 @@ json test(const std::string& file, const json& input) {
                 exec::SubmitRequest req;
                 req.workflow = *id;
                 req.input = input.is_null() ? json::object() : input;
+                req.input_strings = input_strings.is_null() ? json::object() : input_strings;
                 auto exec_id = executor.submit(req);
                 if (!exec_id) {
                     result = {
@@ -145,15 +146,19 @@ int run(const std::vector<std::string>& args) {
     json doc;
     if (args[0] == "validate" && args.size() >= 2) {
         doc = validate(std::vector<std::string>(args.begin() + 1, args.end()));
-    } else if (args[0] == "test" && (args.size() == 2 || args.size() == 3)) {
-        json input = args.size() == 3 ? json::parse(args[2], nullptr, false) : json::object();
-        if (!input.is_object()) {
-            std::fprintf(stderr, "luaflowd --offline test: the input must be a JSON object\n");
+    } else if (args[0] == "test" && args.size() >= 2 && args.size() <= 4) {
+        json input = args.size() >= 3 ? json::parse(args[2], nullptr, false) : json::object();
+        json strings = args.size() >= 4 ? json::parse(args[3], nullptr, false) : json::object();
+        if (!input.is_object() || !strings.is_object()) {
+            std::fprintf(stderr,
+                         "luaflowd --offline test: the input and the input strings must be JSON objects\n");
             return 2;
         }
-        doc = test(args[1], input);
+        doc = test(args[1], input, strings);
     } else {
-        std::fprintf(stderr, "luaflowd --offline: expected validate FILE... or test FILE [INPUT_JSON]\n");
+        std::fprintf(
+            stderr,
+            "luaflowd --offline: expected validate FILE... or test FILE [INPUT_JSON [INPUT_STRINGS_JSON]]\n");
         return 2;
     }
     std::string text = doc.dump(-1, ' ', false, json::error_handler_t::replace) + "\n";

@@ -61,6 +61,17 @@ void print_load_errors(const json& errors);
 // A JSON object from text, or a usage error naming `what` (exit 2).
 std::optional<json> parse_json_object(const std::string& text, const std::string& what, int& exit_code);
 
+// An execution's input as run and test take it (input.cpp).
+struct InputArgs {
+    json input = json::object();   // --input JSON or --input-file FILE ("-": standard input)
+    json strings = json::object(); // -i KEY=VALUE, raw: the engine converts them to the declared types
+};
+// The options that give it, for a Syntax's value_options (a function: Syntaxes are globals too).
+std::vector<std::string> input_options();
+// Reads them from `args`; on a mistake prints a usage error (with `usage`) and sets exit_code.
+std::optional<InputArgs> parse_input(const Invocation& inv, const Args& args, const char* usage,
+                                     int& exit_code);
+
 int cmd_status(const Invocation& inv);
 int cmd_list(const Invocation& inv);
 int cmd_show(const Invocation& inv);

@@ -1,4 +1,5 @@
-// kv get KEY | kv set KEY VALUE | kv list, of a workflow (--workflow WF) or the global store.
+// kv get KEY | kv set KEY VALUE | kv delete KEY | kv list, of a workflow (--workflow WF) or the global
+// store.
 #include "ctl/commands/commands.hpp"
 #include "ctl/table.hpp"
 
@@ -8,7 +9,8 @@ namespace luaflow::ctl {
 
 int cmd_kv(const Invocation& inv) {
     const Syntax syntax = {
-        "kv get KEY [--workflow WF] | kv set KEY VALUE [--workflow WF] | kv list [--workflow WF]",
+        "kv get KEY [--workflow WF] | kv set KEY VALUE [--workflow WF] | kv delete KEY [--workflow WF] | "
+        "kv list [--workflow WF]",
         {"--workflow"},
         {},
         1,
@@ -19,8 +21,9 @@ int cmd_kv(const Invocation& inv) {
     const std::string& op = args->positional[0];
     json params = json::object();
     if (auto w = args->value("--workflow")) params["workflow"] = *w;
-    const std::size_t want = op == "get" ? 2 : op == "set" ? 3 : op == "list" ? 1 : 0;
-    if (want == 0) return usage_error("kv: unknown operation '" + op + "' (get, set or list)", syntax.usage);
+    const std::size_t want = op == "get" || op == "delete" ? 2 : op == "set" ? 3 : op == "list" ? 1 : 0;
+    if (want == 0)
+        return usage_error("kv: unknown operation '" + op + "' (get, set, delete or list)", syntax.usage);
     if (args->positional.size() != want)
         return usage_error("kv " + op + ": expected " + std::to_string(want - 1) + " argument(s)",
                            syntax.usage);
@@ -37,7 +40,9 @@ int cmd_kv(const Invocation& inv) {
         print_json(op == "get" ? (*r)["value"] : *r);
         return kOk;
     }
-    if (op == "list") {
+    if (op == "delete") {
+        std::printf("deleted %s\n", args->positional[1].c_str());
+    } else if (op == "list") {
         Table t({"KEY", "VALUE", "UPDATED"});
         for (const json& e : *r)
             t.add({cell(e.value("key", json())), truncate(e.value("value", json()).dump(), 100),

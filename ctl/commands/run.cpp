@@ -3,66 +3,16 @@
 #include "ctl/table.hpp"
 
 #include <cstdio>
-#include <fstream>
-#include <iostream>
-#include <iterator>
 
 namespace luaflow::ctl {
 
 namespace {
 
 const Syntax kRun = {"run WF [--input JSON | --input-file FILE] [-i KEY=VALUE]... [--wait] [--follow]",
-                     {"--input", "--input-file", "-i"},
+                     input_options(),
                      {"--wait", "--follow"},
                      1,
                      1};
-
-// The text of --input-file; "-" reads standard input.
-std::optional<std::string> read_input_file(const std::string& path) {
-    if (path == "-") return std::string(std::istreambuf_iterator<char>(std::cin), {});
-    std::ifstream in(path, std::ios::binary);
-    if (!in) return std::nullopt;
-    return std::string(std::istreambuf_iterator<char>(in), {});
-}
-
-// The run params: "input" from --input or --input-file, and the raw -i strings in "input_strings",
-// which the daemon converts to the types the workflow declares (luaflowctl does not know them).
-std::optional<json> run_params(const Args& args, int& rc) {
-    json input = json::object();
-    std::optional<std::string> text = args.value("--input");
-    std::string what = "--input";
-    if (auto file = args.value("--input-file")) {
-        if (text) {
-            rc = usage_error("run: give --input or --input-file, not both", kRun.usage);
-            return std::nullopt;
-        }
-        text = read_input_file(*file);
-        what = "--input-file " + *file;
-        if (!text) {
-            rc = usage_error("run: cannot read --input-file " + *file);
-            return std::nullopt;
-        }
-    }
-    if (text) {
-        auto parsed = parse_json_object(*text, what, rc);
-        if (!parsed) return std::nullopt;
-        input = std::move(*parsed);
-    }
-    json strings = json::object();
-    for (const auto& [option, value] : args.options) {
-        if (option != "-i") continue;
-        size_t eq = value.find('=');
-        if (eq == std::string::npos || eq == 0) {
-            rc = usage_error("run: -i needs KEY=VALUE, got '" + value + "'", kRun.usage);
-            return std::nullopt;
-        }
-        strings[value.substr(0, eq)] = value.substr(eq + 1); // a later -i for the same KEY wins
-    }
-    return json{{"workflow", args.positional[0]},
-                {"input", std::move(input)},
-                {"input_strings", std::move(strings)},
-                {"wait", args.has("--wait") && !args.has("--follow")}};
-}
 
 void print_outcome(const Invocation& inv, const json& report) {
     if (inv.json)
@@ -94,10 +44,15 @@ int cmd_run(const Invocation& inv) {
     int rc = kOk;
     auto args = parse_args(inv, kRun, rc);
     if (!args) return rc;
-    auto params = run_params(*args, rc);
-    if (!params) return rc;
+    auto input = parse_input(inv, *args, kRun.usage, rc);
+    if (!input) return rc;
+    // The daemon converts input_strings to the types the workflow declares (luaflowctl does not know them).
+    json params = {{"workflow", args->positional[0]},
+                   {"input", std::move(input->input)},
+                   {"input_strings", std::move(input->strings)},
+                   {"wait", args->has("--wait") && !args->has("--follow")}};
     Client client(socket_path(inv.socket));
-    Reply r = client.call("run", *params);
+    Reply r = client.call("run", params);
     if (!r) return report(r.error());
     if (args->has("--follow")) return follow(inv, client, cell(r->value("id", json())));
     if (args->has("--wait")) {

@@ -9,15 +9,13 @@ namespace luaflow::ctl {
 
 int cmd_test(const Invocation& inv) {
     int rc = kOk;
-    auto args = parse_args(inv, {"test FILE [--input JSON]", {"--input"}, {}, 1, 1}, rc);
+    const Syntax syntax = {
+        "test FILE [--input JSON | --input-file FILE] [-i KEY=VALUE]...", input_options(), {}, 1, 1};
+    auto args = parse_args(inv, syntax, rc);
     if (!args) return rc;
-    json input = json::object();
-    if (auto text = args->value("--input")) {
-        auto parsed = parse_json_object(*text, "--input", rc);
-        if (!parsed) return rc;
-        input = std::move(*parsed);
-    }
-    auto doc_or = run_offline({"test", args->positional[0], input.dump()}, rc);
+    auto input = parse_input(inv, *args, syntax.usage, rc);
+    if (!input) return rc;
+    auto doc_or = run_offline({"test", args->positional[0], input->input.dump(), input->strings.dump()}, rc);
     if (!doc_or) return rc;
     json doc = std::move(*doc_or);
     bool ok = doc.value("ok", false);

@@ -41,6 +41,7 @@ Handler make_handler(Context& ctx) {
         {"next", handle_next},
         {"kv_get", handle_kv_get},
         {"kv_set", handle_kv_set},
+        {"kv_delete", handle_kv_delete},
         {"kv_list", handle_kv_list},
         {"stats", handle_stats},
     };

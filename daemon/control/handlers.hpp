@@ -36,6 +36,7 @@ void handle_enable(Context& ctx, const json& params, const std::shared_ptr<Reply
 void handle_reload(Context& ctx, const json& params, const std::shared_ptr<Reply>& reply);
 void handle_kv_get(Context& ctx, const json& params, const std::shared_ptr<Reply>& reply);
 void handle_kv_set(Context& ctx, const json& params, const std::shared_ptr<Reply>& reply);
+void handle_kv_delete(Context& ctx, const json& params, const std::shared_ptr<Reply>& reply);
 void handle_kv_list(Context& ctx, const json& params, const std::shared_ptr<Reply>& reply);
 void handle_next(Context& ctx, const json& params, const std::shared_ptr<Reply>& reply);
 void handle_stats(Context& ctx, const json& params, const std::shared_ptr<Reply>& reply);

@@ -3,6 +3,8 @@
 #include "daemon/store/executions.hpp"
 #include "daemon/store/logs.hpp"
 
+#include <algorithm>
+
 namespace luaflow::control {
 
 namespace {
@@ -72,7 +74,13 @@ void handle_executions(Context& ctx, const json& params, const std::shared_ptr<R
             return reply->error(make_error(ErrorCode::invalid, "limit must be a positive integer"));
         f.limit = l->get<int>();
     }
-    reply->result(store::list_executions(ctx.db, f));
+    json list = store::list_executions(ctx.db, f);
+    // A name that is neither a workflow now nor one with executions in the store is a mistake, not an
+    // empty list (a deleted workflow's executions stay listable).
+    if (f.workflow && list.empty() && !ctx.registry.find(*f.workflow) &&
+        store::last_execution(ctx.db, *f.workflow).is_null())
+        return reply->error(make_error(ErrorCode::not_found, "no workflow '" + *f.workflow + "'"));
+    reply->result(list);
 }
 
 void handle_inspect(Context& ctx, const json& params, const std::shared_ptr<Reply>& reply) {
@@ -94,7 +102,15 @@ void handle_logs(Context& ctx, const json& params, const std::shared_ptr<Reply>&
     auto id = execution_param(ctx, params, reply);
     if (!id) return;
     std::optional<std::string> action;
-    if (auto a = params.find("action"); a != params.end() && a->is_string()) action = a->get<std::string>();
+    if (auto a = params.find("action"); a != params.end() && a->is_string()) {
+        action = a->get<std::string>();
+        auto row = store::find_execution(ctx.db, *id);
+        bool known = row && std::any_of(row->actions.begin(), row->actions.end(),
+                                        [&](const store::ActionRow& r) { return r.name == *action; });
+        if (!known)
+            return reply->error(
+                make_error(ErrorCode::not_found, "no action '" + *action + "' in execution " + *id));
+    }
     if (!params.value("follow", false)) {
         json out = json::array();
         for (const auto& l : store::read_logs(ctx.db, *id, action, 0, 1'000'000))

@@ -1,4 +1,4 @@
-// kv_get, kv_set, kv_list: the kv store of a workflow (params.workflow) or the global one (none).
+// kv_get, kv_set, kv_delete, kv_list: the kv store of a workflow (params.workflow) or the global one (none).
 #include "daemon/control/handlers.hpp"
 #include "daemon/store/kv.hpp"
 
@@ -45,6 +45,17 @@ void handle_kv_set(Context& ctx, const json& params, const std::shared_ptr<Reply
             make_error(ErrorCode::invalid, "parameter 'value' must be a JSON value other than null"));
     store::kv_set(ctx.db, *scope, *key, *it);
     answer(ctx, reply, {{"key", *key}, {"value", *it}});
+}
+
+void handle_kv_delete(Context& ctx, const json& params, const std::shared_ptr<Reply>& reply) {
+    auto scope = scope_param(ctx, params);
+    if (!scope) return reply->error(scope.error());
+    auto key = string_param(params, "key");
+    if (!key) return reply->error(key.error());
+    if (!store::kv_delete(ctx.db, *scope, *key))
+        return reply->error(
+            make_error(ErrorCode::not_found, "no key '" + *key + "' in " + scope_name(*scope)));
+    answer(ctx, reply, {{"key", *key}, {"deleted", true}});
 }
 
 void handle_kv_list(Context& ctx, const json& params, const std::shared_ptr<Reply>& reply) {

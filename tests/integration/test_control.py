@@ -82,6 +82,48 @@ class ControlTest(DaemonTest):
         p = subprocess.run([LUAFLOWCTL, "--json", "status"], capture_output=True, text=True, env=env)
         self.assertEqual(p.returncode, 0)
 
+    def test_issue_13_unknown_action_or_workflow_is_an_error(self):
+        report = self.run_wait("echo", "-i", "x=1")
+        eid = report["id"]
+        rc, out, err = self.d.ctl("logs", eid, "--action", "nosuch")
+        self.assertEqual((rc, out), (1, ""))
+        self.assertIn(f"no action 'nosuch' in execution {eid}", err)
+        rc, out, err = self.d.ctl("logs", eid, "--action", "nosuch", "--follow")
+        self.assertEqual(rc, 1)
+        self.assertIn("no action 'nosuch'", err)
+        self.assertEqual(self.d.ctl_json("logs", eid, "--action", "a")[0]["line"], "echo 1")
+        rc, out, err = self.d.ctl("ps", "--workflow", "nosuch")
+        self.assertEqual((rc, out), (1, ""))
+        self.assertIn("no workflow 'nosuch'", err)
+        self.assertEqual(self.d.ctl("--json", "executions", "--workflow", "nosuch")[0], 1)
+        # A known workflow without matches is an empty list, not an error.
+        self.assertEqual(self.d.ctl_json("executions", "--workflow", "echo", "--status", "failed"), [])
+        # A workflow whose file is gone still lists the executions the store holds.
+        os.remove(os.path.join(self.d.workflows, "echo.lua"))
+        wait_for(lambda: self.d.ctl_json("status")["workflows"] == 0, what="echo to be unloaded")
+        self.assertEqual([e["id"] for e in self.d.ctl_json("executions", "--workflow", "echo")], [eid])
+
+    def test_issue_13_test_takes_input_as_run_does(self):
+        good = os.path.join(self.d.workflows, "echo.lua")
+        env = dict(os.environ, LUAFLOW_SOCKET="/nonexistent")
+        infile = os.path.join(self.d.dir, "input.json")
+        with open(infile, "w") as f:
+            f.write('{"x": "from file", "y": 1}')
+        for args, want in ((["--input-file", infile], {"x": "from file", "y": 1}),
+                           (["--input-file", infile, "-i", "x=7", "-i", "z=word"], {"x": 7, "y": 1, "z": "word"}),
+                           (["--input-file", "-"], {"x": "stdin"})):
+            p = subprocess.run([LUAFLOWCTL, "--json", "test", good, *args], capture_output=True, text=True, env=env,
+                               input='{"x": "stdin"}')
+            self.assertEqual(p.returncode, 0, p.stderr)
+            self.assertEqual(json.loads(p.stdout)["report"]["actions"]["a"]["output"], want)
+        p = subprocess.run([LUAFLOWCTL, "test", good, "--input", "{}", "--input-file", infile],
+                           capture_output=True, text=True, env=env)
+        self.assertEqual(p.returncode, 2)
+        self.assertIn("give --input or --input-file, not both", p.stderr)
+        p = subprocess.run([LUAFLOWCTL, "test", good, "-i", "novalue"], capture_output=True, text=True, env=env)
+        self.assertEqual(p.returncode, 2)
+        self.assertIn("test: -i needs KEY=VALUE, got 'novalue'", p.stderr)
+
     def test_run_follow_streams_logs(self):
         rc, out, err = self.d.ctl("--json", "run", "echo", "-i", "x=42", "--follow")
         self.assertEqual(rc, 0, err)

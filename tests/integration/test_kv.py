@@ -88,6 +88,29 @@ class KvTest(harness.DaemonTest):
         rc, out, err = self.d.ctl("kv", "put", "x")
         self.assertEqual(rc, 2)
 
+    def test_issue_13_luaflowctl_kv_delete(self):
+        self.d.ctl_json("kv", "set", "runs", "7", "--workflow", "counter")
+        self.d.ctl_json("kv", "set", "runs", "8")
+        self.assertEqual(self.d.ctl_json("kv", "delete", "runs", "--workflow", "counter"),
+                         {"key": "runs", "deleted": True})
+        rc, out, err = self.d.ctl("kv", "get", "runs", "--workflow", "counter")
+        self.assertEqual(rc, 1)
+        self.assertIn("no key 'runs' in the kv of counter", err)
+        self.assertEqual(self.d.ctl_json("kv", "get", "runs"), 8)  # the global one is another key
+        rc, out, err = self.d.ctl("kv", "delete", "runs")
+        self.assertEqual((rc, out.strip()), (0, "deleted runs"), err)
+        self.assertEqual(self.d.ctl_json("kv", "list"), [])
+        # Deleting what is not there, or in a workflow that is not there, says so.
+        rc, out, err = self.d.ctl("kv", "delete", "runs")
+        self.assertEqual(rc, 1)
+        self.assertIn("no key 'runs' in kv.global", err)
+        rc, out, err = self.d.ctl("kv", "delete", "x", "--workflow", "nope")
+        self.assertEqual(rc, 1)
+        self.assertIn("no workflow 'nope'", err)
+        self.assertEqual(self.d.ctl("kv", "delete")[0], 2)
+        # Lua sees the key gone: the counter starts again.
+        self.assertEqual(self.run_wait("counter")["actions"]["bump"]["output"]["n"], 1)
+
     def test_mistakes_raise_naming_the_call_and_key(self):
         out = self.run_wait("errors")["actions"]["bad"]["output"]
         self.assertIn("kv.incr('text'): the value is not a number: \"abc\"", out["incr_text"])
