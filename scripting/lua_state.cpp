@@ -149,11 +149,22 @@ int l_require(lua_State* L) {
     for (char& c : rel)
         if (c == '.') c = '/';
     std::string path = state->workflows_dir() + "/" + rel + ".lua";
-    std::ifstream in(path, std::ios::binary);
-    if (!in) return luaL_error(L, "require: module '%s' not found (no file %s)", name.c_str(), path.c_str());
-    std::stringstream ss;
-    ss << in.rdbuf();
-    std::string code = ss.str();
+    std::string code;
+    if (const SourceFiles* lib = state->lib()) {
+        // The snapshot the definition was loaded with: what a running execution started with.
+        auto it = lib->find(rel + ".lua");
+        if (it == lib->end())
+            return luaL_error(L, "require: module '%s' not found (no file %s when the workflow was loaded)",
+                              name.c_str(), path.c_str());
+        code = it->second;
+    } else {
+        std::ifstream in(path, std::ios::binary);
+        if (!in)
+            return luaL_error(L, "require: module '%s' not found (no file %s)", name.c_str(), path.c_str());
+        std::stringstream ss;
+        ss << in.rdbuf();
+        code = ss.str();
+    }
     if (is_bytecode(code.data(), code.size()))
         return luaL_error(L, "require: %s: loading bytecode is not allowed", path.c_str());
     std::string chunkname = "@" + path;
@@ -319,6 +330,7 @@ Result<std::unique_ptr<LuaState>> LuaState::create(const SandboxOptions& options
     if (!s->L_) return make_error(ErrorCode::internal, "cannot create a Lua state: out of memory");
     s->limit_ = options.memory_limit;
     s->workflows_dir_ = options.workflows_dir;
+    s->lib_ = options.lib;
     luaJIT_setmode(s->L_, 0, LUAJIT_MODE_ENGINE | LUAJIT_MODE_OFF);
     lua_sethook(s->L_, guard_hook, LUA_MASKCOUNT, kHookInstructions);
     LuaState* self = s.get();

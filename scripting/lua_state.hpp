@@ -3,6 +3,7 @@
 // the JIT off, and a count hook that preempts long-running coroutines and stops runaway code.
 #include "common/result.hpp"
 #include "scripting/lua_ref.hpp"
+#include "scripting/source_files.hpp"
 
 #include <cstddef>
 #include <cstdint>
@@ -34,6 +35,11 @@ struct RunGuard {
 struct SandboxOptions {
     std::size_t memory_limit = 64u << 20; // bytes; 0 = unlimited
     std::string workflows_dir;            // require("lib.x") reads <workflows_dir>/lib/x.lua
+    // When set, require reads modules from here ("lib/x.lua" -> text), never from disk: the lib/ the
+    // definition was loaded with (SPEC 5).
+    std::shared_ptr<const SourceFiles> lib;
+    // When set, `script` files are read from here instead of from disk: a stored definition's own.
+    std::shared_ptr<const SourceFiles> scripts;
     // Adds the standard library's globals to the sandbox table at index `env` (stdlib::install).
     std::function<void(lua_State* L, int env)> install_globals;
 };
@@ -59,6 +65,8 @@ class LuaState {
     bool memory_exceeded() const { return exceeded_; }
     void clear_memory_exceeded() { exceeded_ = false; }
     const std::string& workflows_dir() const { return workflows_dir_; }
+    // The lib/ modules require reads, or null to read them from disk.
+    const SourceFiles* lib() const { return lib_.get(); }
 
     // How far past the cap the daemon's own protected calls may go (see protected_call).
     static constexpr std::size_t kDaemonReserve = 256u << 10;
@@ -82,6 +90,7 @@ class LuaState {
     bool exceeded_ = false;
     RunGuard guard_;
     std::string workflows_dir_;
+    std::shared_ptr<const SourceFiles> lib_;
     LuaRef env_;
 };
 

@@ -82,7 +82,7 @@ struct WorkflowDef {
 
     std::string id;
     std::string file;        // path as shown in messages
-    std::string source_hash; // hex digest of the file's text; names the definition in the store
+    std::string source_hash; // definition_digest of the file's text, scripts and lib/; names it in the store
     int line = 0;            // line of the workflow { ... } call
     std::string description;
     bool enabled = true;
@@ -97,6 +97,10 @@ struct WorkflowDef {
     std::string queue = "default";
     nlohmann::json notify = nlohmann::json::object();
     std::vector<ActionDef> actions; // in file order of their names (sorted by name)
+    // The `script` files it runs (path relative to the workflows directory -> text) and the lib/ modules
+    // its state requires from (null: from disk), as loaded: what a running execution keeps (SPEC 5).
+    SourceFiles scripts;
+    std::shared_ptr<const SourceFiles> lib;
 
     const ActionDef* find_action(const std::string& name) const;
     std::optional<std::size_t> action_index(const std::string& name) const;

@@ -2,6 +2,7 @@
 
 #include "scripting/argv_template.hpp"
 
+#include "common/digest.hpp"
 #include "common/size.hpp"
 #include "scripting/convert.hpp"
 #include "scripting/source_lines.hpp"
@@ -11,6 +12,7 @@
 #include <algorithm>
 #include <cstdio>
 #include <fstream>
+#include <optional>
 #include <set>
 #include <sstream>
 
@@ -99,9 +101,10 @@ std::string describe(lua_State* L, int idx) {
 // x86-64 LuaJIT. Errors that need no unwinding are only recorded (report()).
 class Validator {
   public:
+    // `stored_scripts`: the text of `script` files when they come from a stored definition, not disk.
     Validator(lua_State* L, LuaState& state, const std::string& file, std::string_view source,
-              WorkflowDef& def)
-        : L_(L), state_(state), file_(file), source_(source), def_(def) {}
+              WorkflowDef& def, const SourceFiles* stored_scripts)
+        : L_(L), state_(state), file_(file), source_(source), def_(def), stored_scripts_(stored_scripts) {}
 
     // Every error found, in source order (by line, then by message: the same on every run, whatever
     // order the tables' keys came in).
@@ -678,11 +681,22 @@ class Validator {
             fail(line, ctx + ": script '" + a.script +
                            "' must be a path inside the workflows directory (no '/' at the start, no '..')");
         std::string path = state_.workflows_dir() + "/" + a.script;
-        std::ifstream in(path, std::ios::binary);
-        if (!in) fail(line, ctx + ": script file " + path + " cannot be read");
-        std::stringstream ss;
-        ss << in.rdbuf();
-        auto loaded = state_.load(ss.str(), "@" + path);
+        std::string text;
+        if (stored_scripts_) {
+            auto it = stored_scripts_->find(a.script);
+            if (it == stored_scripts_->end())
+                fail(line, ctx + ": script file " + path + " is not in the stored definition");
+            text = it->second;
+        } else {
+            std::ifstream in(path, std::ios::binary);
+            if (!in) fail(line, ctx + ": script file " + path + " cannot be read");
+            std::stringstream ss;
+            ss << in.rdbuf();
+            text = ss.str();
+        }
+        // Kept with the definition, so that an execution runs this text even after an edit (SPEC 5).
+        def_.scripts[a.script] = text;
+        auto loaded = state_.load(text, "@" + path);
         if (!loaded) fail(line, ctx + ": " + loaded.error().message);
         a.fn = LuaRef::pop(L_);
     }
@@ -746,6 +760,7 @@ class Validator {
     const std::string& file_;
     std::string_view source_;
     WorkflowDef& def_;
+    const SourceFiles* stored_scripts_;
     Defaults defaults_;
     int current_action_line_ = 0;
     std::vector<LoadError> errors_;
@@ -771,14 +786,7 @@ bool is_valid_workflow_id(std::string_view id) {
 }
 
 std::string source_digest(std::string_view source) {
-    std::uint64_t h = 1469598103934665603ull;
-    for (unsigned char c : source) {
-        h ^= c;
-        h *= 1099511628211ull;
-    }
-    char buf[17];
-    std::snprintf(buf, sizeof buf, "%016llx", static_cast<unsigned long long>(h));
-    return buf;
+    return content_digest(source);
 }
 
 LoadResult load_workflow(const std::string& id, const std::string& file, std::string_view source,
@@ -787,43 +795,51 @@ LoadResult load_workflow(const std::string& id, const std::string& file, std::st
     if (!created) return LoadError{file, 0, created.error().message};
     std::shared_ptr<LuaState> state(std::move(created.value()));
     lua_State* L = state->L();
-    install_workflow_function(*state);
-    if (auto loaded = state->load(source, "@" + file); !loaded)
-        return parse_lua_error(file, loaded.error().message);
-
-    RunGuard& g = state->guard();
-    g.deadline_ns = uv_hrtime() + kLoadTimeoutNs;
-    g.deadline_message = "loading took longer than 2s (runaway code at load time?)";
-    int rc = lua_pcall(L, 0, 1, 0);
-    g.deadline_ns = 0;
-    g.deadline_hit = false;
-    g.deadline_message = "timed out";
-    if (rc != 0) {
-        std::string msg = lua_tostring(L, -1) ? lua_tostring(L, -1) : "error while loading";
-        lua_pop(L, 1);
-        if (rc == LUA_ERRMEM) msg = "memory limit exceeded while loading";
-        return parse_lua_error(file, msg);
-    }
-    bool tagged = false;
-    if (lua_istable(L, -1)) {
-        lua_pushlightuserdata(L, const_cast<char*>(&kWorkflowTagsKey));
-        lua_rawget(L, LUA_REGISTRYINDEX);
-        lua_pushvalue(L, -2);
-        lua_rawget(L, -2);
-        tagged = !lua_isnil(L, -1);
-        lua_pop(L, 2);
-    }
-    if (!tagged) {
-        lua_pop(L, 1);
-        return LoadError{file, 1, "the file must return workflow { ... }"};
-    }
-    LuaRef table = LuaRef::pop(L);
+    // All of it protected: the file's code may leave the state at its cap, and the daemon's own calls
+    // after it (the registry slot for the table) must not raise outside a pcall.
+    std::optional<LoadError> failed;
+    LuaRef table;
+    auto ran = protected_call(L, [&](lua_State* S) {
+        install_workflow_function(*state);
+        if (auto loaded = state->load(source, "@" + file); !loaded) {
+            failed = parse_lua_error(file, loaded.error().message);
+            return;
+        }
+        RunGuard& g = state->guard();
+        g.deadline_ns = uv_hrtime() + kLoadTimeoutNs;
+        g.deadline_message = "loading took longer than 2s (runaway code at load time?)";
+        int rc = lua_pcall(S, 0, 1, 0);
+        g.deadline_ns = 0;
+        g.deadline_hit = false;
+        g.deadline_message = "timed out";
+        if (rc != 0) {
+            std::string msg = lua_type(S, -1) == LUA_TSTRING ? lua_tostring(S, -1) : "error while loading";
+            if (rc == LUA_ERRMEM) msg = "memory limit exceeded while loading";
+            failed = parse_lua_error(file, msg);
+            return;
+        }
+        bool tagged = false;
+        if (lua_istable(S, -1)) {
+            lua_pushlightuserdata(S, const_cast<char*>(&kWorkflowTagsKey));
+            lua_rawget(S, LUA_REGISTRYINDEX);
+            lua_pushvalue(S, -2);
+            lua_rawget(S, -2);
+            tagged = !lua_isnil(S, -1);
+            lua_pop(S, 2);
+        }
+        if (!tagged) {
+            failed = LoadError{file, 1, "the file must return workflow { ... }"};
+            return;
+        }
+        table = LuaRef::pop(S);
+    });
+    if (failed) return *failed;
+    if (!ran) return LoadError{file, 0, "memory limit exceeded while loading: " + ran.error().message};
     auto def = std::make_shared<WorkflowDef>();
     def->lua = state;
     def->id = id;
     def->file = file;
-    def->source_hash = source_digest(source);
-    Validator v(L, *state, file, source, *def);
+    Validator v(L, *state, file, source, *def, options.scripts.get());
     auto r = protected_call(L, [&](lua_State* S) {
         table.push(S);
         v.run(lua_gettop(S));
@@ -843,9 +859,11 @@ LoadResult load_workflow(const std::string& id, const std::string& file, std::st
         first.more.assign(std::make_move_iterator(errors.begin() + 1), std::make_move_iterator(errors.end()));
         return first;
     }
+    def->lib = options.lib;
+    def->source_hash = definition_digest(source, def->scripts, options.lib.get());
     // Loading leaves garbage (the chunk, the parser's strings); an idle daemon with many workflows
     // should not carry it until the incremental collector gets round to it.
-    lua_gc(L, LUA_GCCOLLECT, 0);
+    collect_garbage(*state);
     return def;
 }
 

@@ -3,7 +3,7 @@
 #include "common/log.hpp"
 #include "daemon/registry/workflow_files.hpp"
 #include "daemon/schedule/check.hpp"
-#include "daemon/store/executions.hpp"
+#include "daemon/store/definitions.hpp"
 
 #include <fstream>
 #include <sstream>
@@ -40,44 +40,79 @@ int Registry::error_count() const {
     return n;
 }
 
+bool Registry::scripts_changed(const WorkflowEntry& entry) const {
+    for (const auto& [rel, stamp] : entry.script_stamps) {
+        auto now = stamp_of(dir_ + "/" + rel);
+        if (!now || *now != stamp) return true;
+    }
+    return false;
+}
+
 void Registry::load_file(WorkflowEntry& entry, const std::string& path, bool force,
                          std::vector<std::string>& changed) {
-    struct stat st {};
-    if (::stat(path.c_str(), &st) != 0) return;
-    std::int64_t mtime = static_cast<std::int64_t>(st.st_mtim.tv_sec) * 1'000'000'000 + st.st_mtim.tv_nsec;
-    if (!force && mtime == entry.mtime_ns && st.st_size == entry.size) return;
-    entry.mtime_ns = mtime;
-    entry.size = st.st_size;
+    auto stamp = stamp_of(path);
+    if (!stamp) return;
+    // An entry in error is tried again at every change: the file it could not read (a script) may be
+    // there now. Otherwise only what it was loaded from counts: its file, its scripts, lib/.
+    bool stale = force || *stamp != entry.stamp || entry.lib != lib_.files || scripts_changed(entry);
+    if (!stale && !entry.error) return;
+    // Stamps taken before the reads: a write after them makes the next look load again.
+    std::map<std::string, FileStamp> script_stamps;
+    for (const auto& [rel, old] : entry.script_stamps)
+        if (auto s = stamp_of(dir_ + "/" + rel)) script_stamps.emplace(rel, *s);
+    entry.stamp = *stamp;
+    entry.lib = lib_.files;
     auto text = read_text(path);
     if (!text) {
-        entry.error = scripting::LoadError{path, 0, "cannot read the file"};
-        log::error("%s", entry.error->to_string().c_str());
+        set_error(entry, scripting::LoadError{path, 0, "cannot read the file"});
         return;
     }
-    std::string digest = scripting::source_digest(*text);
-    if (!force && entry.def && entry.def->source_hash == digest) {
-        entry.error.reset();
-        return;
-    }
-    auto loaded = schedule::checked(scripting::load_workflow(entry.id, path, *text, sandbox_(entry.id)));
+    scripting::SandboxOptions options = sandbox_(entry.id);
+    options.lib = lib_.files;
+    auto loaded = schedule::checked(scripting::load_workflow(entry.id, path, *text, options));
     if (auto* err = std::get_if<scripting::LoadError>(&loaded)) {
-        entry.error = *err;
-        log::error("%s%s", err->to_string().c_str(),
-                   entry.def ? " (the last good version stays in use)" : "");
+        set_error(entry, *err);
         return;
     }
     auto def = std::get<std::shared_ptr<scripting::WorkflowDef>>(std::move(loaded));
-    bool same = entry.def && entry.def->source_hash == def->source_hash;
-    store::insert_definition(db_, def->source_hash, def->id, def->file, *text);
-    entry.def = std::move(def);
+    entry.script_stamps.clear();
+    for (const auto& [rel, script] : def->scripts) {
+        auto it = script_stamps.find(rel);
+        if (it != script_stamps.end())
+            entry.script_stamps.emplace(rel, it->second);
+        else if (auto s = stamp_of(dir_ + "/" + rel))
+            entry.script_stamps.emplace(rel, *s);
+    }
+    if (entry.error) log::info("workflow %s loads again", entry.id.c_str());
     entry.error.reset();
-    if (!same) changed.push_back(entry.id);
+    if (entry.def && entry.def->source_hash == def->source_hash) return;
+    store::insert_definition(db_, def->source_hash,
+                             store::Definition{def->id, def->file, *text, def->scripts, *lib_.files});
+    entry.def = std::move(def);
+    changed.push_back(entry.id);
+}
+
+void Registry::set_error(WorkflowEntry& entry, scripting::LoadError error) {
+    // Logged once per distinct error, not at every look at an entry that stays broken.
+    bool same = entry.error && entry.error->to_string() == error.to_string();
+    entry.error = std::move(error);
+    if (!same)
+        log::error("%s%s", entry.error->to_string().c_str(),
+                   entry.def ? " (the last good version stays in use)" : "");
+}
+
+void Registry::rescan_lib() {
+    LibSnapshot next = scan_lib(dir_, &lib_);
+    for (const std::string& e : next.errors)
+        log::error("%s", e.c_str());
+    lib_ = std::move(next);
 }
 
 ReloadReport Registry::reload(bool force) {
     ReloadReport report;
     std::vector<std::string> changed;
     std::map<std::string, bool> seen;
+    rescan_lib();
     std::vector<WorkflowFile> files;
     if (auto scanned = workflow_files(dir_))
         files = std::move(scanned.value());
@@ -125,6 +160,7 @@ Result<std::string> Registry::load_only(const std::string& path) {
                          ? name.substr(0, name.size() - 4)
                          : name;
     entries_.clear();
+    rescan_lib();
     WorkflowEntry& entry = entries_[id];
     entry.id = id;
     entry.file = path;
@@ -135,16 +171,15 @@ Result<std::string> Registry::load_only(const std::string& path) {
     return id;
 }
 
-void Registry::watch_path(const std::string& path, bool lib) {
+void Registry::watch_path(const std::string& path) {
     auto* box = new FsEventBox();
     box->owner = this;
-    box->lib = lib;
     uv_fs_event_init(loop_, &box->uv);
     loop::UvHandle<FsEventBox> handle(box);
     int rc = uv_fs_event_start(
         &box->uv,
         [](uv_fs_event_t* h, const char*, int, int) {
-            if (auto* b = loop::box_of<FsEventBox>(h)) b->owner->schedule_reload(b->lib);
+            if (auto* b = loop::box_of<FsEventBox>(h)) b->owner->schedule_reload();
         },
         path.c_str(), 0);
     if (rc != 0) {
@@ -157,19 +192,22 @@ void Registry::watch_path(const std::string& path, bool lib) {
 }
 
 void Registry::watch() {
+    // Every directory a workflow may use a file from: the workflows directory, lib/ and the others
+    // below it (script files live anywhere in the tree). inotify watches are per directory.
+    std::vector<std::string> dirs = watched_directories(dir_);
+    if (watching_ && dirs == watched_dirs_) return;
+    watching_ = true;
+    watched_dirs_ = dirs;
     watchers_.clear();
-    watch_path(dir_, false);
-    watch_path(dir_ + "/lib", true);
+    for (const std::string& d : dirs)
+        watch_path(d);
 }
 
-void Registry::schedule_reload(bool force) {
-    pending_force_ = pending_force_ || force;
+void Registry::schedule_reload() {
     debounce_.start(kDebounceMs, [this] {
-        bool f = pending_force_;
-        pending_force_ = false;
-        // lib/ may have been created since the last watch() call.
-        if (watchers_.size() < 2) watch();
-        reload(f);
+        // A directory may have come or gone since the last look.
+        watch();
+        reload(false);
     });
     debounce_.unref();
 }
@@ -181,11 +219,19 @@ Result<std::shared_ptr<const scripting::WorkflowDef>> Registry::load_stored(cons
     }
     auto row = store::find_definition(db_, digest);
     if (!row) return make_error(ErrorCode::not_found, "definition " + digest + " is not in the store");
-    auto loaded = scripting::load_workflow(row->workflow, row->file, row->source, sandbox_(row->workflow));
+    scripting::SandboxOptions options = sandbox_(row->workflow);
+    // The script and lib/ text it was stored with, not what is on disk now (SPEC 5). A definition
+    // stored before the store kept them reads them from disk, as it did then.
+    if (row->lib) {
+        options.lib = std::make_shared<const scripting::SourceFiles>(std::move(*row->lib));
+        options.scripts = std::make_shared<const scripting::SourceFiles>(std::move(row->scripts));
+    }
+    auto loaded = scripting::load_workflow(row->workflow, row->file, row->source, options);
     if (auto* err = std::get_if<scripting::LoadError>(&loaded))
         return make_error(ErrorCode::invalid, err->to_string());
-    return std::shared_ptr<const scripting::WorkflowDef>(
-        std::get<std::shared_ptr<scripting::WorkflowDef>>(loaded));
+    auto def = std::get<std::shared_ptr<scripting::WorkflowDef>>(std::move(loaded));
+    def->source_hash = digest; // the name it was stored under, whatever the digest of older stores was
+    return std::shared_ptr<const scripting::WorkflowDef>(std::move(def));
 }
 
 } // namespace luaflow::registry

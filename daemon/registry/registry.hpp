@@ -3,6 +3,7 @@
 // load error, and hot reload (SPEC 5): a change takes effect within 1 s, a broken edit never replaces
 // the last good version.
 #include "daemon/loop/uv_handle.hpp"
+#include "daemon/registry/lib_snapshot.hpp"
 #include "daemon/store/db.hpp"
 #include "scripting/workflow_loader.hpp"
 
@@ -20,8 +21,10 @@ struct WorkflowEntry {
     std::string file;
     std::shared_ptr<const scripting::WorkflowDef> def; // last good version; null if it never loaded
     std::optional<scripting::LoadError> error;         // the latest load's error, if it failed
-    std::int64_t mtime_ns = -1;
-    std::int64_t size = -1;
+    // What the latest load read, to tell whether to load again: the file, its scripts, the lib/ snapshot.
+    FileStamp stamp;
+    std::map<std::string, FileStamp> script_stamps; // by path relative to the workflows directory
+    std::shared_ptr<const scripting::SourceFiles> lib;
 };
 
 struct ReloadReport {
@@ -35,12 +38,13 @@ class Registry {
 
     Registry(uv_loop_t* loop, store::Db& db, std::string dir, SandboxFactory sandbox);
 
-    // Scans the directory: loads new and changed files, drops removed ones. `force` reloads every file
-    // (SIGHUP, luaflowctl reload, a change under lib/).
+    // Scans the directory: loads new and changed workflows (a change of the file, of a `script` file it
+    // runs or under lib/), drops removed ones. `force` reloads every file (SIGHUP, luaflowctl reload).
     ReloadReport reload(bool force);
     // Loads one file as the only workflow (luaflowctl test); returns its id or the load error.
     Result<std::string> load_only(const std::string& path);
-    // Starts watching the directory (and lib/) and reloads ~100 ms after the last change.
+    // Starts watching the directory and every directory below it (lib/, script files) and reloads
+    // ~100 ms after the last change.
     void watch();
     void set_dir(std::string dir) { dir_ = std::move(dir); }
     const std::string& dir() const { return dir_; }
@@ -60,21 +64,25 @@ class Registry {
         uv_fs_event_t uv;
         bool closing = false;
         Registry* owner = nullptr;
-        bool lib = false; // watches lib/: a change there may affect every workflow
     };
     void load_file(WorkflowEntry& entry, const std::string& path, bool force,
                    std::vector<std::string>& changed);
-    void watch_path(const std::string& path, bool lib);
-    void schedule_reload(bool force);
+    bool scripts_changed(const WorkflowEntry& entry) const;
+    void set_error(WorkflowEntry& entry, scripting::LoadError error);
+    void rescan_lib();
+    void watch_path(const std::string& path);
+    void schedule_reload();
 
     uv_loop_t* loop_;
     store::Db& db_;
     std::string dir_;
     SandboxFactory sandbox_;
     std::map<std::string, WorkflowEntry> entries_;
+    LibSnapshot lib_;
     std::vector<loop::UvHandle<FsEventBox>> watchers_;
+    std::vector<std::string> watched_dirs_;
+    bool watching_ = false;
     loop::Timer debounce_;
-    bool pending_force_ = false;
 };
 
 } // namespace luaflow::registry

@@ -18,4 +18,8 @@ struct WorkflowFile {
 // directory and the cause.
 Result<std::vector<WorkflowFile>> workflow_files(const std::string& dir);
 
+// `dir` and the directories below it (not hidden ones, at most 16 deep and 4096 in all), sorted: where a
+// file a workflow uses may change (lib/ modules, `script` files).
+std::vector<std::string> watched_directories(const std::string& dir);
+
 } // namespace luaflow::registry

@@ -81,26 +81,6 @@ json time_or_null(const std::optional<UnixMillis>& t) {
     return t ? json(format_rfc3339(*t)) : json();
 }
 
-void insert_definition(Db& db, const std::string& digest, const std::string& workflow,
-                       const std::string& file, const std::string& source) {
-    static constexpr const char* kSql =
-        "INSERT OR IGNORE INTO definitions(digest, workflow, file, source, created_at) "
-        "VALUES (:digest, :workflow, :file, :source, :now)";
-    db.write();
-    Stmt::Use q(db.stmt(kSql));
-    q.bind(":digest", digest).bind(":workflow", workflow).bind(":file", file).bind(":source", source);
-    q.bind(":now", now_unix_ms()).run();
-}
-
-std::optional<DefinitionRow> find_definition(Db& db, const std::string& digest) {
-    static constexpr const char* kSql =
-        "SELECT workflow, file, source FROM definitions WHERE digest = :digest";
-    Stmt::Use q(db.stmt(kSql));
-    q.bind(":digest", digest);
-    if (!q.step()) return std::nullopt;
-    return DefinitionRow{q.text(0), q.text(1), q.text(2)};
-}
-
 std::int64_t max_execution_seq(Db& db) {
     static constexpr const char* kSql = "SELECT COALESCE(MAX(seq), 0) FROM executions";
     Stmt::Use q(db.stmt(kSql));

@@ -5,6 +5,7 @@
 #include "common/status.hpp"
 #include "common/time_format.hpp"
 #include "daemon/store/db.hpp"
+#include "daemon/store/definitions.hpp"
 
 #include <nlohmann/json.hpp>
 
@@ -93,14 +94,6 @@ struct ActionResult {
     UnixMillis finished_at = 0;
     std::optional<json> node; // unchanged when absent
 };
-
-// Definitions, kept by digest so that an execution resumes with the text it started with.
-void insert_definition(Db& db, const std::string& digest, const std::string& workflow,
-                       const std::string& file, const std::string& source);
-struct DefinitionRow {
-    std::string workflow, file, source;
-};
-std::optional<DefinitionRow> find_definition(Db& db, const std::string& digest);
 
 std::int64_t max_execution_seq(Db& db);
 void insert_execution(Db& db, const NewExecution& e);

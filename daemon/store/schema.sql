@@ -117,3 +117,13 @@ ALTER TABLE actions ADD COLUMN allocation TEXT;
 -- The zone of the schedule rule that started an execution, so that its scheduled_for is shown in that
 -- zone, as `next` shows the rule's times (NULL: not scheduled, or from before this migration).
 ALTER TABLE executions ADD COLUMN scheduled_tz TEXT;
+
+-- migration 7
+-- What a definition uses beside its workflow file, so that a running or interrupted execution keeps the
+-- text it started with (SPEC 5): {"scripts": {path: digest}, "lib": {path: digest}} (NULL: a definition
+-- stored before, which reads those files from disk). Each text is kept once, by its digest.
+ALTER TABLE definitions ADD COLUMN files TEXT;
+CREATE TABLE sources (
+    digest TEXT PRIMARY KEY,
+    text   TEXT NOT NULL
+) WITHOUT ROWID;

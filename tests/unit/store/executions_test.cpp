@@ -57,7 +57,7 @@ TEST_CASE("changes are committed by flush, and after_commit runs only then") {
     TempDir dir;
     std::string path = dir.file("luaflow.db");
     auto db = std::move(Db::open(path).value());
-    insert_definition(*db, "d1", "wf", "wf.lua", "return workflow {}");
+    insert_definition(*db, "d1", {"wf", "wf.lua", "return workflow {}"});
     insert_execution(*db, sample("abc123", 1));
     bool acted = false;
     db->after_commit([&] { acted = true; });
@@ -77,7 +77,7 @@ TEST_CASE("changes are committed by flush, and after_commit runs only then") {
 TEST_CASE("action transitions and the inspect document") {
     TempDir dir;
     auto db = std::move(Db::open(dir.file("luaflow.db")).value());
-    insert_definition(*db, "d1", "wf", "wf.lua", "x");
+    insert_definition(*db, "d1", {"wf", "wf.lua", "x"});
     insert_execution(*db, sample("abc123", 1));
     start_attempt(*db, "abc123", "a", 1, 2'000, "");
     schedule_retry(*db, "abc123", "a", 3'000, "boom", nlohmann::json{{"tries", 1}});
@@ -114,7 +114,7 @@ TEST_CASE("action transitions and the inspect document") {
 TEST_CASE("retry resets actions and counts attempts from a new base") {
     TempDir dir;
     auto db = std::move(Db::open(dir.file("luaflow.db")).value());
-    insert_definition(*db, "d1", "wf", "wf.lua", "x");
+    insert_definition(*db, "d1", {"wf", "wf.lua", "x"});
     insert_execution(*db, sample("abc123", 1));
     start_attempt(*db, "abc123", "a", 1, 2'000, "");
     ActionResult failed;
@@ -137,7 +137,7 @@ TEST_CASE("retry resets actions and counts attempts from a new base") {
 TEST_CASE("executions are named by a unique prefix") {
     TempDir dir;
     auto db = std::move(Db::open(dir.file("luaflow.db")).value());
-    insert_definition(*db, "d1", "wf", "wf.lua", "x");
+    insert_definition(*db, "d1", {"wf", "wf.lua", "x"});
     insert_execution(*db, sample("abc123", 1));
     insert_execution(*db, sample("abd456", 2));
     db->flush();
@@ -153,7 +153,7 @@ TEST_CASE("executions are named by a unique prefix") {
 TEST_CASE("logs keep their order and filter by action") {
     TempDir dir;
     auto db = std::move(Db::open(dir.file("luaflow.db")).value());
-    insert_definition(*db, "d1", "wf", "wf.lua", "x");
+    insert_definition(*db, "d1", {"wf", "wf.lua", "x"});
     insert_execution(*db, sample("abc123", 1));
     for (int i = 0; i < 5; ++i)
         append_log(*db,
@@ -184,7 +184,7 @@ TEST_CASE("the enabled override is kept") {
 TEST_CASE("retention prunes old finished executions beyond the newest kept per workflow") {
     TempDir dir;
     auto db = std::move(Db::open(dir.file("luaflow.db")).value());
-    insert_definition(*db, "d1", "wf", "wf.lua", "x");
+    insert_definition(*db, "d1", {"wf", "wf.lua", "x"});
     for (int i = 1; i <= 5; ++i) {
         NewExecution e = sample("old" + std::to_string(i), i);
         insert_execution(*db, e);
@@ -212,7 +212,7 @@ extern const char* const kSchemaSql;
 TEST_CASE("a scheduled execution keeps its rule's zone and shows scheduled_for in it") {
     TempDir dir;
     auto db = std::move(Db::open(dir.file("luaflow.db")).value());
-    insert_definition(*db, "d1", "wf", "wf.lua", "x");
+    insert_definition(*db, "d1", {"wf", "wf.lua", "x"});
     NewExecution e = sample("abc123", 1);
     e.scheduled_for = 1'805'101'200'000; // 2027-03-15T09:00:00Z
     e.scheduled_tz = "Europe/Berlin";
@@ -257,7 +257,7 @@ TEST_CASE("a database from before the zone column opens, and its scheduled runs 
     CHECK_FALSE(row->scheduled_tz);
     CHECK(inspect_document(*row)["scheduled_for"] == format_rfc3339(1'805'101'200'000)); // as before
     // New runs keep their zone in the migrated store.
-    insert_definition(**db, "d1", "wf", "wf.lua", "x");
+    insert_definition(**db, "d1", {"wf", "wf.lua", "x"});
     NewExecution e = sample("def456", 2);
     e.scheduled_for = 1'805'101'200'000;
     e.scheduled_tz = "America/New_York";
