@@ -105,7 +105,9 @@ class LuaCall final : public Attempt {
         std::optional<json> node;
         (void)protected_call(L, [&](lua_State* S) {
             ctx_.push(S);
-            lua_getfield(S, -1, "node");
+            // Raw: a metatable the action set on ctx must not run its code inside the daemon's call.
+            lua_pushliteral(S, "node");
+            lua_rawget(S, -2);
             if (lua_istable(S, -1)) {
                 auto j = scripting::to_json(S, -1, "ctx.node");
                 if (j && (j->is_object() || (j->is_array() && j->empty())))
@@ -149,7 +151,8 @@ class LuaCall final : public Attempt {
                 }
                 if (mode_ == Mode::argv) return; // a cmd template: ctx is read, never kept
                 ctx_.push(S);
-                lua_getfield(S, -1, "shared");
+                lua_pushliteral(S, "shared");
+                lua_rawget(S, -2);
                 if (!lua_istable(S, -1)) throw_lua(S, "ctx.shared must stay a table");
                 auto shared = scripting::to_json(S, -1, "ctx.shared");
                 lua_pop(S, 2);

@@ -72,10 +72,22 @@ return workflow { actions = { nap = { run = function() sleep(0.2); return "reste
 """
 
 
+# The daemon reads ctx.node and ctx.shared back after the action: a metatable the action left on ctx
+# must not run its code there (it would loop inside the daemon's own call, with no deadline).
+CTX_TRAP = """
+return workflow { actions = { trap = { run = function(ctx)
+  ctx.node = nil
+  ctx.shared = nil
+  setmetatable(ctx, { __index = function() while true do end end })
+  return "set"
+end } } }
+"""
+
+
 class SandboxTest(DaemonTest):
     CONFIG = 'shutdown_grace = "5s"\nsandbox = { memory = "16M" }\n'
     WORKFLOWS = {"escapes.lua": ESCAPES, "a.lua": GLOBALS_A, "b.lua": GLOBALS_B, "bomb.lua": BOMB,
-                 "runaway.lua": RUNAWAY % "3s", "sleeper.lua": SLEEPER}
+                 "runaway.lua": RUNAWAY % "3s", "sleeper.lua": SLEEPER, "trap.lua": CTX_TRAP}
 
     def test_escape_attempts_are_refused(self):
         report = self.run_wait("escapes")
@@ -99,6 +111,11 @@ class SandboxTest(DaemonTest):
         # The daemon and the other workflows are unharmed; the bomb's own state works again too.
         self.assertEqual(self.run_wait("sleeper")["actions"]["nap"]["output"], "rested")
         self.assertEqual(self.run_wait("bomb", expect_rc=1)["actions"]["bomb"].get("event"), "resource")
+
+    def test_metatable_on_ctx_runs_no_code_in_the_daemon(self):
+        report = self.run_wait("trap", expect_rc=1)
+        self.assertIn("ctx.shared must stay a table", report["actions"]["trap"]["error"])
+        self.assertEqual(self.d.ctl("status")[0], 0)
 
     def test_runaway_loop_stopped_while_daemon_answers(self):
         spin = self.d.ctl_json("run", "runaway")["id"]
