@@ -388,57 +388,77 @@ Result<Config> load_config(const std::string& path, const std::string& base_dir)
     auto created = scripting::LuaState::create(options);
     if (!created) return created.error();
     auto& state = *created.value();
-    lua_State* L = state.L();
-    lua_pushlightuserdata(L, const_cast<char*>(&kLinesKey));
-    lua_newtable(L);
-    lua_rawset(L, LUA_REGISTRYINDEX);
-    state.push_env(L);
-    lua_newtable(L);
-    lua_pushcfunction(L, l_capture);
-    lua_setfield(L, -2, "__newindex");
-    lua_setmetatable(L, -2);
-    lua_pop(L, 1);
-
-    if (auto loaded = state.load(source, "@" + path); !loaded)
-        return make_error(ErrorCode::invalid, loaded.error().message);
-    state.guard().deadline_ns = uv_hrtime() + 2'000'000'000ull;
-    state.guard().deadline_message = "the config file took longer than 2s to run";
-    if (lua_pcall(L, 0, 1, 0) != 0) {
-        std::string msg = lua_tostring(L, -1) ? lua_tostring(L, -1) : "error";
-        return make_error(ErrorCode::invalid, msg);
-    }
-    state.guard().deadline_ns = 0;
-
+    // All of it protected: the file's code may leave the state at its cap, and a config that fails
+    // must be an error, not a panic (a reload runs this in the running daemon).
+    std::optional<Error> failed;
     json doc = json::object();
     std::map<std::string, int> lines;
-    if (lua_istable(L, -1)) {
-        auto j = scripting::to_json(L, -1, "config");
-        if (!j) return make_error(ErrorCode::invalid, path + ":1: " + j.error().message);
-        if (!(j->is_object() || (j->is_array() && j->empty())))
-            return make_error(ErrorCode::invalid, path + ":1: the returned config must be a table of keys");
-        if (j->is_object()) doc = *j;
-    } else if (!lua_isnil(L, -1)) {
-        return make_error(ErrorCode::invalid, path + ":1: the file must set globals or return a table");
-    } else {
-        // The globals the file set, each with the line that set it.
+    auto ran = scripting::protected_call(state.L(), [&](lua_State* L) {
         lua_pushlightuserdata(L, const_cast<char*>(&kLinesKey));
-        lua_rawget(L, LUA_REGISTRYINDEX);
-        int t = lua_gettop(L);
-        lua_pushnil(L);
-        while (lua_next(L, t)) {
-            std::string key = lua_tostring(L, -2);
-            lines[key] = assignment_line(source, key, static_cast<int>(lua_tonumber(L, -1)));
-            lua_pop(L, 1);
-            state.push_env(L);
-            lua_getfield(L, -1, key.c_str());
-            auto j = scripting::to_json(L, -1, key);
-            lua_pop(L, 2);
-            if (!j)
-                return make_error(ErrorCode::invalid,
-                                  path + ":" + std::to_string(lines[key]) + ": " + j.error().message);
-            if (!j->is_null()) doc[key] = *j;
+        lua_newtable(L);
+        lua_rawset(L, LUA_REGISTRYINDEX);
+        state.push_env(L);
+        lua_newtable(L);
+        lua_pushcfunction(L, l_capture);
+        lua_setfield(L, -2, "__newindex");
+        lua_setmetatable(L, -2);
+        lua_pop(L, 1);
+
+        if (auto loaded = state.load(source, "@" + path); !loaded) {
+            failed = make_error(ErrorCode::invalid, loaded.error().message);
+            return;
         }
-    }
+        state.guard().deadline_ns = uv_hrtime() + 2'000'000'000ull;
+        state.guard().deadline_message = "the config file took longer than 2s to run";
+        int rc = lua_pcall(L, 0, 1, 0);
+        state.guard().deadline_ns = 0;
+        if (rc != 0) {
+            // Not lua_tostring: it would convert a number in place.
+            std::string msg = lua_type(L, -1) == LUA_TSTRING ? lua_tostring(L, -1) : "error";
+            if (rc == LUA_ERRMEM) msg = path + ":0: the config file ran out of memory (16 MiB)";
+            failed = make_error(ErrorCode::invalid, msg);
+            return;
+        }
+        if (lua_istable(L, -1)) {
+            auto j = scripting::to_json(L, -1, "config");
+            if (!j) {
+                failed = make_error(ErrorCode::invalid, path + ":1: " + j.error().message);
+                return;
+            }
+            if (!(j->is_object() || (j->is_array() && j->empty()))) {
+                failed =
+                    make_error(ErrorCode::invalid, path + ":1: the returned config must be a table of keys");
+                return;
+            }
+            if (j->is_object()) doc = *j;
+        } else if (!lua_isnil(L, -1)) {
+            failed = make_error(ErrorCode::invalid, path + ":1: the file must set globals or return a table");
+        } else {
+            // The globals the file set, each with the line that set it.
+            lua_pushlightuserdata(L, const_cast<char*>(&kLinesKey));
+            lua_rawget(L, LUA_REGISTRYINDEX);
+            int t = lua_gettop(L);
+            lua_pushnil(L);
+            while (lua_next(L, t)) {
+                std::string key = lua_tostring(L, -2);
+                lines[key] = assignment_line(source, key, static_cast<int>(lua_tonumber(L, -1)));
+                lua_pop(L, 1);
+                state.push_env(L);
+                lua_pushlstring(L, key.data(), key.size());
+                lua_rawget(L, -2);
+                auto j = scripting::to_json(L, -1, key);
+                lua_pop(L, 2);
+                if (!j) {
+                    failed = make_error(ErrorCode::invalid,
+                                        path + ":" + std::to_string(lines[key]) + ": " + j.error().message);
+                    return;
+                }
+                if (!j->is_null()) doc[key] = *j;
+            }
+        }
+    });
+    if (failed) return *failed;
+    if (!ran) return make_error(ErrorCode::invalid, path + ":0: " + ran.error().message);
     return Checker(path, source, lines, base).check(doc);
 }
 

@@ -191,3 +191,19 @@ TEST_CASE("hosts: local is always there; ssh and slurm hosts take their own fiel
               .error()
               .message.find("hosts.a.slurm.partition: expected a string") != std::string::npos);
 }
+
+// Issue 7, item 1 (its audit): a config file that fills its state is an error, never a panic; a reload
+// (SIGHUP) runs this inside the running daemon.
+TEST_CASE("a config file that fills its memory is an error, not a crash") {
+    testing::TempDir dir;
+    for (const char* text : {
+             // Left at the cap, and then read back: deep nesting needs stack the state no longer has.
+             "pcall(function() while true do hog = { hog } end end)\n",
+             "local t = {} for i = 1, 1e9 do t[i] = string.rep('c', 64) .. i end\n",
+             "error(42)\n",
+         }) {
+        auto c = load_text(dir, text);
+        REQUIRE_FALSE(c);
+        CHECK(c.error().message.find("luaflowd.lua") != std::string::npos);
+    }
+}
