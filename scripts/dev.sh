@@ -4,6 +4,7 @@
 #   scripts/dev.sh run           build, then luaflowd on ./workflows with state in ./.luaflow
 #   scripts/dev.sh test          check the formatting, build, then the whole test suite (ctest)
 #   scripts/dev.sh test-asan     the same as a Debug build (assertions on) with ASan and UBSan
+#   scripts/dev.sh build-types   build (no tests) as Release and MinSizeRel: warnings are errors in each
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -61,8 +62,15 @@ test-asan)
     build build-asan -DLUAFLOW_SANITIZE=ON -DCMAKE_BUILD_TYPE=Debug
     cd build-asan && ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 ctest -j 2 --output-on-failure
     ;;
+build-types)
+    # test and test-asan build RelWithDebInfo and Debug; these are the other types a packager or user may
+    # pick. Each optimises differently, so each may warn differently (GCC 12's -O3 did, common/log.cpp).
+    install_missing
+    build build-release -DCMAKE_BUILD_TYPE=Release
+    build build-minsizerel -DCMAKE_BUILD_TYPE=MinSizeRel
+    ;;
 *)
-    echo "usage: scripts/dev.sh run | test | test-asan" >&2
+    echo "usage: scripts/dev.sh run | test | test-asan | build-types" >&2
     exit 2
     ;;
 esac

@@ -147,7 +147,8 @@ void handle_next(Context& ctx, const json& params, const std::shared_ptr<Reply>&
         if (!t)
             return reply->error(make_error(ErrorCode::invalid,
                                            "parameter 'after' must be an RFC 3339 time, got " + it->dump()));
-        after = *t >= 0 ? *t / 1000 : (*t - 999) / 1000;
+        std::int64_t ms = t.value(); // not *t: GCC 12 at -Os (MinSizeRel) thinks it may be uninitialised
+        after = ms >= 0 ? ms / 1000 : (ms - 999) / 1000;
     }
     auto times = ctx.scheduler.upcoming(*id, n, after);
     if (!times) return reply->error(times.error());
