@@ -96,7 +96,12 @@ class Executor final : public stdlib::Services, public stdlib::ChildWorkflows {
                   const std::string& line) override;
     stdlib::KeyValue* kv() override { return &kv_; }
     std::optional<std::string> env_var(const std::string& name) override { return secrets_.lookup(name); }
-    std::map<std::string, std::string> exec_environment() override { return passed_env_; }
+    std::map<std::string, std::string> exec_environment() override {
+        // exec() runs on this machine and holds no GPU: with GPUs here it sees none (SPEC 3).
+        std::map<std::string, std::string> env = passed_env_;
+        if (resources_.has_gpus("local")) env["CUDA_VISIBLE_DEVICES"] = "";
+        return env;
+    }
     std::vector<std::string> sandbox_paths() override { return sandbox_paths_; }
     loop::CurlMulti* curl() override { return &curl_; }
     stdlib::ChildWorkflows* children() override { return this; }

@@ -25,6 +25,9 @@ struct Allocation {
     // the host picks them itself (Slurm: --gres=gpu:N).
     std::vector<std::string> gpus;
     std::uint64_t memory = 0; // bytes; 0: no limit
+    // The host has GPUs luaflow hands out (or is still looking for them): a job that holds none gets
+    // CUDA_VISIBLE_DEVICES="" and sees no GPU, rather than every device the others hold (SPEC 3).
+    bool host_has_gpus = false;
 };
 
 struct JobSpec {
@@ -35,8 +38,9 @@ struct JobSpec {
     // The whole environment as it is on this machine: the passed variables (env.pass) and own_env.
     std::map<std::string, std::string> env;
     // What luaflow adds: the action's `env`, LUAFLOW_INPUT, LUAFLOW_OUTPUT, LUAFLOW_SCRATCH, LUAFLOW_JOB
-    // and, with GPUs, CUDA_VISIBLE_DEVICES. A remote host gets only these (it keeps its own PATH and
-    // HOME), with the LUAFLOW_* paths replaced by those of the remote copies.
+    // and, on a host with GPUs, CUDA_VISIBLE_DEVICES (the devices held, or "" for none). A remote host gets
+    // only these (it keeps its own PATH and HOME), with the LUAFLOW_* paths replaced by those of the remote
+    // copies.
     std::map<std::string, std::string> own_env;
     std::string cwd;         // the action's cwd; empty: the scratch directory (or its remote copy)
     std::string scratch;     // the local scratch directory (exists)

@@ -142,8 +142,10 @@ class ProcessAttempt final : public Attempt {
         job.own_env["LUAFLOW_OUTPUT"] = output_file_;
         job.own_env["LUAFLOW_SCRATCH"] = spec_.scratch;
         job.own_env["LUAFLOW_JOB"] = job.name;
+        // The devices it holds; on a host with GPUs, none ("") for a job that holds none, so that a CUDA
+        // library in it does not allocate on the devices other jobs hold. Slurm picks its own.
         const std::vector<std::string>& gpus = plan_.allocation.gpus;
-        if (!gpus.empty()) {
+        if (!gpus.empty() || plan_.allocation.host_has_gpus) {
             std::string ids;
             for (const std::string& g : gpus)
                 ids += (ids.empty() ? "" : ",") + g;

@@ -89,6 +89,12 @@ std::vector<std::string> ResourcePool::host_names() const {
     return names;
 }
 
+bool ResourcePool::has_gpus(const std::string& name) const {
+    auto it = hosts_.find(name);
+    if (it == hosts_.end() || it->second.config.kind == config::HostConfig::Kind::slurm) return false;
+    return !it->second.gpus.empty() || detecting_.count(name) > 0;
+}
+
 const config::HostConfig* ResourcePool::host(const std::string& name) const {
     auto it = hosts_.find(name);
     return it == hosts_.end() ? nullptr : &it->second.config;
@@ -116,6 +122,7 @@ Grant ResourcePool::acquire(const std::string& name, const scripting::Resources&
         g.why = "host " + name + ": looking for GPUs (nvidia-smi -L)";
         return g;
     }
+    g.allocation.host_has_gpus = has_gpus(name);
     // More than the host has at all: it would wait for ever.
     std::string lacks;
     if (inv.cpus && want.cpus > *inv.cpus) lacks = plural(*inv.cpus, "CPU", "CPUs");

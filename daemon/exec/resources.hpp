@@ -29,6 +29,9 @@ class ResourcePool {
     void set_detected_gpus(const std::string& host, std::vector<std::string> gpus);
     // "auto" hosts whose detection has not reported yet.
     bool detecting(const std::string& host) const { return detecting_.count(host) > 0; }
+    // The host has GPUs luaflow hands out, or is still looking for them: what holds none of them gets
+    // CUDA_VISIBLE_DEVICES="" (SPEC 3). False for Slurm hosts, which pick their own.
+    bool has_gpus(const std::string& host) const;
 
     Grant acquire(const std::string& host, const scripting::Resources& want);
     void release(const std::string& host, const Allocation& held);

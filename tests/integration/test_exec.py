@@ -286,6 +286,25 @@ class ExecOwnDaemonTest(unittest.TestCase):
         finally:
             d.cleanup()
 
+    def test_exec_on_a_gpu_host_sees_no_gpu_unless_its_env_says(self):
+        os.environ["CUDA_VISIBLE_DEVICES"] = "0,1"  # passed on (env.pass) by the daemon's environment
+        d = Daemon({"gpu.lua": r"""
+            return workflow { actions = { a = { run = function()
+              local show = 'echo "[${CUDA_VISIBLE_DEVICES-unset}]"'
+              return { plain = exec({ "sh", "-c", show }).stdout,
+                       own = exec({ "sh", "-c", show }, { env = { CUDA_VISIBLE_DEVICES = "1" } }).stdout }
+            end } } }
+        """}, 'hosts = { ["local"] = { gpus = { "0", "1" } } }\n'
+              'env = { pass = { "PATH", "CUDA_VISIBLE_DEVICES" } }\n')
+        try:
+            d.start()
+            out = d.ctl_json("run", "gpu", "--wait")["actions"]["a"]["output"]
+            self.assertEqual(out, {"plain": "[]\n", "own": "[1]\n"})
+            self.assertEqual(d.stop(), 0)
+        finally:
+            del os.environ["CUDA_VISIBLE_DEVICES"]
+            d.cleanup()
+
     def test_exec_at_load_time_is_refused(self):
         d = Daemon()
         marker = os.path.join(d.dir, "marker")

@@ -84,6 +84,7 @@ print("done on the remote side")
 ]], "a b; 'c' {{ input.word }}" },
     },
     plain = { host = "box", needs = { "remote" }, shell = "echo no output file; echo to stderr >&2" },
+    nogpu = { host = "box", shell = 'echo "[${CUDA_VISIBLE_DEVICES-unset}]"' },
     check = { needs = { "remote" }, run = function(ctx) return ctx.outputs.remote.n * 10 end },
   },
 }
@@ -175,6 +176,9 @@ class SshTest(unittest.TestCase):
                          [("stdout", "no output file"), ("stderr", "to stderr")])
         logs = self.d.ctl_json("logs", report["id"], "--action", "remote")
         self.assertEqual([l["line"] for l in logs], ["done on the remote side"])
+        # The host has GPUs: an action that holds none sees none there either.
+        logs = self.d.ctl_json("logs", report["id"], "--action", "nogpu")
+        self.assertEqual([l["line"] for l in logs], ["[]"])
 
     def test_follow_shows_lines_while_the_remote_program_runs(self):
         run_id = self.d.ctl_json("run", "follow")["id"]

@@ -114,6 +114,14 @@ end
 return workflow { actions = { a = job("a"), b = job("b"), c = job("c") } }
 """
 
+# On a host with GPUs, a job that asks for none sees none: CUDA_VISIBLE_DEVICES is set, and empty.
+NOGPU = r"""
+return workflow { actions = {
+  none = { shell = 'echo "[${CUDA_VISIBLE_DEVICES-unset}]"' },
+  one = { resources = { gpus = 1 }, shell = 'echo "[${CUDA_VISIBLE_DEVICES-unset}]"' },
+} }
+"""
+
 QUEUE = r"""
 return workflow { actions = {
   a = { queue = "one", shell = 'while [ ! -e "%(release)s/go" ]; do sleep 0.02; done' },
@@ -162,7 +170,7 @@ class SubprocessTest(unittest.TestCase):
             "protocol.lua": PROTOCOL, "templates.lua": TEMPLATES, "template-nil.lua": TEMPLATE_NIL,
             "template-syntax.lua": TEMPLATE_SYNTAX, "template-unclosed.lua": TEMPLATE_UNCLOSED,
             "fails.lua": FAILS, "lines.lua": LINES, "follow.lua": FOLLOW, "timeouts.lua": TIMEOUTS,
-            "gpus.lua": GPUS % {"py": PY, "release": cls.release},
+            "gpus.lua": GPUS % {"py": PY, "release": cls.release}, "nogpu.lua": NOGPU,
             "queue.lua": QUEUE % {"release": cls.release}, "impossible.lua": IMPOSSIBLE, "memory.lua": MEMORY,
         }, config='shutdown_grace = "2s"\n'
                   'queues = { one = { concurrency = 1 } }\n'
@@ -289,6 +297,12 @@ class SubprocessTest(unittest.TestCase):
         wait_for(lambda: self.d.ctl_json("inspect", run_id)["status"] == "succeeded", what="the execution to end")
         report = self.d.ctl_json("inspect", run_id)
         self.assertNotIn("waiting", report["actions"][waiting])
+
+    def test_an_action_without_gpus_on_a_gpu_host_sees_none(self):
+        report = self.d.ctl_json("run", "nogpu", "--wait")
+        lines = {a: [l["line"] for l in self.d.ctl_json("logs", report["id"], "--action", a)] for a in ("none", "one")}
+        self.assertEqual(lines["none"], ["[]"])
+        self.assertIn(lines["one"], (["[0]"], ["[1]"]))
 
     def test_a_queue_runs_one_at_a_time_and_says_why_the_other_waits(self):
         run_id = self.d.ctl_json("run", "queue")["id"]

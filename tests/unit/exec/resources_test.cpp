@@ -120,6 +120,37 @@ TEST_CASE("resources: gpus = \"auto\" waits for the detection, and a reload keep
     CHECK(pool.acquire("local", want(0, 1)).kind == Grant::Kind::wait); // still held by the first
 }
 
+TEST_CASE("resources: a job that holds no GPU on a host with GPUs is told so (CUDA_VISIBLE_DEVICES=\"\")") {
+    auto h = hosts();
+    config::HostConfig plain;
+    plain.kind = config::HostConfig::Kind::ssh;
+    plain.ssh.target = "runner@plain";
+    h["plain"] = plain;
+    config::HostConfig detecting;
+    detecting.gpus_auto = true;
+    h["auto"] = detecting;
+    ResourcePool pool;
+    pool.configure(h);
+    for (const char* host : {"local", "box", "auto"}) {
+        CAPTURE(host);
+        CHECK(pool.has_gpus(host));
+        Grant g = pool.acquire(host, want(1, 0));
+        REQUIRE(g.kind == Grant::Kind::granted);
+        CHECK(g.allocation.gpus.empty());
+        CHECK(g.allocation.host_has_gpus);
+    }
+    for (const char* host : {"plain", "cluster", "nowhere"}) {
+        CAPTURE(host);
+        CHECK_FALSE(pool.has_gpus(host));
+    }
+    CHECK_FALSE(pool.acquire("plain", want(1, 0)).allocation.host_has_gpus);
+    CHECK_FALSE(pool.acquire("cluster", want(1, 0)).allocation.host_has_gpus); // Slurm picks its own
+    // "auto" that found none: there is nothing to hide.
+    pool.set_detected_gpus("auto", {});
+    CHECK_FALSE(pool.has_gpus("auto"));
+    CHECK_FALSE(pool.acquire("auto", want(1, 0)).allocation.host_has_gpus);
+}
+
 TEST_CASE("resources: nvidia-smi -L lists devices by index; MIG lines belong to their GPU") {
     std::string text = "GPU 0: NVIDIA A100-SXM4-40GB (UUID: GPU-1b6b2b66-2d8f-4b19-9d77-0c9dcd5e7a52)\n"
                        "  MIG 1g.5gb      Device  0: (UUID: MIG-a5e1b0b2-...)\n"
