@@ -43,7 +43,7 @@ Executor::Executor(uv_loop_t* loop, store::Db& db, registry::Registry& registry,
                                       secrets_.redact(std::move(line))});
               notify_logs(execution);
           },
-          lua_runner_),
+          lua_runner_, [this](std::string text) { return secrets_.redact(std::move(text)); }),
       state_dir_(config.state), park_timer_(loop) {
     apply_config(config);
     next_seq_ = store::max_execution_seq(db_);

@@ -64,7 +64,23 @@ struct JobExit {
     // Set when the job was killed for exceeding its memory limit: the attempt fails with event
     // `resource` and this message.
     std::string resource;
+    // Set by a launcher whose stderr lines (on_line) carry notes of its own (Slurm's "slurm: job 12
+    // FAILED"): the program's last non-blank stderr lines (kStderrTailLines of at most kStderrLineKept
+    // bytes), which explain a failure instead of what on_line brought.
+    std::optional<std::vector<std::string>> stderr_tail;
 };
+
+// What is kept of a job's stderr to explain its failure: the last lines that are not blank, and of each
+// at most this much (the error quotes a part of the last one, SPEC 5; the job log has them whole).
+inline constexpr std::size_t kStderrTailLines = 20;
+inline constexpr std::size_t kStderrLineKept = 8192;
+
+// Adds `line` to `tail` as the above says: blank lines say nothing, and only the last lines are kept.
+template <class Deque> void keep_stderr_line(Deque& tail, const std::string& line) {
+    if (line.find_first_not_of(" \t\r\f\v") == std::string::npos) return;
+    tail.push_back(line.substr(0, kStderrLineKept));
+    if (tail.size() > kStderrTailLines) tail.pop_front();
+}
 
 struct JobCallbacks {
     // Each line of its stdout or stderr, in order per stream, as it comes.

@@ -40,19 +40,43 @@ std::optional<std::string> out_of_memory_line(const std::vector<std::string>& ta
     return std::nullopt;
 }
 
+std::string shorten_line(std::string line, std::size_t max) {
+    if (line.size() <= max) return line;
+    std::size_t cut = max;
+    // Not inside a UTF-8 sequence: back up over continuation bytes (10xxxxxx) to the start of one.
+    while (cut > 0 && (static_cast<unsigned char>(line[cut]) & 0xC0) == 0x80)
+        --cut;
+    line.resize(cut);
+    return line + "\u2026";
+}
+
+std::string failure_message(std::int64_t code, int signal, const std::vector<std::string>& tail,
+                            const Redact& redact) {
+    std::string message = signal != 0 ? std::string("killed by signal ") + strsignal(signal)
+                                      : "exit code " + std::to_string(code);
+    for (auto it = tail.rbegin(); it != tail.rend(); ++it) {
+        if (it->find_first_not_of(" \t\r\f\v") == std::string::npos) continue;
+        std::string line = *it;
+        line.erase(0, line.find_first_not_of(" \t")); // an indented traceback line reads better without
+        // Masked before the cut: a secret cut in two would no longer be recognised.
+        if (redact) line = redact(std::move(line));
+        return message + ": " + shorten_line(std::move(line), kErrorLineBytes);
+    }
+    return message;
+}
+
 namespace {
 
-constexpr std::size_t kStderrTail = 20;           // lines kept to explain a failure
 constexpr std::size_t kMaxOutputFile = 64u << 20; // LUAFLOW_OUTPUT larger than this fails the attempt
 
 // One attempt of a `cmd` or `shell` action. It owns its job: a cancelled or destroyed attempt drops it,
 // and the launcher stops it (SIGTERM to its process group, SIGKILL 10 s later).
 class ProcessAttempt final : public Attempt {
   public:
-    ProcessAttempt(uv_loop_t* loop, LineSink sink, LuaRunner& lua, const AttemptSpec& spec,
+    ProcessAttempt(uv_loop_t* loop, LineSink sink, LuaRunner& lua, Redact redact, const AttemptSpec& spec,
                    SubprocessPlan plan, AttemptDone done)
-        : loop_(loop), sink_(std::move(sink)), lua_(lua), spec_(spec), plan_(std::move(plan)),
-          done_(std::move(done)) {
+        : loop_(loop), sink_(std::move(sink)), lua_(lua), redact_(std::move(redact)), spec_(spec),
+          plan_(std::move(plan)), done_(std::move(done)) {
         // In the scratch directory itself: one mkdir per job, not two (ext4's inode allocation makes
         // each one cost about 0.1-0.3 ms, a fifth of a /bin/true job; bench/subprocess_bench.py).
         input_file_ = spec_.scratch + "/.luaflow-input.json";
@@ -165,10 +189,7 @@ class ProcessAttempt final : public Attempt {
         std::string program = job.argv.empty() ? "" : job.argv[0];
         JobCallbacks callbacks;
         callbacks.on_line = [this](loop::ChildStream stream, std::string line) {
-            if (stream == loop::ChildStream::err) {
-                stderr_tail_.push_back(line);
-                if (stderr_tail_.size() > kStderrTail) stderr_tail_.pop_front();
-            }
+            if (stream == loop::ChildStream::err) keep_stderr_line(stderr_tail_, line);
             sink_(spec_.execution, spec_.def->actions[spec_.action].name, spec_.attempt,
                   loop::to_string(stream), std::move(line));
         };
@@ -211,16 +232,20 @@ class ProcessAttempt final : public Attempt {
             return report(std::move(r));
         }
         if (exit.signal != 0 || exit.code != 0) {
+            // "exit code 1: ValueError: bad row 12" (SPEC 5): inspect, list and notifications say what
+            // went wrong without a trip to the logs.
+            std::vector<std::string> tail =
+                exit.stderr_tail ? *exit.stderr_tail
+                                 : std::vector<std::string>(stderr_tail_.begin(), stderr_tail_.end());
             r.kind = AttemptResult::Kind::failed;
-            r.error = exit.signal != 0 ? std::string("killed by signal ") + strsignal(exit.signal)
-                                       : "exit code " + std::to_string(exit.code);
+            r.error = failure_message(exit.code, exit.signal, tail, redact_);
             std::uint64_t limit = plan_.allocation.memory;
             if (limit > 0 && plan_.host.kind != config::HostConfig::Kind::slurm) {
-                std::vector<std::string> tail(stderr_tail_.begin(), stderr_tail_.end());
                 if (auto line = out_of_memory_line(tail)) {
                     r.kind = AttemptResult::Kind::resource;
-                    r.error =
-                        "exceeded its memory limit of " + format_size(limit) + " (" + r.error + "): " + *line;
+                    r.error = "exceeded its memory limit of " + format_size(limit) + " (" +
+                              failure_message(exit.code, exit.signal, {}, redact_) +
+                              "): " + shorten_line(redact_ ? redact_(*line) : *line, kErrorLineBytes);
                 }
             }
             return report(std::move(r));
@@ -276,6 +301,7 @@ class ProcessAttempt final : public Attempt {
     uv_loop_t* loop_;
     LineSink sink_;
     LuaRunner& lua_;
+    Redact redact_;
     AttemptSpec spec_;
     SubprocessPlan plan_;
     AttemptDone done_;
@@ -289,7 +315,8 @@ class ProcessAttempt final : public Attempt {
 } // namespace
 
 std::unique_ptr<Attempt> ProcessRunner::run(const AttemptSpec& spec, SubprocessPlan plan, AttemptDone done) {
-    return std::make_unique<ProcessAttempt>(loop_, sink_, lua_, spec, std::move(plan), std::move(done));
+    return std::make_unique<ProcessAttempt>(loop_, sink_, lua_, redact_, spec, std::move(plan),
+                                            std::move(done));
 }
 
 } // namespace luaflow::exec

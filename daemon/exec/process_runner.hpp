@@ -31,10 +31,14 @@ struct SubprocessPlan {
     JobLauncher* launcher = nullptr;
 };
 
+// Masks the secrets in a text (Secrets::redact): applied to a stderr line before the error quotes it,
+// so that the cut at kErrorLineBytes cannot leave the start of a secret showing.
+using Redact = std::function<std::string(std::string)>;
+
 class ProcessRunner {
   public:
-    ProcessRunner(uv_loop_t* loop, LineSink sink, LuaRunner& lua)
-        : loop_(loop), sink_(std::move(sink)), lua_(lua) {}
+    ProcessRunner(uv_loop_t* loop, LineSink sink, LuaRunner& lua, Redact redact)
+        : loop_(loop), sink_(std::move(sink)), lua_(lua), redact_(std::move(redact)) {}
 
     std::unique_ptr<Attempt> run(const AttemptSpec& spec, SubprocessPlan plan, AttemptDone done);
 
@@ -42,6 +46,7 @@ class ProcessRunner {
     uv_loop_t* loop_;
     LineSink sink_;
     LuaRunner& lua_;
+    Redact redact_;
 };
 
 // The environment a job starts with: the variables of `pass` taken from this process's environment.
@@ -51,6 +56,18 @@ std::map<std::string, std::string> passed_environment(const std::vector<std::str
 // prints when an allocation fails under RLIMIT_AS (Python's MemoryError, C++'s bad_alloc, glibc's
 // "Cannot allocate memory", Rust's and Go's allocation failures).
 std::optional<std::string> out_of_memory_line(const std::vector<std::string>& stderr_tail);
+
+// A failed job's error quotes at most this much of its last stderr line (SPEC 5), cut at a character
+// boundary and ended with "…"; a longer line is in the job log.
+inline constexpr std::size_t kErrorLineBytes = 500;
+
+// "exit code 1" or "killed by signal Killed", then ": " and the last line that is not blank among
+// `stderr_tail`, redacted and cut to kErrorLineBytes: "exit code 1: ValueError: bad row 12".
+std::string failure_message(std::int64_t code, int signal, const std::vector<std::string>& stderr_tail,
+                            const Redact& redact);
+
+// `line` cut to at most `max` bytes at a UTF-8 character boundary, with "…" when something was cut.
+std::string shorten_line(std::string line, std::size_t max);
 
 inline constexpr std::uint64_t kKillAfterMs = loop::kKillAfterMs; // SIGTERM, then SIGKILL this much later
 

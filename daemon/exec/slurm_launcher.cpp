@@ -14,6 +14,7 @@
 #include <cerrno>
 #include <cmath>
 #include <cstring>
+#include <deque>
 #include <filesystem>
 #include <functional>
 #include <set>
@@ -419,7 +420,7 @@ class JobCore : public std::enable_shared_from_this<JobCore> {
         if (abandoned_ || phase_ != Phase::draining) return;
         if (!read.final || more) return tail();
         for (Tail& t : tails_) {
-            if (!t.partial.empty()) emit(t.stream, std::exchange(t.partial, {}));
+            if (!t.partial.empty()) program_line(t, std::exchange(t.partial, {}));
         }
         finish_now(std::move(pending_exit_));
     }
@@ -429,8 +430,14 @@ class JobCore : public std::enable_shared_from_this<JobCore> {
         size_t start = 0;
         for (size_t nl; !abandoned_ && (nl = t.partial.find('\n', start)) != std::string::npos;
              start = nl + 1)
-            emit(t.stream, t.partial.substr(start, nl - start));
+            program_line(t, t.partial.substr(start, nl - start));
         t.partial.erase(0, start);
+    }
+
+    // A line the program wrote (not one of our notes): its last stderr lines explain a failure.
+    void program_line(const Tail& t, std::string line) {
+        if (t.stream == ChildStream::err) keep_stderr_line(stderr_tail_, line);
+        emit(t.stream, std::move(line));
     }
 
     void note(std::string line) { emit(ChildStream::err, "slurm: " + line); }
@@ -456,6 +463,7 @@ class JobCore : public std::enable_shared_from_this<JobCore> {
     }
 
     void finish_now(JobExit exit) {
+        exit.stderr_tail.emplace(stderr_tail_.begin(), stderr_tail_.end());
         phase_ = Phase::done;
         poll_timer_.stop();
         tail_timer_.stop();
@@ -469,6 +477,7 @@ class JobCore : public std::enable_shared_from_this<JobCore> {
     std::shared_ptr<slurm::Detached> detached_;
     JobSpec spec_;
     JobCallbacks callbacks_;
+    std::deque<std::string> stderr_tail_; // the program's own (keep_stderr_line)
     slurm::JobFiles files_;
     std::vector<std::string> sbatch_;
     loop::Timer poll_timer_, tail_timer_, timeout_timer_;

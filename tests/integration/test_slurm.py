@@ -152,7 +152,8 @@ class SlurmTest(unittest.TestCase):
     def test_a_failing_exit_code_and_a_refused_job_fail_the_action(self):
         report = self.d.ctl_json("run", "fails", "--wait", expect_rc=1, timeout=60)
         code, refused = report["actions"]["code"], report["actions"]["refused"]
-        self.assertEqual((code["status"], code.get("exit_code"), code["error"]), ("failed", 3, "exit code 3"))
+        # The program's last stderr line, not luaflow's "slurm: job N FAILED" note after it.
+        self.assertEqual((code["status"], code.get("exit_code"), code["error"]), ("failed", 3, "exit code 3: oops"))
         lines = [(l["stream"], l["line"]) for l in self.logs(report["id"], "code")]
         self.assertIn(("stdout", "before"), lines)
         self.assertIn(("stderr", "oops"), lines)

@@ -108,7 +108,7 @@ wait
 
 FAILS = r"""
 return workflow { actions = {
-  code = { host = "box", shell = "echo before; exit 3" },
+  code = { host = "box", shell = "echo before; echo 'bad row 12' >&2; echo >&2; exit 3" },
   refused = { host = "refused", shell = "true" },
   denied = { host = "denied", shell = "true" },
 } }
@@ -215,7 +215,7 @@ class SshTest(unittest.TestCase):
     def test_failures_name_the_host_and_the_reason(self):
         report = self.d.ctl_json("run", "fails", "--wait", expect_rc=1)
         a = report["actions"]
-        self.assertEqual((a["code"]["status"], a["code"]["error"]), ("failed", "exit code 3"))
+        self.assertEqual((a["code"]["status"], a["code"]["error"]), ("failed", "exit code 3: bad row 12"))
         where = f"ssh {self.user}@127.0.0.1 port "
         self.assertEqual(a["refused"]["status"], "failed")
         self.assertEqual(a["refused"]["error"], f"{where}{self.refused_port}: connect to host 127.0.0.1 port "

@@ -70,14 +70,20 @@ TEMPLATE_UNCLOSED = r"""
 return workflow { actions = { a = { cmd = { "echo", "{{ input.x" } } } }
 """
 
+SECRET = "it-token-8f3a21"
+
 FAILS = r"""
 return workflow { actions = {
   code = { shell = "echo before; exit 3" },
+  traceback = { cmd = { "PY", "-c", "print('working'); raise ValueError('bad row 12')" } },
+  long = { cmd = { "PY", "-c", [[import sys; sys.stderr.write("e" * (1 << 20) + "\n\n"); sys.exit(4)]] } },
+  leak = { shell = 'echo "key SECRET was rejected" >&2; exit 5' },
+  killed = { shell = 'echo "about to die" >&2; kill -9 $$' },
   badjson = { shell = 'echo "{not json" > "$LUAFLOW_OUTPUT"' },
   missing = { cmd = { "luaflow-no-such-program" } },
   env = { env = { EXTRA = "added" }, cwd = "/", shell = 'echo "$EXTRA:$(pwd):${LUAFLOW_IT_HIDDEN-unset}"' },
 } }
-"""
+""".replace("PY", PY).replace("SECRET", SECRET)
 
 LINES = r"""
 return workflow { actions = { a = { shell = [[
@@ -166,6 +172,9 @@ class SubprocessTest(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
         cls.release = tempfile.mkdtemp(prefix="luaflow-release-")
+        secret_file = os.path.join(cls.release, "secret")
+        with open(secret_file, "w") as f:
+            f.write(SECRET + "\n")
         cls.d = Daemon({
             "protocol.lua": PROTOCOL, "templates.lua": TEMPLATES, "template-nil.lua": TEMPLATE_NIL,
             "template-syntax.lua": TEMPLATE_SYNTAX, "template-unclosed.lua": TEMPLATE_UNCLOSED,
@@ -174,7 +183,8 @@ class SubprocessTest(unittest.TestCase):
             "queue.lua": QUEUE % {"release": cls.release}, "impossible.lua": IMPOSSIBLE, "memory.lua": MEMORY,
         }, config='shutdown_grace = "2s"\n'
                   'queues = { one = { concurrency = 1 } }\n'
-                  'hosts = { ["local"] = { gpus = { "0", "1" } } }\n')
+                  'hosts = { ["local"] = { gpus = { "0", "1" } } }\n'
+                  f'env = {{ secrets = {{ TOKEN = "{secret_file}" }} }}\n')
         cls.d.start()
 
     @classmethod
@@ -233,6 +243,19 @@ class SubprocessTest(unittest.TestCase):
         self.assertEqual(a["env"]["status"], "succeeded")
         logs = self.d.ctl_json("logs", report["id"], "--action", "env")
         self.assertEqual(logs[0]["line"], "added:/:unset")
+
+    def test_a_failure_names_the_last_line_of_stderr(self):
+        report = self.d.ctl_json("run", "fails", "--wait", expect_rc=1)
+        a = report["actions"]
+        self.assertEqual((a["traceback"]["exit_code"], a["traceback"]["error"]),
+                         (1, "exit code 1: ValueError: bad row 12"))
+        # A megabyte-long last line is cut (the job log has it whole); the blank line after it says nothing.
+        self.assertEqual(a["long"]["error"], "exit code 4: " + "e" * 500 + "\u2026")
+        self.assertEqual(a["leak"]["error"], "exit code 5: key *** was rejected")
+        self.assertEqual(a["killed"]["error"], "killed by signal Killed: about to die")
+        shown = self.d.ctl("inspect", report["id"])[1]
+        self.assertIn("exit code 1: ValueError: bad row 12", shown)
+        self.assertNotIn(SECRET, shown + json.dumps(report))
 
     def test_lines_arrive_in_order_per_stream(self):
         report = self.d.ctl_json("run", "lines", "--wait")
