@@ -76,11 +76,12 @@ class Daemon:
         os.rename(tmp, path)
         return path
 
-    def start(self):
+    def start(self, env=None):
+        """env: variables added to this process's environment for the daemon (NOTIFY_SOCKET, say)."""
         with open(self.log, "a") as logf:
             self.proc = subprocess.Popen(
                 [LUAFLOWD, "-c", self.config, "-w", self.workflows, "-s", self.state, "--socket", self.socket],
-                stdout=logf, stderr=logf)
+                stdout=logf, stderr=logf, env={**os.environ, **env} if env else None)
         try:
             wait_for(lambda: self.ctl("status")[0] == 0, timeout=15, what="the socket to answer")
         except AssertionError as e:
@@ -172,3 +173,30 @@ def ms(t):
     """Seconds since the epoch of an RFC 3339 time."""
     from datetime import datetime
     return datetime.fromisoformat(t).timestamp()
+
+
+# What a test file exits with when tests were skipped and none failed: ctest's SKIP_RETURN_CODE for the
+# integration tests (tests/CMakeLists.txt), so that a skip shows as "Skipped", never as "Passed".
+SKIPPED = 77
+
+
+def peers_required():
+    """CI (.ci/run exports LUAFLOW_REQUIRE_PEERS=1) has every peer the tests start: sshd, Slurm."""
+    return os.environ.get("LUAFLOW_REQUIRE_PEERS", "") not in ("", "0")
+
+
+def missing_peer(why):
+    """A test needs a peer that is not here: a failure in CI, a skip elsewhere."""
+    if peers_required():
+        raise AssertionError(f"missing peer: {why} (LUAFLOW_REQUIRE_PEERS is set)")
+    print(f"skipped: {why}", flush=True)
+    raise unittest.SkipTest(why)
+
+
+def main():
+    """unittest.main() for test files that may skip: exit 1 on a failure, SKIPPED when a test was skipped."""
+    import sys
+    result = unittest.main(exit=False, verbosity=2).result
+    if not result.wasSuccessful():
+        sys.exit(1)
+    sys.exit(SKIPPED if result.skipped else 0)

@@ -9,7 +9,8 @@ ports and two stand-in GPU device files, and always stopped by PID.
 
 Run as a program (`/usr/bin/python3 slurm_peer.py --serve`) it starts a cluster, prints
 `SLURM_CONF=PATH` once the node is idle, and stops it when its stdin closes: the C++ unit tests use it so.
-It prints `SKIP: reason` and exits 0 when the Slurm binaries are missing.
+It prints `SKIP: reason` and exits 0 when the Slurm binaries are missing; the tests then call missing_peer()
+(a skip, or a failure in CI: LUAFLOW_REQUIRE_PEERS).
 """
 import os
 import shutil

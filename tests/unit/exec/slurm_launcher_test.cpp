@@ -5,6 +5,7 @@
 // destroying the Job or cancel_by_name scancelling it.
 #include "daemon/exec/slurm_launcher.hpp"
 #include "daemon/loop/uv_handle.hpp"
+#include "tests/unit/support/peers.hpp"
 #include "tests/unit/support/slurm_cluster.hpp"
 #include "tests/unit/support/temp_dir.hpp"
 #include "tests/unit/support/test_loop.hpp"
@@ -123,7 +124,7 @@ bool cluster_ready() {
     auto& cluster = testing::SlurmCluster::get();
     if (cluster.available()) return true;
     if (cluster.skipped()) {
-        MESSAGE("skipped: " << cluster.why_not());
+        testing::missing_peer(cluster.why_not());
         return false;
     }
     FAIL("no Slurm cluster: " << cluster.why_not());

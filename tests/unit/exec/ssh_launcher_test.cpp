@@ -6,6 +6,7 @@
 #include "daemon/exec/ssh_launcher.hpp"
 #include "daemon/loop/uv_handle.hpp"
 #include "tests/unit/support/local_socket.hpp"
+#include "tests/unit/support/peers.hpp"
 #include "tests/unit/support/sshd.hpp"
 #include "tests/unit/support/temp_dir.hpp"
 #include "tests/unit/support/test_loop.hpp"
@@ -133,7 +134,7 @@ struct Run {
 
 #define SSHD_OR_SKIP(name)                                                                                   \
     if (!testing::Sshd::available()) {                                                                       \
-        MESSAGE("skipped: " << testing::Sshd::kProgram << " is not installed (package openssh-server)");     \
+        testing::missing_peer(testing::Sshd::program() + " is not installed (package openssh-server)");      \
         return;                                                                                              \
     }                                                                                                        \
     testing::Sshd name

@@ -1,7 +1,8 @@
 #pragma once
 // A real OpenSSH server on 127.0.0.1 and a free port, in a temp directory with its own host key and a
 // client key it accepts (/work/shared/PEERS.md), for the current user. Stopped by its PID at the end.
-// available() is false when /usr/sbin/sshd is not installed: the test then says so and returns.
+// available() is false when /usr/sbin/sshd (or $LUAFLOW_TEST_SSHD, to try that case) is not there: the
+// test then calls missing_peer() (peers.hpp) and returns.
 #include "daemon/config/config.hpp"
 #include "tests/unit/support/temp_dir.hpp"
 
@@ -24,7 +25,10 @@ namespace luaflow::testing {
 
 class Sshd {
   public:
-    static constexpr const char* kProgram = "/usr/sbin/sshd";
+    static std::string program() {
+        const char* p = std::getenv("LUAFLOW_TEST_SSHD");
+        return p && *p ? p : "/usr/sbin/sshd";
+    }
 
     Sshd() {
         if (!available()) return;
@@ -43,8 +47,8 @@ class Sshd {
                                              "KbdInteractiveAuthentication no\nUsePAM no\nStrictModes no\n"
                                              "PidFile "
                                           << d << "/sshd.pid\n";
-        std::string config = d + "/sshd_config", log = d + "/sshd.log";
-        const char* argv[] = {kProgram, "-D", "-f", config.c_str(), "-E", log.c_str(), nullptr};
+        std::string config = d + "/sshd_config", log = d + "/sshd.log", sshd = program();
+        const char* argv[] = {sshd.c_str(), "-D", "-f", config.c_str(), "-E", log.c_str(), nullptr};
         // fork and exec, not posix_spawn: glibc's posix_spawn leaves its internal signals 32 and 33
         // ignored in the child, and sshd would pass that on to the remote programs.
         pid_ = ::fork();
@@ -56,7 +60,7 @@ class Sshd {
             sigset_t none;
             sigemptyset(&none);
             sigprocmask(SIG_SETMASK, &none, nullptr);
-            ::execv(kProgram, const_cast<char**>(argv));
+            ::execv(sshd.c_str(), const_cast<char**>(argv));
             ::_exit(127);
         }
         REQUIRE_MESSAGE(wait_listening(), "sshd did not start listening; see " << log);
@@ -69,7 +73,7 @@ class Sshd {
     Sshd(const Sshd&) = delete;
     Sshd& operator=(const Sshd&) = delete;
 
-    static bool available() { return ::access(kProgram, X_OK) == 0; }
+    static bool available() { return ::access(program().c_str(), X_OK) == 0; }
     int port() const { return port_; }
     std::string identity() const { return dir_.file("clientkey"); }
     static std::string user() {
