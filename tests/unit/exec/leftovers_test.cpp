@@ -42,6 +42,20 @@ std::vector<exec::Leftover> wait_for_count(const std::set<std::string>& execs, s
     return found;
 }
 
+// The shell has run its `trap '' TERM` (SigIgn in /proc/PID/status has SIGTERM's bit): before that, a
+// SIGTERM would end it at once.
+bool wait_ignoring_sigterm(pid_t pid) {
+    for (int k = 0; k < 500; ++k) {
+        std::ifstream in("/proc/" + std::to_string(pid) + "/status");
+        for (std::string line; std::getline(in, line);)
+            if (line.rfind("SigIgn:", 0) == 0 &&
+                (std::stoull(line.substr(7), nullptr, 16) >> (SIGTERM - 1)) & 1)
+                return true;
+        ::usleep(10'000);
+    }
+    return false;
+}
+
 void run_until_ended(std::vector<exec::Leftover> left, std::uint64_t kill_after_ms, pid_t reap) {
     uv_loop_t loop;
     uv_loop_init(&loop);
@@ -81,6 +95,7 @@ TEST_CASE("leftovers: a job and its grandchild are found by the marker, and SIGT
 
 TEST_CASE("leftovers: one that ignores SIGTERM gets SIGKILL after the grace") {
     pid_t job = start_job("dddd4444/a/2", "trap '' TERM; while :; do sleep 0.05; done");
+    REQUIRE(wait_ignoring_sigterm(job));
     auto found = wait_for_count({"dddd4444"}, 1);
     REQUIRE(!found.empty());
     auto start = std::chrono::steady_clock::now();
