@@ -43,7 +43,7 @@ std::optional<std::string> out_of_memory_line(const std::vector<std::string>& ta
 std::string shorten_line(std::string line, std::size_t max) {
     if (line.size() <= max) return line;
     std::size_t cut = max;
-    // Not inside a UTF-8 sequence: back up over continuation bytes (10xxxxxx) to the start of one.
+    // Not inside a UTF-8 sequence: back up over continuation bytes (0x80 to 0xBF) to the start of one.
     while (cut > 0 && (static_cast<unsigned char>(line[cut]) & 0xC0) == 0x80)
         --cut;
     line.resize(cut);
