@@ -47,5 +47,7 @@ namespace luaflow::protocol {
 
 inline constexpr const char* kDefaultSocket = "/run/luaflow/luaflowd.sock";
 inline constexpr std::size_t kMaxLine = 16u << 20;
+// A request nested deeper than this is refused on the control socket (SPEC 3: 128 levels).
+inline constexpr std::size_t kMaxJsonDepth = 128;
 
 } // namespace luaflow::protocol

@@ -1,5 +1,6 @@
 #include "daemon/control/handlers.hpp"
 
+#include <optional>
 #include <unordered_map>
 
 namespace luaflow::control {
@@ -10,6 +11,38 @@ Result<std::string> string_param(const json& params, const char* name) {
         return make_error(ErrorCode::invalid,
                           std::string("parameter '") + name + "' must be a non-empty string");
     return it->get<std::string>();
+}
+
+std::optional<Error> check_param_types(const json& params) {
+    // What each parameter of the protocol is (luaflowctl(1)); a wrong type is refused before any handler
+    // acts on the request, instead of being ignored or throwing from json::value.
+    static const std::unordered_map<std::string, json::value_t> kTypes = {
+        {"workflow", json::value_t::string},      {"execution", json::value_t::string},
+        {"action", json::value_t::string},        {"status", json::value_t::string},
+        {"key", json::value_t::string},           {"wait", json::value_t::boolean},
+        {"follow", json::value_t::boolean},       {"input", json::value_t::object},
+        {"input_strings", json::value_t::object}, {"limit", json::value_t::number_unsigned},
+        {"n", json::value_t::number_unsigned},
+    };
+    for (auto it = params.begin(); it != params.end(); ++it) {
+        auto want = kTypes.find(it.key());
+        if (want == kTypes.end()) continue;
+        const json& v = it.value();
+        // null stands for "not given", except where json::value would read it as the type (booleans).
+        bool ok = want->second == json::value_t::boolean           ? v.is_boolean()
+                  : v.is_null()                                    ? true
+                  : want->second == json::value_t::number_unsigned ? v.is_number_unsigned()
+                                                                   : v.type() == want->second;
+        if (!ok) {
+            const char* what = want->second == json::value_t::string            ? "a string"
+                               : want->second == json::value_t::boolean         ? "a boolean"
+                               : want->second == json::value_t::number_unsigned ? "a number >= 0"
+                                                                                : "an object";
+            return make_error(ErrorCode::invalid,
+                              "parameter '" + it.key() + "' must be " + what + ", not " + v.type_name());
+        }
+    }
+    return std::nullopt;
 }
 
 void answer(Context& ctx, const std::shared_ptr<Reply>& reply, json value) {
@@ -49,6 +82,10 @@ Handler make_handler(Context& ctx) {
         auto it = methods.find(method);
         if (it == methods.end()) {
             reply->error(make_error(ErrorCode::invalid, "unknown method '" + method + "'"));
+            return;
+        }
+        if (auto bad = check_param_types(params)) {
+            reply->error(*bad);
             return;
         }
         it->second(ctx, params, reply);

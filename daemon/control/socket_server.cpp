@@ -18,6 +18,46 @@ namespace {
 
 // A client that stops reading while we write gets disconnected past this much queued output.
 constexpr std::size_t kMaxQueuedOutput = 64u << 20;
+// Requests one connection may have sent ahead of their answers.
+constexpr std::size_t kMaxPendingReplies = 1024;
+
+// Whether JSON text nests arrays and objects deeper than `max`, found by nlohmann's own SAX parser
+// before a document is built: copying, dumping and freeing a deep document recurse, one frame a level.
+bool nesting_exceeds(const std::string& text, std::size_t max) {
+    struct DepthCheck : nlohmann::json_sax<json> {
+        std::size_t depth = 0, max = 0;
+        bool exceeded = false;
+        bool open() {
+            if (++depth <= max) return true;
+            exceeded = true;
+            return false; // stops the parse
+        }
+        bool null() override { return true; }
+        bool boolean(bool) override { return true; }
+        bool number_integer(number_integer_t) override { return true; }
+        bool number_unsigned(number_unsigned_t) override { return true; }
+        bool number_float(number_float_t, const string_t&) override { return true; }
+        bool string(string_t&) override { return true; }
+        bool binary(binary_t&) override { return true; }
+        bool start_object(std::size_t) override { return open(); }
+        bool key(string_t&) override { return true; }
+        bool end_object() override {
+            --depth;
+            return true;
+        }
+        bool start_array(std::size_t) override { return open(); }
+        bool end_array() override {
+            --depth;
+            return true;
+        }
+        bool parse_error(std::size_t, const std::string&, const nlohmann::detail::exception&) override {
+            return false; // not JSON: the real parse says so
+        }
+    } check;
+    check.max = max;
+    json::sax_parse(text, &check, json::input_format_t::json, false);
+    return check.exceeded;
+}
 
 class Connection;
 
@@ -91,11 +131,14 @@ class Connection : public std::enable_shared_from_this<Connection> {
     bool closed() const { return box_->closing; }
 
     void flush() {
-        while (!replies_.empty()) {
-            auto& head = replies_.front();
+        while (!closed() && !replies_.empty()) {
+            // A copy, not a reference: write() may close the connection, which empties the queue.
+            std::shared_ptr<ConnectionReply> head = replies_.front();
             while (!head->lines.empty()) {
-                write(std::move(head->lines.front()));
+                std::string line = std::move(head->lines.front());
                 head->lines.pop_front();
+                write(std::move(line));
+                if (closed()) return;
             }
             if (!head->done) return;
             replies_.pop_front();
@@ -121,10 +164,27 @@ class Connection : public std::enable_shared_from_this<Connection> {
 
     void dispatch(const std::string& line) {
         if (line.find_first_not_of(" \t\r") == std::string::npos) return;
-        json req = json::parse(line, nullptr, false);
+        // Replies wait in order behind one that has not ended (a `wait`, a `logs --follow`): a client that
+        // keeps sending meanwhile and never reads would make them grow without bound.
+        if (replies_.size() >= kMaxPendingReplies) {
+            log::warn(
+                "control socket: a client sent %zu requests ahead of its answers; closing the connection",
+                replies_.size());
+            close();
+            return;
+        }
+        bool too_deep = nesting_exceeds(line, protocol::kMaxJsonDepth);
+        json req = too_deep ? json(json::value_t::discarded) : json::parse(line, nullptr, false);
         json id = req.is_object() && req.contains("id") ? req["id"] : json();
+        if (!id.is_null() && !id.is_string() && !id.is_number()) id = json(); // echoed back: keep it plain
         auto reply = std::make_shared<ConnectionReply>(weak_from_this(), id);
         replies_.push_back(reply);
+        if (too_deep) {
+            reply->error(make_error(ErrorCode::invalid, "request is nested deeper than " +
+                                                            std::to_string(protocol::kMaxJsonDepth) +
+                                                            " levels"));
+            return;
+        }
         if (req.is_discarded() || !req.is_object()) {
             reply->error(make_error(ErrorCode::invalid, "request is not a JSON object"));
             return;
@@ -139,7 +199,14 @@ class Connection : public std::enable_shared_from_this<Connection> {
             reply->error(make_error(ErrorCode::invalid, "\"params\" must be an object"));
             return;
         }
-        handler_(method->get<std::string>(), params, reply);
+        std::string name = method->get<std::string>();
+        // No exception from a handler may reach the loop: it is this request's error.
+        try {
+            handler_(name, params, reply);
+        } catch (const std::exception& e) {
+            log::error("control socket: %s failed: %s", name.c_str(), e.what());
+            reply->error(make_error(ErrorCode::internal, name + " failed: " + e.what()));
+        }
     }
 
     void write(std::string line) {

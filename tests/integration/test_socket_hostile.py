@@ -1,0 +1,105 @@
+"""Issue 8 (hostile input), items 1 to 4: no client of the control socket can crash the daemon or make it
+grow without bound. Each test is the reproduction from the issue; the daemon must answer `status`
+afterwards and exit cleanly at the end."""
+import json
+import os
+import socket
+import sys
+import time
+import unittest
+
+sys.path.insert(0, os.path.dirname(__file__))
+from harness import DaemonTest, wait_for  # noqa: E402
+
+HELLO = "return workflow { actions = { a = { run = function() return 'hi' end } } }"
+SLOW = "return workflow { actions = { a = { run = function() sleep(30) end } } }"
+
+
+class SocketHostileTest(DaemonTest):
+    WORKFLOWS = {"h.lua": HELLO, "slow.lua": SLOW}
+
+    def connect(self):
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        s.connect(self.d.socket)
+        return s
+
+    def ask(self, request):
+        """One raw request line; the parsed answer."""
+        with self.connect() as s:
+            s.sendall(request if isinstance(request, bytes) else request.encode())
+            buf = b""
+            while not buf.endswith(b"\n"):
+                chunk = s.recv(1 << 16)
+                if not chunk:
+                    raise AssertionError(f"luaflowd closed the connection on {request[:80]!r}")
+                buf += chunk
+        return json.loads(buf)
+
+    def assert_alive(self):
+        self.assertIsNone(self.d.proc.poll(), "luaflowd exited:\n" + self.d.log_text()[-3000:])
+        self.assertEqual(self.d.ctl("status")[0], 0)
+
+    def test_pipelining_client_that_never_reads(self):
+        s = self.connect()
+        s.settimeout(5)
+        try:
+            for _ in range(2000):
+                s.sendall(b'{"id":1,"method":"list"}\n' * 1000)
+        except OSError:
+            pass  # the daemon closed a client that does not read: that is the point
+        finally:
+            s.close()
+        self.assert_alive()
+
+    def test_parameter_of_the_wrong_type(self):
+        for method, params, name in (("run", {"workflow": "h", "wait": "yes"}, "wait"),
+                                     ("logs", {"execution": "x", "follow": 1}, "follow"),
+                                     ("executions", {"workflow": 5}, "workflow"),
+                                     ("executions", {"limit": "ten"}, "limit")):
+            reply = self.ask(json.dumps({"id": 1, "method": method, "params": params}) + "\n")
+            self.assertEqual(reply["error"]["code"], "invalid", reply)
+            self.assertIn(f"parameter '{name}'", reply["error"]["message"])
+        # Refused before it acted: no execution was submitted by the bad `run`.
+        self.assertEqual(self.d.ctl_json("executions"), [])
+        self.assert_alive()
+
+    def test_deep_nesting_in_id_and_in_a_kv_value(self):
+        deep = "[" * 100000 + "]" * 100000
+        reply = self.ask('{"id":' + deep + ',"method":"list"}\n')
+        self.assertIn("nested deeper than 128", reply["error"]["message"])
+        reply = self.ask('{"id":2,"method":"kv_set","params":{"key":"k","value":' + deep + '}}\n')
+        self.assertIn("nested deeper than 128", reply["error"]["message"])
+        # 128 levels are fine.
+        ok = "[" * 120 + "]" * 120
+        reply = self.ask('{"id":3,"method":"kv_set","params":{"key":"k","value":' + ok + '}}\n')
+        self.assertNotIn("error", reply)
+        self.assert_alive()
+
+    def test_requests_behind_a_wait_that_are_never_read(self):
+        eid = self.d.ctl_json("run", "slow")["id"]
+        s = self.connect()
+        s.settimeout(5)
+        closed = False
+        try:
+            s.sendall(json.dumps({"id": 0, "method": "wait", "params": {"execution": eid}}).encode() + b"\n")
+            for _ in range(200):
+                s.sendall(b'{"id":1,"method":"status"}\n' * 100)
+        except OSError:
+            closed = True
+        if not closed:
+            # The daemon closes it once too many answers wait behind the `wait`.
+            s.settimeout(10)
+            try:
+                closed = s.recv(1 << 16) == b""
+            except OSError:
+                closed = True
+        s.close()
+        self.assertTrue(closed, "the daemon kept a connection whose answers pile up")
+        wait_for(lambda: "requests ahead of its answers" in self.d.log_text(), timeout=5,
+                 what="the log line about the client")
+        self.assert_alive()
+        self.d.ctl_json("cancel", eid)
+
+
+if __name__ == "__main__":
+    unittest.main()
