@@ -88,19 +88,24 @@ class Daemon:
             raise AssertionError(f"{e}; luaflowd exit status {self.proc.poll()}; log:\n{self.log_text()[-3000:]}")
         return self
 
-    def call(self, method, params=None):
-        """One request over the socket itself (what luaflowctl does), for tests that make many."""
+    def send_line(self, line):
+        """One raw request line over the socket; its answer, parsed (errors included)."""
         import socket as socket_module
         with socket_module.socket(socket_module.AF_UNIX, socket_module.SOCK_STREAM) as s:
             s.connect(self.socket)
-            s.sendall(json.dumps({"id": 1, "method": method, "params": params or {}}).encode() + b"\n")
+            s.sendall(line if isinstance(line, bytes) else line.encode())
             buf = b""
             while not buf.endswith(b"\n"):
                 chunk = s.recv(1 << 20)
                 if not chunk:
-                    raise AssertionError(f"luaflowd closed the socket on {method}")
+                    raise AssertionError(f"luaflowd closed the connection on {line[:80]!r}")
                 buf += chunk
-        reply = json.loads(buf)
+        return json.loads(buf)
+
+    def call(self, method, params=None):
+        """One request over the socket itself (what luaflowctl does), for tests that make many."""
+        method_line = json.dumps({"id": 1, "method": method, "params": params or {}}) + "\n"
+        reply = self.send_line(method_line)
         if "error" in reply:
             raise AssertionError(f"{method} {params}: {reply['error']}")
         return reply["result"]

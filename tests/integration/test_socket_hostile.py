@@ -24,16 +24,7 @@ class SocketHostileTest(DaemonTest):
         return s
 
     def ask(self, request):
-        """One raw request line; the parsed answer."""
-        with self.connect() as s:
-            s.sendall(request if isinstance(request, bytes) else request.encode())
-            buf = b""
-            while not buf.endswith(b"\n"):
-                chunk = s.recv(1 << 16)
-                if not chunk:
-                    raise AssertionError(f"luaflowd closed the connection on {request[:80]!r}")
-                buf += chunk
-        return json.loads(buf)
+        return self.d.send_line(request)
 
     def assert_alive(self):
         self.assertIsNone(self.d.proc.poll(), "luaflowd exited:\n" + self.d.log_text()[-3000:])
