@@ -408,6 +408,23 @@ Result<void> protected_call_within(lua_State* L, std::size_t reserve,
     return {};
 }
 
+void check_unpaused(lua_State* L, const char* where) {
+    LuaState* state = LuaState::from(L);
+    if (!state) return;
+    RunGuard& g = state->guard();
+    if (!g.deadline_ns && !g.unpaused_since_ns) return;
+    std::uint64_t now = uv_hrtime();
+    if (g.deadline_ns && now >= g.deadline_ns) {
+        g.deadline_hit = true;
+        luaL_error(L, "%s", g.deadline_message.c_str());
+    }
+    if (g.unpaused_since_ns && now - g.unpaused_since_ns >= kMaxUnpausedNs)
+        luaL_error(L,
+                   "%s ran %d ms without a point to pause at (a C call cannot be paused; see "
+                   "luaflow-workflow(5))",
+                   where, static_cast<int>(kMaxUnpausedNs / 1'000'000));
+}
+
 void collect_garbage(LuaState& state) {
     (void)protected_call(state.L(), [](lua_State* L) { lua_gc(L, LUA_GCCOLLECT, 0); });
 }

@@ -26,6 +26,9 @@ struct RunGuard {
     // (nested coroutine, C boundary, load time) it raises `deadline_message` as an error. 0 = none.
     std::uint64_t deadline_ns = 0;
     std::string deadline_message = "timed out";
+    // uv_hrtime() when the running code last had a point to pause at (its resume, or the start of a
+    // load); code that cannot pause (inside a C call) is stopped kMaxUnpausedNs after it. 0 = no limit.
+    std::uint64_t unpaused_since_ns = 0;
     bool preempted = false;
     bool deadline_hit = false;
     // The scripting::Task being resumed (owned by the engine; the hook never touches it).
@@ -109,6 +112,15 @@ Result<void> protected_call(lua_State* L, const std::function<void(lua_State*)>&
 // protected_call with `reserve` bytes allowed past the cap meanwhile (0: the cap holds exactly).
 Result<void> protected_call_within(lua_State* L, std::size_t reserve,
                                    const std::function<void(lua_State*)>& fn);
+
+// How long Lua code may run without a point to pause at (inside a C call: a table.sort comparator, a
+// gsub callback, a pattern match) before it is stopped (SPEC 3).
+constexpr std::uint64_t kMaxUnpausedNs = 250'000'000;
+
+// For C code that runs long without a point where the action could pause (a pattern match), called
+// every few thousand steps: raises a Lua error once the action's deadline has passed, or once the code
+// has run kMaxUnpausedNs since its last pause point, naming `where` ("string.find").
+void check_unpaused(lua_State* L, const char* where);
 
 // A full collection, protected (a collection can run finalizers).
 void collect_garbage(LuaState& state);

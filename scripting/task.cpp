@@ -165,7 +165,8 @@ void Task::step(int nargs) {
     // A task resumed from inside another task's C call would nest resumes; the engine never does that.
     g.task_thread = co_;
     g.current_task = this;
-    g.slice_end_ns = uv_hrtime() + kSliceNs;
+    g.unpaused_since_ns = uv_hrtime();
+    g.slice_end_ns = g.unpaused_since_ns + kSliceNs;
     g.deadline_ns = deadline_ns_;
     g.preempted = false;
     g.deadline_hit = false;
@@ -179,6 +180,7 @@ void Task::step(int nargs) {
     g.task_thread = nullptr;
     g.current_task = nullptr;
     g.slice_end_ns = 0;
+    g.unpaused_since_ns = 0;
     g.deadline_ns = 0;
 
     if (deadline_hit) {
