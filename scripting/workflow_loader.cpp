@@ -3,6 +3,7 @@
 #include "scripting/argv_template.hpp"
 
 #include "common/digest.hpp"
+#include "common/read_source_file.hpp"
 #include "common/size.hpp"
 #include "scripting/convert.hpp"
 #include "scripting/source_lines.hpp"
@@ -688,11 +689,12 @@ class Validator {
                 fail(line, ctx + ": script file " + path + " is not in the stored definition");
             text = it->second;
         } else {
-            std::ifstream in(path, std::ios::binary);
-            if (!in) fail(line, ctx + ": script file " + path + " cannot be read");
-            std::stringstream ss;
-            ss << in.rdbuf();
-            text = ss.str();
+            // A FIFO or a device named as a script must not hang the load (issue 14, item 7).
+            auto read = read_source_file(path);
+            if (!read)
+                fail(line, ctx + ": script file " + path +
+                               " cannot be read: " + read.error().message.substr(path.size() + 2));
+            text = std::move(*read);
         }
         // Kept with the definition, so that an execution runs this text even after an edit (SPEC 5).
         def_.scripts[a.script] = text;
@@ -874,11 +876,9 @@ LoadResult load_workflow_file(const std::string& path, const SandboxOptions& opt
                          : name;
     if (!is_valid_workflow_id(id))
         return LoadError{path, 0, "'" + id + "' is not a valid workflow id (letters, digits, '_', '.', '-')"};
-    std::ifstream in(path, std::ios::binary);
-    if (!in) return LoadError{path, 0, "cannot read the file"};
-    std::stringstream ss;
-    ss << in.rdbuf();
-    return load_workflow(id, path, ss.str(), options, check);
+    auto text = read_source_file(path);
+    if (!text) return LoadError{path, 0, text.error().message.substr(path.size() + 2)}; // after "PATH: "
+    return load_workflow(id, path, *text, options, check);
 }
 
 } // namespace luaflow::scripting

@@ -1,13 +1,13 @@
 #include "daemon/registry/lib_snapshot.hpp"
 
+#include "common/read_source_file.hpp"
+
 #include <dirent.h>
 #include <sys/stat.h>
 
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
-#include <fstream>
-#include <sstream>
 
 namespace luaflow::registry {
 
@@ -42,8 +42,12 @@ void walk(const std::string& abs_dir, const std::string& rel_dir, int depth, Lib
         if (::stat(abs.c_str(), &st) != 0) continue;
         if (S_ISDIR(st.st_mode)) {
             if (depth < kMaxDepth) walk(abs, rel_dir + "/" + name, depth + 1, out, found);
-        } else if (S_ISREG(st.st_mode) && ends_with_lua(name)) {
-            found.emplace_back(rel_dir + "/" + name, abs);
+        } else if (ends_with_lua(name)) {
+            // A module that is not a regular file (a FIFO, a device) is named, and never opened.
+            if (S_ISREG(st.st_mode))
+                found.emplace_back(rel_dir + "/" + name, abs);
+            else if (auto r = read_source_file(abs); !r)
+                out.errors.push_back(r.error().message);
         }
     }
 }
@@ -78,14 +82,12 @@ LibSnapshot scan_lib(const std::string& workflows_dir, const LibSnapshot* previo
             }
         }
         same = false;
-        std::ifstream in(abs, std::ios::binary);
-        if (!in) {
-            out.errors.push_back(abs + ": cannot read the file: " + std::strerror(errno));
+        auto text = read_source_file(abs);
+        if (!text) {
+            out.errors.push_back(text.error().message);
             continue;
         }
-        std::stringstream ss;
-        ss << in.rdbuf();
-        files->emplace(rel, ss.str());
+        files->emplace(rel, std::move(*text));
         out.stamps.emplace(rel, *stamp);
     }
     if (same && out.stamps.size() == previous->stamps.size())

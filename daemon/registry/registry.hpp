@@ -3,10 +3,12 @@
 // load error, and hot reload (SPEC 5): a change takes effect within 1 s, a broken edit never replaces
 // the last good version.
 #include "daemon/loop/uv_handle.hpp"
+#include "daemon/registry/directory_scan.hpp"
 #include "daemon/registry/lib_snapshot.hpp"
 #include "daemon/store/db.hpp"
 #include "scripting/workflow_loader.hpp"
 
+#include <cstdint>
 #include <functional>
 #include <map>
 #include <memory>
@@ -44,7 +46,7 @@ class Registry {
     // Loads one file as the only workflow (luaflowctl test); returns its id or the load error.
     Result<std::string> load_only(const std::string& path);
     // Starts watching the directory and every directory below it (lib/, script files) and reloads
-    // ~100 ms after the last change.
+    // ~100 ms after the last change, and at most 500 ms after the first one while changes keep coming.
     void watch();
     void set_dir(std::string dir) { dir_ = std::move(dir); }
     const std::string& dir() const { return dir_; }
@@ -65,8 +67,14 @@ class Registry {
         bool closing = false;
         Registry* owner = nullptr;
     };
+    // `pre`: the file as the scan read it, or null to read it here.
     void load_file(WorkflowEntry& entry, const std::string& path, bool force,
-                   std::vector<std::string>& changed);
+                   std::vector<std::string>& changed, const ReadFile* pre = nullptr);
+    ReloadReport apply(DirectoryScan scan, bool force);
+    std::map<std::string, FileStamp> loaded_stamps() const;
+    // A watched change: the directory is read on the thread pool, the result applied on the loop.
+    void reload_off_loop();
+    void watch_dirs(std::vector<std::string> dirs);
     bool scripts_changed(const WorkflowEntry& entry) const;
     void set_error(WorkflowEntry& entry, scripting::LoadError error);
     void rescan_lib();
@@ -83,6 +91,11 @@ class Registry {
     std::vector<std::string> watched_dirs_;
     bool watching_ = false;
     loop::Timer debounce_;
+    std::uint64_t first_change_ms_ = 0; // loop time of the first change the debounce waits for
+    bool scanning_ = false;             // a scan is on the thread pool
+    bool rescan_ = false;               // a change came while it was: look again when it is back
+    std::uint64_t applied_ = 0;         // scans applied; a pool scan older than the last is dropped
+    std::shared_ptr<int> alive_ = std::make_shared<int>(0); // a pool job's result finds it gone
 };
 
 } // namespace luaflow::registry
