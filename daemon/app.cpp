@@ -15,6 +15,7 @@
 #include "daemon/store/checkpointer.hpp"
 #include "daemon/store/commit_pump.hpp"
 #include "daemon/store/db.hpp"
+#include "daemon/store/disk_space.hpp"
 #include "daemon/store/executions.hpp"
 #include "stdlib/stdlib.hpp"
 #include "version.hpp"
@@ -194,6 +195,8 @@ int run_daemon(const Options& options, std::int64_t started_ns) {
     {
         store::CommitPump pump(&loop, *db);
         store::Checkpointer checkpointer(&loop, *db, cfg.state + "/luaflow.db");
+        store::DiskSpace disk(&loop, *db, cfg.state);
+        disk.start();
         scripting::TaskScheduler tasks(&loop);
         // The executor provides the stdlib's services, and the registry's states need them: the
         // registry holds a pointer that is set before anything loads.

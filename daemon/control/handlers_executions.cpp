@@ -45,6 +45,8 @@ std::int64_t send_logs(Context& ctx, const std::shared_ptr<Reply>& reply, const 
 void handle_run(Context& ctx, const json& params, const std::shared_ptr<Reply>& reply) {
     auto workflow = string_param(params, "workflow");
     if (!workflow) return reply->error(workflow.error());
+    bool first_refusal = false;
+    if (auto room = ctx.db.admit_new_work(*workflow, first_refusal); !room) return reply->error(room.error());
     exec::SubmitRequest req;
     req.workflow = *workflow;
     req.input = params.value("input", json::object());

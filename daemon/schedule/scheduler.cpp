@@ -177,6 +177,14 @@ void Scheduler::fire(WorkflowState& w, UnixSeconds at) {
 }
 
 bool Scheduler::launch(WorkflowState& w, UnixSeconds at, const RuleState& r, bool catchup) {
+    // A full disk: nothing is written for the occurrence, and it is said once per workflow per spell.
+    bool first_refusal = false;
+    if (auto room = db_.admit_new_work(w.def->id, first_refusal); !room) {
+        if (first_refusal)
+            log::error("workflow %s: scheduled runs are not started from %s on: %s", w.def->id.c_str(),
+                       when(at, r.rule.zone).c_str(), room.error().message.c_str());
+        return false;
+    }
     exec::SubmitRequest req;
     req.workflow = w.def->id;
     req.trigger = {{"type", "schedule"}, {r.rule.cron ? "cron" : "rrule", r.rule.text}};

@@ -93,7 +93,7 @@ Result<void> Db::migrate() {
 Stmt& Db::stmt(const char* static_sql) {
     auto it = stmts_.find(static_sql);
     if (it != stmts_.end()) return *it->second;
-    auto [pos, inserted] = stmts_.emplace(static_sql, std::make_unique<Stmt>(db_, static_sql));
+    auto [pos, inserted] = stmts_.emplace(static_sql, std::make_unique<Stmt>(this, db_, static_sql));
     return *pos->second;
 }
 
@@ -126,18 +126,103 @@ void Db::after_commit(std::function<void()> fn) {
     notify_pending();
 }
 
-bool Db::flush() {
-    if (in_write_) {
-        sqlite3_stmt* commit = stmt("COMMIT").handle();
-        int rc = sqlite3_step(commit);
-        sqlite3_reset(commit);
+void Db::journal(Stmt& s, Bindings values) {
+    if (in_write_) journal_.push_back({&s, std::move(values)});
+}
+
+int Db::restore() {
+    int rc = sqlite3_exec(db_, "BEGIN IMMEDIATE", nullptr, nullptr, nullptr);
+    if (rc != SQLITE_OK) return rc;
+    // The same writes from the same committed state, by the only writer: the same changes, row ids too.
+    for (const JournalEntry& e : journal_) {
+        rc = e.stmt->replay(e.values);
         if (rc != SQLITE_DONE) {
-            std::string where = std::string(began_at_.file_name()) + ":" + std::to_string(began_at_.line());
-            log::error("commit of the transaction begun at %s failed", where.c_str());
-            fatal_sql_error(db_, rc, "COMMIT");
+            if (!is_disk_full_error(db_, rc)) fatal_sql_error(db_, rc, e.stmt->sql());
+            sqlite3_exec(db_, "ROLLBACK", nullptr, nullptr, nullptr);
+            return rc;
         }
+    }
+    return SQLITE_OK;
+}
+
+void Db::recover_from_full_disk(int rc, const char* sql) {
+    bool freed = on_disk_full_ && on_disk_full_();
+    // Dirty pages stay in memory until the commit instead of spilling into the WAL mid-transaction,
+    // which needs the space there is not.
+    sqlite3_exec(db_, "PRAGMA cache_spill=OFF", nullptr, nullptr, nullptr);
+    if (!in_write_ || !sqlite3_get_autocommit(db_)) {
+        // Only the statement was undone (or there was no transaction): it may run again as it is.
+        if (freed || in_write_) return;
+    } else if (restore() == SQLITE_OK) {
+        return;
+    }
+    log::error("a write failed for want of space and none could be freed");
+    fatal_sql_error(db_, rc, sql);
+}
+
+bool Db::commit() {
+    sqlite3_stmt* c = stmt("COMMIT").handle();
+    int rc = sqlite3_step(c);
+    sqlite3_reset(c);
+    if (rc == SQLITE_DONE) {
         in_write_ = false;
+        journal_.clear();
         ++commits_;
+        return true;
+    }
+    std::string where = std::string(began_at_.file_name()) + ":" + std::to_string(began_at_.line());
+    if (!is_disk_full_error(db_, rc)) {
+        log::error("commit of the transaction begun at %s failed", where.c_str());
+        fatal_sql_error(db_, rc, "COMMIT");
+    }
+    // SQLite rolls a transaction back when its COMMIT fails (sqlite3VdbeHalt). Free room, make the
+    // transaction again from its journal, and try once more; if it still does not fit, it stays open
+    // (in memory) until retry_commit() finds the space.
+    if (!sqlite3_get_autocommit(db_)) sqlite3_exec(db_, "ROLLBACK", nullptr, nullptr, nullptr);
+    bool freed = on_disk_full_ && on_disk_full_();
+    sqlite3_exec(db_, "PRAGMA cache_spill=OFF", nullptr, nullptr, nullptr);
+    if (restore() != SQLITE_OK) {
+        log::error("the transaction begun at %s cannot be restored for want of space", where.c_str());
+        fatal_sql_error(db_, rc, "COMMIT");
+    }
+    if (freed) {
+        rc = sqlite3_step(c);
+        sqlite3_reset(c);
+        if (rc == SQLITE_DONE) {
+            in_write_ = false;
+            journal_.clear();
+            ++commits_;
+            return true;
+        }
+        if (!is_disk_full_error(db_, rc)) fatal_sql_error(db_, rc, "COMMIT");
+        if (!sqlite3_get_autocommit(db_)) sqlite3_exec(db_, "ROLLBACK", nullptr, nullptr, nullptr);
+        if (restore() != SQLITE_OK) fatal_sql_error(db_, rc, "COMMIT");
+    }
+    if (!commit_blocked_)
+        log::warn("the changes since %s wait for space in the state directory before they are committed",
+                  where.c_str());
+    commit_blocked_ = true;
+    return false;
+}
+
+bool Db::retry_commit() {
+    if (!commit_blocked_) return true;
+    commit_blocked_ = false;
+    flush();
+    if (!commit_blocked_) notify_pending(); // what the callbacks wrote is committed by the pump
+    return !commit_blocked_;
+}
+
+Result<void> Db::admit_new_work(const std::string& workflow, bool& first) const {
+    first = false;
+    if (!admission_) return {};
+    return admission_(workflow, first);
+}
+
+bool Db::flush() {
+    if (commit_blocked_) return false;
+    if (in_write_) {
+        if (!commit()) return false;
     }
     // Every callback waiting for this commit runs now. What they write goes into the next transaction,
     // and what they queue waits for that one's commit.

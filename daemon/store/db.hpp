@@ -39,20 +39,50 @@ class Db {
     // Commits the open transaction and runs the after-commit callbacks; callbacks that write open a new
     // transaction, committed by the next flush. Returns true when more work is pending.
     bool flush();
-    bool pending() const { return in_write_ || !after_commit_.empty(); }
+    bool pending() const { return !commit_blocked_ && (in_write_ || !after_commit_.empty()); }
     // Called when the first change or callback of a turn is queued (the commit pump arms itself).
     void set_on_pending(std::function<void()> fn) { on_pending_ = std::move(fn); }
 
     // Plain statements (pragmas, DDL) with no results.
     void exec(const char* sql);
+
+    // A full disk (issue 14, item 15). A write or commit that fails for want of space calls
+    // `on_disk_full`, which may free room (the reserve file) and returns whether it did; the
+    // transaction is then made again from the journal of its writes and committed. When it still does
+    // not fit, it stays open and in memory, its after-commit callbacks wait, and retry_commit() (from a
+    // timer) tries again: nothing is acted on before it is durable, and the daemon stays up.
+    void set_on_disk_full(std::function<bool()> fn) { on_disk_full_ = std::move(fn); }
+    // True while a commit waits for space.
+    bool commit_blocked() const { return commit_blocked_; }
+    // Tries the waiting commit again (then runs what waited for it); returns true once it is done.
+    bool retry_commit();
+    // Whether new work (an execution) may start: refused while the state directory's disk is full.
+    // `first` is set when this is the first refusal for `workflow` in this spell of a full disk.
+    void set_admission(std::function<Result<void>(const std::string& workflow, bool& first)> fn) {
+        admission_ = std::move(fn);
+    }
+    Result<void> admit_new_work(const std::string& workflow, bool& first) const;
+
+    // For Stmt: a write made in the open transaction, to run again after a failed commit.
+    void journal(Stmt& stmt, Bindings values);
+    // For Stmt: a write failed for want of space; frees room and restores the transaction (or exits
+    // when it cannot: a write the daemon cannot make is not one it may ignore).
+    void recover_from_full_disk(int rc, const char* sql);
     std::uint64_t commits() const { return commits_; }
     int schema_version() const;
     sqlite3* handle() const { return db_; }
 
   private:
+    struct JournalEntry {
+        Stmt* stmt;
+        Bindings values;
+    };
     Db() = default;
     Result<void> migrate();
     void notify_pending();
+    bool commit();
+    // After SQLite rolled the transaction back: begins it again and replays the journal into it.
+    int restore();
 
     sqlite3* db_ = nullptr;
     std::unordered_map<const char*, std::unique_ptr<Stmt>> stmts_;
@@ -60,6 +90,10 @@ class Db {
     std::function<void()> on_pending_;
     std::source_location began_at_;
     bool in_write_ = false;
+    bool commit_blocked_ = false;
+    std::vector<JournalEntry> journal_;
+    std::function<bool()> on_disk_full_;
+    std::function<Result<void>(const std::string&, bool&)> admission_;
     std::uint64_t commits_ = 0;
 };
 

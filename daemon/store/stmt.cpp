@@ -1,6 +1,7 @@
 #include "daemon/store/stmt.hpp"
 
 #include "common/log.hpp"
+#include "daemon/store/db.hpp"
 
 #include <cstdlib>
 #include <unistd.h>
@@ -15,7 +16,14 @@ void fatal_sql_error(sqlite3* db, int rc, std::string_view sql) {
     _exit(70);
 }
 
-Stmt::Stmt(sqlite3* db, const char* sql) : db_(db), sql_(sql) {
+bool is_disk_full_error(sqlite3* db, int rc) {
+    if ((rc & 0xff) == SQLITE_FULL) return true;
+    int ext = db ? sqlite3_extended_errcode(db) : rc;
+    // A write or a growth of the WAL index that failed for want of space (EDQUOT, ENOSPC on the -shm).
+    return ext == SQLITE_FULL || ext == SQLITE_IOERR_WRITE || ext == SQLITE_IOERR_SHMSIZE;
+}
+
+Stmt::Stmt(Db* owner, sqlite3* db, const char* sql) : owner_(owner), db_(db), sql_(sql) {
     int rc = sqlite3_prepare_v3(db, sql, -1, SQLITE_PREPARE_PERSISTENT, &stmt_, nullptr);
     if (rc != SQLITE_OK) fatal_sql_error(db, rc, sql);
 }
@@ -29,31 +37,78 @@ int Stmt::Use::index(const char* name) {
     return i;
 }
 
+void Stmt::bind_value(sqlite3_stmt* s, int index, const BoundValue& v) {
+    if (const auto* text = std::get_if<std::string>(&v))
+        sqlite3_bind_text(s, index, text->data(), static_cast<int>(text->size()), SQLITE_TRANSIENT);
+    else if (const auto* i = std::get_if<std::int64_t>(&v))
+        sqlite3_bind_int64(s, index, *i);
+    else if (const auto* d = std::get_if<double>(&v))
+        sqlite3_bind_double(s, index, *d);
+    else
+        sqlite3_bind_null(s, index);
+}
+
+int Stmt::replay(const Bindings& values) {
+    sqlite3_reset(stmt_);
+    sqlite3_clear_bindings(stmt_);
+    for (const auto& [index, value] : values)
+        bind_value(stmt_, index, value);
+    int rc = SQLITE_ROW;
+    while (rc == SQLITE_ROW)
+        rc = sqlite3_step(stmt_);
+    sqlite3_reset(stmt_);
+    sqlite3_clear_bindings(stmt_);
+    return rc;
+}
+
 Stmt::Use& Stmt::Use::bind(const char* name, std::string_view v) {
-    sqlite3_bind_text(s_.stmt_, index(name), v.data(), static_cast<int>(v.size()), SQLITE_TRANSIENT);
+    int i = index(name);
+    bound_.emplace_back(i, std::string(v));
+    bind_value(s_.stmt_, i, bound_.back().second);
     return *this;
 }
 
 Stmt::Use& Stmt::Use::bind(const char* name, std::int64_t v) {
-    sqlite3_bind_int64(s_.stmt_, index(name), v);
+    int i = index(name);
+    bound_.emplace_back(i, v);
+    bind_value(s_.stmt_, i, bound_.back().second);
     return *this;
 }
 
 Stmt::Use& Stmt::Use::bind(const char* name, double v) {
-    sqlite3_bind_double(s_.stmt_, index(name), v);
+    int i = index(name);
+    bound_.emplace_back(i, v);
+    bind_value(s_.stmt_, i, bound_.back().second);
     return *this;
 }
 
 Stmt::Use& Stmt::Use::bind_null(const char* name) {
-    sqlite3_bind_null(s_.stmt_, index(name));
+    int i = index(name);
+    bound_.emplace_back(i, std::monostate{});
+    bind_value(s_.stmt_, i, bound_.back().second);
     return *this;
 }
 
 bool Stmt::Use::step() {
     int rc = sqlite3_step(s_.stmt_);
-    if (rc == SQLITE_ROW) return true;
-    if (rc == SQLITE_DONE) return false;
-    fatal_sql_error(s_.db_, rc, s_.sql_);
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE && !stepped_ && s_.owner_ && is_disk_full_error(s_.db_, rc)) {
+        // The disk filled under this write. The owner frees room and restores its transaction (what
+        // SQLite rolled back of it); then this statement runs again, once.
+        s_.owner_->recover_from_full_disk(rc, s_.sql_);
+        sqlite3_reset(s_.stmt_);
+        sqlite3_clear_bindings(s_.stmt_);
+        for (const auto& [index, value] : bound_)
+            bind_value(s_.stmt_, index, value);
+        rc = sqlite3_step(s_.stmt_);
+    }
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE) fatal_sql_error(s_.db_, rc, s_.sql_);
+    if (!stepped_) {
+        stepped_ = true;
+        // A write inside the turn's transaction is journaled, to be made again if the commit fails
+        // for want of space (its first step made the change, RETURNING or not).
+        if (s_.owner_ && !sqlite3_stmt_readonly(s_.stmt_)) s_.owner_->journal(s_, std::move(bound_));
+    }
+    return rc == SQLITE_ROW;
 }
 
 void Stmt::Use::run() {

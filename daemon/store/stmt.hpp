@@ -7,15 +7,29 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
+#include <variant>
+#include <vector>
 
 namespace luaflow::store {
+
+class Db;
 
 // SQL errors are bugs or a broken disk; they carry the statement (Fossil db_check_result).
 [[noreturn]] void fatal_sql_error(sqlite3* db, int rc, std::string_view sql);
 
+// A full disk (SQLITE_FULL, a write that failed for want of space): not a bug, the daemon waits it out
+// (issue 14, item 15). Reads the connection's extended code.
+bool is_disk_full_error(sqlite3* db, int rc);
+
+// A value bound to a parameter, kept so that a write can be run again (Db's journal).
+using BoundValue = std::variant<std::monostate, std::int64_t, double, std::string>;
+using Bindings = std::vector<std::pair<int, BoundValue>>;
+
 class Stmt {
   public:
-    Stmt(sqlite3* db, const char* sql);
+    // `owner` journals the writes made inside its transactions and recovers from a full disk.
+    Stmt(Db* owner, sqlite3* db, const char* sql);
     ~Stmt() { sqlite3_finalize(stmt_); }
     Stmt(const Stmt&) = delete;
     Stmt& operator=(const Stmt&) = delete;
@@ -55,12 +69,21 @@ class Stmt {
       private:
         int index(const char* name);
         Stmt& s_;
+        Bindings bound_;
+        bool stepped_ = false;
     };
+
+    // Binds `values` and steps to the end, for a replay of the journal; returns SQLite's code.
+    int replay(const Bindings& values);
+    const char* sql() const { return sql_; }
 
     // For a caller that reports a failure itself (COMMIT): step and reset it by hand.
     sqlite3_stmt* handle() const { return stmt_; }
 
   private:
+    static void bind_value(sqlite3_stmt* s, int index, const BoundValue& v);
+
+    Db* owner_;
     sqlite3* db_;
     sqlite3_stmt* stmt_ = nullptr;
     const char* sql_;

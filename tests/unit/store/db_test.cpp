@@ -1,0 +1,59 @@
+// The one connection: a write that finds the disk full (issue 14, item 15) is not lost and not fatal.
+#include "daemon/store/db.hpp"
+#include "tests/unit/support/temp_dir.hpp"
+
+#include <doctest/doctest.h>
+
+using namespace luaflow;
+
+namespace {
+
+std::int64_t count_rows(store::Db& db) {
+    store::Stmt::Use q(db.stmt("SELECT count(*) FROM t"));
+    q.step();
+    return q.int64(0);
+}
+
+} // namespace
+
+TEST_CASE("issue 14: a write that finds the disk full goes through once room is freed, and nothing is lost") {
+    testing::TempDir dir;
+    auto db = std::move(store::Db::open(dir.file("luaflow.db")).value());
+    db->exec("CREATE TABLE t (x TEXT NOT NULL)");
+    // A database that may not grow stands for a full disk: SQLite answers SQLITE_FULL alike.
+    sqlite3_exec(db->handle(), "PRAGMA max_page_count = 1", nullptr, nullptr, nullptr);
+    int full = 0;
+    db->set_on_disk_full([&] {
+        ++full;
+        sqlite3_exec(db->handle(), "PRAGMA max_page_count = 1000000", nullptr, nullptr, nullptr);
+        return true;
+    });
+    bool acted = false;
+    db->write();
+    for (int i = 0; i < 50; ++i)
+        store::Stmt::Use(db->stmt("INSERT INTO t (x) VALUES (:x)"))
+            .bind(":x", std::string(4000, 'a' + i % 26))
+            .run();
+    db->after_commit([&] { acted = true; });
+    CHECK_FALSE(acted);
+    db->flush();
+    CHECK(acted);
+    CHECK(full == 1);
+    CHECK(count_rows(*db) == 50);
+}
+
+TEST_CASE("issue 14: new work is admitted or refused as the admission hook says") {
+    testing::TempDir dir;
+    auto db = std::move(store::Db::open(dir.file("luaflow.db")).value());
+    bool first = true;
+    CHECK(db->admit_new_work("wf", first));
+    CHECK_FALSE(first);
+    db->set_admission([](const std::string& wf, bool& first_refusal) -> Result<void> {
+        first_refusal = wf == "wf";
+        return make_error(ErrorCode::unavailable, "disk full");
+    });
+    auto refused = db->admit_new_work("wf", first);
+    REQUIRE_FALSE(refused);
+    CHECK(refused.error().message == "disk full");
+    CHECK(first);
+}
