@@ -5,6 +5,8 @@
 #   scripts/dev.sh test          check the formatting, build, then the whole test suite (ctest)
 #   scripts/dev.sh test-asan     the same as a Debug build (assertions on) with ASan and UBSan
 #   scripts/dev.sh build-types   build (no tests) as Release and MinSizeRel: warnings are errors in each
+#   scripts/dev.sh fuzz [SECONDS] build the libFuzzer targets (clang, ASan+UBSan) in build-fuzz and run each
+#                                for SECONDS (60) over its seed corpus, two at a time; fails on a crash
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -70,8 +72,19 @@ build-types)
     LUAFLOW_TARGETS="luaflowd luaflowctl" build build-release -DCMAKE_BUILD_TYPE=Release
     LUAFLOW_TARGETS="luaflowd luaflowctl" build build-minsizerel -DCMAKE_BUILD_TYPE=MinSizeRel
     ;;
+fuzz)
+    # Debian 12's clang 14 lacks std::source_location (the store uses it): clang 16 is in bookworm.
+    packages+=(clang-16 libclang-rt-16-dev)
+    install_missing
+    # -O1 without NDEBUG: assertions stay on; line tables are all the sanitizers' stacks need, and
+    # they halve the build.
+    fuzz_flags="-O1 -gline-tables-only"
+    CC=clang-16 CXX=clang++-16 LUAFLOW_TARGETS=fuzz_targets build build-fuzz -DLUAFLOW_FUZZ=ON \
+        -DCMAKE_CXX_FLAGS_RELWITHDEBINFO="$fuzz_flags" -DCMAKE_C_FLAGS_RELWITHDEBINFO="$fuzz_flags"
+    tests/fuzz/run_fuzzers.sh build-fuzz "${2:-60}"
+    ;;
 *)
-    echo "usage: scripts/dev.sh run | test | test-asan | build-types" >&2
+    echo "usage: scripts/dev.sh run | test | test-asan | build-types | fuzz [SECONDS]" >&2
     exit 2
     ;;
 esac
