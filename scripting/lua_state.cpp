@@ -1,5 +1,7 @@
 #include "scripting/lua_state.hpp"
 
+#include "scripting/bounded_pattern.hpp"
+
 #include <luajit.h>
 #include <uv.h>
 
@@ -197,6 +199,7 @@ void build_sandbox(lua_State* L) {
     }
     // string without dump, so that ("x"):dump() is gone too; its metatable cannot be reached or changed.
     lua_getglobal(L, "string");
+    install_bounded_patterns(L, lua_gettop(L));
     lua_pushnil(L);
     lua_setfield(L, -2, "dump");
     lua_setfield(L, env, "string");
