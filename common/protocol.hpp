@@ -7,12 +7,12 @@
 // exactly one final line, in request order per connection:
 //     {"id": 1, "result": <JSON>}
 //     {"id": 1, "error": {"code": "not_found", "message": "no execution '01j9'"}}
-// Streaming methods (logs with follow) first send zero or more event lines:
+// Streaming methods (logs with stream or follow) first send zero or more event lines:
 //     {"id": 1, "event": <JSON>}
 // and then the final result line. Error codes: "invalid" (bad request or input), "not_found",
 // "conflict" (e.g. already finished), "unavailable" (shutting down), "internal".
 // A line that is not JSON, or lacks "method", gets {"id": null, "error": {"code": "invalid", ...}};
-// the connection stays open. Lines longer than 16 MiB close the connection.
+// the connection stays open. Lines longer than 16 MiB close the connection (luaflowctl refuses to send one).
 //
 // clang-format off
 // Methods (params; result):
@@ -25,9 +25,12 @@
 //                                                       not_found for a workflow that neither exists nor has executions
 //   inspect    {"execution"}                         -> the inspect document (SPEC 6)
 //   wait       {"execution"}                         -> the inspect document once the execution has ended
-//   logs       {"execution","action"?,"follow"?}     -> [{"time","action","attempt","stream","line"}];
-//              with follow: one event per line (the same objects), then result null when the execution ends;
-//              not_found for an action the execution does not have
+//   logs       {"execution","action"?,"follow"?,"stream"?,"limit"?}
+//                                                    -> [{"time","action","attempt","stream","line"}];
+//              with stream: one event per line (the same objects), then {"lines": N, "limited": bool}, limited
+//              when `limit` (stream or follow only) left lines out; with follow the same, and new lines as they
+//              are committed until the execution ends. Sent a page at a time, the next once the last is
+//              written (backpressure). not_found for an action the execution does not have
 //   cancel     {"execution"}                         -> {"id","status"}
 //   retry      {"execution"}                         -> {"id","status"}
 //   enable     {"workflow"} / disable {"workflow"}   -> {"id","enabled"}
@@ -46,6 +49,7 @@
 namespace luaflow::protocol {
 
 inline constexpr const char* kDefaultSocket = "/run/luaflow/luaflowd.sock";
+// The longest request line; luaflowctl reads input files up to this size.
 inline constexpr std::size_t kMaxLine = 16u << 20;
 // A request nested deeper than this is refused on the control socket (SPEC 3: 128 levels).
 inline constexpr std::size_t kMaxJsonDepth = 128;

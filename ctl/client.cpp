@@ -1,6 +1,7 @@
 #include "ctl/client.hpp"
 
 #include "common/protocol.hpp"
+#include "common/size.hpp"
 
 #include <cerrno>
 #include <cstdlib>
@@ -66,12 +67,15 @@ std::optional<CallError> Client::send_line(const std::string& line) {
 }
 
 std::optional<std::string> Client::read_line() {
-    for (size_t scanned = 0;;) {
+    for (size_t scanned = start_;;) {
         if (size_t nl = buffer_.find('\n', scanned); nl != std::string::npos) {
-            std::string line = buffer_.substr(0, nl);
-            buffer_.erase(0, nl + 1);
+            // The buffer holds many short lines of a stream: step over each, move the rest only once.
+            std::string line = buffer_.substr(start_, nl - start_);
+            start_ = nl + 1;
             return line;
         }
+        buffer_.erase(0, start_);
+        start_ = 0;
         scanned = buffer_.size();
         char buf[65536];
         ssize_t n = ::read(fd_, buf, sizeof buf);
@@ -83,12 +87,18 @@ std::optional<std::string> Client::read_line() {
 
 Reply Client::call(const std::string& method, const json& params,
                    const std::function<void(const json&)>& on_event) {
-    if (fd_ < 0)
-        if (auto failed = connect()) return *failed;
     int id = next_id_++;
     json request = {{"id", id}, {"method", method}, {"params", params}};
-    if (auto failed = send_line(request.dump(-1, ' ', false, json::error_handler_t::replace) + "\n"))
-        return *failed;
+    std::string request_line = request.dump(-1, ' ', false, json::error_handler_t::replace) + "\n";
+    // luaflowd closes a connection whose request line is longer: say so instead of "cannot reach".
+    if (request_line.size() > protocol::kMaxLine)
+        return CallError{make_error(ErrorCode::invalid, "the " + method + " request is " +
+                                                            format_size(request_line.size()) +
+                                                            " as JSON; luaflowd takes requests up to " +
+                                                            format_size(protocol::kMaxLine))};
+    if (fd_ < 0)
+        if (auto failed = connect()) return *failed;
+    if (auto failed = send_line(request_line)) return *failed;
     for (;;) {
         auto line = read_line();
         if (!line)

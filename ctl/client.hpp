@@ -55,7 +55,8 @@ class Client {
 
     std::string path_;
     int fd_ = -1;
-    std::string buffer_;
+    std::string buffer_; // read, from start_ on not yet returned
+    std::size_t start_ = 0;
     int next_id_ = 1;
 };
 

@@ -20,7 +20,7 @@ void print_help(std::FILE* out) {
                  "  run WF [--input JSON | --input-file FILE] [-i KEY=VALUE]... [--wait] [--follow]\n"
                  "  executions [--workflow WF] [--status S] [--limit N]     (alias: ps)\n"
                  "  inspect EXEC\n"
-                 "  logs EXEC [--action NAME] [--follow]\n"
+                 "  logs EXEC [--action NAME] [--follow] [-n N]\n"
                  "  cancel EXEC\n"
                  "  retry EXEC\n"
                  "  enable WF | disable WF\n"

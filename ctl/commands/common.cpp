@@ -1,4 +1,6 @@
 // What every command shares: argument parsing, error reporting, JSON output.
+#include "common/json_depth.hpp"
+#include "common/protocol.hpp"
 #include "ctl/commands/commands.hpp"
 #include "ctl/table.hpp"
 
@@ -129,6 +131,12 @@ void print_load_errors(const json& errors) {
 }
 
 std::optional<json> parse_json_object(const std::string& text, const std::string& what, int& exit_code) {
+    // luaflowd refuses it anyway, and building and sending a deeper document recurses one frame a level.
+    if (json_nesting_exceeds(text, protocol::kMaxJsonDepth)) {
+        exit_code = usage_error(what + " is nested deeper than " + std::to_string(protocol::kMaxJsonDepth) +
+                                " levels");
+        return std::nullopt;
+    }
     json j = json::parse(text, nullptr, false);
     if (j.is_discarded() || !j.is_object()) {
         exit_code = usage_error(what + " is not a JSON object: " + truncate(text, 60));

@@ -2,23 +2,10 @@
 // and -i KEY=VALUE.
 #include "ctl/commands/commands.hpp"
 
-#include <fstream>
-#include <iostream>
-#include <iterator>
+#include "common/bounded_read.hpp"
+#include "common/protocol.hpp"
 
 namespace luaflow::ctl {
-
-namespace {
-
-// The text of --input-file; "-" reads standard input.
-std::optional<std::string> read_input_file(const std::string& path) {
-    if (path == "-") return std::string(std::istreambuf_iterator<char>(std::cin), {});
-    std::ifstream in(path, std::ios::binary);
-    if (!in) return std::nullopt;
-    return std::string(std::istreambuf_iterator<char>(in), {});
-}
-
-} // namespace
 
 std::vector<std::string> input_options() {
     return {"--input", "--input-file", "-i"};
@@ -34,12 +21,17 @@ std::optional<InputArgs> parse_input(const Invocation& inv, const Args& args, co
             exit_code = usage_error(inv.command + ": give --input or --input-file, not both", usage);
             return std::nullopt;
         }
-        text = read_input_file(*file);
-        what = "--input-file " + *file;
-        if (!text) {
-            exit_code = usage_error(inv.command + ": cannot read --input-file " + *file);
+        // It goes to luaflowd in one request line: a larger file could never be sent, and /dev/zero
+        // would never end.
+        auto read =
+            read_bounded(*file, protocol::kMaxLine,
+                         *file == "-" ? std::string("input from standard input") : "input file " + *file);
+        if (!read) {
+            exit_code = usage_error(inv.command + ": " + read.error().message);
             return std::nullopt;
         }
+        text = std::move(*read);
+        what = "--input-file " + *file;
     }
     if (text) {
         auto parsed = parse_json_object(*text, what, exit_code);

@@ -1,5 +1,7 @@
 // kv get KEY | kv set KEY VALUE | kv delete KEY | kv list, of a workflow (--workflow WF) or the global
 // store.
+#include "common/json_depth.hpp"
+#include "common/protocol.hpp"
 #include "ctl/commands/commands.hpp"
 #include "ctl/table.hpp"
 
@@ -31,6 +33,9 @@ int cmd_kv(const Invocation& inv) {
     if (op == "set") {
         // VALUE is JSON when it parses as JSON ({"a":1}, 42, true, "text"), else the text itself.
         const std::string& text = args->positional[2];
+        if (json_nesting_exceeds(text, protocol::kMaxJsonDepth))
+            return usage_error("kv set: VALUE is nested deeper than " +
+                               std::to_string(protocol::kMaxJsonDepth) + " levels");
         json value = json::parse(text, nullptr, false);
         params["value"] = value.is_discarded() || value.is_null() ? json(text) : value;
     }

@@ -3,7 +3,10 @@
 #include "ctl/commands/commands.hpp"
 #include "ctl/table.hpp"
 
+#include <charconv>
+#include <cstdint>
 #include <cstdio>
+#include <utility>
 
 namespace luaflow::ctl {
 
@@ -34,24 +37,44 @@ void print_log_line(const json& l) {
 }
 
 int cmd_logs(const Invocation& inv) {
+    const Syntax syntax = {"logs EXEC [--action NAME] [--follow] [-n N]",
+                           {"--action", "-n", "--limit"},
+                           {"--follow", "-f"},
+                           1,
+                           1};
     int rc = kOk;
-    auto args =
-        parse_args(inv, {"logs EXEC [--action NAME] [--follow]", {"--action"}, {"--follow", "-f"}, 1, 1}, rc);
+    auto args = parse_args(inv, syntax, rc);
     if (!args) return rc;
     bool following = args->has("--follow") || args->has("-f");
-    json params = {{"execution", args->positional[0]}, {"follow", following}};
+    // The lines come as events, a page at a time, whatever the size of the log; the result says how many
+    // there were and whether the limit cut some.
+    json params = {{"execution", args->positional[0]}, {"follow", following}, {"stream", true}};
     if (auto action = args->value("--action")) params["action"] = *action;
-    Client client(socket_path(inv.socket));
-    // With follow the lines come as events (JSON Lines with --json) and the final result is null.
-    Reply r = client.call("logs", params, [&](const json& line) { print_log_event(inv, line); });
-    if (!r) return report(r.error());
-    if (following) return kOk;
-    if (inv.json) {
-        print_json(*r);
-    } else {
-        for (const json& line : *r)
-            print_log_line(line);
+    std::optional<std::string> limit = args->value("-n");
+    if (auto long_limit = args->value("--limit"); long_limit && !limit) limit = long_limit;
+    if (limit) {
+        std::uint64_t n = 0;
+        auto [end, ec] = std::from_chars(limit->data(), limit->data() + limit->size(), n);
+        if (ec != std::errc() || end != limit->data() + limit->size() || n < 1)
+            return usage_error("logs: -n needs a positive integer, got '" + *limit + "'", syntax.usage);
+        params["limit"] = n;
     }
+    // --json: JSON Lines when following (SPEC 6); else one array, printed as the lines come.
+    bool json_array = inv.json && !following;
+    bool opened = false;
+    Client client(socket_path(inv.socket));
+    Reply r = client.call("logs", params, [&](const json& line) {
+        if (following) return print_log_event(inv, line); // flushed: a line as it comes
+        if (!inv.json) return print_log_line(line);
+        std::printf("%s%s", std::exchange(opened, true) ? ",\n" : "[",
+                    line.dump(-1, ' ', false, json::error_handler_t::replace).c_str());
+    });
+    if (opened) std::printf("]\n"); // stdout stays one document even when the stream broke off
+    if (!r) return report(r.error());
+    if (json_array && !opened) std::printf("[]\n");
+    if (r->is_object() && r->value("limited", false))
+        std::fprintf(stderr, "luaflowctl: output limited to the first %s lines (-n); the log has more\n",
+                     cell(r->value("lines", json())).c_str());
     return kOk;
 }
 

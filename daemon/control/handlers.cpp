@@ -22,7 +22,7 @@ std::optional<Error> check_param_types(const json& params) {
         {"key", json::value_t::string},           {"wait", json::value_t::boolean},
         {"follow", json::value_t::boolean},       {"input", json::value_t::object},
         {"input_strings", json::value_t::object}, {"limit", json::value_t::number_unsigned},
-        {"n", json::value_t::number_unsigned},
+        {"n", json::value_t::number_unsigned},    {"stream", json::value_t::boolean},
     };
     for (auto it = params.begin(); it != params.end(); ++it) {
         auto want = kTypes.find(it.key());

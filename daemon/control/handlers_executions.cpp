@@ -1,5 +1,6 @@
 // run, executions, inspect, wait, logs, cancel, retry.
 #include "daemon/control/handlers.hpp"
+#include "daemon/control/log_stream.hpp"
 #include "daemon/store/executions.hpp"
 #include "daemon/store/logs.hpp"
 
@@ -23,21 +24,6 @@ std::optional<std::string> execution_param(Context& ctx, const json& params,
         return std::nullopt;
     }
     return *id;
-}
-
-constexpr int kLogPage = 5000;
-
-// Sends the lines after `after` as events; returns the last id sent.
-std::int64_t send_logs(Context& ctx, const std::shared_ptr<Reply>& reply, const std::string& id,
-                       const std::optional<std::string>& action, std::int64_t after) {
-    for (;;) {
-        auto lines = store::read_logs(ctx.db, id, action, after, kLogPage);
-        for (const auto& l : lines) {
-            reply->event(store::log_json(l));
-            after = l.id;
-        }
-        if (lines.size() < static_cast<size_t>(kLogPage)) return after;
-    }
 }
 
 } // namespace
@@ -113,25 +99,21 @@ void handle_logs(Context& ctx, const json& params, const std::shared_ptr<Reply>&
             return reply->error(
                 make_error(ErrorCode::not_found, "no action '" + *action + "' in execution " + *id));
     }
-    if (!params.value("follow", false)) {
-        json out = json::array();
-        for (const auto& l : store::read_logs(ctx.db, *id, action, 0, 1'000'000))
-            out.push_back(store::log_json(l));
-        return reply->result(out);
+    LogStreamRequest request;
+    request.execution = *id;
+    request.action = std::move(action);
+    request.follow = params.value("follow", false);
+    request.as_events = request.follow || params.value("stream", false);
+    if (auto l = params.find("limit"); l != params.end() && !l->is_null()) {
+        if (l->get<std::uint64_t>() < 1)
+            return reply->error(make_error(ErrorCode::invalid, "limit must be a positive integer"));
+        // The array answer has no place to say that lines were left out.
+        if (!request.as_events)
+            return reply->error(
+                make_error(ErrorCode::invalid, "limit needs \"stream\": true or \"follow\": true"));
+        request.limit = l->get<std::uint64_t>();
     }
-    // Follow: what is there now, then each new line after its commit, until the execution ends.
-    auto last = std::make_shared<std::int64_t>(send_logs(ctx, reply, *id, action, 0));
-    std::string exec_id = *id;
-    auto on_lines = [&ctx, reply, exec_id, action, last] {
-        *last = send_logs(ctx, reply, exec_id, action, *last);
-    };
-    auto on_end = [&ctx, reply, exec_id, action, last] {
-        send_logs(ctx, reply, exec_id, action, *last);
-        reply->result(nullptr);
-    };
-    std::uint64_t token = ctx.executor.watch_logs(exec_id, on_lines, on_end);
-    if (token == 0) return on_end(); // it has already ended
-    reply->on_gone([&ctx, token] { ctx.executor.unwatch_logs(token); });
+    stream_logs(ctx, reply, std::move(request));
 }
 
 void handle_cancel(Context& ctx, const json& params, const std::shared_ptr<Reply>& reply) {

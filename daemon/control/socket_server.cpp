@@ -1,5 +1,6 @@
 #include "daemon/control/socket_server.hpp"
 
+#include "common/json_depth.hpp"
 #include "common/log.hpp"
 #include "common/protocol.hpp"
 
@@ -21,62 +22,35 @@ constexpr std::size_t kMaxQueuedOutput = 64u << 20;
 // Requests one connection may have sent ahead of their answers.
 constexpr std::size_t kMaxPendingReplies = 1024;
 
-// Whether JSON text nests arrays and objects deeper than `max`, found by nlohmann's own SAX parser
-// before a document is built: copying, dumping and freeing a deep document recurse, one frame a level.
-bool nesting_exceeds(const std::string& text, std::size_t max) {
-    struct DepthCheck : nlohmann::json_sax<json> {
-        std::size_t depth = 0, max = 0;
-        bool exceeded = false;
-        bool open() {
-            if (++depth <= max) return true;
-            exceeded = true;
-            return false; // stops the parse
-        }
-        bool null() override { return true; }
-        bool boolean(bool) override { return true; }
-        bool number_integer(number_integer_t) override { return true; }
-        bool number_unsigned(number_unsigned_t) override { return true; }
-        bool number_float(number_float_t, const string_t&) override { return true; }
-        bool string(string_t&) override { return true; }
-        bool binary(binary_t&) override { return true; }
-        bool start_object(std::size_t) override { return open(); }
-        bool key(string_t&) override { return true; }
-        bool end_object() override {
-            --depth;
-            return true;
-        }
-        bool start_array(std::size_t) override { return open(); }
-        bool end_array() override {
-            --depth;
-            return true;
-        }
-        bool parse_error(std::size_t, const std::string&, const nlohmann::detail::exception&) override {
-            return false; // not JSON: the real parse says so
-        }
-    } check;
-    check.max = max;
-    json::sax_parse(text, &check, json::input_format_t::json, false);
-    return check.exceeded;
-}
-
 class Connection;
 
 class ConnectionReply final : public Reply {
   public:
     ConnectionReply(std::weak_ptr<Connection> conn, json id) : conn_(std::move(conn)), id_(std::move(id)) {}
     void event(const json& value) override;
+    void events(const std::vector<json>& values) override;
     void result(const json& value) override;
     void error(const Error& e) override;
+    void open_result_array() override;
+    void add_result_elements(const std::vector<json>& values) override;
+    void close_result_array() override;
+    void when_drained(std::function<void()> fn) override;
     bool alive() const override;
     void on_gone(std::function<void()> fn) override { gone_ = std::move(fn); }
 
     std::deque<std::string> lines; // written once this reply reaches the head of the queue
     bool done = false;
     std::function<void()> gone_;
+    std::function<void()> drained_;
 
   private:
+    // Queues text and writes what may be written; false when the client has gone.
+    bool send(std::string text);
+
     std::weak_ptr<Connection> conn_;
     json id_;
+    bool array_open_ = false;
+    bool array_empty_ = true;
 };
 
 class Connection : public std::enable_shared_from_this<Connection> {
@@ -118,8 +92,12 @@ class Connection : public std::enable_shared_from_this<Connection> {
     void close() {
         if (box_->closing) return;
         box_->closing = true;
-        for (auto& r : replies_)
-            if (!r->done && r->gone_) r->gone_();
+        for (auto& r : replies_) {
+            // Dropped unrun: they may hold what holds this reply (a stream waiting for the drain).
+            auto gone = std::exchange(r->gone_, nullptr);
+            r->drained_ = nullptr;
+            if (!r->done && gone) gone();
+        }
         replies_.clear();
         uv_close(reinterpret_cast<uv_handle_t*>(&box_->uv), [](uv_handle_t* h) {
             auto* box = static_cast<Box*>(h->data);
@@ -129,6 +107,14 @@ class Connection : public std::enable_shared_from_this<Connection> {
     }
 
     bool closed() const { return box_->closing; }
+
+    // Runs the head reply's drain callback once nothing of it waits: no line queued, no write in flight.
+    void check_drained() {
+        if (closed() || writes_in_flight_ > 0 || replies_.empty()) return;
+        std::shared_ptr<ConnectionReply> head = replies_.front();
+        if (!head->lines.empty() || !head->drained_) return;
+        std::exchange(head->drained_, nullptr)();
+    }
 
     void flush() {
         while (!closed() && !replies_.empty()) {
@@ -173,7 +159,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
             close();
             return;
         }
-        bool too_deep = nesting_exceeds(line, protocol::kMaxJsonDepth);
+        bool too_deep = json_nesting_exceeds(line, protocol::kMaxJsonDepth);
         json req = too_deep ? json(json::value_t::discarded) : json::parse(line, nullptr, false);
         json id = req.is_object() && req.contains("id") ? req["id"] : json();
         if (!id.is_null() && !id.is_string() && !id.is_number()) id = json(); // echoed back: keep it plain
@@ -211,6 +197,8 @@ class Connection : public std::enable_shared_from_this<Connection> {
 
     void write(std::string line) {
         if (closed()) return;
+        // A stream waits for its writes to drain before it sends more (Reply::when_drained), so only a
+        // client that stops reading while pipelining gets here.
         if (uv_stream_get_write_queue_size(stream()) > kMaxQueuedOutput) {
             log::warn("control socket: client is not reading; closing the connection");
             close();
@@ -218,25 +206,35 @@ class Connection : public std::enable_shared_from_this<Connection> {
         }
         auto* req = new WriteReq();
         req->data = std::move(line);
+        req->conn = weak_from_this();
         uv_buf_t buf = uv_buf_init(req->data.data(), static_cast<unsigned>(req->data.size()));
         req->req.data = req;
-        int rc = uv_write(&req->req, stream(), &buf, 1,
-                          [](uv_write_t* w, int) { delete static_cast<WriteReq*>(w->data); });
+        int rc = uv_write(&req->req, stream(), &buf, 1, [](uv_write_t* w, int) {
+            std::unique_ptr<WriteReq> done(static_cast<WriteReq*>(w->data));
+            if (auto conn = done->conn.lock()) {
+                --conn->writes_in_flight_;
+                conn->check_drained();
+            }
+        });
         if (rc != 0) {
             delete req;
             close();
+            return;
         }
+        ++writes_in_flight_;
     }
 
     struct WriteReq {
         uv_write_t req;
         std::string data;
+        std::weak_ptr<Connection> conn;
     };
 
     Handler& handler_;
     Box* box_;
     std::string buffer_;
     std::deque<std::shared_ptr<ConnectionReply>> replies_;
+    std::size_t writes_in_flight_ = 0;
 };
 
 std::string frame(const json& id, const char* key, const json& value) {
@@ -244,26 +242,77 @@ std::string frame(const json& id, const char* key, const json& value) {
     return line.dump(-1, ' ', false, json::error_handler_t::replace) + "\n";
 }
 
+std::string dump(const json& value) {
+    return value.dump(-1, ' ', false, json::error_handler_t::replace);
+}
+
+bool ConnectionReply::send(std::string text) {
+    auto conn = conn_.lock();
+    if (!conn || conn->closed()) return false;
+    lines.push_back(std::move(text));
+    conn->flush();
+    return true;
+}
+
 void ConnectionReply::event(const json& value) {
     if (done) return;
-    auto conn = conn_.lock();
-    if (!conn || conn->closed()) return;
-    lines.push_back(frame(id_, "event", value));
-    conn->flush();
+    send(frame(id_, "event", value));
+}
+
+void ConnectionReply::events(const std::vector<json>& values) {
+    if (done || values.empty()) return;
+    std::string text;
+    for (const json& v : values)
+        text += frame(id_, "event", v);
+    send(std::move(text));
 }
 
 void ConnectionReply::result(const json& value) {
     if (done) return;
-    lines.push_back(frame(id_, "result", value));
     done = true;
-    if (auto conn = conn_.lock()) conn->flush();
+    send(frame(id_, "result", value));
 }
 
 void ConnectionReply::error(const Error& e) {
     if (done) return;
-    lines.push_back(frame(id_, "error", {{"code", to_string(e.code)}, {"message", e.message}}));
     done = true;
-    if (auto conn = conn_.lock()) conn->flush();
+    if (array_open_) {
+        // Half of the result line is out: the error cannot be told on this connection any more.
+        log::warn("control socket: a streamed answer failed (%s); closing the connection", e.message.c_str());
+        if (auto conn = conn_.lock()) conn->close();
+        return;
+    }
+    send(frame(id_, "error", {{"code", to_string(e.code)}, {"message", e.message}}));
+}
+
+void ConnectionReply::open_result_array() {
+    if (done || array_open_) return;
+    array_open_ = true;
+    send("{\"id\":" + dump(id_) + ",\"result\":[");
+}
+
+void ConnectionReply::add_result_elements(const std::vector<json>& values) {
+    if (done || !array_open_ || values.empty()) return;
+    std::string text;
+    for (const json& v : values) {
+        if (!std::exchange(array_empty_, false)) text += ',';
+        text += dump(v);
+    }
+    send(std::move(text));
+}
+
+void ConnectionReply::close_result_array() {
+    if (done || !array_open_) return;
+    done = true;
+    send("]}\n");
+}
+
+void ConnectionReply::when_drained(std::function<void()> fn) {
+    if (done) return;
+    auto conn = conn_.lock();
+    if (!conn || conn->closed()) return;
+    drained_ = std::move(fn);
+    conn->check_drained();
 }
 
 bool ConnectionReply::alive() const {

@@ -23,8 +23,19 @@ class Reply {
   public:
     virtual ~Reply() = default;
     virtual void event(const json& value) = 0;
+    // Several event lines in one write (a page of a stream).
+    virtual void events(const std::vector<json>& values) = 0;
     virtual void result(const json& value) = 0;
     virtual void error(const Error& error) = 0;
+    // A result that is a long array, sent in parts as it is produced so that neither side holds all of it:
+    // open, add elements (a page at a time), close. The wire shows one ordinary result line.
+    virtual void open_result_array() = 0;
+    virtual void add_result_elements(const std::vector<json>& values) = 0;
+    virtual void close_result_array() = 0;
+    // Calls fn once everything this reply has sent so far is written to the socket: the moment to
+    // produce the next page (backpressure: a client that reads slowly gets pages slowly, and what waits
+    // for it stays one page). Never called if the client goes first. Call it after sending something.
+    virtual void when_drained(std::function<void()> fn) = 0;
     // False once the client has gone; long-running handlers stop then.
     virtual bool alive() const = 0;
     // Called when the client goes away before the final answer (to drop watches).

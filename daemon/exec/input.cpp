@@ -1,7 +1,6 @@
 #include "daemon/exec/input.hpp"
 
-#include <cmath>
-#include <cstdlib>
+#include "common/json_number.hpp"
 
 namespace luaflow::exec {
 
@@ -32,19 +31,6 @@ bool matches(InputType type, const json& v) {
     return false;
 }
 
-std::optional<double> parse_number(const std::string& s) {
-    if (s.empty()) return std::nullopt;
-    char* end = nullptr;
-    double d = std::strtod(s.c_str(), &end);
-    if (*end != '\0' || !std::isfinite(d)) return std::nullopt;
-    return d;
-}
-
-json number_json(double d) {
-    if (std::floor(d) == d && std::fabs(d) < 9007199254740992.0) return static_cast<std::int64_t>(d);
-    return d;
-}
-
 Result<json> convert_string(const std::string& key, const std::string& raw,
                             const scripting::InputDecl* decl) {
     auto bad = [&](const char* expected) {
@@ -52,14 +38,14 @@ Result<json> convert_string(const std::string& key, const std::string& raw,
                           "input field '" + key + "': expected " + expected + ", got string \"" + raw + "\"");
     };
     if (!decl) {
-        if (auto d = parse_number(raw)) return number_json(*d);
+        if (auto n = parse_json_number(raw)) return *n;
         return json(raw);
     }
     switch (decl->type) {
     case InputType::string:
         return json(raw);
     case InputType::number:
-        if (auto d = parse_number(raw)) return number_json(*d);
+        if (auto n = parse_json_number(raw)) return *n;
         return bad("number");
     case InputType::boolean:
         if (raw == "true" || raw == "yes" || raw == "1") return json(true);

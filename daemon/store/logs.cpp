@@ -40,6 +40,42 @@ std::vector<LogLine> read_logs(Db& db, const std::string& execution, const std::
     return out;
 }
 
+const char* const kLogPageSql = "SELECT id, action, attempt, time, stream, line FROM logs "
+                                "WHERE execution_id = :execution AND id > :after ORDER BY id LIMIT :limit";
+
+LogPage read_log_page(Db& db, const std::string& execution, const std::optional<std::string>& action,
+                      std::int64_t after_id, int max_rows, std::size_t max_bytes) {
+    Stmt::Use q(db.stmt(kLogPageSql));
+    q.bind(":execution", execution).bind(":after", after_id).bind(":limit", max_rows);
+    LogPage page;
+    page.last_id = after_id;
+    int rows = 0;
+    std::size_t bytes = 0;
+    while (q.step()) {
+        ++rows;
+        page.last_id = q.int64(0);
+        std::optional<std::string> row_action = q.opt_text(1);
+        if (!action || row_action == action) {
+            LogLine l;
+            l.id = page.last_id;
+            l.execution = execution;
+            l.action = std::move(row_action);
+            if (auto a = q.opt_int64(2)) l.attempt = static_cast<int>(*a);
+            l.time = q.int64(3);
+            l.stream = q.text(4);
+            l.line = q.text(5);
+            bytes += l.line.size();
+            page.lines.push_back(std::move(l));
+        }
+        if (bytes >= max_bytes) {
+            page.full = true;
+            return page;
+        }
+    }
+    page.full = rows >= max_rows;
+    return page;
+}
+
 nlohmann::json log_json(const LogLine& l) {
     return {{"time", format_rfc3339(l.time)},
             {"action", l.action ? nlohmann::json(*l.action) : nlohmann::json()},
