@@ -11,8 +11,9 @@ namespace luaflow::control {
 
 namespace {
 
-// A page: at most this many rows looked at, and about this much line text.
-constexpr int kPageRows = 1000;
+// A page: at most this many rows looked at, and about this much line text. A page costs the loop about
+// 1-5 ms (what another client may wait for) and goes out as one write.
+constexpr int kPageRows = 500;
 constexpr std::size_t kPageBytes = 256u << 10;
 // Pages that match nothing (rows of other actions) looked at in one turn before the loop gets it back.
 constexpr int kEmptyPagesPerTurn = 16;

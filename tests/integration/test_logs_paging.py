@@ -14,6 +14,8 @@ from harness import LUAFLOWCTL, Daemon, finish, wait_for  # noqa: E402
 
 LINES = 2_000_000  # twice the 1 000 000 lines the old answer stopped at, without a word
 LONG = 'return workflow { actions = { a = { shell = "seq %d", timeout = "10m" } } }' % LINES
+# Over 100 MB of answers: the old daemon queued them all for a follower that paused, and closed it past 64 MiB.
+FOLLOWED = 1_000_000
 SHORT = 'return workflow { actions = { a = { shell = "seq 3" } } }'
 # Prints while a follower is already reading (the gate file lets the test start following first).
 GATED = '''return workflow { actions = { a = { timeout = "10m",
@@ -41,7 +43,7 @@ class LogsPagingTest(unittest.TestCase):
         cls.d = Daemon({"long.lua": LONG, "short.lua": SHORT})
         cls.d.start()
         cls.gate = os.path.join(cls.d.dir, "gate")
-        cls.d.write("gated.lua", GATED % (LINES, cls.gate))
+        cls.d.write("gated.lua", GATED % (FOLLOWED, cls.gate))
         wait_for(lambda: cls.d.ctl("show", "gated")[0] == 0, what="gated to load")
         started = time.monotonic()
         report = cls.d.ctl_json("run", "long", "--wait", timeout=600)
@@ -155,7 +157,7 @@ class LogsPagingTest(unittest.TestCase):
             self.assertEqual(json.loads(line)["line"], str(expected))
             expected += 1
         self.assertEqual(p.wait(timeout=60), 0, p.stderr.read())
-        self.assertEqual(expected - 1, LINES)
+        self.assertEqual(expected - 1, FOLLOWED)
 
 
 if __name__ == "__main__":
