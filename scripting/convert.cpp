@@ -1,5 +1,7 @@
 #include "scripting/convert.hpp"
 
+#include "common/protocol.hpp"
+
 #include <cmath>
 #include <cstdio>
 #include <cstring>
@@ -11,7 +13,8 @@ using nlohmann::json;
 
 namespace {
 
-constexpr int kMaxDepth = 200;
+// Lua tables converted to JSON: SPEC 3's bound on nesting.
+constexpr int kMaxDepth = static_cast<int>(protocol::kMaxJsonDepth);
 const char kObjectMarker = 0;
 const char kArrayMarker = 0;
 
@@ -124,7 +127,8 @@ struct Converter {
     }
 
     bool table(int idx, const std::string& path, int depth, json& out) {
-        if (depth > kMaxDepth) return fail(path + ": nested too deeply (a cycle?)");
+        if (depth >= kMaxDepth)
+            return fail(path + ": nested deeper than " + std::to_string(kMaxDepth) + " levels (a cycle?)");
         if (idx < 0) idx = lua_gettop(L) + idx + 1;
         lua_checkstack(L, 4);
         // Count the keys and see whether they are exactly 1..n.
@@ -220,8 +224,14 @@ Result<json> to_json(lua_State* L, int idx, const std::string& path) {
     return out;
 }
 
-void push_json(lua_State* L, const json& v) {
-    lua_checkstack(L, 4);
+namespace {
+
+void push_json_at(lua_State* L, const json& v, std::size_t depth) {
+    // Values from the store and the socket were bounded when they arrived; this holds for any other.
+    if (depth >= protocol::kMaxJsonDepth)
+        luaL_error(L, "a JSON value nested deeper than %d levels cannot be converted",
+                   static_cast<int>(protocol::kMaxJsonDepth));
+    if (!lua_checkstack(L, 4)) luaL_error(L, "stack overflow converting a JSON value");
     switch (v.type()) {
     case json::value_t::null:
         lua_pushnil(L);
@@ -252,7 +262,7 @@ void push_json(lua_State* L, const json& v) {
         }
         int i = 1;
         for (const auto& item : v) {
-            push_json(L, item);
+            push_json_at(L, item, depth + 1);
             lua_rawseti(L, -2, i++);
         }
         return;
@@ -264,7 +274,7 @@ void push_json(lua_State* L, const json& v) {
             if (it.value().is_null()) continue; // nil: the key is absent in Lua
             any = true;
             lua_pushlstring(L, it.key().data(), it.key().size());
-            push_json(L, it.value());
+            push_json_at(L, it.value(), depth + 1);
             lua_rawset(L, -3);
         }
         if (!any) {
@@ -278,6 +288,12 @@ void push_json(lua_State* L, const json& v) {
         lua_pushnil(L);
         return;
     }
+}
+
+} // namespace
+
+void push_json(lua_State* L, const json& v) {
+    push_json_at(L, v, 0);
 }
 
 } // namespace luaflow::scripting

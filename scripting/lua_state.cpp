@@ -2,9 +2,14 @@
 
 #include "scripting/bounded_pattern.hpp"
 
+#include "scripting/sandbox_wrappers.hpp"
+
 #include <luajit.h>
 #include <uv.h>
 
+#include <pthread.h>
+
+#include <algorithm>
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
@@ -20,25 +25,100 @@ constexpr int kHookInstructions = 1000;
 // Registry keys: addresses unique to this file.
 const char kRequireCacheKey = 0;
 
+// The lowest address Lua may take this thread's C stack to: half of it stays for the daemon's own
+// frames and for what can run between two hook calls (C functions that call Lua, nested). Calls from C
+// into Lua nest on the C stack (a gsub callback calling gsub, a comparator sorting); LuaJIT does not
+// bound that nesting itself.
+std::uintptr_t c_stack_floor() {
+    thread_local std::uintptr_t floor = [] {
+        pthread_attr_t attr;
+        void* base = nullptr;
+        std::size_t size = 0;
+        if (pthread_getattr_np(pthread_self(), &attr) != 0) return std::uintptr_t{0};
+        int rc = pthread_attr_getstack(&attr, &base, &size);
+        pthread_attr_destroy(&attr);
+        if (rc != 0 || !base) return std::uintptr_t{0};
+        constexpr std::size_t kMaxUsable = 4u << 20;
+        std::size_t usable = std::min(size / 2, kMaxUsable);
+        return reinterpret_cast<std::uintptr_t>(base) + size - usable;
+    }();
+    return floor;
+}
+
+// "file.lua:12" for the Lua code running on L, or "" when it is not Lua code.
+std::string running_where(lua_State* L) {
+    lua_Debug ar;
+    for (int level = 0; lua_getstack(L, level, &ar); ++level) {
+        if (!lua_getinfo(L, "Sl", &ar)) break;
+        if (ar.currentline > 0) {
+            const char* src = ar.source[0] == '@' || ar.source[0] == '=' ? ar.source + 1 : ar.short_src;
+            return std::string(src) + ":" + std::to_string(ar.currentline);
+        }
+    }
+    return "";
+}
+
+void guard_hook(lua_State* L, lua_Debug*);
+
+// Stops the run: raises the stop message here and, through the hook firing at every instruction, at
+// every later instruction until the run ends. The action's own coroutine, when it can yield, yields
+// instead: the engine abandons it (a yield from the hook cannot be caught by pcall).
+void stop_run(lua_State* L, RunGuard& g) {
+    if (L == g.task_thread && lua_isyieldable(L)) {
+        lua_yield(L, 0);
+        return;
+    }
+    lua_sethook(L, guard_hook, LUA_MASKCOUNT, 1); // reset_hook puts the period back
+    luaL_error(L, "%s", g.stop_message.c_str());
+}
+
+void begin_stop(RunGuard& g, std::uint64_t now, lua_State* L, const char* where_prefix) {
+    if (g.stopping) return;
+    if (g.deadline_ns && now >= g.deadline_ns) {
+        g.deadline_hit = true;
+        g.stop_message = g.deadline_message;
+    } else {
+        std::string where = running_where(L);
+        g.stop_message = std::string("stopped: ") + where_prefix + " ran " +
+                         std::to_string(kMaxUnpausedNs / 1'000'000) + " ms without a point to pause at (" +
+                         (where.empty() ? "" : where + "; ") + "see luaflow-workflow(5))";
+    }
+    g.stopping = true;
+}
+
 void guard_hook(lua_State* L, lua_Debug*) {
     LuaState* state = LuaState::from(L);
     if (!state) return;
+    char probe;
+    if (reinterpret_cast<std::uintptr_t>(&probe) < c_stack_floor())
+        luaL_error(L, "C stack overflow: calls from C into Lua (callbacks of gsub, table.sort, __tostring, "
+                      "...) nested too deep");
     RunGuard& g = state->guard();
+    if (g.stopping) {
+        stop_run(L, g);
+        return;
+    }
     if (!g.deadline_ns && !g.slice_end_ns) return;
     std::uint64_t now = uv_hrtime();
     if (g.deadline_ns && now >= g.deadline_ns) {
-        g.deadline_hit = true;
-        // A yield from the hook cannot be caught by pcall: the coroutine is abandoned by the engine.
-        if (L == g.task_thread && lua_isyieldable(L)) {
-            lua_yield(L, 0);
-            return;
-        }
-        luaL_error(L, "%s", g.deadline_message.c_str());
+        begin_stop(g, now, L, "");
+        stop_run(L, g);
         return;
     }
-    if (g.slice_end_ns && now >= g.slice_end_ns && L == g.task_thread && lua_isyieldable(L)) {
-        g.preempted = true;
+    if (!g.slice_end_ns || now < g.slice_end_ns) return;
+    // The slice is over: pause where the whole chain of coroutines up to the action's can yield.
+    bool innermost = g.resume_chain.empty() ? L == g.task_thread : L == g.resume_chain.back();
+    if (innermost && g.unyieldable_resumers == 0 && lua_isyieldable(L)) {
+        if (L == g.task_thread)
+            g.preempted = true;
+        else
+            g.nested_preempted = L;
         lua_yield(L, 0);
+        return;
+    }
+    if (g.unpaused_since_ns && now - g.unpaused_since_ns >= kMaxUnpausedNs) {
+        begin_stop(g, now, L, "code inside a C call");
+        stop_run(L, g);
     }
 }
 
@@ -226,6 +306,7 @@ void build_sandbox(lua_State* L) {
     lua_setfield(L, env, "require");
     lua_pushvalue(L, env);
     lua_setfield(L, env, "_G");
+    install_sandbox_wrappers(L, env);
 }
 
 // What the libraries registered but the sandbox does not offer is dropped, so the collector can free
@@ -415,17 +496,21 @@ void check_unpaused(lua_State* L, const char* where) {
     LuaState* state = LuaState::from(L);
     if (!state) return;
     RunGuard& g = state->guard();
+    if (g.stopping) {
+        lua_sethook(L, guard_hook, LUA_MASKCOUNT, 1);
+        luaL_error(L, "%s", g.stop_message.c_str());
+    }
     if (!g.deadline_ns && !g.unpaused_since_ns) return;
     std::uint64_t now = uv_hrtime();
-    if (g.deadline_ns && now >= g.deadline_ns) {
-        g.deadline_hit = true;
-        luaL_error(L, "%s", g.deadline_message.c_str());
-    }
-    if (g.unpaused_since_ns && now - g.unpaused_since_ns >= kMaxUnpausedNs)
-        luaL_error(L,
-                   "%s ran %d ms without a point to pause at (a C call cannot be paused; see "
-                   "luaflow-workflow(5))",
-                   where, static_cast<int>(kMaxUnpausedNs / 1'000'000));
+    bool late = g.deadline_ns && now >= g.deadline_ns;
+    if (!late && !(g.unpaused_since_ns && now - g.unpaused_since_ns >= kMaxUnpausedNs)) return;
+    begin_stop(g, now, L, where);
+    lua_sethook(L, guard_hook, LUA_MASKCOUNT, 1);
+    luaL_error(L, "%s", g.stop_message.c_str());
+}
+
+void reset_hook(LuaState& state) {
+    lua_sethook(state.L(), guard_hook, LUA_MASKCOUNT, kHookInstructions);
 }
 
 void collect_garbage(LuaState& state) {

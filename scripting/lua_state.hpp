@@ -12,6 +12,7 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace luaflow::scripting {
 
@@ -31,6 +32,19 @@ struct RunGuard {
     std::uint64_t unpaused_since_ns = 0;
     bool preempted = false;
     bool deadline_hit = false;
+    // Set once the run is being stopped (its deadline, or kMaxUnpausedNs without a pause point): from
+    // then on the hook raises `stop_message` at every instruction, in every coroutine, until the run
+    // ends, so no pcall can keep it going; the engine reports it (timed_out for a deadline, else failed).
+    bool stopping = false;
+    std::string stop_message;
+    // Coroutines the action resumed (the sandbox's coroutine.resume/wrap), innermost last, and how many
+    // of their resumers could not yield (they resumed from inside a C call): only when none is may a
+    // preemption yield travel up the chain to task_thread.
+    std::vector<lua_State*> resume_chain;
+    int unyieldable_resumers = 0;
+    // The nested coroutine the hook (or an inner pause) yielded for a preemption; its resumer passes the
+    // yield up and resumes it when the action is rescheduled.
+    lua_State* nested_preempted = nullptr;
     // The scripting::Task being resumed (owned by the engine; the hook never touches it).
     void* current_task = nullptr;
 };
@@ -121,6 +135,10 @@ constexpr std::uint64_t kMaxUnpausedNs = 250'000'000;
 // every few thousand steps: raises a Lua error once the action's deadline has passed, or once the code
 // has run kMaxUnpausedNs since its last pause point, naming `where` ("string.find").
 void check_unpaused(lua_State* L, const char* where);
+
+// Puts the count hook back to its normal period (the hook makes it fire at every instruction once a
+// deadline has passed, so that no pcall can catch the error for long); called when a run ends.
+void reset_hook(LuaState& state);
 
 // A full collection, protected (a collection can run finalizers).
 void collect_garbage(LuaState& state);

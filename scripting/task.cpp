@@ -170,21 +170,33 @@ void Task::step(int nargs) {
     g.deadline_ns = deadline_ns_;
     g.preempted = false;
     g.deadline_hit = false;
+    g.stopping = false;
+    g.stop_message.clear();
+    g.resume_chain.clear();
+    g.unyieldable_resumers = 0;
+    g.nested_preempted = nullptr;
     state_->clear_memory_exceeded();
     running_ = true;
     int rc = lua_resume(co_, nargs);
     running_ = false;
     bool preempted = g.preempted;
     bool deadline_hit = g.deadline_hit;
+    bool stopped = g.stopping;
     bool memory = state_->memory_exceeded();
     g.task_thread = nullptr;
     g.current_task = nullptr;
     g.slice_end_ns = 0;
     g.unpaused_since_ns = 0;
     g.deadline_ns = 0;
+    reset_hook(*state_); // the hook may have made itself fire at every instruction
 
     if (deadline_hit) {
         finish({TaskOutcome::Kind::timed_out, g.deadline_message});
+        return;
+    }
+    if (stopped) {
+        // Whatever the code did with the error (a pcall caught it and the action returned), it stands.
+        finish({TaskOutcome::Kind::error, g.stop_message});
         return;
     }
     if (rc == LUA_YIELD) {

@@ -231,9 +231,12 @@ class Validator {
         }
     }
 
-    // Pushes t[key]; returns false (and pops) when nil.
+    // Pushes t[key]; returns false (and pops) when nil. Raw: a metatable on the file's tables (an
+    // __index trap) must not run code in the daemon's check, after the load's deadline.
     bool get(int t, const char* key) {
-        lua_getfield(L_, t, key);
+        if (t < 0 && t > LUA_REGISTRYINDEX) t = lua_gettop(L_) + t + 1;
+        lua_pushstring(L_, key);
+        lua_rawget(L_, t);
         if (lua_isnil(L_, -1)) {
             lua_pop(L_, 1);
             return false;
@@ -812,7 +815,9 @@ LoadResult load_workflow(const std::string& id, const std::string& file, std::st
         g.deadline_message = "loading took longer than 2s (runaway code at load time?)";
         int rc = lua_pcall(S, 0, 1, 0);
         g.deadline_ns = 0;
+        if (g.stopping) reset_hook(*state);
         g.deadline_hit = false;
+        g.stopping = false;
         g.deadline_message = "timed out";
         if (rc != 0) {
             std::string msg = lua_type(S, -1) == LUA_TSTRING ? lua_tostring(S, -1) : "error while loading";

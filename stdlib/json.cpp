@@ -1,4 +1,5 @@
 // json.encode(v) / json.decode(s), through scripting/convert (the one place Lua meets JSON).
+#include "common/json_parse.hpp"
 #include "scripting/convert.hpp"
 #include "stdlib/stdlib.hpp"
 
@@ -18,14 +19,10 @@ int l_json_encode(lua_State* L) {
 int l_json_decode(lua_State* L) {
     size_t len = 0;
     const char* s = luaL_checklstring(L, 1, &len);
-    nlohmann::json j;
-    try {
-        j = nlohmann::json::parse(s, s + len);
-    } catch (const nlohmann::json::parse_error& e) {
-        // The message names the byte offset of the problem.
-        return luaL_error(L, "json.decode: %s", e.what());
-    }
-    scripting::push_json(L, j);
+    // The parser's message names the byte offset of the problem.
+    auto j = parse_json_bounded(std::string_view(s, len));
+    if (!j) return luaL_error(L, "json.decode: %s", j.error().message.c_str());
+    scripting::push_json(L, *j);
     return 1;
 }
 
