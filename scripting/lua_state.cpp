@@ -2,6 +2,7 @@
 
 #include "scripting/bounded_pattern.hpp"
 
+#include "scripting/sandbox_globals.hpp"
 #include "scripting/sandbox_wrappers.hpp"
 
 #include <luajit.h>
@@ -187,7 +188,7 @@ int l_load(lua_State* L) {
     if (lua_istable(L, 4))
         lua_pushvalue(L, 4);
     else
-        lua_pushvalue(L, lua_upvalueindex(1));
+        lua_pushvalue(L, LUA_GLOBALSINDEX); // the thread's: the sandbox's globals
     lua_setfenv(L, -2);
     return 1;
 }
@@ -297,8 +298,7 @@ void build_sandbox(lua_State* L) {
 
     lua_pushcfunction(L, l_collectgarbage);
     lua_setfield(L, env, "collectgarbage");
-    lua_pushvalue(L, env);
-    lua_pushcclosure(L, l_load, 1);
+    lua_pushcfunction(L, l_load);
     lua_pushvalue(L, -1);
     lua_setfield(L, env, "load");
     lua_setfield(L, env, "loadstring");
@@ -344,10 +344,13 @@ int setup(lua_State* L) {
     int env = lua_gettop(L);
     drop_unused_libraries(L);
     if (options->install_globals) options->install_globals(L, env);
-    // From now on the sandbox is the globals of the state: functions created later see only it.
-    lua_pushvalue(L, env);
+    lua_newtable(L);
+    int globals = lua_gettop(L);
+    install_sandbox_globals(L, env, globals);
+    // From now on these are the globals of the state: coroutines, modules and loaded chunks see them.
+    lua_pushvalue(L, globals);
     lua_replace(L, LUA_GLOBALSINDEX);
-    return 1; // the sandbox table
+    return 1; // the globals table
 }
 
 struct ProtectedFn {

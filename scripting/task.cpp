@@ -2,6 +2,7 @@
 
 #include "common/loop_thread.hpp"
 #include "scripting/convert.hpp"
+#include "scripting/sandbox_globals.hpp"
 
 #include <utility>
 
@@ -87,6 +88,10 @@ Task::~Task() {
 }
 
 void Task::release_coroutine() {
+    if (co_) {
+        lua_State* co = co_;
+        (void)protected_call(state_->L(), [co](lua_State* L) { drop_action_globals(L, co); });
+    }
     co_ref_.reset();
     co_ = nullptr;
     // LuaJIT has no emergency collection: after a task that filled the state, collect now, or the next

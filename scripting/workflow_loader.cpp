@@ -6,6 +6,7 @@
 #include "common/read_source_file.hpp"
 #include "common/size.hpp"
 #include "scripting/convert.hpp"
+#include "scripting/sandbox_globals.hpp"
 #include "scripting/source_lines.hpp"
 
 #include <uv.h>
@@ -866,6 +867,9 @@ LoadResult load_workflow(const std::string& id, const std::string& file, std::st
         first.more.assign(std::make_move_iterator(errors.begin() + 1), std::make_move_iterator(errors.end()));
         return first;
     }
+    // From now on a global an action sets is its own (SPEC 3).
+    if (auto sealed = protected_call(L, [](lua_State* S) { seal_globals(S); }); !sealed)
+        return LoadError{file, 0, "memory limit exceeded while loading: " + sealed.error().message};
     def->lib = options.lib;
     def->source_hash = definition_digest(source, def->scripts, options.lib.get());
     // Loading leaves garbage (the chunk, the parser's strings); an idle daemon with many workflows

@@ -397,12 +397,12 @@ Result<Config> load_config(const std::string& path, const std::string& base_dir)
         lua_pushlightuserdata(L, const_cast<char*>(&kLinesKey));
         lua_newtable(L);
         lua_rawset(L, LUA_REGISTRYINDEX);
+        // The globals' own metatable (the sandbox shows through it) gets the capture.
         state.push_env(L);
-        lua_newtable(L);
+        lua_getmetatable(L, -1);
         lua_pushcfunction(L, l_capture);
         lua_setfield(L, -2, "__newindex");
-        lua_setmetatable(L, -2);
-        lua_pop(L, 1);
+        lua_pop(L, 2);
 
         if (auto loaded = state.load(source, "@" + path); !loaded) {
             failed = make_error(ErrorCode::invalid, loaded.error().message);
