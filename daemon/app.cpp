@@ -21,10 +21,13 @@
 #include "version.hpp"
 
 #include <csignal>
+#include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <fcntl.h>
 #include <filesystem>
 #include <malloc.h>
+#include <map>
 #include <set>
 #include <sys/file.h>
 #include <unistd.h>
@@ -33,15 +36,20 @@ namespace luaflow {
 
 namespace {
 
-// Subprocesses of attempts that an earlier run left running (a crash, kill -9) end before the attempts
-// are retried; until then luaflowd neither listens nor starts anything (luaflowd(8), RESTARTS).
+// Processes that jobs of an earlier run left running end before anything starts: those of the attempts
+// it was running (a crash, kill -9: the attempts are retried or fail), and what a finished job left behind
+// (`setsid sleep 1000 &`). Only jobs of this store's executions: another luaflowd's are not ours. Until
+// then luaflowd neither listens nor starts anything (luaflowd(8), RESTARTS). The /proc scan blocks, but
+// nothing is served yet.
 void end_leftover_jobs(uv_loop_t* loop, store::Db& db) {
-    std::set<std::string> running;
-    for (const store::ExecutionRow& row : store::active_executions(db))
-        if (row.status == ExecStatus::running) running.insert(row.id);
-    std::vector<exec::Leftover> left = exec::find_leftovers(running);
+    std::map<std::string, bool> ours; // execution id: in this store
+    std::vector<exec::Leftover> left = exec::find_leftovers([&](const std::string& execution) {
+        auto [at, fresh] = ours.try_emplace(execution, false);
+        if (fresh) at->second = store::find_execution(db, execution).has_value();
+        return at->second;
+    });
     if (left.empty()) return;
-    log::warn("%zu process(es) of interrupted jobs are still running: ending them first", left.size());
+    log::warn("%zu process(es) of earlier jobs are still running: ending them first", left.size());
     bool done = false;
     exec::end_leftovers(loop, std::move(left), loop::kKillAfterMs, [&] {
         done = true;
@@ -86,16 +94,68 @@ loop::UvHandle<SignalBox> watch_signal(uv_loop_t* loop, int signum, std::functio
     return h;
 }
 
-// One daemon per state directory: the lock lives as long as the process.
+// How long a start waits for a lock whose holder is not a running luaflowd: the one just killed (kill -9)
+// releases it only once its last thread has exited, and a process it was starting holds a copy until
+// its exec (issue 14, item 17: a restart straight after a kill -9 failed now and then).
+constexpr int kLockWaitMs = 10'000;
+constexpr int kLockPollMs = 20;
+
+// The pid the lock file names (the luaflowd that took it), or 0.
+pid_t lock_owner(int fd) {
+    char buf[32] = {};
+    ssize_t n = ::pread(fd, buf, sizeof buf - 1, 0);
+    return n > 0 ? static_cast<pid_t>(std::atol(buf)) : 0;
+}
+
+// `pid` runs and is not on its way out: not gone, not a zombie, not exiting (PF_EXITING, 0x4, in the
+// flags of /proc/PID/stat).
+bool running_process(pid_t pid) {
+    if (pid <= 0) return false;
+    int fd = ::open(("/proc/" + std::to_string(pid) + "/stat").c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return false;
+    char buf[1024] = {};
+    ssize_t n = ::read(fd, buf, sizeof buf - 1);
+    ::close(fd);
+    const char* close = n > 0 ? std::strrchr(buf, ')') : nullptr;
+    if (!close) return false;
+    char state = 0;
+    long ppid = 0, pgrp = 0, session = 0, tty = 0, tpgid = 0;
+    unsigned long flags = 0;
+    if (std::sscanf(close + 1, " %c %ld %ld %ld %ld %ld %lu", &state, &ppid, &pgrp, &session, &tty, &tpgid,
+                    &flags) != 7)
+        return false;
+    return state != 'Z' && state != 'X' && (flags & 0x4) == 0;
+}
+
+// One daemon per state directory: the lock lives as long as the process, and its file names the pid.
 Result<int> lock_state_dir(const std::string& state) {
     std::string path = state + "/luaflowd.lock";
     int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
     if (fd < 0)
         return make_error(ErrorCode::unavailable, "cannot open " + path + ": " + std::strerror(errno));
-    if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
-        ::close(fd);
-        return make_error(ErrorCode::conflict, "another luaflowd uses the state directory " + state);
+    bool waited = false;
+    for (int waited_ms = 0; ::flock(fd, LOCK_EX | LOCK_NB) != 0; waited_ms += kLockPollMs) {
+        pid_t owner = lock_owner(fd);
+        // A luaflowd that runs: refused at once. Anything else lets go of the lock soon.
+        if (running_process(owner) || waited_ms >= kLockWaitMs) {
+            ::close(fd);
+            std::string who = owner > 0 ? " (pid " + std::to_string(owner) + ")" : "";
+            return make_error(
+                ErrorCode::conflict,
+                "another luaflowd" + who + " uses the state directory " + state +
+                    (waited ? " (waited " + std::to_string(kLockWaitMs / 1000) + " s for it to let go)"
+                            : ""));
+        }
+        if (!waited)
+            log::info("waiting for the luaflowd that ran before (pid %d) to let go of %s", owner,
+                      path.c_str());
+        waited = true;
+        ::usleep(kLockPollMs * 1000); // at start, before the loop runs: nothing else waits on it
     }
+    std::string pid = std::to_string(::getpid()) + "\n";
+    if (::ftruncate(fd, 0) != 0 ||
+        ::pwrite(fd, pid.data(), pid.size(), 0) != static_cast<ssize_t>(pid.size()))
+        log::warn("cannot write the pid to %s: %s", path.c_str(), std::strerror(errno));
     return fd;
 }
 

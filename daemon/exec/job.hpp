@@ -83,7 +83,8 @@ template <class Deque> void keep_stderr_line(Deque& tail, const std::string& lin
 }
 
 struct JobCallbacks {
-    // Each line of its stdout or stderr, in order per stream, as it comes.
+    // Each line of its stdout or stderr, in order per stream, as it comes; a line longer than 64 KiB is
+    // cut there and marked (loop/line_splitter.hpp).
     std::function<void(loop::ChildStream, std::string)> on_line;
     // Once. May destroy the Job.
     std::function<void(const JobExit&)> on_exit;

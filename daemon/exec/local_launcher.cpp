@@ -66,6 +66,7 @@ Result<std::unique_ptr<Job>> LocalLauncher::start(JobSpec spec, JobCallbacks cal
     options.env = std::move(spec.env);
     options.cwd = spec.cwd.empty() ? spec.scratch : spec.cwd;
     options.timeout_ms = spec.timeout_ms;
+    options.marker = "LUAFLOW_JOB"; // what the job leaves running when it exits is ended (job.hpp)
     auto job = std::make_unique<LocalJob>();
     loop::ChildCallbacks cb;
     cb.on_line = std::move(callbacks.on_line);

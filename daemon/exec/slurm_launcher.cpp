@@ -2,6 +2,7 @@
 
 #include "common/duration.hpp"
 #include "common/log.hpp"
+#include "daemon/loop/line_splitter.hpp"
 #include "daemon/loop/thread_pool.hpp"
 #include "daemon/loop/uv_handle.hpp"
 
@@ -165,7 +166,7 @@ class JobCore : public std::enable_shared_from_this<JobCore> {
         std::string path;
         ChildStream stream = ChildStream::out;
         std::uint64_t offset = 0;
-        std::string partial; // the start of a line not yet ended
+        loop::LineSplitter lines;
     };
 
     // On the thread pool: the directory, the script (atomically), and no stale output of an earlier try.
@@ -420,18 +421,16 @@ class JobCore : public std::enable_shared_from_this<JobCore> {
         if (abandoned_ || phase_ != Phase::draining) return;
         if (!read.final || more) return tail();
         for (Tail& t : tails_) {
-            if (!t.partial.empty()) program_line(t, std::exchange(t.partial, {}));
+            if (auto last = t.lines.finish()) program_line(t, std::move(*last));
         }
         finish_now(std::move(pending_exit_));
     }
 
     void deliver(Tail& t, const std::string& chunk) {
-        t.partial.append(chunk);
-        size_t start = 0;
-        for (size_t nl; !abandoned_ && (nl = t.partial.find('\n', start)) != std::string::npos;
-             start = nl + 1)
-            program_line(t, t.partial.substr(start, nl - start));
-        t.partial.erase(0, start);
+        t.lines.feed(chunk, [&](std::string line) {
+            program_line(t, std::move(line));
+            return !abandoned_;
+        });
     }
 
     // A line the program wrote (not one of our notes): its last stderr lines explain a failure.
@@ -444,7 +443,6 @@ class JobCore : public std::enable_shared_from_this<JobCore> {
 
     void emit(ChildStream stream, std::string line) {
         if (abandoned_ || !callbacks_.on_line) return;
-        if (!line.empty() && line.back() == '\r') line.pop_back();
         ++dispatching_;
         callbacks_.on_line(stream, std::move(line));
         if (--dispatching_ == 0 && abandoned_) callbacks_ = {};

@@ -1,6 +1,7 @@
 #include "daemon/exec/ssh_launcher.hpp"
 
 #include "common/size.hpp"
+#include "daemon/loop/line_splitter.hpp"
 #include "daemon/loop/thread_pool.hpp"
 #include "daemon/loop/uv_handle.hpp"
 
@@ -153,32 +154,6 @@ std::string random_nonce() {
     return s;
 }
 
-// Splits a stream into lines (without "\n" or "\r\n"), as loop::ChildProcess does.
-class LineSplitter {
-  public:
-    // emit returns false once the splitter is gone (its owner was destroyed): then feed returns false.
-    template <class F> bool feed(std::string_view chunk, F&& emit) {
-        partial_.append(chunk);
-        std::size_t start = 0;
-        for (std::size_t nl; (nl = partial_.find('\n', start)) != std::string::npos; start = nl + 1)
-            if (!emit(line(partial_.substr(start, nl - start)))) return false;
-        partial_.erase(0, start);
-        return true;
-    }
-    // The last line without a newline, if any.
-    std::optional<std::string> flush() {
-        if (partial_.empty()) return std::nullopt;
-        return line(std::exchange(partial_, {}));
-    }
-
-  private:
-    static std::string line(std::string s) {
-        if (!s.empty() && s.back() == '\r') s.pop_back();
-        return s;
-    }
-    std::string partial_;
-};
-
 // What the wrapper's trailer said.
 struct Trailer {
     enum class State { none, header, body, done };
@@ -287,17 +262,16 @@ class SshJob final : public Job {
     void on_stdout(std::string_view chunk) {
         if (trailer_.state == Trailer::State::none) {
             pending_.append(chunk);
-            std::size_t at = pending_.find(marker_, scanned_);
+            std::size_t at = pending_.find(marker_);
             if (at == std::string::npos) {
-                // A marker has no newline: whole lines cannot hold the start of one.
+                // A marker holds no newline: what ends with the last newline cannot hold the start of
+                // one, nor can any byte before the last marker.size() - 1. The rest goes to the lines now,
+                // so that a long line is cut as it comes, not kept whole (issue 14, item 12).
                 std::size_t nl = pending_.rfind('\n');
-                if (nl == std::string::npos) {
-                    scanned_ = pending_.size() >= marker_.size() ? pending_.size() - marker_.size() + 1 : 0;
-                    return;
-                }
-                std::string lines = pending_.substr(0, nl + 1);
-                pending_.erase(0, nl + 1);
-                scanned_ = 0;
+                std::size_t pass = std::max(nl == std::string::npos ? 0 : nl + 1,
+                                            pending_.size() - std::min(pending_.size(), marker_.size() - 1));
+                std::string lines = pending_.substr(0, pass);
+                pending_.erase(0, pass);
                 out_.feed(lines, [this](std::string line) { return emit(loop::ChildStream::out, line); });
                 return;
             }
@@ -307,7 +281,7 @@ class SshJob final : public Job {
             trailer_.state = Trailer::State::header;
             if (!out_.feed(program, [this](std::string line) { return emit(loop::ChildStream::out, line); }))
                 return;
-            if (auto last = out_.flush(); last && !emit(loop::ChildStream::out, std::move(*last))) return;
+            if (auto last = out_.finish(); last && !emit(loop::ChildStream::out, std::move(*last))) return;
             return on_trailer(rest);
         }
         on_trailer(chunk);
@@ -363,8 +337,8 @@ class SshJob final : public Job {
         if (!out_.feed(std::exchange(pending_, {}),
                        [this](std::string line) { return emit(loop::ChildStream::out, line); }))
             return;
-        if (auto last = out_.flush(); last && !emit(loop::ChildStream::out, std::move(*last))) return;
-        if (auto last = err_.flush()) {
+        if (auto last = out_.finish(); last && !emit(loop::ChildStream::out, std::move(*last))) return;
+        if (auto last = err_.finish()) {
             last_err_ = *last;
             if (!emit(loop::ChildStream::err, std::move(*last))) return;
         }
@@ -448,9 +422,8 @@ class SshJob final : public Job {
     std::string marker_; // "\x1eluaflow NONCE "
     std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
     loop::Timer timer_;
-    LineSplitter out_, err_;
-    std::string pending_;     // stdout not yet passed on: a line that may still hold the marker
-    std::size_t scanned_ = 0; // where in pending_ the marker may start
+    loop::LineSplitter out_, err_;
+    std::string pending_; // stdout not yet passed on: bytes that may be the start of the marker
     std::string last_err_;
     Trailer trailer_;
     bool timed_out_ = false;

@@ -1,5 +1,8 @@
 #include "daemon/loop/child_process.hpp"
 
+#include "daemon/loop/marked_processes.hpp"
+#include "daemon/loop/thread_pool.hpp"
+
 #include <algorithm>
 #include <cerrno>
 #include <csignal>
@@ -197,6 +200,9 @@ class ChildProcess::Core : public std::enable_shared_from_this<Core> {
             posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
         posix_spawn_file_actions_adddup2(&actions, out[1], 1);
         posix_spawn_file_actions_adddup2(&actions, err[1], 2);
+        // Nothing else of the daemon's: a descriptor opened without O_CLOEXEC (std::ifstream, a library's)
+        // would otherwise live on in the job, and in whatever of it outlives the daemon (issue 14, item 17).
+        posix_spawn_file_actions_addclosefrom_np(&actions, 3);
         if (!options_.cwd.empty()) posix_spawn_file_actions_addchdir_np(&actions, options_.cwd.c_str());
         posix_spawnattr_t attr;
         posix_spawnattr_init(&attr);
@@ -272,6 +278,9 @@ class ChildProcess::Core : public std::enable_shared_from_this<Core> {
 
     // The pidfd is readable: the child has exited (it stays a zombie until this waitpid).
     void reap() {
+        // While the leader is a zombie, its pid (the group's id) cannot be reused: the rest of the group
+        // is still the child's.
+        if (!options_.marker.empty()) ::kill(-pid_, SIGTERM);
         int status = 0;
         pid_t r = ::waitpid(pid_, &status, WNOHANG);
         if (r == 0 || (r < 0 && errno == EINTR)) return;
@@ -304,8 +313,8 @@ class ChildProcess::Core : public std::enable_shared_from_this<Core> {
     struct Pipe {
         uv_pipe_t uv;
         ChildStream stream = ChildStream::out;
-        std::string partial; // the start of a line not yet ended
-        bool open = false;   // initialised and not yet closed
+        LineSplitter lines;
+        bool open = false; // initialised and not yet closed
         bool eof = false;
     };
     enum class Stage { timeout, kill, drain };
@@ -385,31 +394,23 @@ class ChildProcess::Core : public std::enable_shared_from_this<Core> {
         if (abandoned_) return;
         ++dispatching_;
         if (callbacks_.on_chunk) callbacks_.on_chunk(p.stream, chunk);
-        if (callbacks_.on_line && !abandoned_) {
-            p.partial.append(chunk);
-            size_t start = 0;
-            for (size_t nl; !abandoned_ && (nl = p.partial.find('\n', start)) != std::string::npos;
-                 start = nl + 1)
-                emit_line(p, p.partial.substr(start, nl - start));
-            p.partial.erase(0, start);
-        }
+        if (callbacks_.on_line && !abandoned_)
+            p.lines.feed(chunk, [&](std::string line) {
+                callbacks_.on_line(p.stream, std::move(line));
+                return !abandoned_;
+            });
         --dispatching_;
-    }
-
-    void emit_line(Pipe& p, std::string line) {
-        if (!line.empty() && line.back() == '\r') line.pop_back();
-        callbacks_.on_line(p.stream, std::move(line));
     }
 
     void end_of(Pipe& p) {
         if (p.eof) return;
         p.eof = true;
-        if (!abandoned_ && callbacks_.on_line && !p.partial.empty()) {
+        std::optional<std::string> last = p.lines.finish();
+        if (!abandoned_ && callbacks_.on_line && last) {
             ++dispatching_;
-            emit_line(p, std::move(p.partial));
+            callbacks_.on_line(p.stream, std::move(*last));
             --dispatching_;
         }
-        p.partial.clear();
         close_pipe(p);
         maybe_finish();
     }
@@ -423,7 +424,37 @@ class ChildProcess::Core : public std::enable_shared_from_this<Core> {
         if (options_.keep_stdin_open) close_pipe(in_); // nobody reads it any more
         // The timer keeps running: until both pipes are at EOF, the timeout and the SIGKILL still apply
         // to what of the group holds them.
+        if (!options_.marker.empty()) end_marked();
         maybe_finish();
+    }
+
+    // The child has exited: what else carries its marker is ended, found off the loop. The result does
+    // not wait for the scan when the pipes are at EOF already.
+    void end_marked() {
+        auto marker = options_.env.find(options_.marker);
+        if (marker == options_.env.end()) return;
+        auto found = std::make_shared<std::vector<MarkedProcess>>();
+        std::weak_ptr<Core> weak = weak_from_this();
+        auto queued = run_in_pool(
+            loop_,
+            [found, name = marker->first, value = marker->second] {
+                *found = find_marked_processes(name);
+                std::erase_if(*found, [&](const MarkedProcess& p) { return p.value != value; });
+            },
+            [found, weak, loop = loop_, kill_after = options_.kill_after_ms] {
+                // Ended even when the child's state is gone: they are its processes all the same.
+                end_processes(loop, std::move(*found), kill_after, nullptr, [weak] {
+                    if (auto core = weak.lock()) core->marked_gone();
+                });
+            });
+        if (!queued) marked_gone();
+    }
+
+    // What still holds the pipes carries no marker (its environment was replaced): a moment to finish
+    // writing, then the pipes are closed. A terminate() in progress drains them after its SIGKILL.
+    void marked_gone() {
+        if (finished_ || killing_) return;
+        arm(Stage::drain, kDrainAfterKillMs);
     }
 
     void arm(Stage stage, std::uint64_t ms) {
@@ -436,7 +467,8 @@ class ChildProcess::Core : public std::enable_shared_from_this<Core> {
     void on_timer() {
         switch (stage_) {
         case Stage::timeout:
-            timed_out_ = true;
+            // With a marker, an exited child's result is its own: what runs on is being ended.
+            if (!exited_ || options_.marker.empty()) timed_out_ = true;
             terminate();
             return;
         case Stage::kill:

@@ -1,8 +1,13 @@
 #pragma once
 // A child process on the loop (STYLE 2.10), shared by `cmd`/`shell` actions and exec(): argv with its
 // whole environment and a working directory, in a new process group; stdin fed from memory while the
-// output is read; stdout and stderr as chunks, as lines, or both; an optional timeout; terminate() sends
-// SIGTERM to the group, then SIGKILL. The exit callback comes once, after the exit and both pipes' EOF.
+// output is read; stdout and stderr as chunks, as lines (LineSplitter: cut at 64 KiB), or both; an
+// optional timeout; terminate() sends SIGTERM to the group, then SIGKILL. The exit callback comes once,
+// after the exit and both pipes' EOF.
+//
+// The child inherits no descriptor of the daemon's but its stdin, stdout and stderr: every other one is
+// closed in the child before the exec, whether or not whoever opened it asked for close-on-exec (a job
+// that outlives the daemon must not hold its state directory's lock; issue 14, item 17).
 //
 // Dropping the ChildProcess abandons the child: no callback runs any more, the group is terminated, and
 // the state lives on until libuv has closed every handle (Neovim proc.c; uvw's self-owning resources).
@@ -10,6 +15,7 @@
 // A child that exits without reading its stdin makes the write fail with EPIPE: the process must ignore
 // SIGPIPE (luaflowd does), or that write kills it.
 #include "common/result.hpp"
+#include "daemon/loop/line_splitter.hpp"
 
 #include <uv.h>
 
@@ -41,6 +47,14 @@ struct ChildOptions {
     bool keep_stdin_open = false;
     std::optional<std::uint64_t> timeout_ms;
     std::uint64_t kill_after_ms = kKillAfterMs;
+    // The name of a variable of `env` that the child's processes inherit (LUAFLOW_JOB). When the child
+    // exits, the rest of its process group gets SIGTERM, and so does every process still marked with the
+    // same value (found off the loop, in /proc: one that left the group or session too); those still
+    // there kill_after_ms later get SIGKILL. Once they are gone, what still holds the pipes gets a
+    // second, then the pipes are closed, and the exit is the child's own even if the timeout
+    // came meanwhile: a detached grandchild no longer keeps the result until the timeout (issue 14, item
+    // 16). Empty: what outlives the child may write on until it closes the pipes.
+    std::string marker;
 };
 
 struct ChildExit {
@@ -52,7 +66,8 @@ struct ChildExit {
 struct ChildCallbacks {
     // Bytes as they come.
     std::function<void(ChildStream, std::string_view)> on_chunk;
-    // Each line without its "\n" (or "\r\n"); a last line without a newline comes at EOF.
+    // Each line without its "\n" (or "\r\n"), cut at kMaxLineBytes (line_splitter.hpp); a last line
+    // without a newline comes at EOF.
     std::function<void(ChildStream, std::string)> on_line;
     // Once, when the child has exited and both pipes are at EOF. May destroy the ChildProcess.
     std::function<void(const ChildExit&)> on_exit;

@@ -84,7 +84,7 @@ TEST_CASE("leftovers: a job and its grandchild are found by the marker, and SIGT
     }
     CHECK(std::any_of(found.begin(), found.end(), [&](const exec::Leftover& l) { return l.pid == job; }));
     CHECK(exec::find_leftovers({"cccc3333"}).empty());
-    CHECK(exec::find_leftovers({}).empty());
+    CHECK(exec::find_leftovers(std::set<std::string>{}).empty());
     run_until_ended(found, 10'000, job);
     CHECK(exec::find_leftovers({"aaaa1111"}).empty());
     // The other execution's job was not touched.
@@ -123,6 +123,31 @@ TEST_CASE("leftovers: a Slurm job on this machine is left to scancel") {
     CHECK(found[0].job == "eeee5555/b/1");
     CHECK(found[0].pid == plain);
     for (pid_t p : {job, plain}) {
+        ::kill(-p, SIGKILL);
+        ::waitpid(p, nullptr, 0);
+    }
+}
+
+// Issue 14, item 16: the start-up sweep asks the store about every marked execution, not only the running
+// ones; an execution the store does not know is another luaflowd's.
+TEST_CASE("leftovers: the caller decides which executions are its own") {
+    pid_t mine = start_job("ffff6666/a/1", "exec sleep 30");
+    pid_t theirs = start_job("ffff7777/a/1", "exec sleep 30");
+    std::vector<std::string> asked;
+    std::vector<exec::Leftover> found;
+    for (int k = 0; k < 200 && found.empty(); ++k) {
+        asked.clear();
+        found = exec::find_leftovers([&](const std::string& execution) {
+            asked.push_back(execution);
+            return execution == "ffff6666";
+        });
+        if (found.empty()) ::usleep(10'000);
+    }
+    REQUIRE(found.size() == 1);
+    CHECK(found[0].pid == mine);
+    CHECK(found[0].job == "ffff6666/a/1");
+    CHECK(std::find(asked.begin(), asked.end(), "ffff7777") != asked.end());
+    for (pid_t p : {mine, theirs}) {
         ::kill(-p, SIGKILL);
         ::waitpid(p, nullptr, 0);
     }

@@ -8,6 +8,7 @@
 
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <csignal>
 #include <cstdlib>
@@ -18,6 +19,9 @@
 #include <sstream>
 #include <string>
 #include <vector>
+
+#include <fcntl.h>
+#include <unistd.h>
 
 using namespace luaflow;
 using loop::ChildExit;
@@ -414,4 +418,76 @@ TEST_CASE(
     auto failed = ChildProcess::spawn(&l.uv, std::move(missing), {});
     REQUIRE_FALSE(failed);
     CHECK(failed.error().message == "no such file or directory");
+}
+
+// Issue 14, item 16: `setsid sleep 1235 & echo started` was timed_out although the shell exited 0.
+TEST_CASE("child process: with a marker, a detached grandchild holding the pipe is ended at the exit") {
+    Loop l;
+    Seen seen;
+    loop::ChildOptions o = shell("setsid sh -c 'echo $$; exec sleep 1235' & sleep 0.2; echo started");
+    o.env["LUAFLOW_TEST_JOB"] = "marked-" + std::to_string(::getpid());
+    o.marker = "LUAFLOW_TEST_JOB";
+    o.timeout_ms = 30'000;
+    std::uint64_t start = uv_hrtime();
+    auto child = spawn(l, o, seen.callbacks());
+    REQUIRE(l.run_until([&] { return seen.exit.has_value(); }, 20'000));
+    CHECK(ms_between(start, seen.exit_ns) < 5000);
+    CHECK_FALSE(seen.exit->timed_out);
+    CHECK(seen.exit->code == 0);
+    auto lines = seen.lines_of(ChildStream::out);
+    REQUIRE(lines.size() == 2);
+    CHECK(std::find(lines.begin(), lines.end(), "started") != lines.end());
+    int sleeper = std::atoi((lines[0] == "started" ? lines[1] : lines[0]).c_str());
+    REQUIRE(sleeper > 0);
+    CHECK(gone_soon(sleeper));
+}
+
+TEST_CASE("child process: with a marker, an unmarked holder of the pipe keeps the result a second at most") {
+    Loop l;
+    Seen seen;
+    // env -i: no marker to find it by; it is left running, and the pipes are let go.
+    loop::ChildOptions o = shell("env -i setsid sh -c 'echo $$; exec sleep 1236' & sleep 0.2; echo started");
+    o.env["LUAFLOW_TEST_JOB"] = "unmarked-" + std::to_string(::getpid());
+    o.marker = "LUAFLOW_TEST_JOB";
+    o.timeout_ms = 30'000;
+    std::uint64_t start = uv_hrtime();
+    auto child = spawn(l, o, seen.callbacks());
+    REQUIRE(l.run_until([&] { return seen.exit.has_value(); }, 20'000));
+    CHECK(ms_between(start, seen.exit_ns) < 5000);
+    CHECK_FALSE(seen.exit->timed_out);
+    CHECK(seen.exit->code == 0);
+    auto lines = seen.lines_of(ChildStream::out);
+    REQUIRE(lines.size() == 2);
+    int sleeper = std::atoi((lines[0] == "started" ? lines[1] : lines[0]).c_str());
+    REQUIRE(sleeper > 0);
+    CHECK_FALSE(process_gone(sleeper));
+    ::kill(sleeper, SIGKILL);
+}
+
+// Issue 14, item 12: each chunk rescanned the partial line from its start, and the line was kept whole.
+TEST_CASE("child process: a long line comes cut at 64 KiB, and the lines after it whole") {
+    Loop l;
+    Seen seen;
+    auto child = spawn(l, shell("head -c 5000000 /dev/zero | tr '\\0' x; echo; echo after"),
+                       seen.callbacks(false, true));
+    REQUIRE(l.run_until([&] { return seen.exit.has_value(); }));
+    auto lines = seen.lines_of(ChildStream::out);
+    REQUIRE(lines.size() == 2);
+    CHECK(lines[0] == std::string(loop::kMaxLineBytes, 'x') + std::string(loop::kLineCutMarker));
+    CHECK(lines[1] == "after");
+}
+
+// Issue 14, item 17: a job that outlived the daemon could hold what the daemon opened without O_CLOEXEC.
+TEST_CASE("child process: a descriptor opened without close-on-exec is not inherited") {
+    Loop l;
+    Seen seen;
+    int leaky = ::open("/dev/null", O_RDONLY); // no O_CLOEXEC, as std::ifstream opens files
+    REQUIRE(leaky >= 3);
+    auto child = spawn(l, shell("ls /proc/self/fd"), seen.callbacks());
+    REQUIRE(l.run_until([&] { return seen.exit.has_value(); }));
+    ::close(leaky);
+    // ls's own: 0, 1, 2 and the directory it reads.
+    auto fds = seen.lines_of(ChildStream::out);
+    CHECK(std::find(fds.begin(), fds.end(), std::to_string(leaky)) == fds.end());
+    CHECK(fds.size() <= 4);
 }

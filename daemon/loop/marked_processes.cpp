@@ -1,0 +1,160 @@
+#include "daemon/loop/marked_processes.hpp"
+
+#include <cerrno>
+#include <csignal>
+#include <cstdlib>
+#include <dirent.h>
+#include <fcntl.h>
+#include <string_view>
+#include <sys/stat.h>
+#include <unistd.h>
+
+namespace luaflow::loop {
+
+namespace {
+
+// A /proc file, read whole with a close-on-exec descriptor (a job started meanwhile must not inherit
+// it); `uid` is its owner, the process's. Empty when it cannot be read (gone, or not ours).
+std::string read_proc_file(const std::string& path, uid_t* uid = nullptr) {
+    int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return {};
+    struct stat st {};
+    if (uid && (::fstat(fd, &st) != 0 || st.st_uid != *uid)) {
+        ::close(fd);
+        return {};
+    }
+    std::string text;
+    char buf[16384];
+    for (;;) {
+        ssize_t n = ::read(fd, buf, sizeof buf);
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) break;
+        text.append(buf, static_cast<std::size_t>(n));
+    }
+    ::close(fd);
+    return text;
+}
+
+// The state letter and process group from /proc/PID/stat ("pid (comm) S ppid pgrp ..."; comm may hold
+// spaces and parentheses, so the fields count from the last ')').
+bool stat_of(const std::string& proc, pid_t pid, char& state, pid_t& pgid) {
+    std::string s = read_proc_file(proc + "/" + std::to_string(pid) + "/stat");
+    std::size_t close = s.rfind(')');
+    if (close == std::string::npos || close + 2 >= s.size()) return false;
+    const char* at = s.c_str() + close + 2;
+    state = *at;
+    char* end = nullptr;
+    std::strtol(at + 1, &end, 10); // ppid
+    long pgrp = std::strtol(end, &end, 10);
+    pgid = static_cast<pid_t>(pgrp);
+    return true;
+}
+
+bool gone(pid_t pid) {
+    if (::kill(pid, 0) != 0) return true;
+    char state = 0;
+    pid_t pgid = 0;
+    return !stat_of("/proc", pid, state, pgid) || state == 'Z' || state == 'X';
+}
+
+// Owned by its timer handle: freed in the handle's close callback.
+struct Ending {
+    uv_timer_t timer{};
+    std::vector<MarkedProcess> left;
+    std::function<void(const MarkedProcess&)> on_kill;
+    std::function<void()> done;
+    std::uint64_t started = 0;
+    std::uint64_t kill_after_ms = 0;
+    bool killed = false;
+};
+
+void signal_process(const MarkedProcess& p, int sig) {
+    // Never our own group: a marked process cannot be in it (jobs start in a session of their own), but
+    // a stale pgid read from /proc must not make us signal ourselves.
+    if (p.pgid > 1 && p.pgid != ::getpgrp()) ::kill(-p.pgid, sig);
+    ::kill(p.pid, sig);
+}
+
+void check(uv_timer_t* t) {
+    auto* e = static_cast<Ending*>(t->data);
+    std::erase_if(e->left, [](const MarkedProcess& p) { return gone(p.pid); });
+    if (e->left.empty()) {
+        uv_timer_stop(t);
+        auto done = std::move(e->done);
+        uv_close(reinterpret_cast<uv_handle_t*>(t),
+                 [](uv_handle_t* h) { delete static_cast<Ending*>(h->data); });
+        if (done) done();
+        return;
+    }
+    if (!e->killed && uv_now(t->loop) - e->started >= e->kill_after_ms) {
+        e->killed = true;
+        for (const MarkedProcess& p : e->left) {
+            if (e->on_kill) e->on_kill(p);
+            signal_process(p, SIGKILL);
+        }
+    }
+}
+
+} // namespace
+
+std::vector<MarkedProcess> find_marked_processes(const std::string& name,
+                                                 const std::vector<std::string>& among,
+                                                 const std::string& proc) {
+    std::vector<MarkedProcess> found;
+    DIR* dir = ::opendir(proc.c_str()); // glibc opens it close-on-exec
+    if (!dir) return found;
+    pid_t self = ::getpid();
+    uid_t uid = ::geteuid();
+    std::string prefix = name + "=";
+    while (dirent* d = ::readdir(dir)) {
+        char* end = nullptr;
+        long pid = std::strtol(d->d_name, &end, 10);
+        if (*end || pid <= 0 || pid == self) continue;
+        std::string env = read_proc_file(proc + "/" + d->d_name + "/environ", &uid);
+        MarkedProcess p;
+        bool marked = false;
+        std::size_t at = 0;
+        while (at < env.size()) {
+            std::size_t nul = env.find('\0', at);
+            if (nul == std::string::npos) nul = env.size();
+            std::string_view var(env.data() + at, nul - at);
+            at = nul + 1;
+            if (var.starts_with(prefix)) {
+                marked = true;
+                p.value = var.substr(prefix.size());
+            }
+            for (const std::string& other : among)
+                if (var.size() > other.size() && var.starts_with(other) && var[other.size()] == '=')
+                    p.among.push_back(other);
+        }
+        if (!marked) continue;
+        char state = 0;
+        if (!stat_of(proc, static_cast<pid_t>(pid), state, p.pgid) || state == 'Z' || state == 'X') continue;
+        p.pid = static_cast<pid_t>(pid);
+        found.push_back(std::move(p));
+    }
+    ::closedir(dir);
+    return found;
+}
+
+void end_processes(uv_loop_t* loop, std::vector<MarkedProcess> processes, std::uint64_t kill_after_ms,
+                   std::function<void(const MarkedProcess&)> on_kill, std::function<void()> done) {
+    if (processes.empty()) {
+        if (done) done();
+        return;
+    }
+    for (const MarkedProcess& p : processes)
+        signal_process(p, SIGTERM);
+    auto* e = new Ending;
+    e->left = std::move(processes);
+    e->on_kill = std::move(on_kill);
+    e->done = std::move(done);
+    e->kill_after_ms = kill_after_ms;
+    uv_update_time(loop);
+    e->started = uv_now(loop);
+    uv_timer_init(loop, &e->timer);
+    e->timer.data = e;
+    uv_timer_start(&e->timer, check, 20, 50);
+}
+
+} // namespace luaflow::loop
