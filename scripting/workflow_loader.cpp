@@ -77,6 +77,38 @@ LoadError parse_lua_error(const std::string& file, const std::string& msg) {
     return LoadError{file, 0, msg};
 }
 
+// The string at idx whole: a Lua string may hold NULs, which a C string would cut it at (two names,
+// "a" and "a\0b", were one name to the store).
+std::string exact(lua_State* L, int idx) {
+    size_t n = 0;
+    const char* s = lua_tolstring(L, idx, &n);
+    return std::string(s ? s : "", n);
+}
+
+// s with control characters escaped, for a message.
+std::string shown(const std::string& s) {
+    std::string out;
+    for (unsigned char c : s) {
+        if (c < 0x20 || c == 0x7f) {
+            char buf[8];
+            std::snprintf(buf, sizeof buf, "\\x%02x", c);
+            out += buf;
+        } else {
+            out += static_cast<char>(c);
+        }
+    }
+    return out;
+}
+
+// Why `name` cannot name an action or an input (they are keys in the store, the CLI and JSON), or none.
+std::optional<std::string> bad_name(const std::string& name) {
+    if (name.empty()) return "a name cannot be empty";
+    if (name.size() > 128) return "a name is at most 128 bytes";
+    for (unsigned char c : name)
+        if (c < 0x20 || c == 0x7f) return "a name cannot hold control characters (or a NUL)";
+    return std::nullopt;
+}
+
 const char* type_name(lua_State* L, int idx) {
     return luaL_typename(L, idx);
 }
@@ -84,7 +116,7 @@ const char* type_name(lua_State* L, int idx) {
 std::string describe(lua_State* L, int idx) {
     switch (lua_type(L, idx)) {
     case LUA_TSTRING:
-        return std::string("\"") + lua_tostring(L, idx) + "\"";
+        return "\"" + shown(exact(L, idx)) + "\"";
     case LUA_TNUMBER: {
         char buf[64];
         std::snprintf(buf, sizeof buf, "%.14g", lua_tonumber(L, idx));
@@ -227,7 +259,7 @@ class Validator {
                 report(line, where(ctx) + "unexpected key " + describe(L_, -1) + " (fields have names)");
                 continue;
             }
-            std::string k = lua_tostring(L_, -1);
+            std::string k = exact(L_, -1);
             if (!known.count(k)) report(field_line(k, line), where(ctx) + "unknown field '" + k + "'");
         }
     }
@@ -253,7 +285,7 @@ class Validator {
     std::optional<std::string> opt_string(int t, const char* key, const std::string& ctx) {
         if (!get(t, key)) return std::nullopt;
         if (lua_type(L_, -1) != LUA_TSTRING) expected(ctx, key, "a string");
-        std::string s = lua_tostring(L_, -1);
+        std::string s = exact(L_, -1);
         lua_pop(L_, 1);
         return s;
     }
@@ -330,7 +362,7 @@ class Validator {
             if (lua_type(L_, -1) != LUA_TSTRING)
                 fail(line_for(ctx, key), where(ctx) + "field '" + key + "[" + std::to_string(i) +
                                              "]': expected a string, got " + describe(L_, -1));
-            out.push_back(lua_tostring(L_, -1));
+            out.push_back(exact(L_, -1));
             lua_pop(L_, 1);
         }
         return out;
@@ -416,7 +448,12 @@ class Validator {
                 lua_pop(L_, 1);
                 continue;
             }
-            std::string name = lua_tostring(L_, -2);
+            std::string name = exact(L_, -2);
+            if (auto why = bad_name(name)) {
+                report(line_for("", "input"), "input \"" + shown(name) + "\": " + *why);
+                lua_pop(L_, 1);
+                continue;
+            }
             std::string ctx = "input '" + name + "'";
             int line = field_line(name, line_for("", "input"));
             part(lua_gettop(L_), line, [&](int decl) { input(decl, name, ctx, line); });
@@ -497,7 +534,12 @@ class Validator {
                 lua_pop(L_, 1);
                 continue;
             }
-            std::string name = lua_tostring(L_, -2);
+            std::string name = exact(L_, -2);
+            if (auto why = bad_name(name)) {
+                report(line_for("", "actions"), "action \"" + shown(name) + "\": " + *why);
+                lua_pop(L_, 1);
+                continue;
+            }
             // Kept even when some of its fields are wrong, so that a `needs` naming it is not an error too.
             def_.actions.push_back(action(name, lua_gettop(L_)));
             lua_pop(L_, 1);
@@ -612,9 +654,16 @@ class Validator {
                 if (lua_type(L_, -2) != LUA_TSTRING ||
                     !(lua_type(L_, -1) == LUA_TSTRING || lua_type(L_, -1) == LUA_TNUMBER))
                     fail(line_for(ctx, "env"), ctx + ": field 'env': expected NAME = \"value\" pairs");
-                std::string k = lua_tostring(L_, -2);
+                std::string k = exact(L_, -2);
                 lua_pushvalue(L_, -1);
-                a.env[k] = lua_tostring(L_, -1);
+                std::string v = exact(L_, -1);
+                if (k.empty() || k.find('=') != std::string::npos || k.find('\0') != std::string::npos ||
+                    v.find('\0') != std::string::npos)
+                    fail(line_for(ctx, "env"),
+                         ctx + ": field 'env': \"" + shown(k) +
+                             "\": a variable's name cannot be empty or hold '=' or a NUL, "
+                             "nor its value a NUL");
+                a.env[k] = v;
                 lua_pop(L_, 2);
             }
             lua_pop(L_, 1);

@@ -165,6 +165,34 @@ class HostileLuaTest(unittest.TestCase):
         self.assertLess(slowest, 0.5)
 
 
+class NulInNamesTest(unittest.TestCase):
+    """Item 10: an action named "a\\0b" beside "a" stopped the daemon at every run (exit 70, UNIQUE)."""
+
+    def test_names_with_a_nul_are_refused_at_load(self):
+        d = Daemon({
+            "nul.lua": 'return workflow { input = { ["x\\0y"] = { type = "string" } }, actions = {\n'
+                       '  a = { run = function() return 1 end },\n'
+                       '  ["a\\0b"] = { run = function() return 2 end },\n'
+                       '  c = { env = { ["K\\0"] = "v" }, shell = "true" },\n'
+                       '} }\n',
+            "ok.lua": "return workflow { actions = { a = { run = function() return 1 end } } }",
+        })
+        try:
+            d.start()
+            listed = {w["id"]: w for w in d.ctl_json("list")}
+            error = listed["nul"]["error"]
+            self.assertIn('action "a\\x00b": a name cannot hold control characters (or a NUL)', error)
+            rc, out, err = d.ctl("validate", os.path.join(d.workflows, "nul.lua"))
+            self.assertEqual(rc, 1, out + err)
+            self.assertIn('input "x\\x00y": a name cannot hold control characters', out + err)
+            self.assertIn("a variable's name cannot be empty or hold '=' or a NUL", out + err)
+            self.assertNotEqual(d.ctl("run", "nul", "--wait")[0], 0)
+            self.assertEqual(d.ctl_json("run", "ok", "--wait")["status"], "succeeded")
+            self.assertIsNone(d.proc.poll())
+        finally:
+            finish(d)
+
+
 class HostileLoadTest(unittest.TestCase):
     """Item 7: what runs while a file loads is bounded too, at start and at a reload."""
 
