@@ -176,6 +176,7 @@ scripting::SandboxOptions sandbox_options(const config::Config& config, stdlib::
                                           const std::string& workflow) {
     scripting::SandboxOptions o;
     o.memory_limit = config.sandbox.memory;
+    o.allow_exec = config.sandbox.exec;
     o.workflows_dir = config.workflows;
     o.install_globals = [&services, workflow](lua_State* L, int env) {
         stdlib::install(L, env, services, workflow);

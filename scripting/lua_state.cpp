@@ -325,6 +325,10 @@ void drop_unused_libraries(lua_State* L) {
     lua_pop(L, 1);
 }
 
+int l_exec_refused(lua_State* L) {
+    return luaL_error(L, "exec: running programs is refused by sandbox.exec = false in the config");
+}
+
 int setup(lua_State* L) {
     auto* options = static_cast<const SandboxOptions*>(lua_touserdata(L, 1));
     open_lib(L, luaopen_base, "");
@@ -344,6 +348,10 @@ int setup(lua_State* L) {
     int env = lua_gettop(L);
     drop_unused_libraries(L);
     if (options->install_globals) options->install_globals(L, env);
+    if (!options->allow_exec) {
+        lua_pushcfunction(L, l_exec_refused);
+        lua_setfield(L, env, "exec");
+    }
     lua_newtable(L);
     int globals = lua_gettop(L);
     install_sandbox_globals(L, env, globals);
@@ -417,6 +425,7 @@ Result<std::unique_ptr<LuaState>> LuaState::create(const SandboxOptions& options
     if (!s->L_) return make_error(ErrorCode::internal, "cannot create a Lua state: out of memory");
     s->limit_ = options.memory_limit;
     s->workflows_dir_ = options.workflows_dir;
+    s->allow_exec_ = options.allow_exec;
     s->lib_ = options.lib;
     luaJIT_setmode(s->L_, 0, LUAJIT_MODE_ENGINE | LUAJIT_MODE_OFF);
     lua_sethook(s->L_, guard_hook, LUA_MASKCOUNT, kHookInstructions);

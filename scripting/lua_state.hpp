@@ -57,6 +57,9 @@ struct SandboxOptions {
     std::shared_ptr<const SourceFiles> lib;
     // When set, `script` files are read from here instead of from disk: a stored definition's own.
     std::shared_ptr<const SourceFiles> scripts;
+    // False: programs cannot be run (`exec` raises; actions with `cmd` or `shell` fail to load), for
+    // workflows from less trusted authors (sandbox.exec = false, SPEC 3).
+    bool allow_exec = true;
     // Adds the standard library's globals to the sandbox table at index `env` (stdlib::install).
     std::function<void(lua_State* L, int env)> install_globals;
 };
@@ -82,6 +85,7 @@ class LuaState {
     bool memory_exceeded() const { return exceeded_; }
     void clear_memory_exceeded() { exceeded_ = false; }
     const std::string& workflows_dir() const { return workflows_dir_; }
+    bool exec_allowed() const { return allow_exec_; }
     // The lib/ modules require reads, or null to read them from disk.
     const SourceFiles* lib() const { return lib_.get(); }
 
@@ -107,6 +111,7 @@ class LuaState {
     bool exceeded_ = false;
     RunGuard guard_;
     std::string workflows_dir_;
+    bool allow_exec_ = true;
     std::shared_ptr<const SourceFiles> lib_;
     LuaRef env_;
 };

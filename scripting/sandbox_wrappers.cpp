@@ -2,6 +2,8 @@
 
 #include "scripting/lua_state.hpp"
 
+#include <cmath>
+
 namespace luaflow::scripting {
 
 namespace {
@@ -93,6 +95,32 @@ int l_pause(lua_State* L) {
     return lua_yield(L, 0);
 }
 
+// string.rep(s, n [, sep]): LuaJIT reads n as a 32-bit integer, so 2^40 gave "" instead of an error.
+// A result larger than the workflow's memory fails at once, naming its size, before anything is built.
+int l_rep(lua_State* L) {
+    size_t len = 0, seplen = 0;
+    luaL_checklstring(L, 1, &len);
+    lua_Number n = luaL_checknumber(L, 2);
+    luaL_optlstring(L, 3, "", &seplen);
+    n = n >= 0 ? std::floor(n) : 0;
+    double total = n < 1 ? 0 : n * static_cast<double>(len) + (n - 1) * static_cast<double>(seplen);
+    if (total == 0) {
+        lua_pushliteral(L, "");
+        return 1;
+    }
+    LuaState* state = LuaState::from(L);
+    double cap = state && state->memory_limit() ? static_cast<double>(state->memory_limit()) : 2147483647.0;
+    if (total > cap || n > 2147483647.0)
+        return luaL_error(L,
+                          "string.rep: the result would be %.0f bytes, more than the workflow's memory "
+                          "(sandbox.memory)",
+                          total);
+    lua_pushvalue(L, lua_upvalueindex(1));
+    lua_insert(L, 1);
+    lua_call(L, lua_gettop(L) - 1, 1);
+    return 1;
+}
+
 // The functions of the sandbox that call Lua values they are given. In Lua, so that a chain of them
 // (`__call = pcall`, `__tostring = tostring`, a comparator that sorts) runs Lua instructions, where the
 // hook and LuaJIT's stack checks reach it: between LuaJIT's own fast functions such a chain runs in
@@ -167,6 +195,11 @@ void install_sandbox_wrappers(lua_State* L, int env) {
     lua_getfield(L, env, "table");
     lua_getfield(L, m, "sort");
     lua_setfield(L, -2, "sort");
+    lua_pop(L, 1);
+    lua_getfield(L, env, "string");
+    lua_getfield(L, -1, "rep");
+    lua_pushcclosure(L, l_rep, 1);
+    lua_setfield(L, -2, "rep");
     lua_pop(L, 1);
     lua_getfield(L, env, "coroutine");
     lua_getfield(L, m, "resume");

@@ -609,6 +609,10 @@ class Validator {
         field([&](int at) {
             if (auto s = opt_string(at, "shell", ctx)) a.shell = *s;
         });
+        if (!state_.exec_allowed() && (!a.cmd.empty() || !a.shell.empty()))
+            report(line_for(ctx, a.cmd.empty() ? "shell" : "cmd"),
+                   ctx + ": runs a program (" + (a.cmd.empty() ? "shell" : "cmd") +
+                       "), which sandbox.exec = false in the config refuses");
         if (kinds == 1 && (a.kind == ActionKind::run || a.kind == ActionKind::script)) {
             for (const char* key : {"host", "resources", "env", "cwd"}) {
                 if (!get(t, key)) continue;

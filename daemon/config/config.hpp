@@ -66,6 +66,7 @@ struct Config {
     struct {
         std::uint64_t memory = 64u << 20; // bytes per workflow Lua state
         std::vector<std::string> paths;
+        bool exec = true; // false: exec(), cmd and shell are refused (SPEC 3, the security model)
     } sandbox;
     struct {
         std::vector<std::string> pass;

@@ -124,7 +124,12 @@ class Checker {
         }
         if (doc.contains("sandbox")) {
             const json& s = doc["sandbox"];
-            if (auto r = object_with(s, "sandbox", {"memory", "paths"}); !r) return r.error();
+            if (auto r = object_with(s, "sandbox", {"memory", "paths", "exec"}); !r) return r.error();
+            if (s.contains("exec")) {
+                if (!s["exec"].is_boolean())
+                    return fail("exec", "sandbox.exec: " + s["exec"].dump() + " is not true or false");
+                c.sandbox.exec = s["exec"].get<bool>();
+            }
             if (s.contains("memory")) {
                 std::optional<std::uint64_t> bytes;
                 if (s["memory"].is_number_unsigned() || s["memory"].is_number_integer())

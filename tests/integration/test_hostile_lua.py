@@ -50,6 +50,8 @@ WORKFLOWS = {
     "json_decode_128.lua": action('local v = json.decode(("["):rep(128) .. ("]"):rep(128)) return type(v)'),
     "json_encode_deep.lua": action(
         "local t = {} local c = t for i = 1, 1000 do c[1] = {} c = c[1] end return json.encode(t)"),
+    # LuaJIT read the count as a 32-bit integer: 2^40 gave "".
+    "rep_huge.lua": action('return string.rep("x", 2^40)'),
     # Coroutines the action creates are sliced like the action: each runs long, and the results are right.
     "nested_coroutines.lua": action("""
 local function spin(n) local x = 0 for i = 1, n do x = x + i end return x end
@@ -153,6 +155,9 @@ class HostileLuaTest(unittest.TestCase):
         self.assert_stopped("json_encode_deep", "failed", "nested deeper than 128 levels")
         report, _ = self.run_while_probing("json_decode_128")
         self.assertEqual(report["actions"]["a"]["output"], "table", report)
+
+    def test_string_rep_past_the_memory_is_an_error_naming_the_size(self):
+        self.assert_stopped("rep_huge", "failed", "string.rep: the result would be 1099511627776 bytes")
 
     def test_nested_coroutines_are_sliced_and_keep_their_values(self):
         report, slowest = self.run_while_probing("nested_coroutines")
