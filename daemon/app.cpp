@@ -199,7 +199,7 @@ int check_all(const Options& options) {
         if (auto scanned = registry::workflow_files(cfg->workflows)) {
             files = std::move(scanned.value());
         } else {
-            std::printf("%s:0: %s\n", cfg->workflows.c_str(), scanned.error().message.c_str());
+            std::printf("%s: %s\n", cfg->workflows.c_str(), scanned.error().message.c_str());
             ++problems;
         }
         for (const registry::WorkflowFile& f : files) {

@@ -828,6 +828,9 @@ class Validator {
 } // namespace
 
 std::string LoadError::to_string() const {
+    // Line 0: the problem has no line (the file cannot be read, memory ran out); "FILE:0:" would send an
+    // editor to a line that does not exist.
+    if (line <= 0) return file + ": " + message;
     return file + ":" + std::to_string(line) + ": " + message;
 }
 

@@ -382,7 +382,7 @@ Result<Config> load_config(const std::string& path, const std::string& base_dir)
     if (!in) {
         if (errno == ENOENT) return Config{}; // a missing config file is fine: the defaults
         return make_error(ErrorCode::invalid,
-                          path + ":0: cannot read the config file: " + std::strerror(errno));
+                          path + ": cannot read the config file: " + std::strerror(errno));
     }
     std::stringstream ss;
     ss << in.rdbuf();
@@ -420,7 +420,7 @@ Result<Config> load_config(const std::string& path, const std::string& base_dir)
         if (rc != 0) {
             // Not lua_tostring: it would convert a number in place.
             std::string msg = lua_type(L, -1) == LUA_TSTRING ? lua_tostring(L, -1) : "error";
-            if (rc == LUA_ERRMEM) msg = path + ":0: the config file ran out of memory (16 MiB)";
+            if (rc == LUA_ERRMEM) msg = path + ": the config file ran out of memory (16 MiB)";
             failed = make_error(ErrorCode::invalid, msg);
             return;
         }
@@ -463,7 +463,7 @@ Result<Config> load_config(const std::string& path, const std::string& base_dir)
         }
     });
     if (failed) return *failed;
-    if (!ran) return make_error(ErrorCode::invalid, path + ":0: " + ran.error().message);
+    if (!ran) return make_error(ErrorCode::invalid, path + ": " + ran.error().message);
     return Checker(path, source, lines, base).check(doc);
 }
 

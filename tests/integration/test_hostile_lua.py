@@ -214,6 +214,8 @@ class HostileLoadTest(unittest.TestCase):
             self.assertLess(time.monotonic() - t0, 10)
             listed = {w["id"]: w for w in d.ctl_json("list")}
             self.assertIn("loading took longer than 2s", listed["top_pcall_loop"]["error"])
+            # A problem without a line is not put at line 0 (issue 8, also).
+            self.assertNotIn(".lua:0:", listed["top_pcall_loop"]["error"])
             # Read raw: the trap never runs, and the workflow is what the table holds.
             self.assertFalse(listed["index_trap"].get("error"), listed["index_trap"])
             d.write("top_pcall_loop.lua", "coroutine.wrap(function() while true do pcall(function() "

@@ -265,3 +265,9 @@ TEST_CASE("issue 13: a further check's error is listed among the file's own, by 
     CHECK(std::get<LoadError>(only).to_string() == "wf.lua:2: schedule: checked");
     CHECK(std::get<LoadError>(only).more.empty());
 }
+
+TEST_CASE("a load error without a line names the file alone, not line 0") {
+    CHECK(LoadError{"/w/a.lua", 0, "cannot read the file", {}}.to_string() ==
+          "/w/a.lua: cannot read the file");
+    CHECK(LoadError{"/w/a.lua", 3, "boom", {}}.to_string() == "/w/a.lua:3: boom");
+}
