@@ -1,6 +1,7 @@
 #include "scripting/convert.hpp"
 
 #include "common/protocol.hpp"
+#include "scripting/lazy_outputs.hpp"
 
 #include <cmath>
 #include <cstdio>
@@ -149,11 +150,14 @@ struct Converter {
             }
             lua_pop(L, 1);
         }
-        if (count == 0) {
+        // ctx.outputs: what the action has not read is still JSON in the snapshot it shares.
+        std::optional<json> unread = lazy_outputs_unread(L, idx);
+        bool view = unread.has_value();
+        if (count == 0 && !view) {
             out = has_marker(L, idx, &kObjectMarker) ? json::object() : json::array();
             return true;
         }
-        if (all_positive_ints && max_index == static_cast<double>(count)) {
+        if (!view && all_positive_ints && max_index == static_cast<double>(count)) {
             out = json::array();
             for (size_t i = 1; i <= count; ++i) {
                 lua_rawgeti(L, idx, static_cast<int>(i));
@@ -196,6 +200,9 @@ struct Converter {
             }
             out[key] = std::move(item);
         }
+        if (view)
+            for (auto it = unread->begin(); it != unread->end(); ++it)
+                if (!it->is_null() && !out.contains(it.key())) out[it.key()] = std::move(*it);
         return true;
     }
 };

@@ -1,5 +1,6 @@
 #include "scripting/sandbox_globals.hpp"
 
+#include "scripting/lazy_outputs.hpp"
 #include "scripting/lua_state.hpp"
 
 namespace luaflow::scripting {
@@ -121,6 +122,7 @@ int l_proxy_next(lua_State* L) {
 // pairs: a read-only proxy lists what it stands for (without handing the table itself out).
 int l_pairs(lua_State* L) {
     luaL_checktype(L, 1, LUA_TTABLE);
+    materialize_if_lazy(L, 1); // ctx.outputs lists every output
     if (push_proxied(L, 1)) {
         lua_pushcclosure(L, l_proxy_next, 1);
     } else {

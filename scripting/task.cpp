@@ -239,6 +239,14 @@ void Task::finish(TaskOutcome outcome) {
     scheduler_.remove(id_);
     if (wait_) wait_->cancel();
     wait_.reset();
+    // The action's globals go now, before its result is reported and the next action starts (the
+    // results are on the coroutine's stack, which stays): what they hold is free for it.
+    if (co_) {
+        lua_State* co = co_;
+        (void)protected_call(state_->L(), [co](lua_State* L) { drop_action_globals(L, co); });
+        if (state_->memory_limit() && state_->memory_used() > state_->memory_limit() / 2)
+            collect_garbage(*state_);
+    }
     // done may destroy this task: nothing touches `this` after the call.
     Done done = std::move(done_);
     if (done) done(*this, outcome);

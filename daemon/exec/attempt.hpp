@@ -4,6 +4,7 @@
 #include "common/duration.hpp"
 #include "common/time_format.hpp"
 #include "daemon/schedule/zone.hpp" // format_scheduled: scheduled_for in its rule's zone
+#include "scripting/outputs_log.hpp"
 #include "scripting/workflow_def.hpp"
 
 #include <nlohmann/json.hpp>
@@ -37,7 +38,10 @@ struct AttemptSpec {
     json trigger;
     json input;
     json shared;
-    json outputs = json::object(); // finished actions' outputs by name
+    // Finished actions' outputs: the execution's log, of which this attempt sees the first
+    // `outputs_seen` entries (those finished when it started). Never null.
+    std::shared_ptr<const scripting::OutputsLog> outputs = std::make_shared<scripting::OutputsLog>();
+    std::size_t outputs_seen = 0;
     json node = json::object();
     int attempt = 1;
     std::optional<UnixMillis> scheduled_for;

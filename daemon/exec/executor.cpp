@@ -321,7 +321,8 @@ AttemptSpec Executor::attempt_spec(const Execution& e, std::size_t i) const {
     s.trigger = e.trigger;
     s.input = e.input;
     s.shared = e.shared;
-    s.outputs = e.outputs;
+    s.outputs = e.outputs_log;
+    s.outputs_seen = e.outputs_log->size();
     s.node = e.actions[i].node;
     s.attempt = std::max(1, e.actions[i].attempts);
     s.scheduled_for = e.scheduled_for;
@@ -608,6 +609,7 @@ void Executor::finish_action(Execution& e, std::size_t i, ActionStatus status, c
     row.status = status;
     if (status == ActionStatus::succeeded) {
         e.outputs[e.def->actions[i].name] = r.output;
+        e.outputs_log->add(e.def->actions[i].name, r.output);
         row.output = secrets_.redact(r.output);
     } else if (!r.error.empty()) {
         row.error = secrets_.redact(r.error);
@@ -779,8 +781,10 @@ Result<ExecStatus> Executor::retry(const std::string& id) {
             a.attempts = it->second->attempts;
             a.node = it->second->node;
             a.status = it->second->status;
-            if (a.status == ActionStatus::succeeded && it->second->output && !rerun[i])
+            if (a.status == ActionStatus::succeeded && it->second->output && !rerun[i]) {
                 e->outputs[def->actions[i].name] = *it->second->output;
+                e->outputs_log->add(def->actions[i].name, *it->second->output);
+            }
         }
         a.attempt_base = a.attempts;
         a.held.reset();

@@ -149,6 +149,8 @@ class Executor final : public stdlib::Services, public stdlib::ChildWorkflows {
         ExecStatus status = ExecStatus::queued;
         json trigger, input, shared;
         json outputs = json::object(); // of the succeeded actions, by name: what ctx.outputs shows
+        // The same, in the order they finished, shared with the attempts (ctx.outputs reads it).
+        std::shared_ptr<scripting::OutputsLog> outputs_log = std::make_shared<scripting::OutputsLog>();
         std::optional<UnixMillis> scheduled_for;
         std::optional<std::string> scheduled_tz;
         std::optional<UnixMillis> started_at;

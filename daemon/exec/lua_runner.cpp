@@ -2,6 +2,7 @@
 
 #include "daemon/loop/uv_handle.hpp"
 #include "scripting/convert.hpp"
+#include "scripting/lazy_outputs.hpp"
 
 namespace luaflow::exec {
 
@@ -41,7 +42,7 @@ class LuaCall final : public Attempt {
         ctx_ = std::move(ctx.value());
         // ctx holds them now; a call waits for long, and thousands may wait at once.
         spec_.input = json();
-        spec_.outputs = json();
+        spec_.outputs.reset();
         spec_.node = json();
         spec_.trigger = json();
         std::uint64_t deadline = 0;
@@ -75,7 +76,7 @@ class LuaCall final : public Attempt {
             lua_createtable(L, 0, 8);
             scripting::push_json(L, spec_.input.is_null() ? json::object() : spec_.input);
             lua_setfield(L, -2, "input");
-            scripting::push_json(L, spec_.outputs);
+            scripting::push_lazy_outputs(L, spec_.outputs, spec_.outputs_seen);
             lua_setfield(L, -2, "outputs");
             scripting::push_json(L, spec_.shared);
             lua_setfield(L, -2, "shared");

@@ -115,7 +115,7 @@ class ProcessAttempt final : public Attempt {
     void prepare() {
         const scripting::ActionDef& action = spec_.def->actions[spec_.action];
         json doc = {{"input", std::move(spec_.input)},
-                    {"outputs", std::move(spec_.outputs)},
+                    {"outputs", spec_.outputs->object(spec_.outputs_seen)},
                     {"shared", spec_.shared},
                     {"config", action.config},
                     {"execution", execution_json(spec_)}};

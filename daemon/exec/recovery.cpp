@@ -44,7 +44,10 @@ void Executor::recover() {
             a.status = ar.status;
             a.attempts = ar.attempts;
             a.attempt_base = ar.attempt_base;
-            if (ar.status == ActionStatus::succeeded && ar.output) e->outputs[ar.name] = *ar.output;
+            if (ar.status == ActionStatus::succeeded && ar.output) {
+                e->outputs[ar.name] = *ar.output;
+                e->outputs_log->add(ar.name, *ar.output);
+            }
             a.node = ar.node;
             a.next_attempt_at = ar.next_attempt_at;
         }

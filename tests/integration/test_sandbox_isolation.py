@@ -47,7 +47,38 @@ class SandboxIsolationTest(DaemonTest):
               b = { needs = { "a" }, always = true, run = function(ctx) return { big = big == nil } end },
             } }
         """,
+        # Item 9: 2 000 parallel actions each got a copy of every finished output (exit 1, or minutes).
+        "wide.lua": "return workflow { actions = {\n" + "".join(
+            f"  a{i} = {{ run = function(ctx) return {{ i = {i} }} end }},\n" for i in range(2000)) + "} }\n",
+        "outputs_view.lua": """
+            return workflow { actions = {
+              a = { run = function() return { n = 1, list = { 1, 2 } } end },
+              b = { run = function() return "bee" end },
+              c = { needs = { "a", "b" }, run = function(ctx)
+                ctx.outputs.a.n = 99  -- its own copy: d does not see it
+                local names = {}
+                for name in pairs(ctx.outputs) do names[#names + 1] = name end
+                table.sort(names)
+                return { names = names, encoded = json.decode(json.encode(ctx.outputs)), len = #ctx.outputs.a.list }
+              end },
+              d = { needs = { "c" }, run = function(ctx) return { n = ctx.outputs.a.n, c = ctx.outputs.c.len } end },
+            } }
+        """,
     }
+
+    def test_two_thousand_parallel_actions_succeed(self):
+        report = self.run_wait("wide")
+        self.assertEqual(report["status"], "succeeded")
+        self.assertEqual(len(report["actions"]), 2000)
+        self.assertEqual(report["actions"]["a1999"]["output"], {"i": 1999})
+
+    def test_ctx_outputs_lists_encodes_and_stays_private(self):
+        report = self.run_wait("outputs_view")
+        c = report["actions"]["c"]["output"]
+        self.assertEqual(c["names"], ["a", "b"])
+        self.assertEqual(c["encoded"], {"a": {"n": 99, "list": [1, 2]}, "b": "bee"})
+        self.assertEqual(c["len"], 2)
+        self.assertEqual(report["actions"]["d"]["output"], {"n": 1, "c": 2})
 
     def test_globals_an_action_sets_are_gone_when_it_ends(self):
         for _ in range(3):
