@@ -90,8 +90,8 @@ void begin_stop(RunGuard& g, std::uint64_t now, lua_State* L, const char* where_
 void guard_hook(lua_State* L, lua_Debug*) {
     LuaState* state = LuaState::from(L);
     if (!state) return;
-    char probe;
-    if (reinterpret_cast<std::uintptr_t>(&probe) < c_stack_floor())
+    // The frame's address, not a local's: under ASan a local may live on a fake stack on the heap.
+    if (reinterpret_cast<std::uintptr_t>(__builtin_frame_address(0)) < c_stack_floor())
         luaL_error(L, "C stack overflow: calls from C into Lua (callbacks of gsub, table.sort, __tostring, "
                       "...) nested too deep");
     RunGuard& g = state->guard();
@@ -448,8 +448,12 @@ LuaState::~LuaState() {
 }
 
 Result<void> LuaState::load(std::string_view code, const std::string& chunkname) {
-    if (is_bytecode(code.data(), code.size()))
-        return make_error(ErrorCode::invalid, chunkname + ": loading bytecode is not allowed");
+    if (is_bytecode(code.data(), code.size())) {
+        // "@file" names a file, "=name" a name: the message shows it as Lua's own would.
+        bool marked = !chunkname.empty() && (chunkname[0] == '@' || chunkname[0] == '=');
+        return make_error(ErrorCode::invalid,
+                          (marked ? chunkname.substr(1) : chunkname) + ":1: loading bytecode is not allowed");
+    }
     // The parser runs protected inside luaL_loadbuffer; out of memory is a returned error.
     if (luaL_loadbuffer(L_, code.data(), code.size(), chunkname.c_str()) != 0) {
         std::string msg = error_object_text(L_);

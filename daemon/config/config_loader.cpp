@@ -420,7 +420,12 @@ Result<Config> load_config(const std::string& path, const std::string& base_dir)
         if (rc != 0) {
             // Not lua_tostring: it would convert a number in place.
             std::string msg = lua_type(L, -1) == LUA_TSTRING ? lua_tostring(L, -1) : "error";
-            if (rc == LUA_ERRMEM) msg = path + ": the config file ran out of memory (16 MiB)";
+            if (lua_type(L, -1) != LUA_TSTRING)
+                msg = std::string("an error object that is a ") + luaL_typename(L, -1);
+            if (rc == LUA_ERRMEM) msg = "the config file ran out of memory (16 MiB)";
+            // Every message names the file (SPEC 2), also one raised without a position (error(x, 0),
+            // a tail call, the deadline).
+            if (msg.rfind(path + ":", 0) != 0) msg = path + ": " + msg;
             failed = make_error(ErrorCode::invalid, msg);
             return;
         }
