@@ -25,6 +25,19 @@ local probes = {
   gc = function() return collectgarbage("collect") end,
   string_meta = function() getmetatable("").__index = { upper = function() return "pwned" end } end,
   getfenv = function() return getfenv(0) end,
+  -- The rest of the catalogue in luaflow-workflow(5), SANDBOX.
+  setfenv = function() return setfenv(print or tostring, {}) end,
+  package_loaded = function() return package.loaded.os end,
+  load_binary_mode = function() return assert(load("\\27LJ\\2", "=x", "b")) end,
+  newproxy = function() return newproxy(true) end,
+  jit_util = function() return jit.util.funcinfo(tostring) end,
+  module = function() return module("x") end,
+  require_os = function() return require("os") end,
+  require_path = function() return require("lib.../../etc/passwd") end,
+  globals_meta = function() return setmetatable(_G, {}) end,
+  library_patch = function() string.upper = function() return "pwned" end end,
+  library_rawset = function() return rawset(table, "insert", nil) end,
+  gcinfo = function() return gcinfo() end,
 }
 return workflow {
   actions = {
