@@ -1,5 +1,7 @@
 #include "scripting/lua_state.hpp"
 
+#include "common/read_source_file.hpp"
+
 #include "scripting/bounded_pattern.hpp"
 
 #include "scripting/sandbox_globals.hpp"
@@ -13,8 +15,6 @@
 #include <algorithm>
 #include <cstdlib>
 #include <cstring>
-#include <fstream>
-#include <sstream>
 
 namespace luaflow::scripting {
 
@@ -241,12 +241,12 @@ int l_require(lua_State* L) {
                               name.c_str(), path.c_str());
         code = it->second;
     } else {
-        std::ifstream in(path, std::ios::binary);
-        if (!in)
-            return luaL_error(L, "require: module '%s' not found (no file %s)", name.c_str(), path.c_str());
-        std::stringstream ss;
-        ss << in.rdbuf();
-        code = ss.str();
+        // Without a snapshot (validate, --check): from disk, a regular file only (a FIFO would block).
+        auto text = read_source_file(path);
+        if (!text)
+            return luaL_error(L, "require: module '%s' not found (%s)", name.c_str(),
+                              text.error().message.c_str());
+        code = std::move(text.value());
     }
     if (is_bytecode(code.data(), code.size()))
         return luaL_error(L, "require: %s: loading bytecode is not allowed", path.c_str());

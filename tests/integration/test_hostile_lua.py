@@ -227,5 +227,24 @@ class HostileLoadTest(unittest.TestCase):
             finish(d)
 
 
+class RequireFifoTest(unittest.TestCase):
+    """Item 7: a FIFO under lib/ that a workflow requires hung `validate` (read with std::ifstream)."""
+
+    def test_validate_refuses_a_fifo_module_naming_it(self):
+        import subprocess
+        from harness import LUAFLOWCTL, LUAFLOWD
+        d = Daemon({"w.lua": 'local x = require("lib.x")\n'
+                             'return workflow { actions = { a = { run = function() return 1 end } } }\n'})
+        try:
+            os.makedirs(os.path.join(d.workflows, "lib"), exist_ok=True)
+            os.mkfifo(os.path.join(d.workflows, "lib", "x.lua"))
+            p = subprocess.run([LUAFLOWCTL, "validate", os.path.join(d.workflows, "w.lua")], capture_output=True,
+                               text=True, timeout=60, env=dict(os.environ, LUAFLOWD=LUAFLOWD))
+            self.assertEqual(p.returncode, 1, p.stdout + p.stderr)
+            self.assertIn("x.lua: is a FIFO, not read", p.stdout + p.stderr)
+        finally:
+            d.cleanup()
+
+
 if __name__ == "__main__":
     main()
