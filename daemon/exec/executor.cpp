@@ -166,6 +166,9 @@ Result<std::string> Executor::submit(const SubmitRequest& r) {
         return make_error(ErrorCode::conflict,
                           "workflow '" + r.workflow + "' does not load: " + entry->error->to_string());
     std::shared_ptr<const scripting::WorkflowDef> def = entry->def;
+    // A full disk refuses new work from every door: a child (workflows.run) or an `after` trigger too.
+    bool first_refusal = false;
+    if (auto room = db_.admit_new_work(def->id, first_refusal); !room) return room.error();
     if (!store::enabled_override(db_, def->id).value_or(def->enabled))
         return make_error(ErrorCode::conflict,
                           "workflow '" + def->id + "' is disabled (luaflowctl enable " + def->id + ")");
