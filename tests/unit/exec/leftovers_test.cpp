@@ -135,13 +135,15 @@ TEST_CASE("leftovers: the caller decides which executions are its own") {
     pid_t theirs = start_job("ffff7777/a/1", "exec sleep 30");
     std::vector<std::string> asked;
     std::vector<exec::Leftover> found;
-    for (int k = 0; k < 200 && found.empty(); ++k) {
+    // Until both have exec'd (before that, /proc shows the parent's environment, without the marker).
+    auto asked_theirs = [&] { return std::find(asked.begin(), asked.end(), "ffff7777") != asked.end(); };
+    for (int k = 0; k < 200 && (found.empty() || !asked_theirs()); ++k) {
         asked.clear();
         found = exec::find_leftovers([&](const std::string& execution) {
             asked.push_back(execution);
             return execution == "ffff6666";
         });
-        if (found.empty()) ::usleep(10'000);
+        if (found.empty() || !asked_theirs()) ::usleep(10'000);
     }
     REQUIRE(found.size() == 1);
     CHECK(found[0].pid == mine);
