@@ -4,8 +4,11 @@
 // - A non-zero exit is a result. A program ended by a signal returns { code = nil, signal = "SIGKILL" }.
 // - A program that cannot start, a timeout, or output past the cap raises "exec ARGV0: ...". At the
 //   timeout or the cap the call raises at once, and the group gets SIGTERM, then SIGKILL 10 s later.
-// - The environment is env.pass (Services::exec_environment) plus opts.env; argv[1] without a slash is
-//   looked up in that environment's PATH (execvp; /bin:/usr/bin when it has none).
+// - The environment is env.pass (Services::exec_environment) plus opts.env, and LUAFLOW_JOB, a value of
+//   the call's own; argv[1] without a slash is looked up in that environment's PATH (execvp;
+//   /bin:/usr/bin when it has none).
+// - When the program exits, what it left running gets SIGTERM (SIGKILL 10 s later): the rest of its
+//   group, and any process that still carries its LUAFLOW_JOB (one that left the group or session).
 // - cwd defaults to the job's scratch directory, created when missing; a relative cwd is taken from it.
 //   Both are checked or created on libuv's thread pool, not on the loop.
 // - stdout and stderr are captured whole, up to kMaxOutput each or the workflow's sandbox.memory when
@@ -103,6 +106,14 @@ int push_outcome(scripting::LuaState& state, lua_State* co, const Outcome& o) {
 
 class ExecWait;
 
+// EXECUTION/ACTION/ATTEMPT/exec-N: N counts the daemon's exec() calls, so that the processes of a call
+// whose leftovers are still being ended are not taken for the next call's.
+std::string job_marker(const scripting::TaskLabel& label) {
+    static std::uint64_t calls = 0; // the loop's thread only
+    return label.execution + "/" + label.action + "/" + std::to_string(label.attempt) + "/exec-" +
+           std::to_string(++calls);
+}
+
 // The working directory's check (and, for the default, creation) on the thread pool: plain values in,
 // a message out (STYLE 2.4). The request cannot be taken back, so it holds only a weak token of the wait.
 struct DirWork {
@@ -174,6 +185,11 @@ class ExecWait final : public scripting::Wait {
         options.env = std::move(request_.env);
         options.cwd = request_.cwd;
         options.stdin_data = std::move(request_.stdin_data);
+        // Marked as a subprocess action's job is, by a value of its own: when the program exits, what it
+        // left running (a detached grandchild too) is ended, and so is what a crash left (leftovers.cpp
+        // reads the execution id before the first '/').
+        options.marker = "LUAFLOW_JOB";
+        options.env[options.marker] = job_marker(task_->label());
         loop::ChildCallbacks callbacks;
         // The wait owns the child, and dropping the child stops its callbacks: `this` is there for them.
         callbacks.on_chunk = [this](loop::ChildStream stream, std::string_view chunk) {

@@ -45,6 +45,12 @@ constexpr std::size_t kMaxOutputCopy = 64u << 20;
 //   while: ps tells them apart.
 // - sh reports a signal death as 128+N, so an exit code of 129-192 reads as that signal (SPEC 3's
 //   programs exit 0-127 or die).
+// - Once the group is empty, what left it (setsid) but still carries the job's LUAFLOW_JOB is found in
+//   /proc, where the host has one and GNU grep (-z), and gets SIGTERM, then SIGKILL after the grace:
+//   as on the local host, a detached grandchild does not outlive its job. The wrapper and its watcher
+//   do not carry the marker (_lf_env exports it only in the program's subshell); the local ssh does,
+//   which on a host that is this machine is in the same /proc, but not this job directory as its
+//   LUAFLOW_SCRATCH.
 constexpr std::string_view kWrapper = R"sh(
 exec 3<&0 4>&2 2>/dev/null
 trap '' HUP PIPE
@@ -99,6 +105,24 @@ while _lf_alive; do
     _lf_i=$((_lf_i + 1))
 done
 kill -KILL -"$_lf_w" || kill -KILL "$_lf_w"
+_lf_marked() {
+    [ -n "$_lf_job" ] && [ -r /proc/self/environ ] || return 0
+    for _lf_f in $(grep -lszxF "LUAFLOW_JOB=$_lf_job" /proc/[0-9]*/environ); do
+        _lf_f=${_lf_f#/proc/}
+        grep -qszxF "LUAFLOW_SCRATCH=$_lf_d" "/proc/$_lf_f" && echo "${_lf_f%/environ}"
+    done
+}
+_lf_m=$(_lf_marked)
+if [ -n "$_lf_m" ]; then
+    kill -TERM $_lf_m
+    _lf_i=0
+    while [ -n "$_lf_m" ] && [ "$_lf_i" -lt "$((_lf_grace * 10))" ]; do
+        sleep 0.1 || sleep 1
+        _lf_i=$((_lf_i + 1))
+        _lf_m=$(_lf_marked)
+    done
+    if [ -n "$_lf_m" ]; then kill -KILL $_lf_m; fi
+fi
 if [ "$_lf_s" -gt 128 ] && [ "$_lf_s" -lt 193 ]; then _lf_k="signal $((_lf_s - 128))"; else _lf_k="exit $_lf_s"; fi
 _lf_o=$_lf_d/output.json
 if [ -f "$_lf_o" ]; then
@@ -476,6 +500,8 @@ std::string remote_command(const JobSpec& spec) {
     std::uint64_t memory = spec.allocation.memory;
     script += "_lf_mem=" + (memory > 0 ? std::to_string((memory + 1023) / 1024) : std::string()) + "\n";
     script += "_lf_grace=" + std::to_string((loop::kKillAfterMs + 999) / 1000) + "\n";
+    auto job = spec.own_env.find("LUAFLOW_JOB");
+    script += "_lf_job=" + shell_quote(job == spec.own_env.end() ? std::string() : job->second) + "\n";
     script += kWrapper;
     std::string command = "exec /bin/sh -c " + shell_quote(script) + " luaflow";
     for (const std::string& a : spec.argv)

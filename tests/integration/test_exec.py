@@ -4,6 +4,7 @@ that cannot start, large outputs, the output cap, timeouts and cancel killing th
 execs, and exec refused at load time."""
 import hashlib
 import os
+import re
 import shutil
 import sys
 import tempfile
@@ -126,10 +127,19 @@ return workflow { actions = {
 """
 
 
-
-
-
-
+# The grandchild leaves the session and holds the call's stdout; the shell exits at once. Its marker
+# (LUAFLOW_JOB) ends it, so the call does not wait for the action's timeout.
+DETACHED = r"""
+return workflow { actions = { a = { timeout = "60s", run = function(ctx)
+  local r = exec({ "sh", "-c", [[
+setsid sh -c 'echo $$ > pid.tmp; mv pid.tmp pid; exec sleep 1238' &
+while [ ! -s pid ]; do sleep 0.01; done
+echo "started $LUAFLOW_JOB"
+]] })
+  local again = exec({ "sh", "-c", 'echo "$LUAFLOW_JOB"' })
+  return { first = r.stdout, second = again.stdout }
+end } } }
+"""
 
 
 class ExecTest(unittest.TestCase):
@@ -142,7 +152,8 @@ class ExecTest(unittest.TestCase):
                   'env = { pass = { "PATH", "LUAFLOW_IT_PASSED" } }\n')
         cls.d = Daemon({"basics.lua": BASICS, "errors.lua": ERRORS, "uncaught.lua": UNCAUGHT, "big.lua": BIG,
                         "capped.lua": CAPPED, "timeout.lua": TIMEOUT, "stubborn.lua": STUBBORN, "hang.lua": HANG,
-                        "parallel.lua": PARALLEL, "procs.lua": PROCESS_ACTIONS}, config).start()
+                        "parallel.lua": PARALLEL, "procs.lua": PROCESS_ACTIONS, "detached.lua": DETACHED},
+                       config).start()
 
     @classmethod
     def tearDownClass(cls):
@@ -244,6 +255,28 @@ class ExecTest(unittest.TestCase):
         self.assertEqual(self.d.ctl_json("cancel", run_id)["status"], "cancelled")
         wait_for(lambda: gone(grandchild), timeout=5, what=f"the grandchild {grandchild} to be killed")
         self.assertEqual(self.d.ctl_json("inspect", run_id)["actions"]["a"]["status"], "cancelled")
+
+    def test_a_detached_grandchild_neither_holds_the_call_nor_outlives_it(self):
+        start = time.monotonic()
+        report = self.d.ctl_json("run", "detached", "--wait", timeout=60)
+        took = time.monotonic() - start
+        sleeper = read_pid(os.path.join(self.scratch(report["id"], "a"), "pid"))
+        try:
+            self.assertEqual(report["actions"]["a"]["status"], "succeeded", report)
+            self.assertLess(took, 10)  # not the action's 60 s timeout
+            wait_for(lambda: gone(sleeper), timeout=10, what=f"the detached sleeper {sleeper} to be ended")
+            # Each call has a marker of its own: the second call is not ended with the first's leftovers.
+            out = report["actions"]["a"]["output"]
+            first = re.fullmatch(r"started (.+)/exec-(\d+)\n", out["first"])
+            second = re.fullmatch(r"(.+)/exec-(\d+)\n", out["second"])
+            self.assertIsNotNone(first, out)
+            self.assertIsNotNone(second, out)
+            self.assertEqual(first.group(1), f"{report['id']}/a/1")
+            self.assertEqual(second.group(1), first.group(1))
+            self.assertNotEqual(second.group(2), first.group(2))
+        finally:
+            if not gone(sleeper):
+                os.kill(sleeper, 9)
 
     def test_twenty_parallel_execs_overlap(self):
         barrier = tempfile.mkdtemp(prefix="luaflow-barrier-")

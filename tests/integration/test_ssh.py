@@ -12,6 +12,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(__file__))
@@ -107,6 +108,15 @@ wait
 ]], env = { PIDS = "%(pids)s" } } } }
 """
 
+# The grandchild leaves the remote session and holds the job's stdout; the shell exits at once.
+DETACHED = r"""
+return workflow { actions = { a = { host = "box", timeout = "60s", shell = [[
+setsid sh -c 'echo $$ > "$PIDS/detached.tmp"; mv "$PIDS/detached.tmp" "$PIDS/detached"; exec sleep 1239' &
+while [ ! -s "$PIDS/detached" ]; do sleep 0.01; done
+echo started
+]], env = { PIDS = "%(pids)s" } } } }
+"""
+
 FAILS = r"""
 return workflow { actions = {
   code = { host = "box", shell = "echo before; echo 'bad row 12' >&2; echo >&2; exit 3" },
@@ -140,7 +150,8 @@ class SshTest(unittest.TestCase):
                   f'  denied = {{ {host}, port = {cls.sshd.port}, identity = "{other}" }},\n'
                   '}\n')
         cls.d = Daemon({"work.lua": WORK, "follow.lua": FOLLOW % {"go": cls.go},
-                        "hang.lua": HANG % {"pids": cls.pids}, "fails.lua": FAILS}, config).start()
+                        "hang.lua": HANG % {"pids": cls.pids}, "fails.lua": FAILS,
+                        "detached.lua": DETACHED % {"pids": cls.pids}}, config).start()
 
     @classmethod
     def tearDownClass(cls):
@@ -213,6 +224,22 @@ class SshTest(unittest.TestCase):
         report = self.d.ctl_json("inspect", run_id)
         self.assertEqual(report["actions"]["a"]["status"], "cancelled")
         self.assertEqual(report["actions"]["a"]["host"], "box")
+
+    def test_a_detached_remote_grandchild_neither_holds_the_job_nor_outlives_it(self):
+        start = time.monotonic()
+        report = self.d.ctl_json("run", "detached", "--wait", timeout=60)
+        took = time.monotonic() - start
+        sleeper = int(read_text(os.path.join(self.pids, "detached")).strip())
+        try:
+            self.assertEqual(report["actions"]["a"]["status"], "succeeded", report)
+            self.assertLess(took, 15)  # not the 60 s timeout
+            # The remote side ended it by its LUAFLOW_JOB: the local ssh carries no marker scan.
+            wait_for(lambda: gone(sleeper), timeout=15, what=f"the detached remote sleeper {sleeper} to be ended")
+            logs = self.d.ctl_json("logs", report["id"])
+            self.assertEqual([l["line"] for l in logs], ["started"])
+        finally:
+            if not gone(sleeper):
+                os.kill(sleeper, signal.SIGKILL)
 
     def test_failures_name_the_host_and_the_reason(self):
         report = self.d.ctl_json("run", "fails", "--wait", expect_rc=1)
