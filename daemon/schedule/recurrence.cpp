@@ -1,5 +1,7 @@
 #include "daemon/schedule/recurrence.hpp"
 
+#include "daemon/schedule/calendar_days.hpp"
+
 #include <climits>
 #include <sstream>
 
@@ -118,7 +120,12 @@ icalrecurrencetype equivalent_for_libical(icalrecurrencetype r) {
 
 Result<icalrecurrencetype> parse_rrule(const std::string& text) {
     std::string rule = text.rfind("RRULE:", 0) == 0 ? text.substr(6) : text;
-    if (accepted(rule)) return equivalent_for_libical(icalrecurrencetype_from_string(rule.c_str()));
+    if (accepted(rule)) {
+        icalrecurrencetype r = icalrecurrencetype_from_string(rule.c_str());
+        if (auto none = days_never_matched(r))
+            return make_error(ErrorCode::invalid, rule + " never fires: " + *none);
+        return equivalent_for_libical(r);
+    }
     // libical says only "malformed": find the part that makes it so, to name it.
     std::vector<std::string> parts;
     std::stringstream ss(rule);
@@ -203,6 +210,7 @@ void Cursor::open(const icalrecurrencetype& rule_in, std::int64_t seek_naive, st
                   std::optional<std::int64_t> not_before, bool counted) {
     icalrecurrencetype rule = rule_in;
     Source s;
+    s.days = DayFilter::take(rule);
     // libical ignores this INTERVAL: it expands every unit, and the ones not in the series are dropped.
     if (const std::int64_t unit = ignored_interval_unit(rule)) {
         s.unit = unit;
@@ -253,6 +261,8 @@ void Cursor::open(const icalrecurrencetype& rule_in, std::int64_t seek_naive, st
     }
     s.until = until;
     s.not_before = not_before;
+    s.rule = rule;
+    s.first_start = start;
     s.it = icalrecur_iterator_new(rule, floating(start));
     if (!s.it) return;
     if (use_set_start && !icalrecur_iterator_set_start(s.it, floating(seek_naive))) {
@@ -276,6 +286,25 @@ void Cursor::advance(Source& s) {
     s.head = naive_of(t);
 }
 
+void Cursor::skip_to_day(Source& s, std::int64_t day) {
+    if (s.it) icalrecur_iterator_free(s.it);
+    s.it = nullptr;
+    s.head.reset();
+    // As open() seeks: from a period boundary far enough before the day that libical's skipped first
+    // BY value lies before it.
+    const std::int64_t from = day * 86400;
+    const std::int64_t period = period_seconds(s.rule);
+    const std::int64_t margin = std::max<std::int64_t>(
+        2 * period,
+        s.rule.freq == ICAL_SECONDLY_RECURRENCE ? std::max<std::int64_t>(3600, skip_window(s.rule)) : 86400);
+    std::int64_t start = s.first_start;
+    if (period > 0 && from - margin > start) start += (from - margin - start) / period * period;
+    s.it = icalrecur_iterator_new(s.rule, floating(start));
+    do
+        advance(s);
+    while (s.head && *s.head < from);
+}
+
 bool Cursor::Source::own(std::int64_t naive) const {
     return (!not_before || naive >= *not_before) &&
            (!unit || (floor_div(naive, unit) - origin) % interval == 0);
@@ -287,6 +316,21 @@ bool Cursor::pull() {
         if (s.head && (!best || *s.head < *best->head)) best = &s;
     if (!best) return false;
     const std::int64_t naive = *best->head;
+    if (best->days) {
+        const std::int64_t day = floor_div(naive, 86400);
+        if (!best->days->matches(day)) {
+            // A day the rule leaves out: on to the next one it allows, not through each time of those
+            // between. The times skipped are not the series' own, so COUNT is not concerned.
+            if (auto next_day = best->days->next(day)) {
+                skip_to_day(*best, *next_day);
+            } else {
+                if (best->it) icalrecur_iterator_free(best->it);
+                best->it = nullptr;
+                best->head.reset();
+            }
+            return true;
+        }
+    }
     const std::optional<UnixSeconds> until = best->until;
     const bool foreign = !best->own(naive); // not the series' own time: neither counted nor listed
     best->foreign_run = foreign ? best->foreign_run + 1 : 0;

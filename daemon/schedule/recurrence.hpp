@@ -2,6 +2,7 @@
 // A recurrence: RRULEs (RFC 5545) expanded by libical in wall-clock time in one zone, each local time
 // turned into an instant by RFC 5545 3.3.5 (Zone::instant), with EXDATEs taken out. libical converting
 // a zoned DTSTART itself gets DST wrong (PEERS.md), so libical only ever sees floating times.
+#include "daemon/schedule/calendar_days.hpp"
 #include "daemon/schedule/zone.hpp"
 
 #include <libical/ical.h>
@@ -44,6 +45,12 @@ class Cursor {
         // seconds) counted from `origin` is the series' own.
         std::int64_t unit = 0, interval = 1, origin = 0;
         std::int64_t foreign_run = 0; // times in a row that were not the series' own
+        // A sub-daily rule's day-level limits, kept out of libical (calendar_days.hpp). Past a day they
+        // leave out, the iterator is made anew at the next day they allow: libical's rule, and the
+        // start it was first made at (on the series' grid of periods).
+        std::optional<DayFilter> days;
+        icalrecurrencetype rule{};
+        std::int64_t first_start = 0;
         bool own(std::int64_t naive) const;
     };
     struct Pending {
@@ -56,6 +63,7 @@ class Cursor {
     bool split_weekly(const icalrecurrencetype& rule, std::int64_t seek, std::int64_t dtstart, bool counted);
     bool pull(); // moves the smallest source head into pending_; false when every source has ended
     void advance(Source& s);
+    void skip_to_day(Source& s, std::int64_t day); // makes s's iterator anew, from that day's first time
 
     std::shared_ptr<const RecurrenceSpec> spec_;
     std::vector<Source> sources_;

@@ -189,3 +189,27 @@ TEST_CASE("schedule errors name the rule and the part") {
     CHECK(e(json{{"cron", "@daily"}, {"dtstart", "2026-01-01T00:00:00"}}) ==
           "schedule.dtstart: not used with cron (only with rrule)");
 }
+
+TEST_CASE("a sub-daily rule on rare days finds them without stepping through the units between") {
+    // libical alone steps through every minute (second) of the 17 years before the first time: 14 s on
+    // the loop for the MINUTELY rule, hours for the SECONDLY one. The times are python-dateutil's.
+    auto from = [](const char* rrule) {
+        return json{{"rrule", rrule}, {"dtstart", "2026-12-06T14:30:00"}, {"tz", "UTC"}};
+    };
+    CHECK(next_of(from("FREQ=MINUTELY;BYMONTH=2;BYMONTHDAY=29;BYDAY=MO"), "2026-12-06T14:29:59", 3) ==
+          std::vector<std::string>{"2044-02-29T00:00:00+00:00", "2044-02-29T00:01:00+00:00",
+                                   "2044-02-29T00:02:00+00:00"});
+    CHECK(next_of(from("FREQ=SECONDLY;BYMONTH=2;BYMONTHDAY=29;BYDAY=MO;BYHOUR=23;BYMINUTE=59"),
+                  "2026-12-06T14:29:59",
+                  2) == std::vector<std::string>{"2044-02-29T23:59:00+00:00", "2044-02-29T23:59:01+00:00"});
+    // On the series' grid of 5 hours from DTSTART, across the 14 months skipped.
+    CHECK(next_of(from("FREQ=HOURLY;INTERVAL=5;BYMONTH=2;BYMONTHDAY=29"), "2026-12-06T14:29:59", 4) ==
+          std::vector<std::string>{"2028-02-29T04:30:00+00:00", "2028-02-29T09:30:00+00:00",
+                                   "2028-02-29T14:30:00+00:00", "2028-02-29T19:30:00+00:00"});
+    CHECK(next_of(from("FREQ=HOURLY;BYYEARDAY=-1;BYMINUTE=15,45"), "2026-12-06T14:29:59", 3) ==
+          std::vector<std::string>{"2026-12-31T00:15:00+00:00", "2026-12-31T00:45:00+00:00",
+                                   "2026-12-31T01:15:00+00:00"});
+    // COUNT counts the series' own times only: the days skipped hold none.
+    CHECK(next_of(from("FREQ=HOURLY;BYMONTH=2;BYMONTHDAY=29;COUNT=2"), "2026-12-06T14:29:59", 3) ==
+          std::vector<std::string>{"2028-02-29T00:30:00+00:00", "2028-02-29T01:30:00+00:00"});
+}
