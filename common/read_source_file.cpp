@@ -13,15 +13,6 @@ namespace luaflow {
 
 namespace {
 
-const char* kind_of(mode_t mode) {
-    if (S_ISDIR(mode)) return "a directory";
-    if (S_ISFIFO(mode)) return "a FIFO";
-    if (S_ISSOCK(mode)) return "a socket";
-    if (S_ISCHR(mode)) return "a character device";
-    if (S_ISBLK(mode)) return "a block device";
-    return "not a regular file";
-}
-
 Error file_error(const std::string& path, const std::string& what) {
     return make_error(ErrorCode::invalid, path + ": " + what);
 }
@@ -36,6 +27,15 @@ struct Fd {
 
 } // namespace
 
+const char* file_kind(unsigned mode) {
+    if (S_ISDIR(mode)) return "a directory";
+    if (S_ISFIFO(mode)) return "a FIFO";
+    if (S_ISSOCK(mode)) return "a socket";
+    if (S_ISCHR(mode)) return "a character device";
+    if (S_ISBLK(mode)) return "a block device";
+    return "not a regular file";
+}
+
 Result<std::string> read_source_file(const std::string& path, std::size_t limit) {
     // O_NONBLOCK: opening a FIFO for reading blocks until a writer comes; with it, open returns at once
     // and fstat says what the file is. A regular file ignores the flag.
@@ -45,7 +45,7 @@ Result<std::string> read_source_file(const std::string& path, std::size_t limit)
     if (::fstat(f.fd, &st) != 0)
         return file_error(path, std::string("cannot stat the file: ") + std::strerror(errno));
     if (!S_ISREG(st.st_mode))
-        return file_error(path, std::string("is ") + kind_of(st.st_mode) + ", not read");
+        return file_error(path, std::string("is ") + file_kind(st.st_mode) + ", not read");
     if (static_cast<std::uint64_t>(st.st_size) > limit)
         return file_error(path, "is " + format_size(static_cast<std::uint64_t>(st.st_size)) +
                                     ", larger than the limit of " + format_size(limit) + "; not read");

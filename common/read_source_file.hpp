@@ -18,4 +18,7 @@ constexpr std::size_t kMaxSourceFileBytes = 4 * 1024 * 1024;
 // file, larger than `limit`, unreadable).
 Result<std::string> read_source_file(const std::string& path, std::size_t limit = kMaxSourceFileBytes);
 
+// What a file of this st_mode is, for messages: "a directory", "a FIFO", ... ("not a regular file").
+const char* file_kind(unsigned mode);
+
 } // namespace luaflow

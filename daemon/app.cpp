@@ -273,7 +273,8 @@ int run_daemon(const Options& options, std::int64_t started_ns) {
             options.config_file.empty() ? config::kDefaultConfigFile : options.config_file;
         log::info("config %s%s, state directory %s", config_file.c_str(),
                   cfg.file.empty() ? " (not there: defaults)" : "", cfg.state.c_str());
-        registry::ReloadReport first = registry.reload(false);
+        // The directory is read on the thread pool, as every later look at it; the loop turns meanwhile.
+        registry::ReloadReport first = registry::first_load(registry, &loop);
         log::info("luaflowd %s: %d workflow(s) loaded from %s, %zu with errors", kVersion, first.workflows,
                   cfg.workflows.c_str(), first.errors.size());
         // Loading freed much more than it kept; give it back to the system (idle RSS with many workflows).
@@ -293,7 +294,7 @@ int run_daemon(const Options& options, std::int64_t started_ns) {
         pruner.configure(cfg);
         pruner.start();
 
-        auto reload = [&]() -> registry::ReloadReport {
+        auto reload = [&](registry::Registry::ReloadDone done) {
             service::notify("RELOADING=1");
             std::string file = options.config_file.empty() ? config::kDefaultConfigFile : options.config_file;
             if (auto fresh = effective_config(options)) {
@@ -310,10 +311,11 @@ int run_daemon(const Options& options, std::int64_t started_ns) {
             } else {
                 log::error("config not reloaded: %s", fresh.error().message.c_str());
             }
-            registry::ReloadReport r = registry.reload(true);
-            log::info("reloaded: %d workflow(s), %zu with errors", r.workflows, r.errors.size());
-            service::notify("READY=1");
-            return r;
+            registry.reload(true, [done = std::move(done)](const registry::ReloadReport& r) {
+                log::info("reloaded: %d workflow(s), %zu with errors", r.workflows, r.errors.size());
+                service::notify("READY=1");
+                if (done) done(r);
+            });
         };
 
         control::Context ctx{*db, registry, executor, scheduler, started, reload};
@@ -335,7 +337,7 @@ int run_daemon(const Options& options, std::int64_t started_ns) {
             scheduler.stop();
             executor.shutdown(cfg.shutdown_grace, [&] { uv_stop(&loop); });
         };
-        auto sighup = watch_signal(&loop, SIGHUP, [&] { reload(); });
+        auto sighup = watch_signal(&loop, SIGHUP, [&] { reload(nullptr); });
         auto sigterm = watch_signal(&loop, SIGTERM, stop);
         auto sigint = watch_signal(&loop, SIGINT, stop);
 

@@ -15,8 +15,9 @@ struct Context {
     registry::Registry& registry;
     exec::Executor& executor;
     schedule::Scheduler& scheduler;
-    std::uint64_t started_ns = 0;                   // uv_hrtime() at start, for uptime
-    std::function<registry::ReloadReport()> reload; // SIGHUP's work: config and workflows
+    std::uint64_t started_ns = 0; // uv_hrtime() at start, for uptime
+    // SIGHUP's work: config and workflows; the report comes when the workflows directory has been read.
+    std::function<void(registry::Registry::ReloadDone)> reload;
 };
 
 Handler make_handler(Context& ctx);

@@ -119,8 +119,9 @@ void handle_enable(Context& ctx, const json& params, const std::shared_ptr<Reply
 }
 
 void handle_reload(Context& ctx, const json&, const std::shared_ptr<Reply>& reply) {
-    registry::ReloadReport r = ctx.reload();
-    answer(ctx, reply, {{"workflows", r.workflows}, {"errors", errors_json(r.errors)}});
+    ctx.reload([&ctx, reply](const registry::ReloadReport& r) {
+        answer(ctx, reply, {{"workflows", r.workflows}, {"errors", errors_json(r.errors)}});
+    });
 }
 
 void handle_stats(Context& ctx, const json&, const std::shared_ptr<Reply>& reply) {

@@ -14,6 +14,7 @@ DirectoryScan scan_directory(const std::string& dir, const LibSnapshot& previous
     else
         out.files_error = scanned.error();
     for (const WorkflowFile& f : out.files) {
+        if (!f.not_regular.empty()) continue;
         auto stamp = stamp_of(f.path);
         if (!stamp) continue;
         auto known = loaded.find(f.path);

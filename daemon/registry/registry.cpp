@@ -115,46 +115,44 @@ std::map<std::string, FileStamp> Registry::loaded_stamps() const {
     return out;
 }
 
-ReloadReport Registry::reload(bool force) {
-    return apply(scan_directory(dir_, lib_, loaded_stamps(), force), force);
+void Registry::reload(bool force, ReloadDone done) {
+    force_next_ = force_next_ || force;
+    rescan_ = true;
+    if (done) waiting_.push_back(std::move(done));
+    if (!scanning_) start_scan();
 }
 
-void Registry::reload_off_loop() {
-    if (scanning_) {
-        rescan_ = true;
-        return;
-    }
+void Registry::start_scan() {
     scanning_ = true;
+    rescan_ = false;
+    const bool force = std::exchange(force_next_, false);
     auto scan = std::make_shared<DirectoryScan>();
+    auto finish = [this, scan, force, done = std::exchange(waiting_, {})] {
+        scanning_ = false;
+        scanned_dirs_ = scan->dirs;
+        if (watching_) watch_dirs(std::move(scan->dirs));
+        ReloadReport report = apply(std::move(*scan), force);
+        for (const ReloadDone& d : done)
+            d(report);
+        if (rescan_) start_scan();
+    };
     std::weak_ptr<int> alive = alive_;
-    std::uint64_t applied = applied_;
     auto queued = loop::run_in_pool(
         loop_,
-        [scan, dir = dir_, lib = lib_, loaded = loaded_stamps()] {
-            *scan = scan_directory(dir, lib, loaded, false);
+        [scan, dir = dir_, lib = lib_, loaded = loaded_stamps(), force] {
+            *scan = scan_directory(dir, lib, loaded, force);
         },
-        [this, alive, scan, applied] {
-            if (alive.expired()) return;
-            scanning_ = false;
-            // A reload on the loop (SIGHUP) came in between: this look is older than what is loaded.
-            if (applied == applied_) {
-                watch_dirs(std::move(scan->dirs));
-                apply(std::move(*scan), false);
-            } else {
-                rescan_ = true;
-            }
-            if (std::exchange(rescan_, false)) reload_off_loop();
+        [alive, finish] {
+            if (!alive.expired()) finish();
         });
     if (!queued) {
-        scanning_ = false;
         log::warn("%s; reading the workflows directory on the loop", queued.error().message.c_str());
-        watch();
-        reload(false);
+        *scan = scan_directory(dir_, lib_, loaded_stamps(), force);
+        finish();
     }
 }
 
 ReloadReport Registry::apply(DirectoryScan scan, bool force) {
-    ++applied_;
     ReloadReport report;
     std::vector<std::string> changed;
     std::map<std::string, bool> seen;
@@ -174,6 +172,10 @@ ReloadReport Registry::apply(DirectoryScan scan, bool force) {
         if (inserted) {
             entry.id = id;
             entry.file = path;
+        }
+        if (!file.not_regular.empty()) { // never opened: a FIFO would block the read
+            set_error(entry, scripting::LoadError{path, 0, "is " + file.not_regular + ", not read"});
+            continue;
         }
         if (!scripting::is_valid_workflow_id(id)) {
             entry.error = scripting::LoadError{path, 0,
@@ -242,7 +244,7 @@ void Registry::watch_path(const std::string& path) {
 void Registry::watch() {
     // Every directory a workflow may use a file from: the workflows directory, lib/ and the others
     // below it (script files live anywhere in the tree). inotify watches are per directory.
-    watch_dirs(watched_directories(dir_));
+    watch_dirs(scanned_dirs_.empty() ? watched_directories(dir_) : scanned_dirs_);
 }
 
 void Registry::watch_dirs(std::vector<std::string> dirs) {
@@ -260,7 +262,7 @@ void Registry::schedule_reload() {
     std::uint64_t deadline = first_change_ms_ + kMaxWaitMs;
     std::uint64_t wait = now >= deadline ? 0 : std::min(kDebounceMs, deadline - now);
     // The scan also finds the directories that came or went since the last look, to watch them.
-    debounce_.start(wait, [this] { reload_off_loop(); });
+    debounce_.start(wait, [this] { reload(false); });
     debounce_.unref();
 }
 
@@ -284,6 +286,14 @@ Result<std::shared_ptr<const scripting::WorkflowDef>> Registry::load_stored(cons
     auto def = std::get<std::shared_ptr<scripting::WorkflowDef>>(std::move(loaded));
     def->source_hash = digest; // the name it was stored under, whatever the digest of older stores was
     return std::shared_ptr<const scripting::WorkflowDef>(std::move(def));
+}
+
+ReloadReport first_load(Registry& registry, uv_loop_t* loop) {
+    std::optional<ReloadReport> loaded;
+    registry.reload(false, [&](const ReloadReport& r) { loaded = r; });
+    while (!loaded)
+        uv_run(loop, UV_RUN_ONCE);
+    return std::move(*loaded);
 }
 
 } // namespace luaflow::registry

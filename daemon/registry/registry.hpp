@@ -40,13 +40,17 @@ class Registry {
 
     Registry(uv_loop_t* loop, store::Db& db, std::string dir, SandboxFactory sandbox);
 
-    // Scans the directory: loads new and changed workflows (a change of the file, of a `script` file it
-    // runs or under lib/), drops removed ones. `force` reloads every file (SIGHUP, luaflowctl reload).
-    ReloadReport reload(bool force);
+    using ReloadDone = std::function<void(const ReloadReport&)>;
+    // Looks at the directory on the thread pool (blocking file I/O: issue 14), then, on the loop, loads
+    // new and changed workflows (a change of the file, of a `script` file it runs or under lib/) and
+    // drops removed ones; `done` gets the report. `force` reloads every file (SIGHUP, luaflowctl
+    // reload). One look is out at a time: a request that comes meanwhile is served by the next one.
+    void reload(bool force, ReloadDone done = nullptr);
     // Loads one file as the only workflow (luaflowctl test); returns its id or the load error.
     Result<std::string> load_only(const std::string& path);
-    // Starts watching the directory and every directory below it (lib/, script files) and reloads
-    // ~100 ms after the last change, and at most 500 ms after the first one while changes keep coming.
+    // Starts watching the directory and every directory below it (lib/, script files), as the last
+    // look found them, and reloads ~100 ms after the last change, and at most 500 ms after the first
+    // one while changes keep coming.
     void watch();
     void set_dir(std::string dir) { dir_ = std::move(dir); }
     const std::string& dir() const { return dir_; }
@@ -72,8 +76,7 @@ class Registry {
                    std::vector<std::string>& changed, const ReadFile* pre = nullptr);
     ReloadReport apply(DirectoryScan scan, bool force);
     std::map<std::string, FileStamp> loaded_stamps() const;
-    // A watched change: the directory is read on the thread pool, the result applied on the loop.
-    void reload_off_loop();
+    void start_scan();
     void watch_dirs(std::vector<std::string> dirs);
     bool scripts_changed(const WorkflowEntry& entry) const;
     void set_error(WorkflowEntry& entry, scripting::LoadError error);
@@ -91,11 +94,17 @@ class Registry {
     std::vector<std::string> watched_dirs_;
     bool watching_ = false;
     loop::Timer debounce_;
-    std::uint64_t first_change_ms_ = 0; // loop time of the first change the debounce waits for
-    bool scanning_ = false;             // a scan is on the thread pool
-    bool rescan_ = false;               // a change came while it was: look again when it is back
-    std::uint64_t applied_ = 0;         // scans applied; a pool scan older than the last is dropped
+    std::uint64_t first_change_ms_ = 0;     // loop time of the first change the debounce waits for
+    bool scanning_ = false;                 // a look is on the thread pool
+    bool rescan_ = false;                   // a change or a request came while it was: look again after it
+    bool force_next_ = false;               // the next look reloads every file
+    std::vector<ReloadDone> waiting_;       // for the next look's report
+    std::vector<std::string> scanned_dirs_; // the directories the last look found, to watch
     std::shared_ptr<int> alive_ = std::make_shared<int>(0); // a pool job's result finds it gone
 };
+
+// The first look at the directory, before anything else is served (start-up, tests): reload() with the
+// loop run until its report is in.
+ReloadReport first_load(Registry& registry, uv_loop_t* loop);
 
 } // namespace luaflow::registry

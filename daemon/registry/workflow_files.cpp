@@ -1,5 +1,7 @@
 #include "daemon/registry/workflow_files.hpp"
 
+#include "common/read_source_file.hpp"
+
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
@@ -47,8 +49,9 @@ Result<std::vector<WorkflowFile>> workflow_files(const std::string& dir) {
         std::string path = dir + "/" + name;
         // stat, not d_type: it follows a symlink, and some file systems leave d_type unknown.
         struct stat st {};
-        if (::stat(path.c_str(), &st) != 0 || !S_ISREG(st.st_mode)) continue;
-        files.push_back({name.substr(0, name.size() - 4), std::move(path)});
+        if (::stat(path.c_str(), &st) != 0 || S_ISDIR(st.st_mode)) continue;
+        files.push_back({name.substr(0, name.size() - 4), std::move(path),
+                         S_ISREG(st.st_mode) ? std::string() : std::string(file_kind(st.st_mode))});
     }
     ::closedir(d);
     std::sort(files.begin(), files.end(), [](const auto& a, const auto& b) { return a.path < b.path; });

@@ -11,10 +11,14 @@ namespace luaflow::registry {
 struct WorkflowFile {
     std::string id;   // the file name without .lua (not checked: the loader names a bad one)
     std::string path; // dir + "/" + name
+    // Empty for a regular file; else what it is ("a FIFO"): listed, so that a load error names it, and
+    // never opened.
+    std::string not_regular;
 };
 
-// The regular files `*.lua` directly inside `dir` (a symlink to one counts), sorted by name. Directories
-// (lib/, tests/, even one named x.lua) and other kinds of file are not workflows. An error names the
+// The files `*.lua` directly inside `dir` (a symlink counts as what it points to), sorted by name.
+// Directories (lib/, tests/, even one named x.lua) and dangling symlinks (an editor's lock file) are not
+// workflows; a FIFO, socket or device named x.lua is listed with `not_regular` set. An error names the
 // directory and the cause.
 Result<std::vector<WorkflowFile>> workflow_files(const std::string& dir);
 

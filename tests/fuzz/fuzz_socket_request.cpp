@@ -82,12 +82,13 @@ struct Daemon {
             });
         executor = std::make_unique<exec::Executor>(&loop, *db, *registry, *tasks, cfg);
         services = executor.get();
-        for (const auto& e : registry->reload(false).errors)
+        for (const auto& e : registry::first_load(*registry, &loop).errors)
             fuzz::violated("a fuzz workflow does not load: " + e.to_string());
         scheduler = std::make_unique<schedule::Scheduler>(&loop, *db, *registry, *executor);
         scheduler->start();
         ctx = std::make_unique<control::Context>(control::Context{
-            *db, *registry, *executor, *scheduler, uv_hrtime(), [this] { return registry->reload(true); }});
+            *db, *registry, *executor, *scheduler, uv_hrtime(),
+            [this](registry::Registry::ReloadDone done) { registry->reload(true, std::move(done)); }});
         server = std::make_unique<control::SocketServer>(&loop, control::make_handler(*ctx));
         socket_path = dir.file("luaflowd.sock");
         if (!server->listen(socket_path, std::nullopt, "")) fuzz::violated("cannot listen on " + socket_path);

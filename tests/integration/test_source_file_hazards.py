@@ -64,6 +64,31 @@ class SourceFileHazardTest(unittest.TestCase):
         self.assertIn("larger than the limit of 4 MiB", p.stdout)
         self.assertEqual(d.stop(), 0)
 
+    def test_a_fifo_named_as_a_workflow_is_listed_with_its_error_not_skipped(self):
+        os.mkfifo(os.path.join(self.d.workflows, "piped.lua"))
+        os.mkdir(os.path.join(self.d.workflows, "folder.lua"))  # a directory stays out, as lib/ does
+        os.symlink("nowhere.lua", os.path.join(self.d.workflows, ".#ok.lua"))  # an editor's dangling lock
+        d = self.d.start()
+        errors = self.errors()
+        self.assertEqual(errors.get("piped"), os.path.join(d.workflows, "piped.lua") + ": is a FIFO, not read",
+                         errors)
+        ids = {w["id"] for w in d.ctl_json("list")}
+        self.assertNotIn("folder", ids)
+        self.assertNotIn(".#ok", ids)
+        # luaflowctl reload answers once the directory has been read (on the thread pool), with the same.
+        r = d.ctl_json("reload", expect_rc=1)  # 1: some workflow has an error
+        self.assertIn({"file": os.path.join(d.workflows, "piped.lua"), "line": 0, "message": "is a FIFO, not read"},
+                      r["errors"])
+        # Replaced by a regular file, it loads.
+        os.unlink(os.path.join(d.workflows, "piped.lua"))
+        d.write("piped.lua", OK % "piped")
+        wait_for(lambda: "piped" not in self.errors(), timeout=3, what="piped.lua to load")
+        self.assertEqual(d.ctl_json("show", "piped")["description"], "piped")
+        p = subprocess.run([LUAFLOWD, "--check", "-c", d.config, "-w", d.workflows, "-s", d.state],
+                           capture_output=True, text=True, timeout=20)
+        self.assertNotIn("piped.lua", p.stdout)
+        self.assertEqual(d.stop(), 0)
+
 
 if __name__ == "__main__":
     main()

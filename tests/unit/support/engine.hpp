@@ -48,7 +48,7 @@ struct Engine {
             });
         executor = std::make_unique<exec::Executor>(&loop, *db, *registry, *scheduler, cfg);
         services = executor.get();
-        auto report = registry->reload(false);
+        auto report = registry::first_load(*registry, &loop);
         for (auto& e : report.errors)
             FAIL(e.to_string());
     }
