@@ -129,10 +129,12 @@ class Connection : public std::enable_shared_from_this<Connection> {
             if (!head->done) return;
             replies_.pop_front();
         }
+        close_if_answered();
     }
 
   private:
     void on_data(const char* data, size_t n) {
+        if (discarding_) return;
         buffer_.append(data, n);
         size_t start = 0;
         for (size_t nl; (nl = buffer_.find('\n', start)) != std::string::npos; start = nl + 1) {
@@ -144,6 +146,27 @@ class Connection : public std::enable_shared_from_this<Connection> {
         if (buffer_.size() > protocol::kMaxLine) {
             log::warn("control socket: a request line over %zu bytes; closing the connection",
                       protocol::kMaxLine);
+            // The rest is read and dropped (closing with unread input would reset the connection and
+            // lose the answers): the client gets an answer that says why, after the answers to what it
+            // sent before, then the end of the stream; the connection closes at its end.
+            buffer_.clear();
+            buffer_.shrink_to_fit();
+            discarding_ = true;
+            auto reply = std::make_shared<ConnectionReply>(weak_from_this(), json());
+            replies_.push_back(reply);
+            reply->error(make_error(ErrorCode::invalid, "request line is longer than " +
+                                                            std::to_string(protocol::kMaxLine >> 20) +
+                                                            " MiB; the connection is closed"));
+        }
+    }
+
+    // After an overlong line: once every answer is written, the write side ends (the client reads EOF).
+    void close_if_answered() {
+        if (!discarding_ || shut_down_ || closed() || !replies_.empty() || writes_in_flight_ > 0) return;
+        shut_down_ = true;
+        auto* req = new uv_shutdown_t();
+        if (uv_shutdown(req, stream(), [](uv_shutdown_t* r, int) { delete r; }) != 0) {
+            delete req;
             close();
         }
     }
@@ -214,6 +237,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
             if (auto conn = done->conn.lock()) {
                 --conn->writes_in_flight_;
                 conn->check_drained();
+                conn->close_if_answered();
             }
         });
         if (rc != 0) {
@@ -235,6 +259,8 @@ class Connection : public std::enable_shared_from_this<Connection> {
     std::string buffer_;
     std::deque<std::shared_ptr<ConnectionReply>> replies_;
     std::size_t writes_in_flight_ = 0;
+    bool discarding_ = false; // an overlong line came: input is dropped
+    bool shut_down_ = false;  // ...and the answers are all written
 };
 
 std::string dump(const json& value) {

@@ -42,6 +42,32 @@ class SocketHostileTest(DaemonTest):
             s.close()
         self.assert_alive()
 
+    def test_a_line_over_16_mib_is_answered_with_the_reason_then_closed(self):
+        s = self.connect()
+        s.settimeout(30)
+        try:
+            s.sendall(b'{"id":1,"method":"status"}\n')  # answered first, in order
+            chunk = b"x" * (1 << 20)
+            try:
+                for _ in range(20):  # 20 MiB without a newline; reading stops past 16 MiB
+                    s.sendall(chunk)
+            except OSError:
+                pass
+            data = b""
+            while True:
+                part = s.recv(65536)
+                if not part:
+                    break  # closed by the daemon after the answers
+                data += part
+        finally:
+            s.close()
+        lines = [json.loads(l) for l in data.decode().splitlines()]
+        self.assertEqual(len(lines), 2, lines)
+        self.assertIn("result", lines[0])
+        self.assertEqual(lines[1]["error"]["code"], "invalid")
+        self.assertEqual(lines[1]["error"]["message"], "request line is longer than 16 MiB; the connection is closed")
+        self.assert_alive()
+
     def test_parameter_of_the_wrong_type(self):
         for method, params, name in (("run", {"workflow": "h", "wait": "yes"}, "wait"),
                                      ("logs", {"execution": "x", "follow": 1}, "follow"),
