@@ -3,7 +3,7 @@
 # shipped workflows (state in ./.luaflow) or run the tests.
 #   scripts/dev.sh run           build, then luaflowd on ./workflows with state in ./.luaflow
 #   scripts/dev.sh test          check the formatting, build, then the whole test suite (ctest)
-#   scripts/dev.sh test-asan     the same as a Debug build (assertions on) with ASan and UBSan
+#   scripts/dev.sh test-asan     the same as a Debug build (assertions on, -O1) with ASan and UBSan
 #   scripts/dev.sh build-types   build (no tests) as Release and MinSizeRel: warnings are errors in each
 #   scripts/dev.sh fuzz [SECONDS] build the libFuzzer targets (clang, ASan+UBSan) in build-fuzz and run each
 #                                for SECONDS (60) over its seed corpus, two at a time; fails on a crash
@@ -61,7 +61,10 @@ test)
 test-asan)
     packages+=("${test_packages[@]}")
     install_missing
-    build build-asan -DLUAFLOW_SANITIZE=ON -DCMAKE_BUILD_TYPE=Debug
+    # Debug keeps the assertions; -O1 (the sanitizers' own advice) runs the suite about twice as fast as
+    # -O0, and -g1's line tables are all the sanitizers' stacks need.
+    build build-asan -DLUAFLOW_SANITIZE=ON -DCMAKE_BUILD_TYPE=Debug -DCMAKE_CXX_FLAGS_DEBUG="-O1 -g1" \
+        -DCMAKE_C_FLAGS_DEBUG="-O1 -g1"
     cd build-asan && ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 ctest -j 2 --output-on-failure
     ;;
 build-types)
