@@ -39,7 +39,7 @@ build() {  # build DIR [cmake args...]
 check_format() {
     # The formatting is .clang-format's (STYLE 2.3); a difference fails the build.
     local dirs=()
-    for d in common daemon scripting stdlib notifiers ctl tests/unit bench; do [ -d "$d" ] && dirs+=("$d"); done
+    for d in common loop daemon scripting stdlib notifiers ctl tests/unit bench; do [ -d "$d" ] && dirs+=("$d"); done
     find "${dirs[@]}" \( -name '*.cpp' -o -name '*.hpp' \) -print0 | xargs -0 clang-format --dry-run --Werror
 }
 

@@ -3,7 +3,7 @@
 // commit, STYLE 2.5 rule 5) and whose callback cannot be taken back. The callback holds only a weak
 // token: a cancelled wait (timeout, cancel) drops it, and a late report finds nothing. Otherwise the
 // task is resumed from a 0 ms timer, at the top of a libuv callback.
-#include "daemon/loop/uv_handle.hpp"
+#include "loop/uv_handle.hpp"
 #include "scripting/task.hpp"
 
 #include <functional>

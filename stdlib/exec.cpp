@@ -19,8 +19,8 @@
 // Errors raise from a small Lua wrapper with error(msg, 2): a C function cannot raise after its resume,
 // and this way argument errors name the caller's line as well.
 #include "common/duration.hpp"
-#include "daemon/loop/child_process.hpp"
-#include "daemon/loop/uv_handle.hpp"
+#include "loop/child_process.hpp"
+#include "loop/uv_handle.hpp"
 #include "stdlib/stdlib.hpp"
 
 #include <cstring>

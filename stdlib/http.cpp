@@ -1,5 +1,5 @@
 // http.request{ method, url, headers, body, timeout }, http.get(url [, opts]), http.post(url, body [, opts])
-// (SPEC 3): an HTTP(S) client on the loop's libcurl multi (daemon/loop/curl_multi.hpp). The call yields
+// (SPEC 3): an HTTP(S) client on the loop's libcurl multi (loop/curl_multi.hpp). The call yields
 // the action's coroutine; the transfer belongs to the task's wait, and the multi's completion callback
 // (at the top of a libuv callback) resumes it (STYLE 2.5).
 //
@@ -7,7 +7,7 @@
 // cause. The C functions return (true, response) or (false, message), and a small Lua wrapper raises
 // the message at the caller's line: a C function resumed after a yield cannot raise by itself.
 #include "common/duration.hpp"
-#include "daemon/loop/curl_multi.hpp"
+#include "loop/curl_multi.hpp"
 #include "scripting/convert.hpp"
 #include "stdlib/stdlib.hpp"
 #include "version.hpp"

@@ -2,7 +2,7 @@
 #include "common/duration.hpp"
 #include "stdlib/stdlib.hpp"
 
-#include "daemon/loop/uv_handle.hpp"
+#include "loop/uv_handle.hpp"
 
 namespace luaflow::stdlib {
 

@@ -1,8 +1,8 @@
 #include "daemon/control/log_stream.hpp"
 
 #include "common/log.hpp"
-#include "daemon/loop/uv_handle.hpp"
 #include "daemon/store/logs.hpp"
+#include "loop/uv_handle.hpp"
 
 #include <utility>
 #include <vector>

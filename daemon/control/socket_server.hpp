@@ -3,7 +3,7 @@
 // Unix stream socket. Requests of one connection may be answered out of order internally but are
 // written back in request order, so a client may pipeline.
 #include "common/result.hpp"
-#include "daemon/loop/uv_handle.hpp"
+#include "loop/uv_handle.hpp"
 
 #include <nlohmann/json.hpp>
 

@@ -13,10 +13,10 @@
 #include "daemon/exec/slurm_launcher.hpp"
 #include "daemon/exec/ssh_launcher.hpp"
 #include "daemon/exec/store_key_value.hpp"
-#include "daemon/loop/curl_multi.hpp"
-#include "daemon/loop/uv_handle.hpp"
 #include "daemon/registry/registry.hpp"
 #include "daemon/store/db.hpp"
+#include "loop/curl_multi.hpp"
+#include "loop/uv_handle.hpp"
 #include "scripting/task.hpp"
 #include "stdlib/services.hpp"
 

@@ -5,7 +5,7 @@
 // Each launcher reports the exit once; the attempt then reads LUAFLOW_OUTPUT and decides the result.
 #include "common/result.hpp"
 #include "daemon/config/config.hpp"
-#include "daemon/loop/child_process.hpp"
+#include "loop/child_process.hpp"
 
 #include <cstdint>
 #include <functional>

@@ -1,7 +1,7 @@
 #include "daemon/exec/leftovers.hpp"
 
 #include "common/log.hpp"
-#include "daemon/loop/marked_processes.hpp"
+#include "loop/marked_processes.hpp"
 
 namespace luaflow::exec {
 

@@ -1,6 +1,6 @@
 #include "daemon/exec/lua_runner.hpp"
 
-#include "daemon/loop/uv_handle.hpp"
+#include "loop/uv_handle.hpp"
 #include "scripting/convert.hpp"
 #include "scripting/lazy_outputs.hpp"
 

@@ -1,7 +1,7 @@
 #include "daemon/exec/process_runner.hpp"
 
 #include "common/size.hpp"
-#include "daemon/loop/thread_pool.hpp"
+#include "loop/thread_pool.hpp"
 
 #include <algorithm>
 #include <cerrno>

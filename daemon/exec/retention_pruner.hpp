@@ -2,8 +2,8 @@
 // Runs store::prune_executions at start-up and every hour, a batch per loop turn, and removes the
 // pruned executions' scratch directories on the thread pool.
 #include "daemon/config/config.hpp"
-#include "daemon/loop/uv_handle.hpp"
 #include "daemon/store/db.hpp"
+#include "loop/uv_handle.hpp"
 
 #include <string>
 

@@ -2,9 +2,9 @@
 
 #include "common/duration.hpp"
 #include "common/log.hpp"
-#include "daemon/loop/line_splitter.hpp"
-#include "daemon/loop/thread_pool.hpp"
-#include "daemon/loop/uv_handle.hpp"
+#include "loop/line_splitter.hpp"
+#include "loop/thread_pool.hpp"
+#include "loop/uv_handle.hpp"
 
 #include <fcntl.h>
 #include <sys/stat.h>

@@ -1,9 +1,9 @@
 #include "daemon/exec/ssh_launcher.hpp"
 
 #include "common/size.hpp"
-#include "daemon/loop/line_splitter.hpp"
-#include "daemon/loop/thread_pool.hpp"
-#include "daemon/loop/uv_handle.hpp"
+#include "loop/line_splitter.hpp"
+#include "loop/thread_pool.hpp"
+#include "loop/uv_handle.hpp"
 
 #include <algorithm>
 #include <cctype>

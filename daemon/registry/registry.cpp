@@ -2,10 +2,10 @@
 
 #include "common/log.hpp"
 #include "common/read_source_file.hpp"
-#include "daemon/loop/thread_pool.hpp"
 #include "daemon/registry/workflow_files.hpp"
 #include "daemon/schedule/check.hpp"
 #include "daemon/store/definitions.hpp"
+#include "loop/thread_pool.hpp"
 
 #include <algorithm>
 #include <sys/stat.h>

@@ -2,10 +2,10 @@
 // The loaded workflows: the last good definition of each file in the workflows directory, its latest
 // load error, and hot reload (SPEC 5): a change takes effect within 1 s, a broken edit never replaces
 // the last good version.
-#include "daemon/loop/uv_handle.hpp"
 #include "daemon/registry/directory_scan.hpp"
 #include "daemon/registry/lib_snapshot.hpp"
 #include "daemon/store/db.hpp"
+#include "loop/uv_handle.hpp"
 #include "scripting/workflow_loader.hpp"
 
 #include <cstdint>

@@ -4,11 +4,11 @@
 // execution it starts (store: schedules.handled), so a restart neither fires twice nor forgets what
 // it missed; missed occurrences follow the rule's `catchup`.
 #include "daemon/exec/executor.hpp"
-#include "daemon/loop/wall_timer.hpp"
 #include "daemon/registry/registry.hpp"
 #include "daemon/schedule/lateness.hpp"
 #include "daemon/schedule/rules.hpp"
 #include "daemon/store/db.hpp"
+#include "loop/wall_timer.hpp"
 
 #include <functional>
 #include <map>

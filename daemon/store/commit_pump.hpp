@@ -2,8 +2,8 @@
 // Commits the turn's changes before the loop polls again, then runs what waited for them.
 // A uv_prepare handle runs just before libuv blocks for I/O; while work remains (a callback wrote
 // again) a uv_idle handle keeps the poll from blocking, so the next turn commits it.
-#include "daemon/loop/uv_handle.hpp"
 #include "daemon/store/db.hpp"
+#include "loop/uv_handle.hpp"
 
 namespace luaflow::store {
 

@@ -7,8 +7,8 @@
 // space returns. While the disk is full, a timer checks every second for space and retries a commit
 // that waits for it (Db::retry_commit).
 #include "common/result.hpp"
-#include "daemon/loop/uv_handle.hpp"
 #include "daemon/store/db.hpp"
+#include "loop/uv_handle.hpp"
 
 #include <cstdint>
 #include <optional>

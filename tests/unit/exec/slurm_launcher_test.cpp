@@ -4,7 +4,7 @@
 // LUAFLOW_OUTPUT, exit codes and signals, GPUs assigned by Slurm, sbatch refusing, the timeout, and
 // destroying the Job or cancel_by_name scancelling it.
 #include "daemon/exec/slurm_launcher.hpp"
-#include "daemon/loop/uv_handle.hpp"
+#include "loop/uv_handle.hpp"
 #include "tests/unit/support/peers.hpp"
 #include "tests/unit/support/slurm_cluster.hpp"
 #include "tests/unit/support/temp_dir.hpp"

@@ -4,7 +4,7 @@
 // own failures as errors, and a local ssh killed with SIGKILL (a crashed daemon) still stopping the
 // remote group. Remote and local are the same machine here, so the test sees the remote processes.
 #include "daemon/exec/ssh_launcher.hpp"
-#include "daemon/loop/uv_handle.hpp"
+#include "loop/uv_handle.hpp"
 #include "tests/unit/support/local_socket.hpp"
 #include "tests/unit/support/peers.hpp"
 #include "tests/unit/support/sshd.hpp"

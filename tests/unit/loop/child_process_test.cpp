@@ -1,8 +1,8 @@
 // loop::ChildProcess on a real loop with real programs: output as chunks and lines, stdin, exit codes and
 // signals, the timeout and terminate() reaching the whole process group, SIGKILL after an ignored
 // SIGTERM, and an abandoned child that still terminates and frees everything (run under ASan too).
-#include "daemon/loop/child_process.hpp"
-#include "daemon/loop/uv_handle.hpp"
+#include "loop/child_process.hpp"
+#include "loop/uv_handle.hpp"
 #include "tests/unit/support/temp_dir.hpp"
 #include "tests/unit/support/test_loop.hpp"
 

@@ -2,7 +2,7 @@
 // never answers, and a port nobody listens on. Completions come from loop callbacks (never inside
 // add()), cancelled transfers never call back, connections are reused, and the destructor leaves no
 // handle behind.
-#include "daemon/loop/curl_multi.hpp"
+#include "loop/curl_multi.hpp"
 #include "tests/unit/support/local_socket.hpp"
 #include "tests/unit/support/temp_dir.hpp"
 

@@ -1,7 +1,7 @@
 // loop::LineSplitter: lines across chunk boundaries, "\r\n", the 64 KiB cap (a line exactly at it, one
 // byte over, a cut line followed by normal ones, a cut inside a UTF-8 character), a last line without a
 // newline, NULs, and an owner that stops it from inside a line (issue 14, item 12).
-#include "daemon/loop/line_splitter.hpp"
+#include "loop/line_splitter.hpp"
 
 #include <doctest/doctest.h>
 

@@ -1,5 +1,5 @@
 // loop::Timer counts from when it is armed, even late in a long loop turn.
-#include "daemon/loop/uv_handle.hpp"
+#include "loop/uv_handle.hpp"
 
 #include <doctest/doctest.h>
 

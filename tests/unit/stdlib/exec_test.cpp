@@ -1,7 +1,7 @@
 // exec() on a real loop: the coroutine resumes with the result once the program has ended, and a task
 // cancelled while it waits (on the thread pool's directory step, or on the running program) is never
 // resumed, its program's group is terminated, and nothing leaks (run under ASan too).
-#include "daemon/loop/uv_handle.hpp"
+#include "loop/uv_handle.hpp"
 #include "scripting/task.hpp"
 #include "stdlib/stdlib.hpp"
 #include "tests/unit/support/lua_sandbox.hpp"

@@ -1,6 +1,6 @@
 // http.* in a task on a real loop: the coroutine stays suspended until the answer, a task cancelled while
 // it waits is not resumed and its connection is dropped, and calls outside an action are refused.
-#include "daemon/loop/curl_multi.hpp"
+#include "loop/curl_multi.hpp"
 #include "scripting/task.hpp"
 #include "stdlib/stdlib.hpp"
 #include "tests/unit/support/local_socket.hpp"

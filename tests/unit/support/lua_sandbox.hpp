@@ -3,7 +3,7 @@
 // scheduler: what the unit tests of the waiting library functions share (STYLE 2.11: a real loop).
 // A test fixture derives from it, creates its Services on `loop`, calls open(), and calls close()
 // first thing in its destructor, before its Services go.
-#include "daemon/loop/uv_handle.hpp"
+#include "loop/uv_handle.hpp"
 #include "scripting/lua_ref.hpp"
 #include "scripting/lua_state.hpp"
 #include "scripting/task.hpp"

@@ -1,7 +1,7 @@
 #pragma once
 // A libuv loop for tests of children, timers and reads: run until a condition holds, and at the end
 // check that every handle was closed (nothing outlives its process or its job).
-#include "daemon/loop/uv_handle.hpp"
+#include "loop/uv_handle.hpp"
 
 #include <doctest/doctest.h>
 #include <uv.h>

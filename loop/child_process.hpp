@@ -15,7 +15,7 @@
 // A child that exits without reading its stdin makes the write fail with EPIPE: the process must ignore
 // SIGPIPE (luaflowd does), or that write kills it.
 #include "common/result.hpp"
-#include "daemon/loop/line_splitter.hpp"
+#include "loop/line_splitter.hpp"
 
 #include <uv.h>
 

@@ -2,7 +2,7 @@
 // sockets to watch (on_socket) and when to call it back (on_timer); libuv tells curl what happened
 // (act). Finished transfers are collected after curl_multi_socket_action returns and only then called
 // back, so a callback never runs inside curl and may add or remove transfers (STYLE 2.5 rule 5).
-#include "daemon/loop/curl_multi.hpp"
+#include "loop/curl_multi.hpp"
 
 #include "common/log.hpp"
 

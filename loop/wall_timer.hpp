@@ -4,7 +4,7 @@
 // clock, which is wrong for "at 09:00": it stops during suspend and does not follow an NTP step, and its
 // millisecond rounding alone makes a fire up to 1 ms late. systemd's calendar timers do the same.
 // TFD_TIMER_CANCEL_ON_SET tells when the wall clock was set (a step), so the schedule is recomputed.
-#include "daemon/loop/uv_handle.hpp"
+#include "loop/uv_handle.hpp"
 
 #include <cstdint>
 #include <functional>

@@ -1,4 +1,4 @@
-#include "daemon/loop/line_splitter.hpp"
+#include "loop/line_splitter.hpp"
 
 #include <cstring>
 #include <utility>

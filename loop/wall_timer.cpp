@@ -1,4 +1,4 @@
-#include "daemon/loop/wall_timer.hpp"
+#include "loop/wall_timer.hpp"
 
 #include "common/log.hpp"
 

@@ -3,7 +3,7 @@
 // socket curl asks us to watch and one uv_timer_t for curl's timeout, so that no transfer ever blocks
 // the loop (STYLE 2.4). Generic: http.*, notifications and webhooks all hand their easy handles here,
 // and they share one connection cache and DNS cache.
-#include "daemon/loop/uv_handle.hpp"
+#include "loop/uv_handle.hpp"
 
 #include <curl/curl.h>
 #include <uv.h>

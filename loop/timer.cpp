@@ -1,4 +1,4 @@
-#include "daemon/loop/uv_handle.hpp"
+#include "loop/uv_handle.hpp"
 
 namespace luaflow::loop {
 

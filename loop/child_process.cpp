@@ -1,7 +1,7 @@
-#include "daemon/loop/child_process.hpp"
+#include "loop/child_process.hpp"
 
-#include "daemon/loop/marked_processes.hpp"
-#include "daemon/loop/thread_pool.hpp"
+#include "loop/marked_processes.hpp"
+#include "loop/thread_pool.hpp"
 
 #include <algorithm>
 #include <cerrno>

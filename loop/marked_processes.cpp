@@ -1,4 +1,4 @@
-#include "daemon/loop/marked_processes.hpp"
+#include "loop/marked_processes.hpp"
 
 #include <cerrno>
 #include <csignal>

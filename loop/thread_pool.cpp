@@ -1,4 +1,4 @@
-#include "daemon/loop/thread_pool.hpp"
+#include "loop/thread_pool.hpp"
 
 #include <memory>
 
