@@ -21,6 +21,7 @@
 #include <optional>
 #include <sstream>
 #include <string>
+#include <unistd.h>
 #include <vector>
 
 using namespace luaflow;
@@ -83,8 +84,10 @@ struct Run {
     std::unique_ptr<exec::Job> job;
 
     Run(const testing::Sshd& sshd, std::vector<std::string> argv) {
+        // Unique across the test processes ctest runs side by side: a test that finds its job's processes
+        // by the marker (the crashed-daemon case) must not find, and kill, another test's.
         static int count = 0;
-        spec.name = "ssh-test/action/" + std::to_string(++count);
+        spec.name = "ssh-test-" + std::to_string(::getpid()) + "/action/" + std::to_string(++count);
         spec.argv = std::move(argv);
         spec.scratch = dir.path();
         spec.input_file = dir.file("input.json");
