@@ -20,6 +20,7 @@
 // and this way argument errors name the caller's line as well.
 #include "common/duration.hpp"
 #include "loop/child_process.hpp"
+#include "loop/thread_pool.hpp"
 #include "loop/uv_handle.hpp"
 #include "stdlib/stdlib.hpp"
 
@@ -114,17 +115,6 @@ std::string job_marker(const scripting::TaskLabel& label) {
            std::to_string(++calls);
 }
 
-// The working directory's check (and, for the default, creation) on the thread pool: plain values in,
-// a message out (STYLE 2.4). The request cannot be taken back, so it holds only a weak token of the wait.
-struct DirWork {
-    uv_work_t req;
-    std::string path;
-    bool create = false;
-    std::string error;
-    std::weak_ptr<bool> alive;
-    ExecWait* wait = nullptr;
-};
-
 class ExecWait final : public scripting::Wait {
   public:
     ExecWait(scripting::Task& task, Request request)
@@ -132,21 +122,19 @@ class ExecWait final : public scripting::Wait {
         name_ = "exec " + request_.argv[0];
     }
 
-    // Queues the directory step; returns a message when even that cannot start.
+    // Queues the directory step; returns a message when even that cannot start. The check (and, for the
+    // default, the creation) runs on the thread pool with plain values in and a message out (STYLE 2.4);
+    // it cannot be taken back, so it holds only a weak token of the wait.
     std::string start() {
-        auto work = std::make_unique<DirWork>();
-        work->path = request_.cwd;
-        work->create = request_.create_cwd;
-        work->alive = alive_;
-        work->wait = this;
-        work->req.data = work.get();
-        int rc = uv_queue_work(task_->loop(), &work->req, check_dir, [](uv_work_t* req, int) {
-            std::unique_ptr<DirWork> w(static_cast<DirWork*>(req->data));
-            if (w->alive.expired()) return; // cancelled meanwhile
-            w->wait->on_dir_ready(std::move(w->error));
-        });
-        if (rc != 0) return name_ + ": " + uv_strerror(rc);
-        (void)work.release(); // libuv holds it until the callback above
+        auto error = std::make_shared<std::string>();
+        auto queued = loop::run_in_pool(
+            task_->loop(),
+            [error, path = request_.cwd, create = request_.create_cwd] { *error = check_dir(path, create); },
+            [error, alive = std::weak_ptr<bool>(alive_), this] {
+                if (alive.expired()) return; // cancelled meanwhile
+                on_dir_ready(std::move(*error));
+            });
+        if (!queued) return name_ + ": " + queued.error().message;
         return {};
     }
 
@@ -158,24 +146,18 @@ class ExecWait final : public scripting::Wait {
     }
 
   private:
-    static void check_dir(uv_work_t* req) {
-        auto* w = static_cast<DirWork*>(req->data);
-        if (w->path.empty()) return;
+    static std::string check_dir(const std::string& path, bool create) {
+        if (path.empty()) return {};
         std::error_code ec;
-        if (w->create) {
-            fs::create_directories(w->path, ec);
-            if (ec) {
-                w->error = "cannot create the scratch directory " + w->path + ": " + ec.message();
-                return;
-            }
+        if (create) {
+            fs::create_directories(path, ec);
+            if (ec) return "cannot create the scratch directory " + path + ": " + ec.message();
         }
-        fs::file_status st = fs::status(w->path, ec);
-        if (st.type() == fs::file_type::not_found)
-            w->error = "cwd " + w->path + ": no such directory";
-        else if (ec)
-            w->error = "cwd " + w->path + ": " + ec.message();
-        else if (!fs::is_directory(st))
-            w->error = "cwd " + w->path + ": not a directory";
+        fs::file_status st = fs::status(path, ec);
+        if (st.type() == fs::file_type::not_found) return "cwd " + path + ": no such directory";
+        if (ec) return "cwd " + path + ": " + ec.message();
+        if (!fs::is_directory(st)) return "cwd " + path + ": not a directory";
+        return {};
     }
 
     void on_dir_ready(std::string error) {

@@ -3,6 +3,7 @@
 #include "common/log.hpp"
 #include "daemon/store/events.hpp"
 #include "daemon/store/retention.hpp"
+#include "loop/thread_pool.hpp"
 
 #include <filesystem>
 #include <memory>
@@ -15,24 +16,19 @@ constexpr int kBatch = 200;
 constexpr std::uint64_t kHourMs = 3'600'000;
 
 // Removing directory trees blocks on the disk: it runs on libuv's thread pool with plain values.
-struct RemoveWork {
-    uv_work_t req;
-    std::vector<std::string> paths;
-};
-
-void remove_in_pool(uv_loop_t* loop, std::vector<std::string> paths) {
-    auto* w = new RemoveWork();
-    w->paths = std::move(paths);
-    w->req.data = w;
-    uv_queue_work(
-        loop, &w->req,
-        [](uv_work_t* r) {
-            for (const std::string& p : static_cast<RemoveWork*>(r->data)->paths) {
+void remove_in_pool(uv_loop_t* loop, const std::vector<std::string>& paths) {
+    auto removed = loop::run_in_pool(
+        loop,
+        [paths] {
+            for (const std::string& p : paths) {
                 std::error_code ec;
                 std::filesystem::remove_all(p, ec);
             }
         },
-        [](uv_work_t* r, int) { delete static_cast<RemoveWork*>(r->data); });
+        nullptr);
+    if (!removed)
+        log::warn("%s: %zu scratch director%s of pruned executions left in place",
+                  removed.error().message.c_str(), paths.size(), paths.size() == 1 ? "y" : "ies");
 }
 
 } // namespace

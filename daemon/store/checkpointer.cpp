@@ -2,6 +2,7 @@
 
 #include "common/log.hpp"
 #include "daemon/store/db.hpp"
+#include "loop/thread_pool.hpp"
 
 namespace luaflow::store {
 
@@ -14,15 +15,6 @@ struct Checkpointer::Shared {
     int result = SQLITE_OK;
     std::string error;
 };
-
-namespace {
-
-struct Job {
-    uv_work_t req;
-    std::shared_ptr<void> keep; // the Shared, alive until the job is done
-};
-
-} // namespace
 
 Checkpointer::Checkpointer(uv_loop_t* loop, Db& db, std::string path)
     : loop_(loop), db_(db), shared_(std::make_shared<Shared>()) {
@@ -48,13 +40,11 @@ int Checkpointer::on_wal(void* self, sqlite3*, const char*, int pages) {
 void Checkpointer::start_job() {
     if (shared_->running) return;
     shared_->running = true;
-    auto* job = new Job();
-    job->keep = shared_;
-    job->req.data = job;
-    int rc = uv_queue_work(
-        loop_, &job->req,
-        [](uv_work_t* r) {
-            auto* s = static_cast<Shared*>(static_cast<Job*>(r->data)->keep.get());
+    // The job holds the Shared: it may finish after the Checkpointer is gone (at shutdown).
+    std::shared_ptr<Shared> s = shared_;
+    auto queued = loop::run_in_pool(
+        loop_,
+        [s] {
             if (!s->conn &&
                 sqlite3_open_v2(s->path.c_str(), &s->conn, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX,
                                 nullptr) != SQLITE_OK) {
@@ -71,9 +61,7 @@ void Checkpointer::start_job() {
                 sqlite3_wal_checkpoint_v2(s->conn, nullptr, SQLITE_CHECKPOINT_PASSIVE, nullptr, nullptr);
             if (s->result != SQLITE_OK) s->error = sqlite3_errmsg(s->conn);
         },
-        [](uv_work_t* r, int) {
-            std::unique_ptr<Job> done(static_cast<Job*>(r->data));
-            auto* s = static_cast<Shared*>(done->keep.get());
+        [s] {
             s->running = false;
             if (s->result != SQLITE_OK && s->result != SQLITE_BUSY)
                 log::warn("WAL checkpoint of %s failed: %s", s->path.c_str(), s->error.c_str());
@@ -82,10 +70,7 @@ void Checkpointer::start_job() {
                 s->conn = nullptr;
             }
         });
-    if (rc != 0) {
-        shared_->running = false;
-        delete job;
-    }
+    if (!queued) shared_->running = false;
 }
 
 } // namespace luaflow::store
