@@ -1,6 +1,7 @@
 // fs.read(p), fs.write(p, s), fs.list(dir): files in the job's scratch directory and sandbox.paths
 // (SPEC 3). The policy is stdlib/fs_path.cpp; the work runs in libuv's thread pool (stdlib/fs_ops.cpp)
 // while the coroutine waits (STYLE 2.5), and the result is applied in the after-work callback.
+#include "loop/thread_pool.hpp"
 #include "scripting/lua_ref.hpp"
 #include "stdlib/fs_ops.hpp"
 #include "stdlib/fs_path.hpp"
@@ -30,15 +31,9 @@ const char* name_of(Op op) {
     return "fs";
 }
 
-// What a wait and its job share: the request, while it can still be taken back.
-struct Link {
-    uv_work_t* req = nullptr;
-};
-
-// One call's work: plain values in and out (STYLE 2.4). libuv holds it from uv_queue_work until the
-// after-work callback, which frees it whatever became of the task.
+// One call's work: plain values in and out (STYLE 2.4). The pool job holds it until its end, whatever
+// became of the task.
 struct Job {
-    uv_work_t req{};
     Op op = Op::read;
     FsTarget target;
     std::string data; // write: in; read: out
@@ -47,28 +42,24 @@ struct Job {
     std::vector<std::string> names; // list: out
     std::string error;              // set by the worker
     std::size_t memory_limit = 0;
-    scripting::Task* task = nullptr; // valid while `link` lives: the task owns the wait that owns it
-    std::weak_ptr<Link> link;
+    scripting::Task* task = nullptr; // valid while the wait waits: the task owns it
 };
 
 class FsWait final : public scripting::Wait {
   public:
-    explicit FsWait(std::shared_ptr<Link> link) : link_(std::move(link)) {}
+    explicit FsWait(loop::PoolTicket ticket) : ticket_(ticket) {}
     void cancel() override {
-        // uv_cancel succeeds only while the work still waits for a thread; the after-work callback then
-        // runs with UV_ECANCELED and frees the job. Work already running finishes (a write completes),
-        // and its callback finds the link gone.
-        if (link_ && link_->req) uv_cancel(reinterpret_cast<uv_req_t*>(link_->req));
-        link_.reset();
+        // Work still waiting for a thread is taken back; work already running finishes (a write
+        // completes), and its result is dropped.
+        ticket_.cancel();
     }
 
   private:
-    std::shared_ptr<Link> link_;
+    loop::PoolTicket ticket_;
 };
 
 // In a pool thread: no Lua, no Services, nothing of the loop's.
-void work(uv_work_t* req) {
-    auto* job = static_cast<Job*>(req->data);
+void work(Job* job) {
     try {
         switch (job->op) {
         case Op::read: {
@@ -153,17 +144,6 @@ void resume(Job& job) {
     });
 }
 
-// The top of a libuv callback (STYLE 2.5 rule 5): the one place the task is woken.
-void after_work(uv_work_t* req, int status) {
-    std::unique_ptr<Job> job(static_cast<Job*>(req->data));
-    std::shared_ptr<Link> link = job->link.lock();
-    if (!link) return; // the wait was cancelled (timeout, cancel, reload): nobody to wake
-    link->req = nullptr;
-    if (status == UV_ECANCELED && job->error.empty())
-        job->error = job->target.fn + ": " + job->target.shown + ": cancelled";
-    resume(*job);
-}
-
 std::string absolute_dir(const std::string& dir) {
     if (dir.empty() || dir.front() == '/') return dir;
     // A relative --state: the daemon never changes its working directory, so this is where it points.
@@ -220,15 +200,15 @@ bool begin(lua_State* L, Op op) {
                 job->limit_text = "fs.read's limit of 1 GiB";
             }
         }
-        auto link = std::make_shared<Link>();
-        job->link = link;
-        job->req.data = job.get();
-        if (int rc = uv_queue_work(task->loop(), &job->req, work, after_work); rc != 0)
-            return fail(L, fn + ": " + job->target.shown + ": cannot start the work: " + uv_strerror(rc));
-        link->req = &job->req;
-        Job* queued = job.release(); // libuv holds it now; after_work frees it
-        (void)queued;
-        task->await(std::make_unique<FsWait>(std::move(link)));
+        // The top of the pool job's callback (STYLE 2.5 rule 5) is the one place the task is woken; it
+        // does not run once the wait is cancelled (a timeout, cancel, a reload).
+        std::shared_ptr<Job> shared = std::move(job);
+        auto queued = loop::run_in_pool(
+            task->loop(), [shared] { work(shared.get()); }, [shared] { resume(*shared); });
+        if (!queued)
+            return fail(L, fn + ": " + shared->target.shown +
+                               ": cannot start the work: " + queued.error().message);
+        task->await(std::make_unique<FsWait>(*queued));
         return true;
     } catch (const std::exception& e) {
         return fail(L, fn + ": " + e.what());

@@ -137,9 +137,11 @@ class JobCore : public std::enable_shared_from_this<JobCore> {
     Result<void> begin() {
         auto error = std::make_shared<std::string>();
         std::string script = slurm::batch_script(spec_);
-        return loop::run_in_pool(
+        auto queued = loop::run_in_pool(
             loop_, [files = files_, script, error] { *error = write_script(files, script); },
             [self = shared_from_this(), error] { self->written(*error); });
+        if (!queued) return queued.error();
+        return {};
     }
 
     // The Job is gone: no callback any more, and a submitted job is scancelled.
