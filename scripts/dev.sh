@@ -2,7 +2,7 @@
 # Set up a Debian 12 machine for luaflow, build it, and either run the daemon in the foreground on the
 # shipped workflows (state in ./.luaflow) or run the tests.
 #   scripts/dev.sh run           build, then luaflowd on ./workflows with state in ./.luaflow
-#   scripts/dev.sh test          check the formatting, build, then the whole test suite (ctest)
+#   scripts/dev.sh test          check the formatting and the layering, build, then the whole test suite
 #   scripts/dev.sh test-asan     the same as a Debug build (assertions on, -O1) with ASan and UBSan
 #   scripts/dev.sh build-types   build (no tests) as Release and MinSizeRel: warnings are errors in each
 #   scripts/dev.sh fuzz [SECONDS] build the libFuzzer targets (clang, ASan+UBSan) in build-fuzz and run each
@@ -55,6 +55,8 @@ test)
     packages+=("${test_packages[@]}")
     install_missing
     check_format
+    # No #include crosses a layer the wrong way (ARCHITECTURE.md).
+    python3 scripts/check_layers.py
     build build
     cd build && ctest -j 2 --output-on-failure
     ;;
@@ -71,9 +73,12 @@ build-types)
     # test and test-asan build RelWithDebInfo and Debug; these are the other types a packager or user may
     # pick. Each optimises differently, so each may warn differently (GCC 12's -O3 did, common/log.cpp).
     # The programs only: they are what a packager builds, and CI's time is better spent on the tests.
+    # LUAFLOW_BUILD_TYPES picks some of them (CI: Release, for its time).
     install_missing
-    LUAFLOW_TARGETS="luaflowd luaflowctl" build build-release -DCMAKE_BUILD_TYPE=Release
-    LUAFLOW_TARGETS="luaflowd luaflowctl" build build-minsizerel -DCMAKE_BUILD_TYPE=MinSizeRel
+    for type in ${LUAFLOW_BUILD_TYPES:-Release MinSizeRel}; do
+        LUAFLOW_TARGETS="luaflowd luaflowctl" build "build-$(echo "$type" | tr '[:upper:]' '[:lower:]')" \
+            -DCMAKE_BUILD_TYPE="$type"
+    done
     ;;
 fuzz)
     # Debian 12's clang 14 lacks std::source_location (the store uses it): clang 16 is in bookworm.
