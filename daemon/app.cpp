@@ -4,20 +4,19 @@
 #include "common/loop_thread.hpp"
 #include "daemon/control/handlers.hpp"
 #include "daemon/control/socket_server.hpp"
+#include "daemon/engine.hpp"
 #include "daemon/exec/executor.hpp"
 #include "daemon/exec/leftovers.hpp"
 #include "daemon/exec/retention_pruner.hpp"
+#include "daemon/offline.hpp"
 #include "daemon/registry/registry.hpp"
 #include "daemon/registry/workflow_files.hpp"
-#include "daemon/schedule/check.hpp"
 #include "daemon/schedule/scheduler.hpp"
 #include "daemon/service_notify.hpp"
 #include "daemon/store/checkpointer.hpp"
-#include "daemon/store/commit_pump.hpp"
 #include "daemon/store/db.hpp"
 #include "daemon/store/disk_space.hpp"
 #include "daemon/store/executions.hpp"
-#include "stdlib/stdlib.hpp"
 #include "version.hpp"
 
 #include <csignal>
@@ -58,20 +57,6 @@ void end_leftover_jobs(uv_loop_t* loop, store::Db& db) {
     while (!done)
         uv_run(loop, UV_RUN_DEFAULT);
 }
-
-// Services for code that runs while files are only being checked: log lines go to stderr.
-class CheckServices final : public stdlib::Services {
-  public:
-    explicit CheckServices(uv_loop_t* loop) : loop_(loop) {}
-    uv_loop_t* loop() override { return loop_; }
-    void log_line(const scripting::Task*, const std::string& workflow, stdlib::LogLevel,
-                  const std::string& line) override {
-        log::info("workflow %s: %s", workflow.c_str(), line.c_str());
-    }
-
-  private:
-    uv_loop_t* loop_;
-};
 
 struct SignalBox {
     uv_signal_t uv;
@@ -172,50 +157,27 @@ Result<config::Config> effective_config(const Options& options) {
     return cfg;
 }
 
-scripting::SandboxOptions sandbox_options(const config::Config& config, stdlib::Services& services,
-                                          const std::string& workflow) {
-    scripting::SandboxOptions o;
-    o.memory_limit = config.sandbox.memory;
-    o.allow_exec = config.sandbox.exec;
-    o.workflows_dir = config.workflows;
-    o.install_globals = [&services, workflow](lua_State* L, int env) {
-        stdlib::install(L, env, services, workflow);
-    };
-    return o;
-}
-
 int check_all(const Options& options) {
     auto cfg = effective_config(options);
     if (!cfg) {
         std::fprintf(stdout, "%s\n", cfg.error().message.c_str());
         return 1;
     }
-    uv_loop_t loop;
-    uv_loop_init(&loop);
     int problems = 0;
-    {
-        CheckServices services(&loop);
-        std::vector<registry::WorkflowFile> files;
-        if (auto scanned = registry::workflow_files(cfg->workflows)) {
-            files = std::move(scanned.value());
-        } else {
-            std::printf("%s: %s\n", cfg->workflows.c_str(), scanned.error().message.c_str());
-            ++problems;
-        }
-        for (const registry::WorkflowFile& f : files) {
-            auto r = scripting::load_workflow_file(f.path, sandbox_options(*cfg, services, f.id),
-                                                   schedule::check_schedule);
-            if (auto* err = std::get_if<scripting::LoadError>(&r)) {
-                // Every error of the file, in source order (SPEC 6).
-                for (const scripting::LoadError& e : err->all())
-                    std::printf("%s\n", e.to_string().c_str());
-                ++problems;
-            }
-        }
-        if (problems == 0) std::printf("%zu workflow(s) ok\n", files.size());
+    std::vector<std::string> files;
+    if (auto scanned = registry::workflow_files(cfg->workflows)) {
+        for (const registry::WorkflowFile& f : scanned.value())
+            files.push_back(f.path);
+    } else {
+        std::printf("%s: %s\n", cfg->workflows.c_str(), scanned.error().message.c_str());
+        ++problems;
     }
-    uv_run(&loop, UV_RUN_DEFAULT);
-    uv_loop_close(&loop);
+    // The same loads as luaflowctl validate, with the daemon's config.
+    for (const scripting::LoadError& e : offline::load_errors(files, &cfg.value())) {
+        std::printf("%s\n", e.to_string().c_str());
+        ++problems;
+    }
+    if (problems == 0) std::printf("%zu workflow(s) ok\n", files.size());
     return problems == 0 ? 0 : 1;
 }
 
@@ -254,19 +216,12 @@ int run_daemon(const Options& options, std::int64_t started_ns) {
     std::uint64_t started = uv_hrtime();
     int exit_code = 0;
     {
-        store::CommitPump pump(&loop, *db);
         store::Checkpointer checkpointer(&loop, *db, cfg.state + "/luaflow.db");
         store::DiskSpace disk(&loop, *db, cfg.state);
         disk.start();
-        scripting::TaskScheduler tasks(&loop);
-        // The executor provides the stdlib's services, and the registry's states need them: the
-        // registry holds a pointer that is set before anything loads.
-        stdlib::Services* services = nullptr;
-        registry::Registry registry(&loop, *db, cfg.workflows, [&](const std::string& id) {
-            return sandbox_options(cfg, *services, id);
-        });
-        exec::Executor executor(&loop, *db, registry, tasks, cfg);
-        services = &executor;
+        Engine engine(&loop, *db, cfg);
+        registry::Registry& registry = engine.registry;
+        exec::Executor& executor = engine.executor;
 
         // Every path is absolute by now (SPEC 1: resolved once, at start); say which ones are in use.
         std::string config_file =

@@ -3,11 +3,8 @@
 #include "daemon/offline.hpp"
 
 #include "common/log.hpp"
-#include "daemon/app.hpp"
-#include "daemon/exec/executor.hpp"
-#include "daemon/registry/registry.hpp"
+#include "daemon/engine.hpp"
 #include "daemon/schedule/check.hpp"
-#include "daemon/store/commit_pump.hpp"
 #include "daemon/store/db.hpp"
 #include "scripting/workflow_loader.hpp"
 
@@ -43,26 +40,34 @@ std::string directory_of(const std::string& file) {
 
 } // namespace
 
-json validate(const std::vector<std::string>& files) {
-    json errors = json::array();
+std::vector<scripting::LoadError> load_errors(const std::vector<std::string>& files,
+                                              const config::Config* config) {
+    std::vector<scripting::LoadError> errors;
     uv_loop_t loop;
     uv_loop_init(&loop);
     {
         QuietServices services(&loop);
         for (const std::string& f : files) {
-            config::Config cfg;
-            cfg.workflows = directory_of(f);
+            config::Config cfg = config ? *config : config::Config{};
+            if (!config) cfg.workflows = directory_of(f);
             std::string id = fs::path(f).stem().string();
             auto r = scripting::load_workflow_file(f, sandbox_options(cfg, services, id),
                                                    schedule::check_schedule);
             // Every error of the file, in source order, the same on every run (SPEC 6).
             if (auto* err = std::get_if<scripting::LoadError>(&r))
                 for (const scripting::LoadError& e : err->all())
-                    errors.push_back(error_json(e));
+                    errors.push_back(e);
         }
     }
     uv_run(&loop, UV_RUN_DEFAULT);
     uv_loop_close(&loop);
+    return errors;
+}
+
+json validate(const std::vector<std::string>& files) {
+    json errors = json::array();
+    for (const scripting::LoadError& e : load_errors(files, nullptr))
+        errors.push_back(error_json(e));
     return {{"ok", errors.empty()}, {"errors", errors}};
 }
 
@@ -89,14 +94,9 @@ json test(const std::string& file, const json& input, const json& input_strings)
                 {"errors", json::array({{{"file", file}, {"line", 0}, {"message", db.error().message}}})},
                 {"report", nullptr}};
         } else {
-            store::CommitPump pump(&loop, **db);
-            scripting::TaskScheduler scheduler(&loop);
-            stdlib::Services* services = nullptr;
-            registry::Registry registry(&loop, **db, cfg.workflows, [&](const std::string& id) {
-                return sandbox_options(cfg, *services, id);
-            });
-            exec::Executor executor(&loop, **db, registry, scheduler, cfg);
-            services = &executor;
+            Engine engine(&loop, **db, cfg);
+            registry::Registry& registry = engine.registry;
+            exec::Executor& executor = engine.executor;
             auto id = registry.load_only(file);
             if (!id) {
                 const auto& entry = registry.all().begin()->second;

@@ -3,7 +3,6 @@
 #include "common/log.hpp"
 #include "common/read_source_file.hpp"
 #include "daemon/registry/workflow_files.hpp"
-#include "daemon/schedule/check.hpp"
 #include "daemon/store/definitions.hpp"
 #include "loop/thread_pool.hpp"
 
@@ -23,8 +22,9 @@ constexpr std::uint64_t kMaxWaitMs = 500;
 
 } // namespace
 
-Registry::Registry(uv_loop_t* loop, store::Db& db, std::string dir, SandboxFactory sandbox)
-    : loop_(loop), db_(db), dir_(std::move(dir)), sandbox_(std::move(sandbox)), debounce_(loop) {}
+Registry::Registry(uv_loop_t* loop, store::Db& db, std::string dir, SandboxFactory sandbox, Check check)
+    : loop_(loop), db_(db), dir_(std::move(dir)), sandbox_(std::move(sandbox)), check_(std::move(check)),
+      debounce_(loop) {}
 
 const WorkflowEntry* Registry::find(const std::string& id) const {
     auto it = entries_.find(id);
@@ -69,12 +69,16 @@ void Registry::load_file(WorkflowEntry& entry, const std::string& path, bool for
     }
     scripting::SandboxOptions options = sandbox_(entry.id);
     options.lib = lib_.files;
-    auto loaded = schedule::checked(scripting::load_workflow(entry.id, path, text.value(), options));
+    auto loaded = scripting::load_workflow(entry.id, path, text.value(), options);
     if (auto* err = std::get_if<scripting::LoadError>(&loaded)) {
         set_error(entry, *err);
         return;
     }
     auto def = std::get<std::shared_ptr<scripting::WorkflowDef>>(std::move(loaded));
+    if (auto err = check_ ? check_(*def) : std::nullopt) {
+        set_error(entry, *err);
+        return;
+    }
     entry.script_stamps.clear();
     for (const auto& [rel, script] : def->scripts) {
         auto it = script_stamps.find(rel);

@@ -37,8 +37,11 @@ struct ReloadReport {
 class Registry {
   public:
     using SandboxFactory = std::function<scripting::SandboxOptions(const std::string& workflow)>;
+    // A check of a loaded definition beyond the loader's own (the schedule's, handed in by the engine so
+    // that the registry does not depend on the scheduler): nothing, or the load error.
+    using Check = std::function<std::optional<scripting::LoadError>(const scripting::WorkflowDef&)>;
 
-    Registry(uv_loop_t* loop, store::Db& db, std::string dir, SandboxFactory sandbox);
+    Registry(uv_loop_t* loop, store::Db& db, std::string dir, SandboxFactory sandbox, Check check);
 
     using ReloadDone = std::function<void(const ReloadReport&)>;
     // Looks at the directory on the thread pool (blocking file I/O: issue 14), then, on the loop, loads
@@ -88,6 +91,7 @@ class Registry {
     store::Db& db_;
     std::string dir_;
     SandboxFactory sandbox_;
+    Check check_;
     std::map<std::string, WorkflowEntry> entries_;
     LibSnapshot lib_;
     std::vector<loop::UvHandle<FsEventBox>> watchers_;

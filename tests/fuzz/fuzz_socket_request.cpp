@@ -3,13 +3,10 @@
 // the loop, as in the daemon. What must hold (common/protocol.hpp): every line read back is one JSON
 // object with an "id" and one of "result", "error", "event"; and unless the daemon closed the connection
 // (a client too far ahead, a line too long), every non-blank request line gets exactly one final answer.
-#include "daemon/app.hpp"
 #include "daemon/control/handlers.hpp"
 #include "daemon/control/socket_server.hpp"
-#include "daemon/exec/executor.hpp"
-#include "daemon/registry/registry.hpp"
+#include "daemon/engine.hpp"
 #include "daemon/schedule/scheduler.hpp"
-#include "daemon/store/commit_pump.hpp"
 #include "daemon/store/db.hpp"
 #include "tests/fuzz/fuzz_support.hpp"
 
@@ -55,11 +52,9 @@ struct Daemon {
     config::Config cfg;
     uv_loop_t loop;
     std::unique_ptr<store::Db> db;
-    std::unique_ptr<store::CommitPump> pump;
-    std::unique_ptr<scripting::TaskScheduler> tasks;
-    stdlib::Services* services = nullptr;
-    std::unique_ptr<registry::Registry> registry;
-    std::unique_ptr<exec::Executor> executor;
+    std::unique_ptr<Engine> engine;
+    registry::Registry* registry = nullptr;
+    exec::Executor* executor = nullptr;
     std::unique_ptr<schedule::Scheduler> scheduler;
     std::unique_ptr<control::Context> ctx;
     std::unique_ptr<control::SocketServer> server;
@@ -74,14 +69,9 @@ struct Daemon {
             std::ofstream(cfg.workflows + "/" + name) << text;
         uv_loop_init(&loop);
         db = std::move(store::Db::open(dir.file("luaflow.db")).value());
-        pump = std::make_unique<store::CommitPump>(&loop, *db);
-        tasks = std::make_unique<scripting::TaskScheduler>(&loop);
-        registry =
-            std::make_unique<registry::Registry>(&loop, *db, cfg.workflows, [this](const std::string& id) {
-                return sandbox_options(cfg, *services, id);
-            });
-        executor = std::make_unique<exec::Executor>(&loop, *db, *registry, *tasks, cfg);
-        services = executor.get();
+        engine = std::make_unique<Engine>(&loop, *db, cfg);
+        registry = &engine->registry;
+        executor = &engine->executor;
         for (const auto& e : registry::first_load(*registry, &loop).errors)
             fuzz::violated("a fuzz workflow does not load: " + e.to_string());
         scheduler = std::make_unique<schedule::Scheduler>(&loop, *db, *registry, *executor);

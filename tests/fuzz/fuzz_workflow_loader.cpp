@@ -2,7 +2,7 @@
 // loads one (scripting::load_workflow with the production sandbox options: the standard library, the
 // memory cap of the default config, the 2 s load deadline) and checked as the registry checks it
 // (schedule::check_schedule). What must hold: the load returns, with a definition or with errors.
-#include "daemon/app.hpp"
+#include "daemon/engine.hpp"
 #include "daemon/schedule/check.hpp"
 #include "scripting/workflow_loader.hpp"
 #include "tests/fuzz/fuzz_support.hpp"

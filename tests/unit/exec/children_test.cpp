@@ -8,7 +8,7 @@
 
 using namespace luaflow;
 using nlohmann::json;
-using testing::Engine;
+using testing::TestEngine;
 
 namespace {
 
@@ -16,13 +16,13 @@ double seconds(const json& t) {
     return static_cast<double>(*parse_rfc3339(t.get<std::string>())) / 1000.0;
 }
 
-json inspect(Engine& e, const std::string& id) {
+json inspect(TestEngine& e, const std::string& id) {
     auto row = store::find_execution(*e.db, id);
     REQUIRE(row);
     return store::inspect_document(*row);
 }
 
-json executions_of(Engine& e, const std::string& workflow) {
+json executions_of(TestEngine& e, const std::string& workflow) {
     store::ExecutionFilter f;
     f.workflow = workflow;
     return store::list_executions(*e.db, f);
@@ -40,7 +40,7 @@ return workflow {
 } // namespace
 
 TEST_CASE("workflows.run with wait returns the child's report; the child names its parent") {
-    Engine e(Engine::Files{{"child.lua", kChild}, {"parent.lua", R"(
+    TestEngine e(TestEngine::Files{{"child.lua", kChild}, {"parent.lua", R"(
 return workflow {
   actions = {
     call = { run = function()
@@ -65,7 +65,7 @@ return workflow {
 }
 
 TEST_CASE("without wait the id comes back at once, but the action does not finish before its child") {
-    Engine e(Engine::Files{{"child.lua", kChild}, {"parent.lua", R"(
+    TestEngine e(TestEngine::Files{{"child.lua", kChild}, {"parent.lua", R"(
 return workflow {
   actions = {
     fire = { run = function() return workflows.run("child", { n = 0.3 }) end },
@@ -79,14 +79,14 @@ return workflow {
 }
 
 TEST_CASE("a failed attempt cancels its unfinished children; cancelling the parent cancels them too") {
-    Engine e(Engine::Files{{"child.lua", kChild},
-                           {"parent.lua", R"(
+    TestEngine e(TestEngine::Files{{"child.lua", kChild},
+                                   {"parent.lua", R"(
 return workflow {
   actions = {
     boom = { run = function() workflows.run("child", { n = 30 }); error("parent broke") end },
   },
 })"},
-                           {"waiter.lua", R"(
+                                   {"waiter.lua", R"(
 return workflow {
   actions = {
     hold = { run = function() workflows.run("child", { n = 30 }, { wait = true }) end },
@@ -120,7 +120,7 @@ return workflow {
 }
 
 TEST_CASE("a retried attempt gets back the child the same call started, unless it failed") {
-    Engine e(Engine::Files{{"child.lua", kChild}, {"parent.lua", R"(
+    TestEngine e(TestEngine::Files{{"child.lua", kChild}, {"parent.lua", R"(
 return workflow {
   actions = {
     call = { retries = 2, retry_delay = "10ms", run = function(ctx)
@@ -141,12 +141,12 @@ return workflow {
 }
 
 TEST_CASE("workflows.run errors name the workflow and the cause") {
-    Engine e(Engine::Files{{"child.lua", kChild},
-                           {"self.lua", R"(
+    TestEngine e(TestEngine::Files{{"child.lua", kChild},
+                                   {"self.lua", R"(
 return workflow {
   actions = { again = { run = function() return workflows.run("self", {}, { wait = true }) end } },
 })"},
-                           {"deep.lua", R"(
+                                   {"deep.lua", R"(
 return workflow {
   concurrency = 100,
   input = { depth = { type = "number", default = 0 } },
@@ -155,7 +155,7 @@ return workflow {
     if r.status ~= "succeeded" then error("child " .. r.status) end
   end } },
 })"},
-                           {"bad.lua", R"(
+                                   {"bad.lua", R"(
 local function message(...) local ok, e = pcall(...); return ok and "no error" or e end
 return workflow {
   actions = {

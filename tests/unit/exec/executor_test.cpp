@@ -9,7 +9,7 @@
 
 using namespace luaflow;
 using nlohmann::json;
-using testing::Engine;
+using testing::TestEngine;
 
 namespace {
 
@@ -21,7 +21,7 @@ double seconds(const json& t) {
 } // namespace
 
 TEST_CASE("actions run in graph order and see the outputs before them") {
-    Engine e(Engine::Files{{"chain.lua", R"(
+    TestEngine e(TestEngine::Files{{"chain.lua", R"(
 return workflow {
   actions = {
     c = { needs = { "b" }, run = function(ctx) return ctx.outputs.a + ctx.outputs.b end },
@@ -36,7 +36,7 @@ return workflow {
 }
 
 TEST_CASE("a failed need skips its dependents unless always, and the execution fails") {
-    Engine e(Engine::Files{{"f.lua", R"(
+    TestEngine e(TestEngine::Files{{"f.lua", R"(
 return workflow {
   actions = {
     bad = { run = function() error("no disk") end },
@@ -53,7 +53,7 @@ return workflow {
 }
 
 TEST_CASE("parallel actions merge the shared keys they change; a failed attempt's changes are dropped") {
-    Engine e(Engine::Files{{"s.lua", R"(
+    TestEngine e(TestEngine::Files{{"s.lua", R"(
 return workflow {
   context = { keep = 1, drop = 2 },
   actions = {
@@ -70,7 +70,7 @@ return workflow {
 }
 
 TEST_CASE("an output that is not JSON fails the attempt naming the path") {
-    Engine e(Engine::Files{{"o.lua", R"(
+    TestEngine e(TestEngine::Files{{"o.lua", R"(
 return workflow { actions = { a = { run = function() return { items = { 1, 2, print or function() end } } end } } })"}});
     json r = e.run("o");
     CHECK(r["actions"]["a"]["status"] == "failed");
@@ -78,12 +78,12 @@ return workflow { actions = { a = { run = function() return { items = { 1, 2, pr
 }
 
 TEST_CASE("a queue's concurrency limits actions across executions") {
-    Engine e(Engine::Files{{"q.lua", R"(
+    TestEngine e(TestEngine::Files{{"q.lua", R"(
 return workflow {
   concurrency = 10,
   actions = { a = { queue = "one", run = function(ctx) sleep(0.05); return true end } },
 })"}},
-             {{"one", 1}});
+                 {{"one", 1}});
     std::vector<std::string> ids;
     for (int i = 0; i < 3; ++i) {
         exec::SubmitRequest req;
@@ -109,7 +109,7 @@ return workflow {
 }
 
 TEST_CASE("the whole-execution timeout stops running actions") {
-    Engine e(Engine::Files{{"t.lua", R"(
+    TestEngine e(TestEngine::Files{{"t.lua", R"(
 return workflow {
   timeout = "200ms",
   actions = { a = { run = function() sleep(10) end }, b = { needs = { "a" }, run = function() return 1 end } },
@@ -122,7 +122,7 @@ return workflow {
 }
 
 TEST_CASE("overlap skip refuses a run at the concurrency limit") {
-    Engine e(Engine::Files{{"k.lua", R"(
+    TestEngine e(TestEngine::Files{{"k.lua", R"(
 return workflow { overlap = "skip", actions = { a = { run = function() sleep(0.05) return 1 end } } })"}});
     exec::SubmitRequest req;
     req.workflow = "k";
@@ -136,7 +136,7 @@ return workflow { overlap = "skip", actions = { a = { run = function() sleep(0.0
 TEST_CASE("no Lua reference outlives the engine") {
     long before = scripting::LuaRef::live_count();
     {
-        Engine e(Engine::Files{
+        TestEngine e(TestEngine::Files{
             {"r.lua",
              R"(return workflow { actions = { a = { run = function(ctx) sleep(0.01) return ctx.input end } } })"}});
         e.run("r", {{"v", 1}});

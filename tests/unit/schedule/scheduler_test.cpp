@@ -15,12 +15,12 @@ constexpr std::int64_t kSecond = 1'000'000'000;
 constexpr std::int64_t kStart = 1'800'000'000; // 2027-01-15T08:00:00Z, a whole minute
 
 // The engine with a scheduler on it, whose wall clock is `now`.
-struct Rig : testing::Engine {
+struct Rig : testing::TestEngine {
     std::unique_ptr<schedule::Scheduler> schedules;
     std::int64_t now =
         (kStart + 5) * kSecond; // five seconds into a minute: the first fire is the next minute
 
-    explicit Rig(const std::string& workflow) : Engine(Files{{"wf.lua", workflow}}) {
+    explicit Rig(const std::string& workflow) : TestEngine(Files{{"wf.lua", workflow}}) {
         schedules =
             std::make_unique<schedule::Scheduler>(&loop, *db, *registry, *executor, [this] { return now; });
         schedules->start();

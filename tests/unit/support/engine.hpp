@@ -1,9 +1,7 @@
 #pragma once
 // A real engine for unit tests: a loop, a store in a temp directory, a registry over a workflows
 // directory written by the test, and the executor (STYLE 2.11: a real loop and a real SQLite file).
-#include "daemon/app.hpp"
-#include "daemon/exec/executor.hpp"
-#include "daemon/store/commit_pump.hpp"
+#include "daemon/engine.hpp"
 #include "tests/unit/support/temp_dir.hpp"
 
 #include <doctest/doctest.h>
@@ -18,19 +16,18 @@ namespace luaflow::testing {
 
 using nlohmann::json;
 
-struct Engine {
+struct TestEngine {
     testing::TempDir dir;
     config::Config cfg;
     uv_loop_t loop;
     std::unique_ptr<store::Db> db;
-    std::unique_ptr<store::CommitPump> pump;
-    std::unique_ptr<scripting::TaskScheduler> scheduler;
-    stdlib::Services* services = nullptr;
-    std::unique_ptr<registry::Registry> registry;
-    std::unique_ptr<exec::Executor> executor;
+    std::unique_ptr<luaflow::Engine> engine;
+    scripting::TaskScheduler* scheduler = nullptr;
+    registry::Registry* registry = nullptr;
+    exec::Executor* executor = nullptr;
 
     using Files = std::map<std::string, std::string>;
-    explicit Engine(Files files, std::map<std::string, int> queues = {}) {
+    explicit TestEngine(Files files, std::map<std::string, int> queues = {}) {
         cfg.state = dir.path();
         cfg.workflows = dir.file("workflows");
         for (auto& [q, n] : queues)
@@ -40,23 +37,16 @@ struct Engine {
             std::ofstream(cfg.workflows + "/" + name) << text;
         uv_loop_init(&loop);
         db = std::move(store::Db::open(dir.file("luaflow.db")).value());
-        pump = std::make_unique<store::CommitPump>(&loop, *db);
-        scheduler = std::make_unique<scripting::TaskScheduler>(&loop);
-        registry =
-            std::make_unique<registry::Registry>(&loop, *db, cfg.workflows, [this](const std::string& id) {
-                return sandbox_options(cfg, *services, id);
-            });
-        executor = std::make_unique<exec::Executor>(&loop, *db, *registry, *scheduler, cfg);
-        services = executor.get();
+        engine = std::make_unique<luaflow::Engine>(&loop, *db, cfg);
+        scheduler = &engine->tasks;
+        registry = &engine->registry;
+        executor = &engine->executor;
         auto report = registry::first_load(*registry, &loop);
         for (auto& e : report.errors)
             FAIL(e.to_string());
     }
-    ~Engine() {
-        executor.reset();
-        registry.reset();
-        scheduler.reset();
-        pump.reset();
+    ~TestEngine() {
+        engine.reset();
         uv_run(&loop, UV_RUN_DEFAULT);
         db.reset();
         uv_loop_close(&loop);
