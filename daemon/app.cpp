@@ -17,6 +17,7 @@
 #include "daemon/store/db.hpp"
 #include "daemon/store/disk_space.hpp"
 #include "daemon/store/executions.hpp"
+#include "loop/uv_handle.hpp"
 #include "version.hpp"
 
 #include <csignal>
@@ -25,8 +26,10 @@
 #include <cstring>
 #include <fcntl.h>
 #include <filesystem>
+#include <functional>
 #include <malloc.h>
 #include <map>
+#include <memory>
 #include <set>
 #include <sys/file.h>
 #include <unistd.h>
@@ -58,25 +61,12 @@ void end_leftover_jobs(uv_loop_t* loop, store::Db& db) {
         uv_run(loop, UV_RUN_DEFAULT);
 }
 
-struct SignalBox {
-    uv_signal_t uv;
-    bool closing = false;
-    std::function<void()> fn;
-};
-
-loop::UvHandle<SignalBox> watch_signal(uv_loop_t* loop, int signum, std::function<void()> fn) {
-    auto* box = new SignalBox();
-    box->fn = std::move(fn);
-    uv_signal_init(loop, &box->uv);
-    loop::UvHandle<SignalBox> h(box);
-    uv_signal_start(
-        &box->uv,
-        [](uv_signal_t* s, int) {
-            if (auto* b = loop::box_of<SignalBox>(s)) b->fn();
-        },
-        signum);
-    uv_unref(h.handle());
-    return h;
+// A signal watched on the loop; a failure to watch it is said, and the daemon runs on without it.
+std::unique_ptr<loop::Signal> watch_signal(uv_loop_t* loop, int signum, std::function<void()> fn) {
+    auto watched = std::make_unique<loop::Signal>(loop);
+    if (int rc = watched->start(signum, std::move(fn)); rc != 0)
+        log::error("cannot watch signal %s: %s", sigabbrev_np(signum), uv_strerror(rc));
+    return watched;
 }
 
 // How long a start waits for a lock whose holder is not a running luaflowd: the one just killed (kill -9)

@@ -71,4 +71,45 @@ class Timer {
     UvHandle<Box> h_;
 };
 
+// Runs its callback at every loop turn while started (uv_idle): work spread over turns, such as the
+// run queue of Lua tasks, without the loop blocking for I/O in between.
+class Idle {
+  public:
+    explicit Idle(uv_loop_t* loop);
+    Idle(const Idle&) = delete;
+    Idle& operator=(const Idle&) = delete;
+
+    void start(std::function<void()> fn);
+    void stop();
+    bool active() const;
+
+  private:
+    struct Box {
+        uv_idle_t uv;
+        bool closing = false;
+        std::function<void()> fn;
+    };
+    UvHandle<Box> h_;
+};
+
+// A signal watched on the loop (uv_signal): the callback runs there, not in a signal handler. It does
+// not keep the loop alive on its own.
+class Signal {
+  public:
+    explicit Signal(uv_loop_t* loop);
+    Signal(const Signal&) = delete;
+    Signal& operator=(const Signal&) = delete;
+
+    // 0, or libuv's error code (an invalid signal number).
+    [[nodiscard]] int start(int signum, std::function<void()> fn);
+
+  private:
+    struct Box {
+        uv_signal_t uv;
+        bool closing = false;
+        std::function<void()> fn;
+    };
+    UvHandle<Box> h_;
+};
+
 } // namespace luaflow::loop

@@ -27,18 +27,9 @@ std::string error_text(lua_State* co) {
 
 } // namespace
 
-TaskScheduler::TaskScheduler(uv_loop_t* loop) : loop_(loop) {
-    idle_ = new IdleBox();
-    idle_->owner = this;
-    uv_idle_init(loop, &idle_->uv);
-    idle_->uv.data = idle_;
-}
+TaskScheduler::TaskScheduler(uv_loop_t* loop) : loop_(loop), idle_(loop) {}
 
-TaskScheduler::~TaskScheduler() {
-    idle_->closing = true;
-    uv_close(reinterpret_cast<uv_handle_t*>(&idle_->uv),
-             [](uv_handle_t* h) { delete static_cast<IdleBox*>(h->data); });
-}
+TaskScheduler::~TaskScheduler() = default;
 
 std::uint64_t TaskScheduler::add(Task* task) {
     std::uint64_t id = next_id_++;
@@ -52,12 +43,7 @@ void TaskScheduler::remove(std::uint64_t id) {
 
 void TaskScheduler::make_runnable(std::uint64_t id) {
     runnable_.push_back(id);
-    if (!uv_is_active(reinterpret_cast<uv_handle_t*>(&idle_->uv))) {
-        uv_idle_start(&idle_->uv, [](uv_idle_t* h) {
-            auto* box = static_cast<IdleBox*>(h->data);
-            if (!box->closing) box->owner->run_some();
-        });
-    }
+    if (!idle_.active()) idle_.start([this] { run_some(); });
 }
 
 void TaskScheduler::run_some() {
@@ -72,7 +58,7 @@ void TaskScheduler::run_some() {
         Task* task = it->second;
         task->step(std::exchange(task->resume_nargs_, 0));
     }
-    if (runnable_.empty()) uv_idle_stop(&idle_->uv);
+    if (runnable_.empty()) idle_.stop();
 }
 
 Task::Task(std::shared_ptr<LuaState> state, TaskScheduler& scheduler, TaskLabel label, Done done)

@@ -4,6 +4,7 @@
 // it owns), or uses up its time slice; a preempted task goes back to the TaskScheduler, which
 // resumes runnable tasks a few milliseconds per loop turn, so the loop keeps answering.
 #include "common/result.hpp"
+#include "loop/uv_handle.hpp"
 #include "scripting/lua_ref.hpp"
 #include "scripting/lua_state.hpp"
 
@@ -56,18 +57,13 @@ class TaskScheduler {
 
   private:
     friend class Task;
-    struct IdleBox {
-        uv_idle_t uv;
-        bool closing = false;
-        TaskScheduler* owner = nullptr;
-    };
     std::uint64_t add(Task* task);
     void remove(std::uint64_t id);
     void make_runnable(std::uint64_t id);
     void run_some();
 
     uv_loop_t* loop_;
-    IdleBox* idle_ = nullptr;
+    loop::Idle idle_; // runs run_some at every turn while a task is runnable
     std::uint64_t next_id_ = 1;
     std::unordered_map<std::uint64_t, Task*> tasks_;
     std::deque<std::uint64_t> runnable_;

@@ -71,7 +71,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
 
     void start() {
         box_->self = shared_from_this();
-        uv_read_start(
+        int rc = uv_read_start(
             stream(),
             [](uv_handle_t*, size_t suggested, uv_buf_t* buf) {
                 buf->base = new char[suggested];
@@ -87,6 +87,10 @@ class Connection : public std::enable_shared_from_this<Connection> {
                 else if (n > 0)
                     conn->on_data(buf->base, static_cast<size_t>(n));
             });
+        if (rc != 0) {
+            log::warn("control socket: cannot read from a client: %s", uv_strerror(rc));
+            close();
+        }
     }
 
     void close() {

@@ -37,4 +37,46 @@ void Timer::unref() {
     uv_unref(h_.handle());
 }
 
+Idle::Idle(uv_loop_t* loop) {
+    auto* box = new Box();
+    uv_idle_init(loop, &box->uv);
+    h_ = UvHandle<Box>(box);
+}
+
+void Idle::start(std::function<void()> fn) {
+    h_->fn = std::move(fn);
+    uv_idle_start(&h_->uv, [](uv_idle_t* i) {
+        Box* b = box_of<Box>(i);
+        if (!b) return;
+        std::function<void()> f = b->fn; // a copy: the callback may stop or destroy this handle
+        f();
+    });
+}
+
+void Idle::stop() {
+    uv_idle_stop(&h_->uv);
+}
+
+bool Idle::active() const {
+    return uv_is_active(h_.handle()) != 0;
+}
+
+Signal::Signal(uv_loop_t* loop) {
+    auto* box = new Box();
+    uv_signal_init(loop, &box->uv);
+    h_ = UvHandle<Box>(box);
+}
+
+int Signal::start(int signum, std::function<void()> fn) {
+    h_->fn = std::move(fn);
+    int rc = uv_signal_start(
+        &h_->uv,
+        [](uv_signal_t* s, int) {
+            if (Box* b = box_of<Box>(s)) b->fn();
+        },
+        signum);
+    if (rc == 0) uv_unref(h_.handle());
+    return rc;
+}
+
 } // namespace luaflow::loop
