@@ -62,15 +62,15 @@ class Connection : public std::enable_shared_from_this<Connection> {
     };
 
     Connection(uv_loop_t* loop, Handler& handler) : handler_(handler) {
-        box_ = new Box();
-        uv_pipe_init(loop, &box_->uv, 0);
-        box_->uv.data = box_;
+        auto* box = new Box();
+        uv_pipe_init(loop, &box->uv, 0); // cannot fail for a pipe
+        handle_ = loop::UvHandle<Box>(box);
     }
 
-    uv_stream_t* stream() { return reinterpret_cast<uv_stream_t*>(&box_->uv); }
+    uv_stream_t* stream() { return reinterpret_cast<uv_stream_t*>(&handle_->uv); }
 
     void start() {
-        box_->self = shared_from_this();
+        handle_->self = shared_from_this();
         int rc = uv_read_start(
             stream(),
             [](uv_handle_t*, size_t suggested, uv_buf_t* buf) {
@@ -79,8 +79,8 @@ class Connection : public std::enable_shared_from_this<Connection> {
             },
             [](uv_stream_t* s, ssize_t n, const uv_buf_t* buf) {
                 std::unique_ptr<char[]> owned(buf->base);
-                auto* box = static_cast<Box*>(s->data);
-                if (box->closing) return;
+                auto* box = loop::box_of<Box>(s);
+                if (!box) return;
                 std::shared_ptr<Connection> conn = box->self;
                 if (n < 0)
                     conn->close();
@@ -94,8 +94,10 @@ class Connection : public std::enable_shared_from_this<Connection> {
     }
 
     void close() {
-        if (box_->closing) return;
-        box_->closing = true;
+        if (!handle_) return;
+        // Closed from here on (closed() holds while the replies are dropped); the box holds this
+        // connection until libuv has closed the handle.
+        loop::UvHandle<Box> handle = std::move(handle_);
         for (auto& r : replies_) {
             // Dropped unrun: they may hold what holds this reply (a stream waiting for the drain).
             auto gone = std::exchange(r->gone_, nullptr);
@@ -103,14 +105,10 @@ class Connection : public std::enable_shared_from_this<Connection> {
             if (!r->done && gone) gone();
         }
         replies_.clear();
-        uv_close(reinterpret_cast<uv_handle_t*>(&box_->uv), [](uv_handle_t* h) {
-            auto* box = static_cast<Box*>(h->data);
-            box->self.reset();
-            delete box;
-        });
+        handle.reset();
     }
 
-    bool closed() const { return box_->closing; }
+    bool closed() const { return !handle_; }
 
     // Runs the head reply's drain callback once nothing of it waits: no line queued, no write in flight.
     void check_drained() {
@@ -259,7 +257,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
     };
 
     Handler& handler_;
-    Box* box_;
+    loop::UvHandle<Box> handle_;
     std::string buffer_;
     std::deque<std::shared_ptr<ConnectionReply>> replies_;
     std::size_t writes_in_flight_ = 0;
