@@ -7,7 +7,6 @@
 #include "daemon/engine.hpp"
 #include "daemon/exec/executor.hpp"
 #include "daemon/exec/leftovers.hpp"
-#include "daemon/exec/retention_pruner.hpp"
 #include "daemon/offline.hpp"
 #include "daemon/registry/registry.hpp"
 #include "daemon/registry/workflow_files.hpp"
@@ -17,6 +16,7 @@
 #include "daemon/store/db.hpp"
 #include "daemon/store/disk_space.hpp"
 #include "daemon/store/executions.hpp"
+#include "daemon/store/retention_pruner.hpp"
 #include "loop/uv_handle.hpp"
 #include "version.hpp"
 
@@ -235,8 +235,8 @@ int run_daemon(const Options& options, std::int64_t started_ns) {
         };
         scheduler.start();
         db->flush();
-        exec::RetentionPruner pruner(&loop, *db, cfg.state + "/scratch");
-        pruner.configure(cfg);
+        store::RetentionPruner pruner(&loop, *db, cfg.state + "/scratch");
+        pruner.configure(cfg.retention.days, cfg.retention.keep_per_workflow);
         pruner.start();
 
         auto reload = [&](registry::Registry::ReloadDone done) {
@@ -252,7 +252,7 @@ int run_daemon(const Options& options, std::int64_t started_ns) {
                 fresh->workflows = cfg.workflows;
                 cfg = std::move(fresh.value());
                 executor.apply_config(cfg);
-                pruner.configure(cfg);
+                pruner.configure(cfg.retention.days, cfg.retention.keep_per_workflow);
             } else {
                 log::error("config not reloaded: %s", fresh.error().message.c_str());
             }

@@ -27,7 +27,7 @@ struct Engine {
     Engine& operator=(const Engine&) = delete;
 
     store::CommitPump pump;
-    scripting::TaskScheduler tasks;
+    scripting::RunQueue tasks;
     registry::Registry registry;
     exec::Executor executor; // last: it uses the others, and goes first
 };

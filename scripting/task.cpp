@@ -27,26 +27,26 @@ std::string error_text(lua_State* co) {
 
 } // namespace
 
-TaskScheduler::TaskScheduler(uv_loop_t* loop) : loop_(loop), idle_(loop) {}
+RunQueue::RunQueue(uv_loop_t* loop) : loop_(loop), idle_(loop) {}
 
-TaskScheduler::~TaskScheduler() = default;
+RunQueue::~RunQueue() = default;
 
-std::uint64_t TaskScheduler::add(Task* task) {
+std::uint64_t RunQueue::add(Task* task) {
     std::uint64_t id = next_id_++;
     tasks_.emplace(id, task);
     return id;
 }
 
-void TaskScheduler::remove(std::uint64_t id) {
+void RunQueue::remove(std::uint64_t id) {
     tasks_.erase(id);
 }
 
-void TaskScheduler::make_runnable(std::uint64_t id) {
+void RunQueue::make_runnable(std::uint64_t id) {
     runnable_.push_back(id);
     if (!idle_.active()) idle_.start([this] { run_some(); });
 }
 
-void TaskScheduler::run_some() {
+void RunQueue::run_some() {
     std::uint64_t budget_end = uv_hrtime() + kTurnBudgetNs;
     // Each task queued at the start of this turn gets at most one slice now; round robin.
     std::size_t n = runnable_.size();
@@ -61,7 +61,7 @@ void TaskScheduler::run_some() {
     if (runnable_.empty()) idle_.stop();
 }
 
-Task::Task(std::shared_ptr<LuaState> state, TaskScheduler& scheduler, TaskLabel label, Done done)
+Task::Task(std::shared_ptr<LuaState> state, RunQueue& scheduler, TaskLabel label, Done done)
     : state_(std::move(state)), scheduler_(scheduler), label_(std::move(label)), done_(std::move(done)) {
     id_ = scheduler_.add(this);
 }

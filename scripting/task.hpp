@@ -1,7 +1,7 @@
 #pragma once
 // The coroutine bridge (STYLE 2.5): one Task runs one Lua function as a coroutine on the loop thread.
 // Only this file calls lua_resume. A task runs until it returns, fails, waits on an operation (a Wait
-// it owns), or uses up its time slice; a preempted task goes back to the TaskScheduler, which
+// it owns), or uses up its time slice; a preempted task goes back to the RunQueue, which
 // resumes runnable tasks a few milliseconds per loop turn, so the loop keeps answering.
 #include "common/result.hpp"
 #include "loop/uv_handle.hpp"
@@ -45,12 +45,14 @@ struct TaskLabel {
 
 class Task;
 
-class TaskScheduler {
+// The runnable tasks, resumed round robin, a slice each, a turn's budget at a time (a run queue, as a
+// kernel's: the schedules of workflows are daemon/schedule's).
+class RunQueue {
   public:
-    explicit TaskScheduler(uv_loop_t* loop);
-    ~TaskScheduler();
-    TaskScheduler(const TaskScheduler&) = delete;
-    TaskScheduler& operator=(const TaskScheduler&) = delete;
+    explicit RunQueue(uv_loop_t* loop);
+    ~RunQueue();
+    RunQueue(const RunQueue&) = delete;
+    RunQueue& operator=(const RunQueue&) = delete;
 
     uv_loop_t* loop() const { return loop_; }
     std::size_t runnable() const { return runnable_.size(); }
@@ -75,7 +77,7 @@ class Task {
     // on results_thread() from index 1 to lua_gettop(). The task may be destroyed inside the callback.
     using Done = std::function<void(Task&, const TaskOutcome&)>;
 
-    Task(std::shared_ptr<LuaState> state, TaskScheduler& scheduler, TaskLabel label, Done done);
+    Task(std::shared_ptr<LuaState> state, RunQueue& scheduler, TaskLabel label, Done done);
     ~Task();
     Task(const Task&) = delete;
     Task& operator=(const Task&) = delete;
@@ -103,7 +105,7 @@ class Task {
     bool finished() const { return finished_; }
 
   private:
-    friend class TaskScheduler;
+    friend class RunQueue;
     void step(int nargs);
     void finish(TaskOutcome outcome);
     void fail_for_memory(const std::string& why);
@@ -111,7 +113,7 @@ class Task {
     void release_coroutine();
 
     std::shared_ptr<LuaState> state_;
-    TaskScheduler& scheduler_;
+    RunQueue& scheduler_;
     TaskLabel label_;
     Done done_;
     std::uint64_t id_ = 0;

@@ -28,7 +28,7 @@ Push push_report(nlohmann::json report) {
     };
 }
 
-int l_run(lua_State* L) {
+int l_workflows_run(lua_State* L) {
     scripting::Task* task = scripting::Task::current(L);
     if (!task)
         return luaL_error(L, "workflows.run: only allowed while an action runs (not at load time or inside a "
@@ -90,7 +90,7 @@ int l_run(lua_State* L) {
 
 void install_workflows(lua_State* L, int env) {
     lua_newtable(L);
-    lua_pushcfunction(L, l_run);
+    lua_pushcfunction(L, l_workflows_run);
     lua_setfield(L, -2, "run");
     lua_setfield(L, env, "workflows");
 }

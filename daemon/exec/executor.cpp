@@ -32,7 +32,7 @@ const std::vector<std::string> kDefaultPass = {"PATH", "HOME", "LANG", "LC_ALL",
 } // namespace
 
 Executor::Executor(uv_loop_t* loop, store::Db& db, registry::Registry& registry,
-                   scripting::TaskScheduler& scheduler, const config::Config& config)
+                   scripting::RunQueue& scheduler, const config::Config& config)
     : loop_(loop), db_(db), registry_(registry), scheduler_(scheduler), lua_runner_(scheduler),
       passed_env_(passed_environment(config.env.pass.empty() ? kDefaultPass : config.env.pass)),
       process_runner_(

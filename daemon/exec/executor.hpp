@@ -62,8 +62,8 @@ inline constexpr int kMaxChildDepth = 16;
 
 class Executor final : public stdlib::Services, public stdlib::ChildWorkflows {
   public:
-    Executor(uv_loop_t* loop, store::Db& db, registry::Registry& registry,
-             scripting::TaskScheduler& scheduler, const config::Config& config);
+    Executor(uv_loop_t* loop, store::Db& db, registry::Registry& registry, scripting::RunQueue& scheduler,
+             const config::Config& config);
     ~Executor() override;
 
     // Loads the executions the store holds as queued or running and carries them on (SPEC 5).
@@ -202,7 +202,7 @@ class Executor final : public stdlib::Services, public stdlib::ChildWorkflows {
     loop::CurlMulti curl_{loop_};
     store::Db& db_;
     registry::Registry& registry_;
-    scripting::TaskScheduler& scheduler_;
+    scripting::RunQueue& scheduler_;
     LuaRunner lua_runner_;
     std::map<std::string, std::string> passed_env_; // env.pass, read at start (what jobs inherit)
     StoreKeyValue kv_{db_};

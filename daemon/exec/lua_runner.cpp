@@ -28,7 +28,7 @@ class LuaCall final : public Attempt {
     enum class Mode { body, when, argv };
     using Finished = std::function<void(AttemptResult, bool truthy)>;
 
-    LuaCall(scripting::TaskScheduler& scheduler, const AttemptSpec& spec, Mode mode, Finished finished)
+    LuaCall(scripting::RunQueue& scheduler, const AttemptSpec& spec, Mode mode, Finished finished)
         : scheduler_(scheduler), spec_(spec), mode_(mode), finished_(std::move(finished)) {}
 
     void start() override {
@@ -212,7 +212,7 @@ class LuaCall final : public Attempt {
         f(std::move(r), truthy);
     }
 
-    scripting::TaskScheduler& scheduler_;
+    scripting::RunQueue& scheduler_;
     AttemptSpec spec_;
     Mode mode_;
     Finished finished_;

@@ -12,7 +12,7 @@ using WhenDone = std::function<void(std::optional<bool> run_it, AttemptResult fa
 
 class LuaRunner {
   public:
-    explicit LuaRunner(scripting::TaskScheduler& scheduler) : scheduler_(scheduler) {}
+    explicit LuaRunner(scripting::RunQueue& scheduler) : scheduler_(scheduler) {}
 
     // An attempt that calls the action's function (or script chunk) with ctx once started.
     std::unique_ptr<Attempt> run(const AttemptSpec& spec, AttemptDone done);
@@ -22,7 +22,7 @@ class LuaRunner {
     std::unique_ptr<Attempt> check_when(const AttemptSpec& spec, WhenDone done);
 
   private:
-    scripting::TaskScheduler& scheduler_;
+    scripting::RunQueue& scheduler_;
 };
 
 } // namespace luaflow::exec

@@ -22,7 +22,7 @@ struct TestEngine {
     uv_loop_t loop;
     std::unique_ptr<store::Db> db;
     std::unique_ptr<luaflow::Engine> engine;
-    scripting::TaskScheduler* scheduler = nullptr;
+    scripting::RunQueue* scheduler = nullptr;
     registry::Registry* registry = nullptr;
     exec::Executor* executor = nullptr;
 

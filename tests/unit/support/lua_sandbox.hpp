@@ -20,7 +20,7 @@ namespace luaflow::testing {
 struct LuaSandbox {
     uv_loop_t loop;
     std::shared_ptr<scripting::LuaState> state;
-    std::unique_ptr<scripting::TaskScheduler> scheduler;
+    std::unique_ptr<scripting::RunQueue> scheduler;
 
     LuaSandbox() { uv_loop_init(&loop); }
     LuaSandbox(const LuaSandbox&) = delete;
@@ -39,7 +39,7 @@ struct LuaSandbox {
             stdlib::install(L, env, services, workflow);
         };
         state = std::shared_ptr<scripting::LuaState>(std::move(scripting::LuaState::create(o).value()));
-        scheduler = std::make_unique<scripting::TaskScheduler>(&loop);
+        scheduler = std::make_unique<scripting::RunQueue>(&loop);
     }
     // Drops the tasks' scheduler and the state, and lets libuv close what they held.
     void close() {

@@ -1,4 +1,4 @@
-#include "daemon/exec/retention_pruner.hpp"
+#include "daemon/store/retention_pruner.hpp"
 
 #include "common/log.hpp"
 #include "daemon/store/events.hpp"
@@ -8,7 +8,7 @@
 #include <filesystem>
 #include <memory>
 
-namespace luaflow::exec {
+namespace luaflow::store {
 
 namespace {
 
@@ -33,12 +33,12 @@ void remove_in_pool(uv_loop_t* loop, const std::vector<std::string>& paths) {
 
 } // namespace
 
-RetentionPruner::RetentionPruner(uv_loop_t* loop, store::Db& db, std::string scratch_root)
+RetentionPruner::RetentionPruner(uv_loop_t* loop, Db& db, std::string scratch_root)
     : loop_(loop), db_(db), scratch_root_(std::move(scratch_root)), hourly_(loop), next_batch_(loop) {}
 
-void RetentionPruner::configure(const config::Config& config) {
-    days_ = config.retention.days;
-    keep_ = config.retention.keep_per_workflow;
+void RetentionPruner::configure(int days, int keep_per_workflow) {
+    days_ = days;
+    keep_ = keep_per_workflow;
 }
 
 void RetentionPruner::start() {
@@ -50,8 +50,8 @@ void RetentionPruner::start() {
 void RetentionPruner::step() {
     UnixMillis cutoff = now_unix_ms() - static_cast<UnixMillis>(days_) * 86'400'000;
     // Workflow events (dropped occurrences) age out with the executions; an execution's go with it.
-    store::prune_events(db_, cutoff);
-    std::vector<std::string> ids = store::prune_executions(db_, cutoff, keep_, kBatch);
+    prune_events(db_, cutoff);
+    std::vector<std::string> ids = prune_executions(db_, cutoff, keep_, kBatch);
     if (ids.empty()) return;
     log::info("retention: pruned %zu execution(s) older than %d days", ids.size(), days_);
     std::vector<std::string> dirs;
@@ -65,4 +65,4 @@ void RetentionPruner::step() {
     }
 }
 
-} // namespace luaflow::exec
+} // namespace luaflow::store

@@ -1,18 +1,19 @@
 #pragma once
 // Runs store::prune_executions at start-up and every hour, a batch per loop turn, and removes the
 // pruned executions' scratch directories on the thread pool.
-#include "daemon/config/config.hpp"
 #include "daemon/store/db.hpp"
 #include "loop/uv_handle.hpp"
 
 #include <string>
 
-namespace luaflow::exec {
+namespace luaflow::store {
 
 class RetentionPruner {
   public:
-    RetentionPruner(uv_loop_t* loop, store::Db& db, std::string scratch_root);
-    void configure(const config::Config& config);
+    RetentionPruner(uv_loop_t* loop, Db& db, std::string scratch_root);
+    // The config's retention: executions finished more than `days` ago, beyond the newest
+    // `keep_per_workflow` of each workflow, go.
+    void configure(int days, int keep_per_workflow);
     // Starts a pass now and every hour after.
     void start();
 
@@ -20,7 +21,7 @@ class RetentionPruner {
     void step();
 
     uv_loop_t* loop_;
-    store::Db& db_;
+    Db& db_;
     std::string scratch_root_;
     int days_ = 30;
     int keep_ = 1000;
@@ -28,4 +29,4 @@ class RetentionPruner {
     loop::Timer next_batch_;
 };
 
-} // namespace luaflow::exec
+} // namespace luaflow::store
