@@ -49,6 +49,19 @@ template <class Box, class H> Box* box_of(H* h) {
     return b && !b->closing ? b : nullptr;
 }
 
+// Inits `box->uv` as a pipe (for a pipe this cannot fail) and owns it.
+template <class Box> UvHandle<Box> pipe_handle(uv_loop_t* loop, Box* box) {
+    uv_pipe_init(loop, &box->uv, 0);
+    return UvHandle<Box>(box);
+}
+
+// The box of a handle whose one callback is a std::function it owns (Timer, Idle, Signal).
+template <class H> struct CallbackBox {
+    H uv;
+    bool closing = false;
+    std::function<void()> fn;
+};
+
 // A one-shot or repeating timer whose callback is a std::function owned by the timer.
 class Timer {
   public:
@@ -63,11 +76,7 @@ class Timer {
     void unref();
 
   private:
-    struct Box {
-        uv_timer_t uv;
-        bool closing = false;
-        std::function<void()> fn;
-    };
+    using Box = CallbackBox<uv_timer_t>;
     UvHandle<Box> h_;
 };
 
@@ -84,11 +93,7 @@ class Idle {
     bool active() const;
 
   private:
-    struct Box {
-        uv_idle_t uv;
-        bool closing = false;
-        std::function<void()> fn;
-    };
+    using Box = CallbackBox<uv_idle_t>;
     UvHandle<Box> h_;
 };
 
@@ -104,11 +109,7 @@ class Signal {
     [[nodiscard]] int start(int signum, std::function<void()> fn);
 
   private:
-    struct Box {
-        uv_signal_t uv;
-        bool closing = false;
-        std::function<void()> fn;
-    };
+    using Box = CallbackBox<uv_signal_t>;
     UvHandle<Box> h_;
 };
 

@@ -62,9 +62,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
     };
 
     Connection(uv_loop_t* loop, Handler& handler) : handler_(handler) {
-        auto* box = new Box();
-        uv_pipe_init(loop, &box->uv, 0); // cannot fail for a pipe
-        handle_ = loop::UvHandle<Box>(box);
+        handle_ = loop::pipe_handle(loop, new Box());
     }
 
     uv_stream_t* stream() { return reinterpret_cast<uv_stream_t*>(&handle_->uv); }
@@ -384,8 +382,7 @@ Result<void> SocketServer::listen(const std::string& path, std::optional<unsigne
     ::unlink(path.c_str()); // a stale socket of a daemon that died
     auto* box = new ServerBox();
     box->owner = this;
-    uv_pipe_init(loop_, &box->uv, 0);
-    server_ = loop::UvHandle<ServerBox>(box);
+    server_ = loop::pipe_handle(loop_, box);
     int rc = uv_pipe_bind(&box->uv, path.c_str());
     if (rc == 0)
         rc = uv_listen(reinterpret_cast<uv_stream_t*>(&box->uv), 128, [](uv_stream_t* s, int status) {
