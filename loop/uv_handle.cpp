@@ -79,4 +79,22 @@ int Signal::start(int signum, std::function<void()> fn) {
     return rc;
 }
 
+FsWatch::FsWatch(uv_loop_t* loop) {
+    auto* box = new Box();
+    uv_fs_event_init(loop, &box->uv);
+    h_ = UvHandle<Box>(box);
+}
+
+int FsWatch::start(const std::string& path, std::function<void()> fn) {
+    h_->fn = std::move(fn);
+    int rc = uv_fs_event_start(
+        &h_->uv,
+        [](uv_fs_event_t* e, const char*, int, int) {
+            if (Box* b = box_of<Box>(e)) b->fn();
+        },
+        path.c_str(), 0);
+    if (rc == 0) uv_unref(h_.handle());
+    return rc;
+}
+
 } // namespace luaflow::loop

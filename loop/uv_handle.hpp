@@ -6,6 +6,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <string>
 #include <utility>
 
 namespace luaflow::loop {
@@ -110,6 +111,22 @@ class Signal {
 
   private:
     using Box = CallbackBox<uv_signal_t>;
+    UvHandle<Box> h_;
+};
+
+// A watch of one path for changes (uv_fs_event: inotify on Linux); the callback runs on the loop at
+// each change. It does not keep the loop alive on its own.
+class FsWatch {
+  public:
+    explicit FsWatch(uv_loop_t* loop);
+    FsWatch(const FsWatch&) = delete;
+    FsWatch& operator=(const FsWatch&) = delete;
+
+    // 0, or libuv's error code (UV_ENOENT: the path is gone).
+    [[nodiscard]] int start(const std::string& path, std::function<void()> fn);
+
+  private:
+    using Box = CallbackBox<uv_fs_event_t>;
     UvHandle<Box> h_;
 };
 

@@ -226,23 +226,12 @@ Result<std::string> Registry::load_only(const std::string& path) {
 }
 
 void Registry::watch_path(const std::string& path) {
-    auto* box = new FsEventBox();
-    box->owner = this;
-    uv_fs_event_init(loop_, &box->uv);
-    loop::UvHandle<FsEventBox> handle(box);
-    int rc = uv_fs_event_start(
-        &box->uv,
-        [](uv_fs_event_t* h, const char*, int, int) {
-            if (auto* b = loop::box_of<FsEventBox>(h)) b->owner->schedule_reload();
-        },
-        path.c_str(), 0);
-    if (rc != 0) {
+    auto watch = std::make_unique<loop::FsWatch>(loop_);
+    if (int rc = watch->start(path, [this] { schedule_reload(); }); rc != 0) {
         if (rc != UV_ENOENT) log::warn("cannot watch %s: %s", path.c_str(), uv_strerror(rc));
         return;
     }
-    // The watcher must not keep the loop alive on its own.
-    uv_unref(handle.handle());
-    watchers_.push_back(std::move(handle));
+    watchers_.push_back(std::move(watch));
 }
 
 void Registry::watch() {

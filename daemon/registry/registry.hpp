@@ -69,11 +69,6 @@ class Registry {
     std::function<void(const std::vector<std::string>& changed)> on_change;
 
   private:
-    struct FsEventBox {
-        uv_fs_event_t uv;
-        bool closing = false;
-        Registry* owner = nullptr;
-    };
     // `pre`: the file as the scan read it, or null to read it here.
     void load_file(WorkflowEntry& entry, const std::string& path, bool force,
                    std::vector<std::string>& changed, const ReadFile* pre = nullptr);
@@ -94,7 +89,7 @@ class Registry {
     Check check_;
     std::map<std::string, WorkflowEntry> entries_;
     LibSnapshot lib_;
-    std::vector<loop::UvHandle<FsEventBox>> watchers_;
+    std::vector<std::unique_ptr<loop::FsWatch>> watchers_;
     std::vector<std::string> watched_dirs_;
     bool watching_ = false;
     loop::Timer debounce_;
