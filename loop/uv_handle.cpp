@@ -61,6 +61,20 @@ bool Idle::active() const {
     return uv_is_active(h_.handle()) != 0;
 }
 
+Prepare::Prepare(uv_loop_t* loop) {
+    auto* box = new Box();
+    uv_prepare_init(loop, &box->uv);
+    h_ = UvHandle<Box>(box);
+}
+
+void Prepare::start(std::function<void()> fn) {
+    h_->fn = std::move(fn);
+    uv_prepare_start(&h_->uv, [](uv_prepare_t* p) {
+        if (Box* b = box_of<Box>(p)) b->fn();
+    });
+    uv_unref(h_.handle());
+}
+
 Signal::Signal(uv_loop_t* loop) {
     auto* box = new Box();
     uv_signal_init(loop, &box->uv);

@@ -98,6 +98,21 @@ class Idle {
     UvHandle<Box> h_;
 };
 
+// Runs its callback just before the loop blocks for I/O (uv_prepare), at every turn. It does not keep
+// the loop alive on its own.
+class Prepare {
+  public:
+    explicit Prepare(uv_loop_t* loop);
+    Prepare(const Prepare&) = delete;
+    Prepare& operator=(const Prepare&) = delete;
+
+    void start(std::function<void()> fn);
+
+  private:
+    using Box = CallbackBox<uv_prepare_t>;
+    UvHandle<Box> h_;
+};
+
 // A signal watched on the loop (uv_signal): the callback runs there, not in a signal handler. It does
 // not keep the loop alive on its own.
 class Signal {

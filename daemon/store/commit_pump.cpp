@@ -8,20 +8,8 @@ namespace {
 constexpr int kRoundsPerTurn = 8;
 } // namespace
 
-CommitPump::CommitPump(uv_loop_t* loop, Db& db) : db_(db) {
-    auto* p = new PrepareBox();
-    uv_prepare_init(loop, &p->uv);
-    p->pump = this;
-    prepare_ = loop::UvHandle<PrepareBox>(p);
-    uv_prepare_start(&p->uv, [](uv_prepare_t* h) {
-        if (auto* b = loop::box_of<PrepareBox>(h)) b->pump->on_prepare();
-    });
-    // The prepare handle must not keep the loop alive by itself.
-    uv_unref(prepare_.handle());
-
-    auto* i = new IdleBox();
-    uv_idle_init(loop, &i->uv);
-    idle_ = loop::UvHandle<IdleBox>(i);
+CommitPump::CommitPump(uv_loop_t* loop, Db& db) : db_(db), prepare_(loop), idle_(loop) {
+    prepare_.start([this] { on_prepare(); });
     db_.set_on_pending([this] { arm(); });
 }
 
@@ -30,14 +18,15 @@ CommitPump::~CommitPump() {
 }
 
 void CommitPump::arm() {
-    if (!uv_is_active(idle_.handle())) uv_idle_start(&idle_->uv, [](uv_idle_t*) {});
+    // Nothing to do in it: an active idle only keeps the next poll from blocking.
+    if (!idle_.active()) idle_.start([] {});
 }
 
 void CommitPump::on_prepare() {
     bool more = db_.pending();
     for (int round = 0; more && round < kRoundsPerTurn; ++round)
         more = db_.flush();
-    if (!more) uv_idle_stop(&idle_->uv);
+    if (!more) idle_.stop();
 }
 
 } // namespace luaflow::store

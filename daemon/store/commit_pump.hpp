@@ -15,21 +15,12 @@ class CommitPump {
     CommitPump& operator=(const CommitPump&) = delete;
 
   private:
-    struct PrepareBox {
-        uv_prepare_t uv;
-        bool closing = false;
-        CommitPump* pump = nullptr;
-    };
-    struct IdleBox {
-        uv_idle_t uv;
-        bool closing = false;
-    };
     void on_prepare();
     void arm();
 
     Db& db_;
-    loop::UvHandle<PrepareBox> prepare_;
-    loop::UvHandle<IdleBox> idle_;
+    loop::Prepare prepare_; // commits before the loop blocks
+    loop::Idle idle_;       // active while work remains: the next poll does not block
 };
 
 } // namespace luaflow::store
