@@ -8,6 +8,7 @@
 namespace luaflow {
 
 using UnixMillis = std::int64_t;
+using UnixSeconds = std::int64_t;
 
 UnixMillis now_unix_ms();
 // "2026-11-22T10:00:00.123+01:00" in the process's local zone.

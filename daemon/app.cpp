@@ -11,7 +11,7 @@
 #include "daemon/registry/registry.hpp"
 #include "daemon/registry/workflow_files.hpp"
 #include "daemon/schedule/scheduler.hpp"
-#include "daemon/service_notify.hpp"
+#include "loop/service_notify.hpp"
 #include "daemon/store/checkpointer.hpp"
 #include "daemon/store/db.hpp"
 #include "daemon/store/disk_space.hpp"

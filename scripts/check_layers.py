@@ -18,27 +18,21 @@ ROOT = os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(__file__)),
 LAYERS = {
     "common": 0,            # results, durations, times, JSON helpers, the socket protocol, logging
     "loop": 1,              # libuv: handles, timers, child processes, the thread pool, curl's multi
+    "daemon/tz": 1,         # IANA time zones (libical's table): instants to wall-clock times and back
     "scripting": 2,         # LuaJIT states, the sandbox, tasks (coroutines), the workflow loader
     "daemon/store": 2,      # SQLite: schema, statements, the per-turn commit, every table
     "stdlib": 3,            # the Lua standard library, over the Services interface
     "daemon/config": 3,     # luaflowd.lua, read in a sandbox
     "daemon/registry": 4,   # the workflows directory: files, lib/, hot reload
     "daemon/exec": 5,       # executions: the state machine, queues, hosts, runners, launchers
-    "daemon/schedule": 6,   # RRULE and cron, zones, the scheduler that submits executions
+    "daemon/schedule": 6,   # RRULE and cron, the scheduler that submits executions
     "daemon/control": 7,    # the Unix socket and its handlers
     "daemon": 8,            # the wiring: engine, app (the daemon), offline (validate/test), options
 }
 ONLY = {"ctl": {"common"}}  # luaflowctl links luaflow_common only
 
 # (file, included header): why it still crosses.
-KNOWN = {
-    ("daemon/store/executions.cpp", "daemon/schedule/zone.hpp"):
-        "the inspect document shows scheduled_for in its rule's zone; the document moves to exec/report",
-    ("daemon/exec/attempt.hpp", "daemon/schedule/zone.hpp"):
-        "format_scheduled for ctx.scheduled_for; zones move below exec with the report",
-    ("daemon/exec/local_launcher.cpp", "daemon/service_notify.hpp"):
-        "systemd_booted() decides on systemd-run scopes; it moves to loop/ with the other OS probes",
-}
+KNOWN = {}
 
 INCLUDE = re.compile(r'\s*#\s*include\s+"([^"]+)"')
 

@@ -142,7 +142,7 @@ void handle_next(Context& ctx, const json& params, const std::shared_ptr<Reply>&
                 make_error(ErrorCode::invalid, "parameter 'n' must be an integer from 1 to 1000"));
         n = it->get<int>();
     }
-    std::optional<schedule::UnixSeconds> after;
+    std::optional<UnixSeconds> after;
     if (auto it = params.find("after"); it != params.end() && !it->is_null()) {
         auto t = it->is_string() ? parse_rfc3339(it->get<std::string>()) : std::nullopt;
         if (!t)

@@ -3,7 +3,7 @@
 // the runner reports once through AttemptDone, unless cancel() came first.
 #include "common/duration.hpp"
 #include "common/time_format.hpp"
-#include "daemon/schedule/zone.hpp" // format_scheduled: scheduled_for in its rule's zone
+#include "daemon/tz/zone.hpp" // format_scheduled: scheduled_for in its rule's zone
 #include "scripting/outputs_log.hpp"
 #include "scripting/workflow_def.hpp"
 

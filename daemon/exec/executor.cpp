@@ -245,7 +245,7 @@ void Executor::start_execution(Execution& e) {
     if (e.scheduled_for && *e.started_at - *e.scheduled_for > kLateAfter) {
         std::string message = "started " + format_duration(*e.started_at - *e.scheduled_for) +
                               " after its scheduled time " +
-                              schedule::format_scheduled(*e.scheduled_for, e.scheduled_tz);
+                              tz::format_scheduled(*e.scheduled_for, e.scheduled_tz);
         log::info("execution %s of %s: %s", e.id.c_str(), e.def->id.c_str(), message.c_str());
         store::record_event(db_, {e.def->id, e.id, "late", *e.started_at, 1, message});
     }

@@ -1,7 +1,7 @@
 #include "daemon/exec/local_launcher.hpp"
 
 #include "common/size.hpp"
-#include "daemon/service_notify.hpp"
+#include "loop/service_notify.hpp"
 
 #include <csignal>
 #include <unistd.h>

@@ -16,7 +16,7 @@ json execution_json(const AttemptSpec& spec) {
             {"trigger", spec.trigger},
             {"attempt", spec.attempt},
             {"scheduled_for", spec.scheduled_for
-                                  ? json(schedule::format_scheduled(*spec.scheduled_for, spec.scheduled_tz))
+                                  ? json(tz::format_scheduled(*spec.scheduled_for, spec.scheduled_tz))
                                   : json()}};
 }
 

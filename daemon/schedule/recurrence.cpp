@@ -23,7 +23,7 @@ icaltimetype floating(std::int64_t naive) {
 }
 
 std::int64_t naive_of(const icaltimetype& t) {
-    return naive_seconds({t.year, t.month, t.day, t.hour, t.minute, t.second});
+    return tz::naive_seconds({t.year, t.month, t.day, t.hour, t.minute, t.second});
 }
 
 bool accepted(const std::string& text) {
@@ -153,8 +153,8 @@ Cursor::Cursor(std::shared_ptr<const RecurrenceSpec> spec, UnixSeconds after)
     : spec_(std::move(spec)), after_(after) {
     // Start just before `after` in local time; near a transition, earlier local times may come later.
     const std::int64_t margin = spec_->zone.steady_around(after, kOffsetWindow) ? 1 : kOffsetWindow + 1;
-    const std::int64_t seek = naive_seconds(spec_->zone.local(after)) - margin;
-    const std::int64_t dtstart = naive_seconds(spec_->dtstart);
+    const std::int64_t seek = tz::naive_seconds(spec_->zone.local(after)) - margin;
+    const std::int64_t dtstart = tz::naive_seconds(spec_->dtstart);
     for (icalrecurrencetype rule : spec_->rules) {
         // COUNT is counted here (pull()), over the union and without the duplicates libical yields for
         // some matching DTSTARTs (FREQ=HOURLY;BYHOUR=...), which it counts twice.
@@ -225,7 +225,7 @@ void Cursor::open(const icalrecurrencetype& rule_in, std::int64_t seek_naive, st
         until = static_cast<UnixSeconds>(icaltime_as_timet(rule.until));
         // Later by the widest offset change: near a fall-back, local times after UNTIL's wall-clock
         // time can still be instants before it. The instant test in pull() is the exact one.
-        rule.until = floating(naive_seconds(spec_->zone.local(*until)) + kOffsetWindow);
+        rule.until = floating(tz::naive_seconds(spec_->zone.local(*until)) + kOffsetWindow);
     }
     std::int64_t start = dtstart;
     bool use_set_start = false;
@@ -349,7 +349,7 @@ bool Cursor::pull() {
         return false;
     }
     pulled_naive_ = naive;
-    const UnixSeconds instant = spec_->zone.instant(from_naive_seconds(naive));
+    const UnixSeconds instant = spec_->zone.instant(tz::from_naive_seconds(naive));
     if (!foreign && (!until || instant <= *until)) pending_.insert({instant, naive});
     return true;
 }

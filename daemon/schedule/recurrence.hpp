@@ -3,7 +3,7 @@
 // turned into an instant by RFC 5545 3.3.5 (Zone::instant), with EXDATEs taken out. libical converting
 // a zoned DTSTART itself gets DST wrong (PEERS.md), so libical only ever sees floating times.
 #include "daemon/schedule/calendar_days.hpp"
-#include "daemon/schedule/zone.hpp"
+#include "daemon/tz/zone.hpp"
 
 #include <libical/ical.h>
 
@@ -14,6 +14,10 @@
 #include <vector>
 
 namespace luaflow::schedule {
+
+// Rules are read and expanded in their zone (daemon/tz, below the engine: reports show times in it too).
+using tz::LocalTime;
+using tz::Zone;
 
 // One RRULE checked by libical; an error names the offending part ("BYHOUR=25").
 Result<icalrecurrencetype> parse_rrule(const std::string& text);

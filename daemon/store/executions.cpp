@@ -1,6 +1,6 @@
 #include "daemon/store/executions.hpp"
 
-#include "daemon/schedule/zone.hpp"
+#include "daemon/tz/zone.hpp"
 #include "daemon/store/events.hpp"
 
 namespace luaflow::store {
@@ -379,7 +379,7 @@ json inspect_document(const ExecutionRow& r) {
             {"started_at", time_or_null(r.started_at)},
             {"finished_at", time_or_null(r.finished_at)},
             {"scheduled_for",
-             r.scheduled_for ? json(schedule::format_scheduled(*r.scheduled_for, r.scheduled_tz)) : json()},
+             r.scheduled_for ? json(tz::format_scheduled(*r.scheduled_for, r.scheduled_tz)) : json()},
             {"parent", r.parent ? json(*r.parent) : json()},
             {"actions", actions},
             {"events", r.events},

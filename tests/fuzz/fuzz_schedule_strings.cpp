@@ -19,7 +19,7 @@ using namespace luaflow;
 using nlohmann::json;
 
 // An instant the expansions start after (2026-01-01T00:00:00Z) and where rules without dtstart begin.
-constexpr schedule::UnixSeconds kStart = 1'767'225'600;
+constexpr UnixSeconds kStart = 1'767'225'600;
 constexpr int kOccurrences = 16;
 
 void expand(const json& schedule_value) {
@@ -30,7 +30,7 @@ void expand(const json& schedule_value) {
     }
     for (const schedule::Rule& rule : *rules) {
         schedule::Cursor cursor(schedule::recurrence_of(rule, kStart), kStart);
-        schedule::UnixSeconds last = kStart;
+        UnixSeconds last = kStart;
         for (int i = 0; i < kOccurrences; ++i) {
             auto t = cursor.next();
             if (!t) break;
@@ -60,8 +60,8 @@ void times(const std::string& text) {
             fuzz::violated("time '" + text + "' prints as '" + format_rfc3339(*t) +
                            "', read back differently");
     }
-    schedule::LocalTime local;
-    if (schedule::parse_local_time(text, local)) (void)schedule::format_local_time(local);
+    tz::LocalTime local;
+    if (tz::parse_local_time(text, local)) (void)tz::format_local_time(local);
 }
 
 } // namespace

@@ -1,4 +1,4 @@
-#include "daemon/schedule/zone.hpp"
+#include "daemon/tz/zone.hpp"
 
 #include "common/time_format.hpp"
 
@@ -10,7 +10,7 @@
 #include <fstream>
 #include <unistd.h>
 
-namespace luaflow::schedule {
+namespace luaflow::tz {
 
 namespace {
 
@@ -151,4 +151,4 @@ std::string format_scheduled(std::int64_t unix_ms, const std::optional<std::stri
     return format_rfc3339(unix_ms);
 }
 
-} // namespace luaflow::schedule
+} // namespace luaflow::tz

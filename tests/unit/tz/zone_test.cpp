@@ -1,9 +1,9 @@
 // Wall-clock times to instants by RFC 5545 section 3.3.5, in two zones with DST.
-#include "daemon/schedule/zone.hpp"
+#include "daemon/tz/zone.hpp"
 
 #include <doctest/doctest.h>
 
-using namespace luaflow::schedule;
+using namespace luaflow::tz;
 
 namespace {
 

@@ -1,4 +1,4 @@
-#include "daemon/service_notify.hpp"
+#include "loop/service_notify.hpp"
 
 #include "common/log.hpp"
 

@@ -2,6 +2,7 @@
 // IANA time zones from the system tz database, through libical, and the two conversions schedules
 // need: an instant to its wall-clock time, and a wall-clock time to its instant by RFC 5545 3.3.5.
 #include "common/result.hpp"
+#include "common/time_format.hpp"
 
 #include <cstdint>
 #include <optional>
@@ -9,9 +10,7 @@
 
 struct _icaltimezone;
 
-namespace luaflow::schedule {
-
-using UnixSeconds = std::int64_t;
+namespace luaflow::tz {
 
 // A wall-clock time with no zone ("floating" in RFC 5545 terms).
 struct LocalTime {
@@ -61,4 +60,4 @@ std::string format_in_zone(UnixSeconds t, const Zone& zone);
 // zone with milliseconds, as every other time.
 std::string format_scheduled(std::int64_t unix_ms, const std::optional<std::string>& zone);
 
-} // namespace luaflow::schedule
+} // namespace luaflow::tz
