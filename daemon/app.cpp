@@ -11,12 +11,12 @@
 #include "daemon/registry/registry.hpp"
 #include "daemon/registry/workflow_files.hpp"
 #include "daemon/schedule/scheduler.hpp"
-#include "loop/service_notify.hpp"
 #include "daemon/store/checkpointer.hpp"
 #include "daemon/store/db.hpp"
 #include "daemon/store/disk_space.hpp"
 #include "daemon/store/executions.hpp"
 #include "daemon/store/retention_pruner.hpp"
+#include "loop/service_notify.hpp"
 #include "loop/uv_handle.hpp"
 #include "version.hpp"
 
@@ -263,7 +263,7 @@ int run_daemon(const Options& options, std::int64_t started_ns) {
             });
         };
 
-        control::Context ctx{*db, registry, executor, scheduler, started, reload};
+        control::Context ctx{&loop, *db, registry, executor, scheduler, started, reload};
         control::SocketServer server(&loop, control::make_handler(ctx));
         if (auto r = server.listen(cfg.socket.path, cfg.socket.mode, cfg.socket.group); !r) {
             log::error("%s", r.error().message.c_str());

@@ -23,7 +23,7 @@ Engine::Engine(uv_loop_t* loop, store::Db& db, const config::Config& config)
       // loads before the constructor returns.
       registry(
           loop, db, config.workflows,
-          [this, &config](const std::string& id) { return sandbox_options(config, executor, id); },
+          [this, &config](const std::string& id) { return sandbox_options(config, executor.services(), id); },
           schedule::check_schedule),
       executor(loop, db, registry, tasks, config) {}
 

@@ -788,6 +788,9 @@ class Validator {
             std::sort(a.deps.begin(), a.deps.end());
             a.deps.erase(std::unique(a.deps.begin(), a.deps.end()), a.deps.end());
         }
+        for (size_t i = 0; i < def_.actions.size(); ++i)
+            for (size_t d : def_.actions[i].deps)
+                def_.actions[d].dependents.push_back(i);
         // A cycle: depth-first search, reporting the path.
         std::vector<int> color(def_.actions.size(), 0);
         std::vector<size_t> stack;

@@ -1,7 +1,7 @@
 #pragma once
 // The control socket's methods (common/protocol.hpp), one function per command group.
 #include "daemon/control/socket_server.hpp"
-#include "daemon/exec/executor.hpp"
+#include "daemon/exec/submit.hpp"
 #include "daemon/registry/registry.hpp"
 #include "daemon/schedule/scheduler.hpp"
 #include "daemon/store/db.hpp"
@@ -11,9 +11,10 @@
 namespace luaflow::control {
 
 struct Context {
+    uv_loop_t* loop;
     store::Db& db;
     registry::Registry& registry;
-    exec::Executor& executor;
+    exec::ExecutionControl& executor;
     schedule::Scheduler& scheduler;
     std::uint64_t started_ns = 0; // uv_hrtime() at start, for uptime
     // SIGHUP's work: config and workflows; the report comes when the workflows directory has been read.

@@ -1,6 +1,7 @@
 // run, executions, inspect, wait, logs, cancel, retry.
 #include "daemon/control/handlers.hpp"
 #include "daemon/control/log_stream.hpp"
+#include "daemon/exec/report.hpp"
 #include "daemon/store/executions.hpp"
 #include "daemon/store/logs.hpp"
 
@@ -76,7 +77,7 @@ void handle_inspect(Context& ctx, const json& params, const std::shared_ptr<Repl
     if (!id) return;
     auto row = store::find_execution(ctx.db, *id);
     if (!row) return reply->error(make_error(ErrorCode::not_found, "no execution '" + *id + "'"));
-    answer(ctx, reply, store::inspect_document(*row));
+    answer(ctx, reply, exec::inspect_document(*row));
 }
 
 void handle_wait(Context& ctx, const json& params, const std::shared_ptr<Reply>& reply) {

@@ -21,7 +21,7 @@ constexpr int kEmptyPagesPerTurn = 16;
 class LogStream : public std::enable_shared_from_this<LogStream> {
   public:
     LogStream(Context& ctx, std::shared_ptr<Reply> reply, LogStreamRequest request)
-        : ctx_(ctx), reply_(std::move(reply)), req_(std::move(request)), next_turn_(ctx.executor.loop()) {}
+        : ctx_(ctx), reply_(std::move(reply)), req_(std::move(request)), next_turn_(ctx.loop) {}
 
     void start() {
         std::weak_ptr<LogStream> weak = weak_from_this();

@@ -68,13 +68,11 @@ Result<std::string> Executor::start_child(const scripting::Task& task, const std
                 if (it->call != call || it->attempt <= a.attempt_base || it->attempt >= a.attempts) continue;
                 if (it->workflow != workflow || it->input != *checked) continue;
                 if (it->ended && !reusable(*it->ended)) break;
-                store::append_log(db_,
-                                  {0, e->id, label.action, label.attempt, now_unix_ms(), "log",
-                                   "workflows.run('" + workflow + "'): the same call of attempt " +
-                                       std::to_string(it->attempt) + " started child " + it->id +
-                                       (it->ended ? " (" + std::string(to_string(*it->ended)) + ")" : "") +
-                                       "; waiting on it instead of starting another"});
-                notify_logs(e->id);
+                services_.job_log(e->id, label.action, label.attempt, "log",
+                                  "workflows.run('" + workflow + "'): the same call of attempt " +
+                                      std::to_string(it->attempt) + " started child " + it->id +
+                                      (it->ended ? " (" + std::string(to_string(*it->ended)) + ")" : "") +
+                                      "; waiting on it instead of starting another");
                 return it->id;
             }
         }
@@ -111,9 +109,8 @@ Result<std::string> Executor::start_child(const scripting::Task& task, const std
     // submit() keeps executions by pointer, so `a` is still this action's state.
     const Execution* child = find(*id);
     a.children.push_back({*id, workflow, child ? child->input : input, label.attempt, call, std::nullopt});
-    store::append_log(db_, {0, e->id, label.action, label.attempt, now_unix_ms(), "log",
-                            "workflows.run('" + workflow + "'): started child " + *id});
-    notify_logs(e->id);
+    services_.job_log(e->id, label.action, label.attempt, "log",
+                      "workflows.run('" + workflow + "'): started child " + *id);
     return *id;
 }
 
@@ -127,10 +124,9 @@ bool Executor::hold_for_children(Execution& e, std::size_t i, AttemptResult& res
     if (n == 0) return false;
     bool ok = result.kind == AttemptResult::Kind::succeeded;
     a.held = std::move(result);
-    store::append_log(db_, {0, e.id, e.def->actions[i].name, a.attempts, now_unix_ms(), "log",
-                            std::string(ok ? "waiting for " : "cancelling ") + std::to_string(n) +
-                                " unfinished child execution(s) before the action ends"});
-    notify_logs(e.id);
+    services_.job_log(e.id, e.def->actions[i].name, a.attempts, "log",
+                      std::string(ok ? "waiting for " : "cancelling ") + std::to_string(n) +
+                          " unfinished child execution(s) before the action ends");
     if (!ok) cancel_children(e, i, "its parent action '" + e.def->actions[i].name + "' failed");
     return true;
 }

@@ -2,6 +2,8 @@
 
 #include "common/log.hpp"
 #include "daemon/exec/input.hpp"
+#include "daemon/exec/report.hpp"
+#include "daemon/exec/retry_plan.hpp"
 #include "daemon/store/events.hpp"
 #include "daemon/store/executions.hpp"
 #include "daemon/store/logs.hpp"
@@ -19,32 +21,26 @@ bool is_lua(ActionKind k) {
     return k == ActionKind::run || k == ActionKind::script;
 }
 
-Millis retry_delay(const scripting::ActionDef& a, int failed_attempts) {
-    if (a.backoff == scripting::Backoff::fixed) return a.retry_delay;
-    Millis d = a.retry_delay;
-    for (int k = 1; k < failed_attempts && d < scripting::kMaxBackoff; ++k)
-        d *= 2;
-    return std::min(d, scripting::kMaxBackoff);
-}
-
 const std::vector<std::string> kDefaultPass = {"PATH", "HOME", "LANG", "LC_ALL", "TZ", "USER", "LOGNAME"};
 
 } // namespace
 
 Executor::Executor(uv_loop_t* loop, store::Db& db, registry::Registry& registry,
                    scripting::RunQueue& scheduler, const config::Config& config)
-    : loop_(loop), db_(db), registry_(registry), scheduler_(scheduler), lua_runner_(scheduler),
+    : loop_(loop), db_(db), registry_(registry),
       passed_env_(passed_environment(config.env.pass.empty() ? kDefaultPass : config.env.pass)),
+      hosts_(loop, config.state, passed_env_),
+      services_(loop, db, secrets_, watchers_, hosts_, passed_env_, *this), lua_runner_(scheduler),
       process_runner_(
           loop,
           [this](const std::string& execution, const std::string& action, int attempt, const char* stream,
                  std::string line) {
-              store::append_log(db_, {0, execution, action, attempt, now_unix_ms(), stream,
-                                      secrets_.redact(std::move(line))});
-              notify_logs(execution);
+              services_.job_log(execution, action, attempt, stream, std::move(line));
           },
           lua_runner_, [this](std::string text) { return secrets_.redact(std::move(text)); }),
       state_dir_(config.state), park_timer_(loop) {
+    // A host's GPUs found: actions waiting for them may start.
+    hosts_.set_on_change([this] { wake_waiters(); });
     apply_config(config);
     next_seq_ = store::max_execution_seq(db_);
 }
@@ -60,53 +56,11 @@ Executor::~Executor() {
 
 void Executor::apply_config(const config::Config& config) {
     secrets_.load(config, config.env.pass.empty() ? kDefaultPass : config.env.pass);
-    sandbox_paths_ = config.sandbox.paths;
-    queue_limits_.clear();
-    for (const auto& [name, q] : config.queues)
-        queue_limits_[name] = q.concurrency;
-    resources_.configure(config.hosts);
-    detect_gpus();
+    services_.set_sandbox_paths(config.sandbox.paths);
+    queues_.configure(config.queues);
+    hosts_.configure(config.hosts);
     // A larger queue or host may let waiting actions start.
-    if (!waiting_.empty()) wake_waiters();
-}
-
-// Hosts with gpus = "auto": the devices `nvidia-smi -L` lists, read without blocking (SPEC 2).
-void Executor::detect_gpus() {
-    if (gpu_probe_) return; // one at a time; its end looks for the next
-    for (const std::string& host : resources_.host_names()) {
-        if (!resources_.detecting(host)) continue;
-        auto out = std::make_shared<std::string>();
-        loop::ChildOptions o;
-        o.argv = {"nvidia-smi", "-L"};
-        o.env = passed_env_;
-        o.timeout_ms = 30'000;
-        loop::ChildCallbacks cb;
-        cb.on_chunk = [out](loop::ChildStream s, std::string_view d) {
-            if (s == loop::ChildStream::out) out->append(d);
-        };
-        cb.on_exit = [this, host, out](const loop::ChildExit& e) {
-            std::vector<std::string> gpus =
-                e.code == 0 && e.signal == 0 ? parse_nvidia_smi_list(*out) : std::vector<std::string>{};
-            log::info("host %s: %zu GPU(s) found by nvidia-smi -L", host.c_str(), gpus.size());
-            resources_.set_detected_gpus(host, std::move(gpus));
-            // Dropped on a later turn: this callback runs inside it.
-            db_.after_commit([this] {
-                gpu_probe_.reset();
-                detect_gpus();
-            });
-            db_.write();
-            wake_waiters();
-        };
-        auto child = loop::ChildProcess::spawn(loop_, std::move(o), std::move(cb));
-        if (!child) {
-            log::info("host %s: gpus = \"auto\" but nvidia-smi cannot run (%s): no GPUs", host.c_str(),
-                      child.error().message.c_str());
-            resources_.set_detected_gpus(host, {});
-            continue;
-        }
-        gpu_probe_ = std::move(*child);
-        return;
-    }
+    if (queues_.anyone_waiting()) wake_waiters();
 }
 
 std::string Executor::new_execution_id() {
@@ -199,6 +153,7 @@ Result<std::string> Executor::submit(const SubmitRequest& r) {
     e->scheduled_tz = r.scheduled_tz;
     e->parent = r.parent;
     e->actions.resize(def->actions.size());
+    plan(*e);
 
     store::NewExecution row;
     row.id = e->id;
@@ -250,10 +205,7 @@ void Executor::start_execution(Execution& e) {
         store::record_event(db_, {e.def->id, e.id, "late", *e.started_at, 1, message});
     }
     arm_execution_timeout(e);
-    std::string id = e.id;
-    db_.after_commit([this, id] {
-        if (Execution* x = find(id)) advance(*x);
-    });
+    advance_after_commit(e);
 }
 
 void Executor::arm_execution_timeout(Execution& e) {
@@ -269,41 +221,56 @@ void Executor::arm_execution_timeout(Execution& e) {
     });
 }
 
+void Executor::plan(Execution& e) {
+    const auto& defs = e.def->actions;
+    e.ready.clear();
+    e.unfinished = 0;
+    for (std::size_t i = 0; i < defs.size(); ++i) {
+        ActionState& a = e.actions[i];
+        a.unfinished_needs = 0;
+        a.need_failed = false;
+        for (std::size_t d : defs[i].deps) {
+            ActionStatus ds = e.actions[d].status;
+            if (!is_finished(ds))
+                ++a.unfinished_needs;
+            else if (ds != ActionStatus::succeeded)
+                a.need_failed = true;
+        }
+        if (!is_finished(a.status)) ++e.unfinished;
+        // One with a retry due joins when its timer fires (arm_retry).
+        if (a.status == ActionStatus::pending && a.unfinished_needs == 0 && !a.next_attempt_at)
+            e.ready.push_back(i);
+    }
+}
+
 // Starts what the graph allows, skips what can no longer run, and ends the execution when all is done.
+// Works from the ready list, so an action's end costs its dependents, not a scan of every action.
 // May destroy `e`: callers must not use it afterwards.
 void Executor::advance(Execution& e) {
     if (e.status != ExecStatus::running) return;
     const std::string id = e.id;
     const auto& defs = e.def->actions;
-    for (bool progress = true; progress;) {
-        progress = false;
-        for (std::size_t i = 0; i < defs.size(); ++i) {
-            ActionState& a = e.actions[i];
-            if (a.status != ActionStatus::pending || a.attempt || a.in_wait_list ||
-                (a.retry_timer && a.retry_timer->active()))
-                continue;
-            bool ready = true, blocked = false;
-            for (std::size_t d : defs[i].deps) {
-                ActionStatus ds = e.actions[d].status;
-                if (!is_finished(ds))
-                    ready = false;
-                else if (ds != ActionStatus::succeeded)
-                    blocked = true;
-            }
-            if (!ready) continue;
-            if (blocked && !defs[i].always) {
-                finish_action(e, i, ActionStatus::skipped, {}, std::nullopt);
-                progress = true;
-                continue;
-            }
-            if (stopping_) continue;
-            begin_action(e, i);
-            if (!find(id)) return;
+    std::deque<std::size_t> kept; // while stopping: ready, but nothing new starts
+    while (!e.ready.empty()) {
+        std::size_t i = e.ready.front();
+        e.ready.pop_front();
+        ActionState& a = e.actions[i];
+        if (a.status != ActionStatus::pending || a.attempt || a.in_wait_list ||
+            (a.retry_timer && a.retry_timer->active()))
+            continue;
+        if (a.need_failed && !defs[i].always) {
+            finish_action(e, i, ActionStatus::skipped, {}, std::nullopt);
+            continue;
         }
+        if (stopping_) {
+            kept.push_back(i);
+            continue;
+        }
+        begin_action(e, i);
+        if (!find(id)) return;
     }
-    bool all_done = std::all_of(e.actions.begin(), e.actions.end(),
-                                [](const ActionState& a) { return is_finished(a.status); });
-    if (!all_done) return;
+    e.ready = std::move(kept);
+    if (e.unfinished > 0) return;
     for (std::size_t i = 0; i < defs.size(); ++i) {
         ActionStatus s = e.actions[i].status;
         if (s == ActionStatus::failed || s == ActionStatus::timed_out) {
@@ -314,6 +281,12 @@ void Executor::advance(Execution& e) {
         }
     }
     complete(e, ExecStatus::succeeded, std::nullopt);
+}
+
+void Executor::advance_after_commit(const Execution& e) {
+    db_.after_commit([this, id = e.id] {
+        if (Execution* x = find(id)) advance(*x);
+    });
 }
 
 AttemptSpec Executor::attempt_spec(const Execution& e, std::size_t i) const {
@@ -379,14 +352,6 @@ void Executor::on_when_checked(const std::string& id, std::size_t i, std::option
     advance(*e);
 }
 
-std::optional<std::string> Executor::queue_full(const std::string& queue) {
-    auto limit = queue_limits_.find(queue);
-    int running = queue_running_[queue];
-    if (limit == queue_limits_.end() || limit->second <= 0 || running < limit->second) return std::nullopt;
-    return "queue " + queue + ": " + std::to_string(running) + " of " + std::to_string(limit->second) +
-           " running";
-}
-
 // A pending action that cannot start yet: it says why (inspect shows it) and waits in line.
 void Executor::wait_for(Execution& e, std::size_t i, const std::string& why) {
     ActionState& a = e.actions[i];
@@ -396,7 +361,7 @@ void Executor::wait_for(Execution& e, std::size_t i, const std::string& why) {
     }
     if (!a.in_wait_list) {
         a.in_wait_list = true;
-        waiting_.emplace_back(e.id, i);
+        queues_.join({e.id, i});
     }
 }
 
@@ -409,25 +374,19 @@ void Executor::wake_waiters() {
     db_.after_commit([this] {
         wake_scheduled_ = false;
         if (stopping_) return;
-        std::deque<std::pair<std::string, std::size_t>> line;
-        line.swap(waiting_);
-        // Once a queue is found full in this pass, the rest of its line stays as it is, unasked: with
-        // thousands waiting on a queue, each freed slot costs a lookup per waiter, not a launch attempt.
-        std::set<std::string> full;
-        for (auto& entry : line) {
-            Execution* x = find(entry.first);
-            if (!x || x->status != ExecStatus::running) continue;
-            ActionState& a = x->actions[entry.second];
-            if (!a.in_wait_list || a.status != ActionStatus::pending) continue;
-            const std::string& queue = x->def->actions[entry.second].queue;
-            if (full.count(queue)) {
-                waiting_.push_back(std::move(entry));
-                continue;
-            }
-            a.in_wait_list = false;
-            launch_attempt(*x, entry.second);
-            if (a.in_wait_list && queue_full(queue)) full.insert(queue);
-        }
+        queues_.pass(
+            [this](const Waiter& w) -> std::optional<std::string> {
+                Execution* x = find(w.execution);
+                if (!x || x->status != ExecStatus::running) return std::nullopt;
+                const ActionState& a = x->actions[w.action];
+                if (!a.in_wait_list || a.status != ActionStatus::pending) return std::nullopt;
+                return x->def->actions[w.action].queue;
+            },
+            [this](const Waiter& w) {
+                Execution* x = find(w.execution);
+                x->actions[w.action].in_wait_list = false;
+                launch_attempt(*x, w.action);
+            });
     });
 }
 
@@ -436,59 +395,40 @@ void Executor::release_slot(Execution& e, std::size_t i) {
     bool freed = false;
     if (a.holds_queue_slot) {
         a.holds_queue_slot = false;
-        --queue_running_[e.def->actions[i].queue];
+        queues_.give_back(e.def->actions[i].queue);
         freed = true;
     }
     if (a.holds_allocation) {
         a.holds_allocation = false;
-        resources_.release(e.def->actions[i].host, a.allocation);
+        hosts_.resources().release(e.def->actions[i].host, a.allocation);
         freed = true;
     }
-    if (freed && !waiting_.empty()) wake_waiters();
-}
-
-JobLauncher* Executor::launcher_for(const config::HostConfig& host) {
-    switch (host.kind) {
-    case config::HostConfig::Kind::local:
-        return &local_launcher_;
-    case config::HostConfig::Kind::ssh:
-        if (!ssh_launcher_) ssh_launcher_ = std::make_unique<SshLauncher>(loop_, state_dir_ + "/ssh");
-        return ssh_launcher_.get();
-    case config::HostConfig::Kind::slurm:
-        if (!slurm_launcher_) slurm_launcher_ = std::make_unique<SlurmLauncher>(loop_);
-        return slurm_launcher_.get();
-    }
-    return nullptr;
+    if (freed && queues_.anyone_waiting()) wake_waiters();
 }
 
 void Executor::launch_attempt(Execution& e, std::size_t i) {
     const scripting::ActionDef& def = e.def->actions[i];
     ActionState& a = e.actions[i];
     bool lua = is_lua(def.kind);
-    if (auto full = queue_full(def.queue)) return wait_for(e, i, *full);
+    if (auto full = queues_.full(def.queue)) return wait_for(e, i, *full);
     if (!lua) {
-        Grant grant = resources_.acquire(def.host, def.resources);
+        Grant grant = hosts_.resources().acquire(def.host, def.resources);
         if (grant.kind == Grant::Kind::wait) return wait_for(e, i, grant.why);
         if (grant.kind == Grant::Kind::impossible) {
             // It would wait for ever: it fails now, naming what is missing.
             AttemptResult r;
             r.kind = AttemptResult::Kind::failed;
             r.error = grant.why;
-            store::append_log(
-                db_, {0, e.id, def.name, a.attempts, now_unix_ms(), "log", "cannot start: " + grant.why});
-            notify_logs(e.id);
+            services_.job_log(e.id, def.name, a.attempts, "log", "cannot start: " + grant.why);
             a.waiting.clear();
             finish_action(e, i, ActionStatus::failed, r, std::nullopt);
-            std::string id = e.id;
-            db_.after_commit([this, id] {
-                if (Execution* x = find(id)) advance(*x);
-            });
+            advance_after_commit(e);
             return;
         }
         a.allocation = std::move(grant.allocation);
         a.holds_allocation = true;
     }
-    ++queue_running_[def.queue];
+    queues_.take(def.queue);
     a.holds_queue_slot = true;
     a.waiting.clear();
     a.status = ActionStatus::running;
@@ -518,9 +458,9 @@ void Executor::launch_attempt(Execution& e, std::size_t i) {
             plan.base_env = passed_env_;
             plan.allocation = s.allocation;
             plan.host_name = d.host;
-            const config::HostConfig* host = resources_.host(d.host);
+            const config::HostConfig* host = hosts_.host(d.host);
             plan.host = host ? *host : config::HostConfig{};
-            plan.launcher = launcher_for(plan.host);
+            plan.launcher = hosts_.launcher_for(plan.host);
             s.attempt = process_runner_.run(spec, std::move(plan), std::move(done));
         }
         // start() may report at once; the report parks the attempt instead of destroying it.
@@ -559,17 +499,15 @@ void Executor::settle_attempt(Execution& ex, std::size_t i, AttemptResult r) {
         advance(*e);
         return;
     }
-    int used = a.attempts - a.attempt_base;
-    std::string what =
-        secrets_.redact("attempt " + std::to_string(used) + "/" + std::to_string(def.retries + 1) + " " +
-                        (r.kind == AttemptResult::Kind::timed_out ? "timed out" : "failed") + ": " + r.error);
+    AfterFailure plan =
+        after_failure(def, a.attempts - a.attempt_base, r.kind == AttemptResult::Kind::timed_out, r.error);
+    std::string what = secrets_.redact(plan.what);
     // While stopping, the retry is recorded but not started: the next start picks it up.
-    if (used <= def.retries) {
-        Millis delay = retry_delay(def, used);
+    if (plan.retry) {
+        Millis delay = plan.delay;
         UnixMillis at = now_unix_ms() + delay;
-        store::append_log(db_, {0, e->id, def.name, a.attempts, now_unix_ms(), "log",
-                                what + "; retrying in " + format_duration(delay)});
-        notify_logs(e->id);
+        services_.job_log(e->id, def.name, a.attempts, "log",
+                          what + "; retrying in " + format_duration(delay));
         log::info("execution %s: action '%s' %s; retrying in %s", e->id.c_str(), def.name.c_str(),
                   what.c_str(), format_duration(delay).c_str());
         a.status = ActionStatus::pending;
@@ -578,8 +516,7 @@ void Executor::settle_attempt(Execution& ex, std::size_t i, AttemptResult r) {
         arm_retry(*e, i, at);
         return;
     }
-    store::append_log(db_, {0, e->id, def.name, a.attempts, now_unix_ms(), "log", what});
-    notify_logs(e->id);
+    services_.job_log(e->id, def.name, a.attempts, "log", what);
     log::info("execution %s: action '%s' %s", e->id.c_str(), def.name.c_str(), what.c_str());
     ActionStatus status =
         r.kind == AttemptResult::Kind::timed_out ? ActionStatus::timed_out : ActionStatus::failed;
@@ -599,6 +536,7 @@ void Executor::arm_retry(Execution& e, std::size_t i, UnixMillis at) {
         if (!x) return;
         x->actions[i].retry_timer->stop();
         x->actions[i].next_attempt_at.reset();
+        x->ready.push_back(i);
         advance(*x);
     });
 }
@@ -606,6 +544,14 @@ void Executor::arm_retry(Execution& e, std::size_t i, UnixMillis at) {
 void Executor::finish_action(Execution& e, std::size_t i, ActionStatus status, const AttemptResult& r,
                              std::optional<std::string> event) {
     ActionState& a = e.actions[i];
+    if (!is_finished(a.status)) {
+        --e.unfinished;
+        for (std::size_t d : e.def->actions[i].dependents) {
+            ActionState& b = e.actions[d];
+            if (status != ActionStatus::succeeded) b.need_failed = true;
+            if (--b.unfinished_needs == 0 && b.status == ActionStatus::pending) e.ready.push_back(d);
+        }
+    }
     a.status = status;
     a.next_attempt_at.reset();
     store::ActionResult row;
@@ -673,33 +619,18 @@ void Executor::complete(Execution& e, ExecStatus status, std::optional<std::stri
         auto& q = queued_[workflow];
         q.erase(std::remove(q.begin(), q.end(), id), q.end());
     }
-    std::vector<std::function<void(const json&)>> waiters;
-    if (auto it = finish_waiters_.find(id); it != finish_waiters_.end()) {
-        waiters = std::move(it->second);
-        finish_waiters_.erase(it);
-    }
-    // The execution's log watches end with it.
-    std::vector<std::function<void()>> ends;
-    for (auto it = log_watches_.begin(); it != log_watches_.end();) {
-        if (it->second.execution == id) {
-            ends.push_back(std::move(it->second.on_end));
-            it = log_watches_.erase(it);
-        } else {
-            ++it;
+    Watchers::Ended watchers = watchers_.take(id);
+    db_.after_commit([this, id, status, parent = e.parent, watchers = std::move(watchers)] {
+        if (parent) on_child_ended(*parent, id, status);
+        if (!watchers.waiters.empty()) {
+            auto row = store::find_execution(db_, id);
+            json report = row ? inspect_document(*row) : json();
+            for (const auto& w : watchers.waiters)
+                w(report);
         }
-    }
-    db_.after_commit(
-        [this, id, status, parent = e.parent, waiters = std::move(waiters), ends = std::move(ends)] {
-            if (parent) on_child_ended(*parent, id, status);
-            if (!waiters.empty()) {
-                auto row = store::find_execution(db_, id);
-                json report = row ? store::inspect_document(*row) : json();
-                for (const auto& w : waiters)
-                    w(report);
-            }
-            for (const auto& end : ends)
-                end();
-        });
+        for (const auto& end : watchers.log_ends)
+            end();
+    });
     executions_.erase(id);
     start_queued(workflow);
     check_shutdown_done();
@@ -743,23 +674,13 @@ Result<ExecStatus> Executor::retry(const std::string& id) {
     if (!def)
         return make_error(ErrorCode::conflict,
                           "the definition execution " + id + " ran with cannot be loaded");
-    // The failed, timed-out and cancelled actions, and everything that depends on them.
-    std::vector<bool> rerun(def->actions.size(), false);
     std::map<std::string, const store::ActionRow*> rows;
     for (const auto& a : row->actions)
         rows[a.name] = &a;
-    for (std::size_t i = 0; i < def->actions.size(); ++i) {
-        auto it = rows.find(def->actions[i].name);
-        ActionStatus s = it == rows.end() ? ActionStatus::pending : it->second->status;
-        rerun[i] = s == ActionStatus::failed || s == ActionStatus::timed_out ||
-                   s == ActionStatus::cancelled || s == ActionStatus::pending;
-    }
-    for (bool grew = true; grew;) {
-        grew = false;
-        for (std::size_t i = 0; i < def->actions.size(); ++i)
-            for (std::size_t d : def->actions[i].deps)
-                if (rerun[d] && !rerun[i]) rerun[i] = grew = true;
-    }
+    std::vector<ActionStatus> statuses(def->actions.size(), ActionStatus::pending);
+    for (std::size_t i = 0; i < def->actions.size(); ++i)
+        if (auto it = rows.find(def->actions[i].name); it != rows.end()) statuses[i] = it->second->status;
+    std::vector<bool> rerun = actions_to_rerun(*def, statuses);
     if (std::none_of(rerun.begin(), rerun.end(), [](bool b) { return b; }))
         return make_error(ErrorCode::conflict,
                           "execution " + id + " has nothing to retry: every action succeeded");
@@ -796,6 +717,7 @@ Result<ExecStatus> Executor::retry(const std::string& id) {
             store::reset_action(db_, id, def->actions[i].name);
         }
     }
+    plan(*e);
     const std::string& workflow = def->id;
     bool start_now = running_per_workflow_[workflow] < def->concurrency && queued_[workflow].empty();
     e->status = start_now ? ExecStatus::running : ExecStatus::queued;
@@ -815,12 +737,12 @@ Result<ExecStatus> Executor::retry(const std::string& id) {
 
 Result<void> Executor::when_finished(const std::string& id, std::function<void(const json&)> fn) {
     if (find(id)) {
-        finish_waiters_[id].push_back(std::move(fn));
+        watchers_.on_end(id, std::move(fn));
         return {};
     }
     auto row = store::find_execution(db_, id);
     if (!row) return make_error(ErrorCode::not_found, "no execution '" + id + "'");
-    json report = store::inspect_document(*row);
+    json report = inspect_document(*row);
     db_.after_commit([fn = std::move(fn), report] { fn(report); });
     return {};
 }
@@ -828,42 +750,7 @@ Result<void> Executor::when_finished(const std::string& id, std::function<void(c
 std::uint64_t Executor::watch_logs(const std::string& id, std::function<void()> on_lines,
                                    std::function<void()> on_end) {
     if (!find(id)) return 0;
-    std::uint64_t token = next_watch_++;
-    log_watches_[token] = LogWatch{id, std::move(on_lines), std::move(on_end)};
-    return token;
-}
-
-void Executor::unwatch_logs(std::uint64_t token) {
-    log_watches_.erase(token);
-}
-
-void Executor::notify_logs(const std::string& id) {
-    if (log_watches_.empty()) return;
-    bool first = logs_dirty_.empty();
-    logs_dirty_.insert(id);
-    if (!first) return;
-    db_.after_commit([this] {
-        std::set<std::string> dirty;
-        dirty.swap(logs_dirty_);
-        std::vector<std::function<void()>> calls;
-        for (auto& [token, w] : log_watches_)
-            if (dirty.count(w.execution)) calls.push_back(w.on_lines);
-        for (auto& c : calls)
-            c();
-    });
-}
-
-void Executor::log_line(const scripting::Task* task, const std::string& workflow, stdlib::LogLevel level,
-                        const std::string& line) {
-    std::string text = secrets_.redact(
-        level == stdlib::LogLevel::info ? line : std::string(stdlib::to_string(level)) + ": " + line);
-    if (!task) {
-        log::info("workflow %s: %s", workflow.c_str(), text.c_str());
-        return;
-    }
-    const scripting::TaskLabel& l = task->label();
-    store::append_log(db_, {0, l.execution, l.action, l.attempt, now_unix_ms(), "log", text});
-    notify_logs(l.execution);
+    return watchers_.watch_logs(id, std::move(on_lines), std::move(on_end));
 }
 
 void Executor::park(std::unique_ptr<Attempt> attempt) {

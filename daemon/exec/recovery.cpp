@@ -1,6 +1,7 @@
 // Start-up and stop: carrying on what the store holds (SPEC 5), and the graceful stop (SPEC 1).
 #include "common/log.hpp"
 #include "daemon/exec/executor.hpp"
+#include "daemon/exec/slurm_launcher.hpp"
 #include "daemon/store/executions.hpp"
 #include "daemon/store/logs.hpp"
 
@@ -52,6 +53,7 @@ void Executor::recover() {
             a.next_attempt_at = ar.next_attempt_at;
         }
         load_children(*e, row.children);
+        plan(*e);
         if (e->status == ExecStatus::queued) {
             queued_[def->id].push_back(e->id);
             executions_.emplace(e->id, std::move(e));
@@ -63,14 +65,13 @@ void Executor::recover() {
             if (a.status == ActionStatus::running) {
                 // A Slurm job of the interrupted attempt is the cluster's: cancel it by the name it was
                 // submitted with (local and ssh jobs were ended before recovery, see leftovers.hpp).
-                if (const config::HostConfig* host = resources_.host(ad.host);
+                if (const config::HostConfig* host = hosts_.host(ad.host);
                     host && host->kind == config::HostConfig::Kind::slurm && !is_lua_kind(ad.kind))
-                    static_cast<SlurmLauncher*>(launcher_for(*host))
-                        ->cancel_by_name(e->id + "/" + ad.name + "/" + std::to_string(a.attempts));
+                    hosts_.slurm().cancel_by_name(e->id + "/" + ad.name + "/" + std::to_string(a.attempts));
                 // The attempt the daemon was running when it stopped counts as made.
                 int used = a.attempts - a.attempt_base;
-                store::append_log(db_, {0, e->id, ad.name, a.attempts, now_unix_ms(), "log",
-                                        std::string("attempt ") + std::to_string(used) + " " + kInterrupted});
+                services_.job_log(e->id, ad.name, a.attempts, "log",
+                                  std::string("attempt ") + std::to_string(used) + " " + kInterrupted);
                 if (used <= ad.retries) {
                     a.status = ActionStatus::pending;
                     a.next_attempt_at = now_unix_ms();
@@ -84,10 +85,10 @@ void Executor::recover() {
                     if (unfinished_children(a) > 0) {
                         a.held = std::move(r);
                         a.held_interrupted = true;
-                        store::append_log(db_, {0, e->id, ad.name, a.attempts, now_unix_ms(), "log",
-                                                "no retries left: the action fails once its " +
-                                                    std::to_string(unfinished_children(a)) +
-                                                    " unfinished child execution(s) have ended"});
+                        services_.job_log(e->id, ad.name, a.attempts, "log",
+                                          "no retries left: the action fails once its " +
+                                              std::to_string(unfinished_children(a)) +
+                                              " unfinished child execution(s) have ended");
                     } else {
                         finish_action(*e, i, ActionStatus::failed, r, std::string("interrupted"));
                     }
@@ -103,9 +104,7 @@ void Executor::recover() {
     for (const std::string& id : running) {
         Execution* e = find(id);
         arm_execution_timeout(*e);
-        db_.after_commit([this, id] {
-            if (Execution* x = find(id)) advance(*x);
-        });
+        advance_after_commit(*e);
     }
     std::vector<std::string> workflows;
     for (const auto& [wf, q] : queued_)

@@ -25,7 +25,7 @@ std::string when(UnixSeconds t, const Zone& z) {
 
 } // namespace
 
-Scheduler::Scheduler(uv_loop_t* loop, store::Db& db, registry::Registry& registry, exec::Executor& executor,
+Scheduler::Scheduler(uv_loop_t* loop, store::Db& db, registry::Registry& registry, exec::Submitter& executor,
                      Clock clock, std::optional<std::int64_t> process_started_ns)
     : db_(db), registry_(registry), executor_(executor),
       clock_(clock ? std::move(clock) : Clock(wall_clock_ns)),

@@ -3,7 +3,7 @@
 // occurrence of all schedules; no polling, no timer per workflow. Each fire is committed with the
 // execution it starts (store: schedules.handled), so a restart neither fires twice nor forgets what
 // it missed; missed occurrences follow the rule's `catchup`.
-#include "daemon/exec/executor.hpp"
+#include "daemon/exec/submit.hpp"
 #include "daemon/registry/registry.hpp"
 #include "daemon/schedule/lateness.hpp"
 #include "daemon/schedule/rules.hpp"
@@ -34,7 +34,7 @@ class Scheduler {
 
     // `process_started_ns`: when the daemon process started, on the wall clock (default: now).
     // Occurrences before it were missed and follow `catchup`; later ones fire at start, late (SPEC 4).
-    Scheduler(uv_loop_t* loop, store::Db& db, registry::Registry& registry, exec::Executor& executor,
+    Scheduler(uv_loop_t* loop, store::Db& db, registry::Registry& registry, exec::Submitter& executor,
               Clock clock = {}, std::optional<std::int64_t> process_started_ns = std::nullopt);
     Scheduler(const Scheduler&) = delete;
     Scheduler& operator=(const Scheduler&) = delete;
@@ -95,7 +95,7 @@ class Scheduler {
 
     store::Db& db_;
     registry::Registry& registry_;
-    exec::Executor& executor_;
+    exec::Submitter& executor_;
     Clock clock_;
     std::int64_t process_started_ns_;
     std::map<std::string, WorkflowState> workflows_;

@@ -1,6 +1,5 @@
 #include "daemon/store/executions.hpp"
 
-#include "daemon/tz/zone.hpp"
 #include "daemon/store/events.hpp"
 
 namespace luaflow::store {
@@ -343,47 +342,6 @@ json last_execution(Db& db, const std::string& workflow) {
     q.bind(":workflow", workflow);
     if (!q.step()) return nullptr;
     return {{"id", q.text(0)}, {"status", q.text(1)}, {"finished_at", time_or_null(q.opt_int64(2))}};
-}
-
-json inspect_document(const ExecutionRow& r) {
-    json actions = json::object();
-    for (const ActionRow& a : r.actions) {
-        actions[a.name] = {{"status", to_string(a.status)},
-                           {"attempts", a.attempts},
-                           {"output", a.output ? *a.output : json()},
-                           {"error", a.error ? json(*a.error) : json()},
-                           {"exit_code", a.exit_code ? json(*a.exit_code) : json()},
-                           {"host", a.host ? json(*a.host) : json()},
-                           {"started_at", time_or_null(a.started_at)},
-                           {"finished_at", time_or_null(a.finished_at)}};
-        if (a.event) actions[a.name]["event"] = *a.event;
-        if (a.next_attempt_at) actions[a.name]["next_attempt_at"] = format_rfc3339(*a.next_attempt_at);
-        if (a.waiting && a.status == ActionStatus::pending) actions[a.name]["waiting"] = *a.waiting;
-        if (a.allocation) actions[a.name]["resources"] = *a.allocation;
-    }
-    for (const ChildRow& c : r.children) {
-        auto it = actions.find(c.action);
-        if (it == actions.end()) continue;
-        if (!it->contains("children")) (*it)["children"] = json::array();
-        (*it)["children"].push_back(
-            {{"id", c.id}, {"workflow", c.workflow}, {"status", to_string(c.status)}});
-    }
-    return {{"id", r.id},
-            {"workflow", r.workflow},
-            {"status", to_string(r.status)},
-            {"trigger", r.trigger},
-            {"input", r.input},
-            {"shared", r.shared},
-            {"error", r.error ? json(*r.error) : json()},
-            {"created_at", time_or_null(r.created_at)},
-            {"started_at", time_or_null(r.started_at)},
-            {"finished_at", time_or_null(r.finished_at)},
-            {"scheduled_for",
-             r.scheduled_for ? json(tz::format_scheduled(*r.scheduled_for, r.scheduled_tz)) : json()},
-            {"parent", r.parent ? json(*r.parent) : json()},
-            {"actions", actions},
-            {"events", r.events},
-            {"notifications", json::array()}};
 }
 
 std::optional<bool> enabled_override(Db& db, const std::string& workflow) {

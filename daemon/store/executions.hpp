@@ -132,9 +132,6 @@ json list_executions(Db& db, const ExecutionFilter& filter);
 // {"id","status","finished_at"} of the newest execution of `workflow`, or null.
 json last_execution(Db& db, const std::string& workflow);
 
-// The inspect document (SPEC 6) of a row.
-json inspect_document(const ExecutionRow& row);
-
 std::optional<bool> enabled_override(Db& db, const std::string& workflow);
 void set_enabled_override(Db& db, const std::string& workflow, bool enabled);
 

@@ -77,7 +77,7 @@ struct Daemon {
         scheduler = std::make_unique<schedule::Scheduler>(&loop, *db, *registry, *executor);
         scheduler->start();
         ctx = std::make_unique<control::Context>(control::Context{
-            *db, *registry, *executor, *scheduler, uv_hrtime(),
+            &loop, *db, *registry, *executor, *scheduler, uv_hrtime(),
             [this](registry::Registry::ReloadDone done) { registry->reload(true, std::move(done)); }});
         server = std::make_unique<control::SocketServer>(&loop, control::make_handler(*ctx));
         socket_path = dir.file("luaflowd.sock");

@@ -1,6 +1,7 @@
 // Child executions (workflows.run) on a real loop with a real store: the report with wait, the parent
 // action held until its children end, cancellation going down, re-attachment by a retried attempt,
 // and the errors.
+#include "daemon/exec/report.hpp"
 #include "daemon/store/executions.hpp"
 #include "tests/unit/support/engine.hpp"
 
@@ -19,7 +20,7 @@ double seconds(const json& t) {
 json inspect(TestEngine& e, const std::string& id) {
     auto row = store::find_execution(*e.db, id);
     REQUIRE(row);
-    return store::inspect_document(*row);
+    return exec::inspect_document(*row);
 }
 
 json executions_of(TestEngine& e, const std::string& workflow) {

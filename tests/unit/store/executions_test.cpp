@@ -1,3 +1,4 @@
+#include "daemon/exec/report.hpp"
 #include "daemon/store/db.hpp"
 #include "daemon/store/executions.hpp"
 #include "daemon/store/logs.hpp"
@@ -96,7 +97,7 @@ TEST_CASE("action transitions and the inspect document") {
 
     auto row = find_execution(*db, "abc123");
     REQUIRE(row);
-    nlohmann::json doc = inspect_document(*row);
+    nlohmann::json doc = exec::inspect_document(*row);
     CHECK(doc["status"] == "succeeded");
     CHECK(doc["actions"]["a"]["attempts"] == 2);
     CHECK(doc["actions"]["a"]["output"] == nlohmann::json{{"n", 2}});
@@ -224,8 +225,8 @@ TEST_CASE("a scheduled execution keeps its rule's zone and shows scheduled_for i
     REQUIRE(row);
     CHECK(row->scheduled_tz == "Europe/Berlin");
     // As `next` prints the rule's times: whole seconds, the zone's offset.
-    CHECK(inspect_document(*row)["scheduled_for"] == "2027-03-15T10:00:00+01:00");
-    CHECK(inspect_document(*find_execution(*db, "def456"))["scheduled_for"].is_null());
+    CHECK(exec::inspect_document(*row)["scheduled_for"] == "2027-03-15T10:00:00+01:00");
+    CHECK(exec::inspect_document(*find_execution(*db, "def456"))["scheduled_for"].is_null());
 }
 
 TEST_CASE("a database from before the zone column opens, and its scheduled runs still show") {
@@ -255,7 +256,7 @@ TEST_CASE("a database from before the zone column opens, and its scheduled runs 
     auto row = find_execution(**db, "abc123");
     REQUIRE(row);
     CHECK_FALSE(row->scheduled_tz);
-    CHECK(inspect_document(*row)["scheduled_for"] == format_rfc3339(1'805'101'200'000)); // as before
+    CHECK(exec::inspect_document(*row)["scheduled_for"] == format_rfc3339(1'805'101'200'000)); // as before
     // New runs keep their zone in the migrated store.
     insert_definition(**db, "d1", {"wf", "wf.lua", "x"});
     NewExecution e = sample("def456", 2);
@@ -263,5 +264,5 @@ TEST_CASE("a database from before the zone column opens, and its scheduled runs 
     e.scheduled_tz = "America/New_York";
     insert_execution(**db, e);
     (*db)->flush();
-    CHECK(inspect_document(*find_execution(**db, "def456"))["scheduled_for"] == "2027-03-15T05:00:00-04:00");
+    CHECK(exec::inspect_document(*find_execution(**db, "def456"))["scheduled_for"] == "2027-03-15T05:00:00-04:00");
 }

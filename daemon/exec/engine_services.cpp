@@ -1,0 +1,41 @@
+#include "daemon/exec/engine_services.hpp"
+
+#include "common/log.hpp"
+#include "common/time_format.hpp"
+#include "daemon/store/logs.hpp"
+
+namespace luaflow::exec {
+
+EngineServices::EngineServices(uv_loop_t* loop, store::Db& db, const Secrets& secrets, Watchers& watchers,
+                               const Hosts& hosts, const std::map<std::string, std::string>& passed_env,
+                               stdlib::ChildWorkflows& children)
+    : loop_(loop), db_(db), secrets_(secrets), watchers_(watchers), hosts_(hosts), passed_env_(passed_env),
+      children_(children) {}
+
+void EngineServices::job_log(const std::string& execution, const std::string& action, int attempt,
+                             const char* stream, std::string line) {
+    store::append_log(
+        db_, {0, execution, action, attempt, now_unix_ms(), stream, secrets_.redact(std::move(line))});
+    watchers_.lines_added(execution);
+}
+
+void EngineServices::log_line(const scripting::Task* task, const std::string& workflow,
+                              stdlib::LogLevel level, const std::string& line) {
+    std::string text =
+        level == stdlib::LogLevel::info ? line : std::string(stdlib::to_string(level)) + ": " + line;
+    if (!task) {
+        log::info("workflow %s: %s", workflow.c_str(), secrets_.redact(std::move(text)).c_str());
+        return;
+    }
+    const scripting::TaskLabel& l = task->label();
+    job_log(l.execution, l.action, l.attempt, "log", std::move(text));
+}
+
+std::map<std::string, std::string> EngineServices::exec_environment() {
+    // exec() runs on this machine and holds no GPU: with GPUs here it sees none (SPEC 3).
+    std::map<std::string, std::string> env = passed_env_;
+    if (hosts_.has_gpus("local")) env["CUDA_VISIBLE_DEVICES"] = "";
+    return env;
+}
+
+} // namespace luaflow::exec

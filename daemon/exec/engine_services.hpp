@@ -1,0 +1,55 @@
+#pragma once
+// What the Lua standard library sees of the engine (stdlib::Services): log.* into the job's log, kv.*
+// in the store, env() with secrets, exec()'s environment, fs.*'s paths, http.*'s curl multi and
+// workflows.run. The executor hands it to every sandbox it makes.
+#include "daemon/exec/hosts.hpp"
+#include "daemon/exec/secrets.hpp"
+#include "daemon/exec/store_key_value.hpp"
+#include "daemon/exec/watchers.hpp"
+#include "daemon/store/db.hpp"
+#include "loop/curl_multi.hpp"
+#include "stdlib/services.hpp"
+
+#include <map>
+#include <string>
+#include <vector>
+
+namespace luaflow::exec {
+
+class EngineServices final : public stdlib::Services {
+  public:
+    // Every reference outlives the services (the executor owns them all).
+    EngineServices(uv_loop_t* loop, store::Db& db, const Secrets& secrets, Watchers& watchers,
+                   const Hosts& hosts, const std::map<std::string, std::string>& passed_env,
+                   stdlib::ChildWorkflows& children);
+
+    void set_sandbox_paths(std::vector<std::string> paths) { sandbox_paths_ = std::move(paths); }
+    // A line of an attempt's log, secrets masked; its watchers hear of it after the commit.
+    void job_log(const std::string& execution, const std::string& action, int attempt, const char* stream,
+                 std::string line);
+
+    uv_loop_t* loop() override { return loop_; }
+    void log_line(const scripting::Task* task, const std::string& workflow, stdlib::LogLevel level,
+                  const std::string& line) override;
+    stdlib::KeyValue* kv() override { return &kv_; }
+    std::optional<std::string> env_var(const std::string& name) override { return secrets_.lookup(name); }
+    std::map<std::string, std::string> exec_environment() override;
+    std::vector<std::string> sandbox_paths() override { return sandbox_paths_; }
+    loop::CurlMulti* curl() override { return &curl_; }
+    stdlib::ChildWorkflows* children() override { return &children_; }
+
+  private:
+    uv_loop_t* loop_;
+    // The attempts' transfers are gone before the services (the executor ends its attempts first).
+    loop::CurlMulti curl_{loop_};
+    store::Db& db_;
+    StoreKeyValue kv_{db_};
+    const Secrets& secrets_;
+    Watchers& watchers_;
+    const Hosts& hosts_;
+    const std::map<std::string, std::string>& passed_env_;
+    stdlib::ChildWorkflows& children_;
+    std::vector<std::string> sandbox_paths_;
+};
+
+} // namespace luaflow::exec

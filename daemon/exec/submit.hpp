@@ -1,0 +1,68 @@
+#pragma once
+// What the rest of the daemon sees of the executor: the scheduler and triggers start executions
+// (Submitter); the control socket and the HTTP API also steer, wait on and follow them
+// (ExecutionControl). Neither pulls in the executor's runners, launchers and hosts.
+#include "common/duration.hpp"
+#include "common/result.hpp"
+#include "common/status.hpp"
+#include "common/time_format.hpp"
+
+#include <nlohmann/json.hpp>
+
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <string>
+
+namespace luaflow::exec {
+
+using nlohmann::json;
+
+struct SubmitRequest {
+    std::string workflow;
+    json input = json::object();
+    json input_strings = json::object(); // -i KEY=VALUE, converted to the declared types
+    json trigger = {{"type", "manual"}};
+    std::optional<UnixMillis> scheduled_for;
+    std::optional<std::string> scheduled_tz; // the zone of the rule that fired it
+    std::optional<std::string> parent;
+    bool queue_even_if_skip = false; // catch-up runs queue even with overlap = "skip"
+};
+
+struct Counts {
+    int running = 0;
+    int queued = 0;
+};
+
+class Submitter {
+  public:
+    // Creates an execution; it starts at once when the workflow's concurrency allows, else queues.
+    virtual Result<std::string> submit(const SubmitRequest& request) = 0;
+    // At its concurrency limit: a new execution would queue (or be skipped with overlap = "skip").
+    virtual bool busy(const std::string& workflow) = 0;
+    virtual Counts counts(const std::string& workflow) const = 0;
+
+  protected:
+    ~Submitter() = default;
+};
+
+class ExecutionControl : public Submitter {
+  public:
+    virtual Counts counts() const = 0;
+    using Submitter::counts;
+    virtual Result<ExecStatus> cancel(const std::string& id) = 0;
+    virtual Result<ExecStatus> retry(const std::string& id) = 0;
+    // Calls fn with the inspect document once the execution has ended and that is committed (at once
+    // when it has).
+    virtual Result<void> when_finished(const std::string& id, std::function<void(const json& report)> fn) = 0;
+    // Calls on_lines after each commit that added log lines to `id`, and on_end once it has ended;
+    // 0 when `id` is not running.
+    virtual std::uint64_t watch_logs(const std::string& id, std::function<void()> on_lines,
+                                     std::function<void()> on_end) = 0;
+    virtual void unwatch_logs(std::uint64_t token) = 0;
+
+  protected:
+    ~ExecutionControl() = default;
+};
+
+} // namespace luaflow::exec
