@@ -3,7 +3,7 @@
 limit measured in the same run.
 
   python3 bench/http_bench.py --build build [--seconds 5] [--actions 50] [--threads 2] [--file-size 128]
-                              [--workers 1] [--rounds 3]
+                              [--workers 1] [--rounds 3] [--json]
 
 1. nginx on 127.0.0.1 (a free port) serves one small static file with keep-alive; its config, pid,
    logs and temp paths live in a temp dir (nginx -p DIR -c DIR/nginx.conf -g 'daemon off;').
@@ -17,7 +17,6 @@ Both clients keep their connections open (nginx: keepalive_requests high), so th
 not TCP handshakes. The CPU seconds luaflowd and nginx used during each phase are printed beside.
 Prints PASS/MISS against the goal; always exits 0 (benchmarks measure, they do not assert).
 """
-import argparse
 import json
 import os
 import re
@@ -31,8 +30,8 @@ import tempfile
 import time
 from datetime import datetime
 
-sys.path.insert(0, os.path.dirname(__file__))
-from engine_bench import Client  # noqa: E402
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import luaflow_bench as lb  # noqa: E402  (the daemon starter and socket client all benchmarks use)
 
 NGINX_CONF = """
 worker_processes {workers};
@@ -80,10 +79,7 @@ def free_port():
 
 def cpu_seconds(pid):
     """utime + stime of a process and its waited-for children, in seconds."""
-    with open(f"/proc/{pid}/stat") as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-    ticks = os.sysconf("SC_CLK_TCK")
-    return sum(int(x) for x in fields[11:15]) / ticks
+    return sum(lb.proc_cpu(pid))
 
 
 def nginx_cpu(master):
@@ -138,35 +134,17 @@ def ts(t):
     return datetime.fromisoformat(t).timestamp()
 
 
-class Luaflowd:
+class Luaflowd(lb.Daemon):
     """One daemon for every round, with the load workflow."""
 
     def __init__(self, build, actions):
-        self.root = tempfile.mkdtemp(prefix="luaflow-http-bench-")
-        wf = os.path.join(self.root, "workflows")
-        os.makedirs(wf)
-        with open(os.path.join(wf, "load.lua"), "w") as f:
-            f.write(WORKFLOW % actions)
-        with open(os.path.join(self.root, "none.lua"), "w") as f:
-            f.write("")
-        sock = os.path.join(self.root, "s.sock")
-        self.log = open(os.path.join(self.root, "log"), "w")
-        self.proc = subprocess.Popen([os.path.join(build, "luaflowd"), "-c", os.path.join(self.root, "none.lua"),
-                                      "-w", wf, "-s", os.path.join(self.root, "state"), "--socket", sock],
-                                     stdout=subprocess.DEVNULL, stderr=self.log)
-        while True:
-            try:
-                self.client = Client(sock)
-                self.client.call("status")
-                return
-            except (FileNotFoundError, ConnectionRefusedError):
-                time.sleep(0.005)
+        super().__init__(build, {"load.lua": WORKFLOW % actions}, config="", prefix="luaflow-http-bench-")
 
     def run(self, url, seconds):
         """requests/s, 200s, other statuses, the span, and luaflowd's CPU seconds."""
-        cpu0 = cpu_seconds(self.proc.pid)
+        cpu0 = sum(self.cpu_s(children=True))
         report = self.client.call("run", {"workflow": "load", "input": {"url": url, "seconds": seconds}, "wait": True})
-        cpu = cpu_seconds(self.proc.pid) - cpu0
+        cpu = sum(self.cpu_s(children=True)) - cpu0
         if report["status"] != "succeeded":
             raise RuntimeError("the load workflow failed: " + json.dumps(report)[:2000])
         acts = report["actions"].values()
@@ -175,17 +153,9 @@ class Luaflowd:
         span = max(ts(a["finished_at"]) for a in acts) - min(ts(a["started_at"]) for a in acts)
         return ok / span, ok, other, span, cpu
 
-    def stop(self):
-        self.client.close()
-        self.proc.terminate()
-        self.proc.wait(timeout=60)
-        self.log.close()
-        shutil.rmtree(self.root, ignore_errors=True)
-
 
 def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--build", default="build")
+    ap = lb.arg_parser(__doc__)
     ap.add_argument("--seconds", type=int, default=5)
     ap.add_argument("--actions", type=int, default=50, help="Lua actions, and wrk's connections")
     ap.add_argument("--threads", type=int, default=2, help="wrk's threads")
@@ -193,15 +163,17 @@ def main():
     ap.add_argument("--file-size", type=int, default=128)
     ap.add_argument("--rounds", type=int, default=3)
     args = ap.parse_args()
+    lb.require(args.build)
     root = tempfile.mkdtemp(prefix="luaflow-http-bench-nginx-")
     port = free_port()
     nginx = start_nginx(root, port, args.workers, args.file_size)
     url = f"http://127.0.0.1:{port}/hello.txt"
     daemon = Luaflowd(args.build, args.actions)
-    print(f"nginx: 1 static file of {args.file_size} B, {args.workers} worker(s), keep-alive; {os.cpu_count()} cores; "
-          f"{args.rounds} rounds of wrk then luaflowd, {args.seconds} s each")
-    ratios = []
+    ratios, wrk_rates, rates = [], [], []
     try:
+        daemon.start()
+        print(f"nginx: 1 static file of {args.file_size} B, {args.workers} worker(s), keep-alive; "
+              f"{os.cpu_count()} cores; {args.rounds} rounds of wrk then luaflowd, {args.seconds} s each")
         for i in range(args.rounds):
             n0 = nginx_cpu(nginx.pid)
             wrk_rate, wrk_errors, wrk_cpu = run_wrk(url, args.threads, args.actions, args.seconds)
@@ -209,6 +181,8 @@ def main():
             rate, ok, other, span, cpu = daemon.run(url, args.seconds)
             n2 = nginx_cpu(nginx.pid)
             ratios.append(rate / wrk_rate)
+            wrk_rates.append(wrk_rate)
+            rates.append(rate)
             print(f"round {i + 1}: wrk -t{args.threads} -c{args.actions} -d{args.seconds}s {wrk_rate:,.0f} requests/s "
                   f"(wrk CPU {wrk_cpu * 1e6:.1f} us/request; nginx CPU {n1 - n0:.2f} s){' ' + wrk_errors if wrk_errors else ''}")
             print(f"         luaflowd, {args.actions} Lua actions looping http.get: {rate:,.0f} requests/s "
@@ -221,6 +195,8 @@ def main():
         shutil.rmtree(root, ignore_errors=True)
     ratio = statistics.median(ratios)
     print(f"  goal >= 50% of wrk: median ratio {ratio:.0%} {'PASS' if ratio >= 0.5 else 'MISS'}")
+    lb.emit_json(args, "http", {"ratio": ratio, "requests_per_s": statistics.median(rates),
+                                "wrk_requests_per_s": statistics.median(wrk_rates), "rounds": args.rounds})
 
 
 if __name__ == "__main__":

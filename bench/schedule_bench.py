@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Schedule benchmarks (issue 4), each next to the physical limit measured in the same run.
 
-  python3 bench/schedule_bench.py --build build [--fires 500] [--single-fires 30] [--quick]
+  python3 bench/schedule_bench.py --build build [--fires 500] [--single-fires 30] [--quick] [--json]
 
 1. Start-up with 1000 scheduled workflows (990 daily/hourly/weekly/monthly/cron rules in a dozen zones
    that do not fire during the run, 10 FREQ=SECONDLY): from exec to the first `status` answer, and
@@ -22,14 +22,12 @@ With 10 fires per second, one late wake-up of the daemon makes 10 late fires, 2%
 that run is the lateness of its worst second or so, where the bare timers' p99 is their second-worst
 fire of 60. The count of late wake-ups (2 ms or more) compares the two per second.
 """
-import argparse
 import datetime
 import json
 import os
 import re
 import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -38,7 +36,7 @@ import time
 from zoneinfo import ZoneInfo
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from engine_bench import Client  # noqa: E402  (the socket client both benchmarks use)
+import luaflow_bench as lb  # noqa: E402  (the daemon starter and socket client all benchmarks use)
 
 TOTAL = 1000
 GOAL_P50_MS = 0.5
@@ -99,44 +97,20 @@ def scheduled_set(firing, dtstart=None):
 
 LOADED = re.compile(r"^(\S+) \w+: luaflowd \S+: (\d+) workflow\(s\) loaded from .*, (\d+) with errors$", re.M)
 LISTENING = re.compile(r"^(\S+) \w+: listening on ", re.M)
-DAEMONS = []  # running daemons, stopped on exit whatever happens
 
 
-class Daemon:
-    """One luaflowd on a workflows directory, with a fresh state directory and socket."""
+class Daemon(lb.Daemon):
+    """One luaflowd on a shared workflows directory, with a fresh state directory and socket."""
 
     expected = TOTAL  # workflows the "loaded" line must count
 
     def __init__(self, build, root, wf_dir, name):
-        self.build, self.wf = build, wf_dir
-        self.dir = tempfile.mkdtemp(prefix=f"{name}-", dir=root)
-        self.sock = os.path.join(self.dir, "s.sock")
-        self.log = os.path.join(self.dir, "log")
-        self.proc = None
-        self.client = None
+        super().__init__(build, wf_dir, prefix=f"{name}-", root=root)
 
     def start(self, timeout=60):
         """Returns (s to the first status answer, s to the "loaded" log line, s to "listening on")."""
         wall0 = time.time()
-        t0 = time.monotonic()
-        self.proc = subprocess.Popen(
-            [os.path.join(self.build, "luaflowd"), "-c", os.path.join(self.dir, "none.lua"), "-w", self.wf,
-             "-s", os.path.join(self.dir, "state"), "--socket", self.sock],
-            stdout=subprocess.DEVNULL, stderr=open(self.log, "w"))
-        DAEMONS.append(self)
-        while True:
-            try:
-                c = Client(self.sock)
-                c.call("status")
-                answered = time.monotonic() - t0
-                break
-            except (FileNotFoundError, ConnectionRefusedError):
-                if self.proc.poll() is not None:
-                    raise RuntimeError(f"luaflowd exited with {self.proc.returncode}:\n{self.log_text()}")
-                if time.monotonic() - t0 > timeout:
-                    raise RuntimeError(f"luaflowd did not answer within {timeout} s:\n{self.log_text()}")
-                time.sleep(0.0005)
-        self.client = c
+        answered = super().start(timeout)
         text = self.log_text()
         m = LOADED.search(text)
         if not m:
@@ -147,25 +121,6 @@ class Daemon:
         lm = LISTENING.search(text)
         listening = datetime.datetime.fromisoformat(lm.group(1)).timestamp() - wall0 if lm else float("nan")
         return answered, loaded, listening
-
-    def log_text(self):
-        with open(self.log) as f:
-            return f.read()
-
-    def stop(self):
-        if self.client:
-            self.client.close()
-            self.client = None
-        if self.proc and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=60)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        if self in DAEMONS:
-            DAEMONS.remove(self)
-        shutil.rmtree(self.dir, ignore_errors=True)
 
 
 def write_dir(root, name, workflows):
@@ -265,8 +220,7 @@ def fmt(v, width=8, digits=3):
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--build", default="build")
+    ap = lb.arg_parser(__doc__)
     ap.add_argument("--fires", type=int, default=500, help="fires of the 10-workflow run (default 500, ~50 s)")
     ap.add_argument("--single-fires", type=int, default=30, help="fires of the 1-workflow run (default 30 s)")
     ap.add_argument("--raw-fires", type=int, default=60, help="fires of each bare timer (default 60)")
@@ -280,9 +234,7 @@ def main():
     if args.quick:
         args.fires, args.single_fires, args.starts = 100, 15, 1
         args.raw_fires, args.raw_period_ms = 100, 100
-    for exe in ("luaflowd", os.path.join("bench", "raw_wall_timer")):
-        if not os.access(os.path.join(args.build, exe), os.X_OK):
-            sys.exit(f"{os.path.join(args.build, exe)} not found: nice cmake --build {args.build} -j1")
+    lb.require(args.build, os.path.join("bench", "raw_wall_timer"))
 
     root = tempfile.mkdtemp(prefix="luaflow-schedule-bench-")
 
@@ -361,9 +313,15 @@ def main():
         print(f"  above a bare timerfd (p50 {fd['p50_ms']:.3f} ms, p99 {fd['p99_ms']:.3f} ms): "
               f"p50 +{s1['p50_ms'] - fd['p50_ms']:.3f} ms alone, +{s10['p50_ms'] - fd['p50_ms']:.3f} ms with 10; "
               f"a bare uv_timer is at p50 {raw['uv_timer']['p50_ms']:.3f} ms")
+        lb.emit_json(args, "schedule", {
+            "start_scheduled_ms": s_answer, "start_unscheduled_ms": u_answer,
+            "late10_p50_ms": s10["p50_ms"], "late10_p99_ms": s10["p99_ms"], "late10_fires": s10["count"],
+            "late1_p50_ms": s1["p50_ms"], "late1_p99_ms": s1["p99_ms"], "late1_fires": s1["count"],
+            "timerfd_p50_ms": fd["p50_ms"], "timerfd_p99_ms": fd["p99_ms"],
+            "uv_timer_p50_ms": raw["uv_timer"]["p50_ms"], "uv_timer_p99_ms": raw["uv_timer"]["p99_ms"],
+            "raw_fires": raw["fires"], "raw_period_ms": args.raw_period_ms})
     finally:
-        for d in list(DAEMONS):
-            d.stop()
+        lb.stop_all()
         shutil.rmtree(root, ignore_errors=True)
 
 

@@ -4,7 +4,7 @@ luaflowd, and `luaflowctl status` answering in < 10 ms meanwhile), each figure n
 limit measured in the same run.
 
   python3 bench/sleep_bench.py --build build [-n 10000] [--layout one|split|execs|both|all]
-                               [--sizes 1000,5000] [--sleep S] [--calls 50] [--rtts 200] [--queue-limit Q]
+                               [--sizes 1000,5000] [--sleep S] [--calls 50] [--rtts 200] [--queue-limit Q] [--json]
 
 Layouts (`both`, the default, is one and split; `all` adds execs):
   one    one workflow with N independent actions, one execution: N actions of one execution asleep.
@@ -18,7 +18,7 @@ have `timeout = "1h"` (the default 60 s Lua timeout would not matter, but keeps 
 For each layout and size, on one daemon in a temp dir (luaflowd -c CONFIG -w WORKFLOWS -s STATE --socket):
 1. Idle, the workflow loaded (the physical baseline): VmRSS/VmHWM, the daemon's CPU share over the
    sampling window, `luaflowctl --json status` (the real CLI process: wall time and its own CPU), the
-   raw socket round trip (engine_bench's Client). Floors measured in the same run: `luaflowctl
+   raw socket round trip (luaflow_bench's Client). Floors measured in the same run: `luaflowctl
    --version` (the CLI's start-up, no socket) and /bin/true (any process).
 2. The run(s) submitted over the socket. Nothing heavy is asked while they sleep (an `inspect` of a
    10 000-action execution is megabytes of JSON, the benchmark's own memory): the start is over when
@@ -33,19 +33,15 @@ For each layout and size, on one daemon in a temp dir (luaflowd -c CONFIG -w WOR
 The slope per sleeping action is (RSS asleep - RSS idle) / N; with --sizes it is also fitted across
 sizes. Prints PASS/MISS against the goals; always exits 0 (benchmarks measure, they do not assert).
 """
-import argparse
 import os
-import shutil
-import signal
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from datetime import datetime
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from engine_bench import Client  # noqa: E402  (the socket client all benchmarks use)
+import luaflow_bench as lb  # noqa: E402  (the daemon starter and socket client all benchmarks use)
 
 GOAL_RSS_MIB = 100
 GOAL_STATUS_MS = 10
@@ -86,75 +82,16 @@ def spawn_ms(argv, calls):
     return wall, cpu
 
 
-class Daemon:
-    def __init__(self, build, workflows, config=CONFIG):
-        self.build = build
-        self.dir = tempfile.mkdtemp(prefix="luaflow-sleep-")
-        self.wf = os.path.join(self.dir, "workflows")
-        os.makedirs(self.wf)
-        for name, text in workflows.items():
-            with open(os.path.join(self.wf, name), "w") as f:
-                f.write(text)
-        self.config = os.path.join(self.dir, "luaflowd.lua")
-        with open(self.config, "w") as f:
-            f.write(config)
-        self.sock = os.path.join(self.dir, "s.sock")
-        self.log = os.path.join(self.dir, "log")
-        self.proc = None
-
-    def start(self, timeout=120):
-        t0 = time.monotonic()
-        self.proc = subprocess.Popen([os.path.join(self.build, "luaflowd"), "-c", self.config, "-w", self.wf,
-                                      "-s", os.path.join(self.dir, "state"), "--socket", self.sock],
-                                     stdout=subprocess.DEVNULL, stderr=open(self.log, "w"))
-        while True:
-            try:
-                c = Client(self.sock)
-                c.call("status")
-                return time.monotonic() - t0, c
-            except (FileNotFoundError, ConnectionRefusedError):
-                if self.proc.poll() is not None or time.monotonic() - t0 > timeout:
-                    raise RuntimeError(f"luaflowd did not start:\n{open(self.log).read()[-3000:]}")
-                time.sleep(0.002)
-
-    def mem_kib(self):
-        """(VmRSS, VmHWM) in KiB."""
-        vals = {}
-        with open(f"/proc/{self.proc.pid}/status") as f:
-            for line in f:
-                k, _, v = line.partition(":")
-                if k in ("VmRSS", "VmHWM"):
-                    vals[k] = int(v.split()[0])
-        return vals["VmRSS"], vals["VmHWM"]
-
-    def cpu_s(self):
-        with open(f"/proc/{self.proc.pid}/stat") as f:
-            fields = f.read().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-    def ctl_status_ms(self, calls):
-        return spawn_ms([os.path.join(self.build, "luaflowctl"), "--socket", self.sock, "--json", "status"], calls)
-
-    def stop(self):
-        if self.proc and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=60)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        shutil.rmtree(self.dir, ignore_errors=True)
+def ctl_status_ms(d, calls):
+    """`luaflowctl --json status` against d, per call: (wall ms, its own CPU ms)."""
+    return spawn_ms([os.path.join(d.build, "luaflowctl"), "--socket", d.sock, "--json", "status"], calls)
 
 
 def sample(d, c, calls, rtts):
     """RSS, CPU share, luaflowctl status and socket round trips over one window."""
     cpu0, w0 = d.cpu_s(), time.monotonic()
-    ctl, ctl_cpu = d.ctl_status_ms(calls)
-    sock = []
-    for _ in range(rtts):
-        t0 = time.perf_counter()
-        c.call("status")
-        sock.append((time.perf_counter() - t0) * 1000)
+    ctl, ctl_cpu = ctl_status_ms(d, calls)
+    sock = c.status_ms(rtts)
     # A quiet stretch too, so that the CPU share is not only the answering.
     time.sleep(0.5)
     cpu = (d.cpu_s() - cpu0) / (time.monotonic() - w0)
@@ -190,9 +127,11 @@ def run_layout(build, layout, n, sleep_s, calls, rtts, queue_limit=0):
     executions = max(1, n // per)
     n = per * executions
     config = CONFIG + (f"queues = {{ default = {{ concurrency = {queue_limit} }} }}\n" if queue_limit else "")
-    d = Daemon(build, {"sleepers.lua": SLEEPERS.format(n=per, concurrency=executions)}, config)
+    d = lb.Daemon(build, {"sleepers.lua": SLEEPERS.format(n=per, concurrency=executions)}, config,
+                  prefix="luaflow-sleep-")
     try:
-        startup, c = d.start()
+        startup = d.start()
+        c = d.client
         settle(d, time.time() + 5)
         idle = sample(d, c, calls, rtts)
 
@@ -201,12 +140,7 @@ def run_layout(build, layout, n, sleep_s, calls, rtts, queue_limit=0):
         t_submit = time.time()
         for _ in range(executions):
             c.send("run", {"workflow": "sleepers", "input": {"wake_at": wake_at}})
-        ids = []
-        for _ in range(executions):
-            r = c.recv()
-            if "error" in r:
-                raise RuntimeError(r["error"])
-            ids.append(r["result"]["id"])
+        ids = [r["id"] for r in c.results(executions)]
         t_answered = time.time()
         # No inspect while they sleep: a 10 000-action inspect document is megabytes of JSON, which would
         # be the benchmark's own memory (see "afterwards, inspect" in the report). Every action returns
@@ -324,8 +258,7 @@ def fit(xs, ys):
 
 
 def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--build", default="build")
+    ap = lb.arg_parser(__doc__)
     ap.add_argument("-n", type=int, default=10000, help="sleeping actions (default 10000)")
     ap.add_argument("--sizes", default="", help="extra sizes, e.g. 1000,5000, for the slope per action")
     ap.add_argument("--layout", choices=["one", "split", "execs", "both", "all"], default="both",
@@ -336,10 +269,12 @@ def main():
     ap.add_argument("--queue-limit", type=int, default=0,
                     help="configure queues.default.concurrency (>= N: no waiting, but the limit's bookkeeping)")
     args = ap.parse_args()
+    lb.require(args.build, "luaflowctl")
     sizes = sorted({args.n, *(int(s) for s in args.sizes.split(",") if s)})
     layouts = {"both": ["one", "split"], "all": ["one", "split", "execs"]}.get(args.layout, [args.layout])
     floor = {"true": spawn_ms(["/bin/true"], args.calls),
              "version": spawn_ms([os.path.join(args.build, "luaflowctl"), "--version"], args.calls)}
+    runs = []
     for layout in layouts:
         results = []
         for n in sizes:
@@ -347,6 +282,11 @@ def main():
             r = run_layout(args.build, layout, n, sleep_s, args.calls, args.rtts, args.queue_limit)
             report(r, floor)
             results.append(r)
+            runs.append({"layout": layout, "n": r["n"], "executions": r["executions"], "succeeded": r["ok"],
+                         "asleep_in_window": r["asleep_in_window"], "idle_rss_mib": r["idle"]["rss"] / 1024,
+                         "peak_rss_mib": r["hwm_end"] / 1024, "ctl_p99_ms": pct(r["asleep"]["ctl"], 0.99),
+                         "sock_p99_ms": pct(r["asleep"]["sock"], 0.99),
+                         "ctl_version_p99_ms": pct(floor["version"][0], 0.99), "inspect_ms": r["inspect_s"] * 1000})
         if len(results) > 1:
             xs = [r["n"] for r in results]
             print(f"[{layout}] across sizes {xs}:")
@@ -360,6 +300,7 @@ def main():
                 print(f"  {label}: " + ", ".join(f"{x}: {y * 1000:.0f} ms ({y * 1e6 / x:.1f} us/action)"
                                                 for x, y in zip(xs, ys)))
             print(flush=True)
+    lb.emit_json(args, "sleep", {"runs": runs})
 
 
 if __name__ == "__main__":

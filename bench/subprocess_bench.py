@@ -3,7 +3,7 @@
 `uv_spawn` rate), each figure next to the raw rate measured in the same run, rounds interleaved.
 
   python3 bench/subprocess_bench.py --build build-bench [--rounds 3] [-m 300] [--wide 100] [--raw-n 500]
-                                    [--wide-reps 3] [--no-ignore]
+                                    [--wide-reps 3] [--no-ignore] [--json]
 
 The limit: BUILD/bench/raw_spawn (bench/raw_spawn.cpp), a bare libuv loop running /bin/true to its end
 with K = 1 and 2 in flight, stdout and stderr as pipes read to EOF and a new process group, as the daemon
@@ -32,19 +32,15 @@ include the forked child's work before its execve) and SQLite commits per action
 prints the same CPU split. On a loaded machine the CPU per action moves less than the wall-clock rate.
 Prints PASS/MISS against 80 %; always exits 0 (benchmarks measure, they do not assert).
 """
-import argparse
 import json
 import os
-import shutil
-import signal
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from engine_bench import Client  # noqa: E402  (the socket client all benchmarks use)
+import luaflow_bench as lb  # noqa: E402  (the daemon starter and socket client all benchmarks use)
 
 GOAL = 0.80
 
@@ -66,77 +62,12 @@ CONFIG = 'shutdown_grace = "1s"\n'
 QUEUE2 = CONFIG + "queues = { default = { concurrency = 2 } }\n"
 
 
-def ticks_s(fields, *idx):
-    return sum(int(fields[i]) for i in idx) / os.sysconf("SC_CLK_TCK")
-
-
-class Daemon:
-    def __init__(self, build, workflows, config):
-        self.build = build
-        self.dir = tempfile.mkdtemp(prefix="luaflow-subprocess-")
-        self.wf = os.path.join(self.dir, "workflows")
-        os.makedirs(self.wf)
-        for name, text in workflows.items():
-            with open(os.path.join(self.wf, name), "w") as f:
-                f.write(text)
-        self.config = os.path.join(self.dir, "luaflowd.lua")
-        with open(self.config, "w") as f:
-            f.write(config)
-        self.sock = os.path.join(self.dir, "s.sock")
-        self.log = os.path.join(self.dir, "log")
-        self.proc = None
-
-    def start(self, timeout=60, wrapper=()):
-        t0 = time.monotonic()
-        self.proc = subprocess.Popen([*wrapper, os.path.join(self.build, "luaflowd"), "-c", self.config,
-                                      "-w", self.wf, "-s", os.path.join(self.dir, "state"), "--socket", self.sock],
-                                     stdout=subprocess.DEVNULL, stderr=open(self.log, "w"))
-        while True:
-            try:
-                c = Client(self.sock)
-                c.call("status")
-                return c
-            except (FileNotFoundError, ConnectionRefusedError):
-                if self.proc.poll() is not None or time.monotonic() - t0 > timeout:
-                    raise RuntimeError(f"luaflowd did not start:\n{open(self.log).read()[-3000:]}")
-                time.sleep(0.005)
-
-    def cpu_s(self):
-        """The daemon's user + system time and its reaped children's, in s."""
-        with open(f"/proc/{self.proc.pid}/stat") as f:
-            fields = f.read().rsplit(")", 1)[1].split()
-        # After the ")": utime, stime, cutime, cstime are fields 11..14 (0-based).
-        return ticks_s(fields, 11, 12), ticks_s(fields, 13, 14)
-
-    def memory(self):
-        """(VmRSS MiB, RssAnon MiB, mappings): what a fork copies."""
-        vals = {}
-        with open(f"/proc/{self.proc.pid}/status") as f:
-            for line in f:
-                k, _, v = line.partition(":")
-                if k in ("VmRSS", "RssAnon"):
-                    vals[k] = int(v.split()[0]) / 1024
-        with open(f"/proc/{self.proc.pid}/maps") as f:
-            maps = sum(1 for _ in f)
-        return vals["VmRSS"], vals["RssAnon"], maps
-
-    def stop(self):
-        if self.proc and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=60)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-
-    def remove(self, background=False):
-        if not background:
-            shutil.rmtree(self.dir, ignore_errors=True)
-            return
-        # Thousands of scratch directories (one per action) take a minute to delete on a busy ext4: left
-        # to a detached `rm` once the report is out.
-        subprocess.Popen(["nice", "rm", "-rf", self.dir], start_new_session=True,
-                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+def memory(d):
+    """(VmRSS MiB, RssAnon MiB, mappings) of daemon d: what a fork copies."""
+    rss, anon = d.mem_kib("VmRSS", "RssAnon")
+    with open(f"/proc/{d.proc.pid}/maps") as f:
+        maps = sum(1 for _ in f)
+    return rss / 1024, anon / 1024, maps
 
 
 def raw(build, n, k, stdio, spawner="uv", ballast_mib=0, vmas=0):
@@ -155,11 +86,11 @@ def measure(d, c, fn, actions):
     """Runs fn(c): actions/s, the daemon's CPU per action (its own; its reaped children's) and its SQLite
     commits per action."""
     commits0 = c.call("stats")["commits"]
-    own0, kids0 = d.cpu_s()
+    own0, kids0 = d.cpu_s(children=True)
     t0 = time.monotonic()
     fn(c)
     dt = time.monotonic() - t0
-    own1, kids1 = d.cpu_s()
+    own1, kids1 = d.cpu_s(children=True)
     commits = c.call("stats")["commits"] - commits0  # `stats` itself writes nothing
     return {"rate": actions / dt, "cpu_us": (own1 - own0) * 1e6 / actions, "kids_us": (kids1 - kids0) * 1e6 / actions,
             "commits": commits / actions}
@@ -190,15 +121,8 @@ def burst(m):
     def go(c):
         for _ in range(m):
             c.send("run", {"workflow": "one"})
-        for _ in range(m):
-            r = c.recv()
-            if "error" in r:
-                raise RuntimeError(r["error"])
-        while True:
-            s = c.call("stats")
-            if s["running"] == 0 and s["queued"] == 0:
-                return
-            time.sleep(0.005)
+        c.results(m)
+        c.wait_idle()
 
     return go
 
@@ -216,8 +140,7 @@ def median(xs):
 
 
 def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--build", default="build")
+    ap = lb.arg_parser(__doc__)
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("-m", type=int, default=300, help="executions per seq/pair/burst measurement")
     ap.add_argument("--wide", type=int, default=100, help="actions of the `wide` workflow")
@@ -226,8 +149,10 @@ def main():
     ap.add_argument("--no-ignore", action="store_true", help="skip raw_spawn with stdio ignored")
     args = ap.parse_args()
     build = args.build
+    lb.require(build, os.path.join("bench", "raw_spawn"))
     wfs = {"one.lua": ONE.format(m=args.m), "wide.lua": WIDE.format(n=args.wide), "lua.lua": LUA}
-    daemons = {"unlimited": Daemon(build, wfs, CONFIG), "queue2": Daemon(build, wfs, QUEUE2)}
+    daemons = {name: lb.Daemon(build, wfs, config, prefix="luaflow-subprocess-")
+               for name, config in (("unlimited", CONFIG), ("queue2", QUEUE2))}
     results = {}  # name -> list of measure() dicts
 
     def add(name, r):
@@ -241,12 +166,14 @@ def main():
                   ("posix_spawn daemon-sized", "pipes", 2, "posix_spawn", True)]
     t_start = time.monotonic()
     try:
-        clients = {name: d.start() for name, d in daemons.items()}
+        for d in daemons.values():
+            d.start(timeout=60)
+        clients = {name: d.client for name, d in daemons.items()}
         # Warm-up: the first spawns of a fresh daemon fault in its pages and create the scratch tree.
         for name, c in clients.items():
             in_flight("one", 20, 1)(c)
             wide(c)
-        mem = {name: d.memory() for name, d in daemons.items()}
+        mem = {name: memory(d) for name, d in daemons.items()}
         # The raw spawner from a process the daemon's size: its anonymous memory and its mappings.
         ballast = round(mem["unlimited"][1])
         vmas = max(0, mem["unlimited"][2] - raw(build, 1, 1, "pipes")["maps"])
@@ -269,10 +196,9 @@ def main():
     except BaseException:
         for d in daemons.values():
             d.stop()
-            d.remove()
         raise
     for d in daemons.values():
-        d.stop()
+        d.stop(remove=False)
 
     med = {name: median([r["rate"] for r in rs]) for name, rs in results.items()}
 
@@ -302,8 +228,12 @@ def main():
         ("wide unlimited", f"{args.wide}-action execution, no queue limit", "raw pipes K=2"),
         ("wide queue2", f"{args.wide}-action execution, queue concurrency 2", "raw pipes K=2"),
     ]
+    figures = {"m": args.m, "wide": args.wide, "rounds": args.rounds, "lua_seq_per_s": med["lua seq"],
+               "failed": sum(failed.values()), "rows": []}
     for name, label, ref in rows:
         ratio = med[name] / med[ref]
+        figures["rows"].append({"name": name, "label": label, "rate": med[name], "limit": ref,
+                                "limit_rate": med[ref], "ratio": ratio})
         cpu = median([r["cpu_us"] for r in results[name]])
         kids = median([r["kids_us"] for r in results[name]])
         print(f"  {label}: {med[name]:,.0f} actions/s ({spread(name)}) vs {ref} {med[ref]:,.0f}/s: "
@@ -317,6 +247,7 @@ def main():
           f"({', '.join(d.dir for d in daemons.values())}) are being removed in the background", flush=True)
     for d in daemons.values():
         d.remove(background=True)
+    lb.emit_json(args, "subprocess", figures)
 
 
 if __name__ == "__main__":
