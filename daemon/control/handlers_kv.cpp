@@ -43,7 +43,7 @@ void handle_kv_set(Context& ctx, const json& params, const std::shared_ptr<Reply
     if (it == params.end() || it->is_null())
         return reply->error(
             make_error(ErrorCode::invalid, "parameter 'value' must be a JSON value other than null"));
-    store::kv_set(ctx.db, *scope, *key, *it);
+    store::kv_set(ctx.db.write(), *scope, *key, *it);
     answer(ctx, reply, {{"key", *key}, {"value", *it}});
 }
 
@@ -52,7 +52,7 @@ void handle_kv_delete(Context& ctx, const json& params, const std::shared_ptr<Re
     if (!scope) return reply->error(scope.error());
     auto key = string_param(params, "key");
     if (!key) return reply->error(key.error());
-    if (!store::kv_delete(ctx.db, *scope, *key))
+    if (!store::kv_delete(ctx.db.write(), *scope, *key))
         return reply->error(
             make_error(ErrorCode::not_found, "no key '" + *key + "' in " + scope_name(*scope)));
     answer(ctx, reply, {{"key", *key}, {"deleted", true}});

@@ -112,7 +112,7 @@ void handle_enable(Context& ctx, const json& params, const std::shared_ptr<Reply
     if (!id) return reply->error(id.error());
     if (!ctx.registry.find(*id))
         return reply->error(make_error(ErrorCode::not_found, "no workflow '" + *id + "'"));
-    store::set_enabled_override(ctx.db, *id, enabled);
+    store::set_enabled_override(ctx.db.write(), *id, enabled);
     // Enabling catches up what was missed while disabled (the rule's catchup); disabling stops the fires.
     ctx.scheduler.refresh(*id);
     answer(ctx, reply, {{"id", *id}, {"enabled", enabled}});

@@ -14,8 +14,8 @@ EngineServices::EngineServices(uv_loop_t* loop, store::Db& db, const Secrets& se
 
 void EngineServices::job_log(const std::string& execution, const std::string& action, int attempt,
                              const char* stream, std::string line) {
-    store::append_log(
-        db_, {0, execution, action, attempt, now_unix_ms(), stream, secrets_.redact(std::move(line))});
+    store::append_log(db_.write(), {0, execution, action, attempt, now_unix_ms(), stream,
+                                    secrets_.redact(std::move(line))});
     watchers_.lines_added(execution);
 }
 

@@ -171,7 +171,7 @@ Result<std::string> Executor::submit(const SubmitRequest& r) {
     row.parent = e->parent;
     for (const auto& a : def->actions)
         row.actions.push_back(a.name);
-    store::insert_execution(db_, row);
+    store::insert_execution(db_.write(), row);
 
     std::string id = e->id;
     Execution& ref = *e;
@@ -192,17 +192,18 @@ bool Executor::busy(const std::string& workflow) {
 }
 
 void Executor::start_execution(Execution& e) {
+    store::WriteTx& tx = db_.write(); // the start and its `late` event commit together
     e.status = ExecStatus::running;
     if (!e.started_at) {
         e.started_at = now_unix_ms();
-        store::start_execution(db_, e.id, *e.started_at);
+        store::start_execution(tx, e.id, *e.started_at);
     }
     if (e.scheduled_for && *e.started_at - *e.scheduled_for > kLateAfter) {
         std::string message = "started " + format_duration(*e.started_at - *e.scheduled_for) +
                               " after its scheduled time " +
                               tz::format_scheduled(*e.scheduled_for, e.scheduled_tz);
         log::info("execution %s of %s: %s", e.id.c_str(), e.def->id.c_str(), message.c_str());
-        store::record_event(db_, {e.def->id, e.id, "late", *e.started_at, 1, message});
+        store::record_event(tx, {e.def->id, e.id, "late", *e.started_at, 1, message});
     }
     arm_execution_timeout(e);
     advance_after_commit(e);
@@ -357,7 +358,7 @@ void Executor::wait_for(Execution& e, std::size_t i, const std::string& why) {
     ActionState& a = e.actions[i];
     if (a.waiting != why) {
         a.waiting = why;
-        store::set_waiting(db_, e.id, e.def->actions[i].name, why);
+        store::set_waiting(db_.write(), e.id, e.def->actions[i].name, why);
     }
     if (!a.in_wait_list) {
         a.in_wait_list = true;
@@ -370,6 +371,8 @@ void Executor::wait_for(Execution& e, std::size_t i, const std::string& why) {
 void Executor::wake_waiters() {
     if (wake_scheduled_) return;
     wake_scheduled_ = true;
+    // After the commit of this turn's changes (one is opened if none is: what freed room may not have
+    // written anything).
     db_.write();
     db_.after_commit([this] {
         wake_scheduled_ = false;
@@ -434,7 +437,7 @@ void Executor::launch_attempt(Execution& e, std::size_t i) {
     a.status = ActionStatus::running;
     ++a.attempts;
     a.child_calls = 0;
-    store::start_attempt(db_, e.id, def.name, a.attempts, now_unix_ms(), lua ? "" : def.host,
+    store::start_attempt(db_.write(), e.id, def.name, a.attempts, now_unix_ms(), lua ? "" : def.host,
                          lua ? json() : allocation_json(a.allocation));
     std::string id = e.id;
     int attempt_no = a.attempts;
@@ -493,7 +496,7 @@ void Executor::settle_attempt(Execution& ex, std::size_t i, AttemptResult r) {
                 else
                     e->shared[it.key()] = it.value();
             }
-            store::save_shared(db_, e->id, secrets_.redact(e->shared));
+            store::save_shared(db_.write(), e->id, secrets_.redact(e->shared));
         }
         finish_action(*e, i, ActionStatus::succeeded, r, std::nullopt);
         advance(*e);
@@ -512,7 +515,7 @@ void Executor::settle_attempt(Execution& ex, std::size_t i, AttemptResult r) {
                   what.c_str(), format_duration(delay).c_str());
         a.status = ActionStatus::pending;
         a.next_attempt_at = at;
-        store::schedule_retry(db_, e->id, def.name, at, secrets_.redact(r.error), a.node);
+        store::schedule_retry(db_.write(), e->id, def.name, at, secrets_.redact(r.error), a.node);
         arm_retry(*e, i, at);
         return;
     }
@@ -567,7 +570,7 @@ void Executor::finish_action(Execution& e, std::size_t i, ActionStatus status, c
     row.exit_code = r.exit_code;
     row.finished_at = now_unix_ms();
     row.node = a.node;
-    store::finish_action(db_, e.id, e.def->actions[i].name, row);
+    store::finish_action(db_.write(), e.id, e.def->actions[i].name, row);
 }
 
 void Executor::stop_execution(Execution& e, ExecStatus status, const std::string& error) {
@@ -608,7 +611,7 @@ void Executor::complete(Execution& e, ExecStatus status, std::optional<std::stri
     bool was_running = e.status == ExecStatus::running;
     UnixMillis now = now_unix_ms();
     if (error) error = secrets_.redact(*error);
-    store::finish_execution(db_, e.id, status, error, now);
+    store::finish_execution(db_.write(), e.id, status, error, now);
     log::info("execution %s of %s %s%s%s", e.id.c_str(), e.def->id.c_str(), to_string(status),
               error ? ": " : "", error ? error->c_str() : "");
     std::string id = e.id;
@@ -714,14 +717,14 @@ Result<ExecStatus> Executor::retry(const std::string& id) {
         a.held.reset();
         if (rerun[i]) {
             a.status = ActionStatus::pending;
-            store::reset_action(db_, id, def->actions[i].name);
+            store::reset_action(db_.write(), id, def->actions[i].name);
         }
     }
     plan(*e);
     const std::string& workflow = def->id;
     bool start_now = running_per_workflow_[workflow] < def->concurrency && queued_[workflow].empty();
     e->status = start_now ? ExecStatus::running : ExecStatus::queued;
-    store::reopen_execution(db_, id, e->status);
+    store::reopen_execution(db_.write(), id, e->status);
     log::info("execution %s of %s: retry requested", id.c_str(), workflow.c_str());
     Execution& ref = *e;
     executions_.emplace(id, std::move(e));

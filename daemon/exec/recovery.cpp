@@ -20,7 +20,7 @@ void Executor::recover() {
     for (store::ExecutionRow& row : rows) {
         auto def = definition_for(row.workflow, row.definition);
         if (!def) {
-            store::finish_execution(db_, row.id, ExecStatus::failed,
+            store::finish_execution(db_.write(), row.id, ExecStatus::failed,
                                     std::string("its definition cannot be loaded after a restart"),
                                     now_unix_ms());
             continue;
@@ -75,7 +75,7 @@ void Executor::recover() {
                 if (used <= ad.retries) {
                     a.status = ActionStatus::pending;
                     a.next_attempt_at = now_unix_ms();
-                    store::schedule_retry(db_, e->id, ad.name, *a.next_attempt_at, kInterrupted,
+                    store::schedule_retry(db_.write(), e->id, ad.name, *a.next_attempt_at, kInterrupted,
                                           std::nullopt);
                 } else {
                     AttemptResult r;

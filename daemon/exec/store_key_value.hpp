@@ -14,10 +14,10 @@ class StoreKeyValue final : public stdlib::KeyValue {
         return store::kv_get(db_, scope, key);
     }
     void set(const std::string& scope, const std::string& key, const nlohmann::json& value) override {
-        store::kv_set(db_, scope, key, value);
+        store::kv_set(db_.write(), scope, key, value);
     }
     bool erase(const std::string& scope, const std::string& key) override {
-        return store::kv_delete(db_, scope, key);
+        return store::kv_delete(db_.write(), scope, key);
     }
     void when_durable(std::function<void()> fn) override { db_.after_commit(std::move(fn)); }
 

@@ -90,7 +90,7 @@ void Registry::load_file(WorkflowEntry& entry, const std::string& path, bool for
     if (entry.error) log::info("workflow %s loads again", entry.id.c_str());
     entry.error.reset();
     if (entry.def && entry.def->source_hash == def->source_hash) return;
-    store::insert_definition(db_, def->source_hash,
+    store::insert_definition(db_.write(), def->source_hash,
                              store::Definition{def->id, def->file, text.value(), def->scripts, *lib_.files});
     entry.def = std::move(def);
     changed.push_back(entry.id);

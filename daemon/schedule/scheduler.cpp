@@ -85,7 +85,7 @@ void Scheduler::refresh(const std::string& id, std::optional<std::int64_t> misse
             // First sight: the series starts now (to the minute, so FREQ=HOURLY;BYMINUTE=0 fires at :00:00,
             // not at the second of the load), and nothing before now was missed.
             row = store::ScheduleRow{now - now % 60, std::max(now, not_missed) - 1};
-            store::insert_schedule(db_, id, rule.key, *row);
+            store::insert_schedule(db_.write(), id, rule.key, *row);
         }
         r.spec = recurrence_of(rule, row->dtstart);
         r.handled = row->handled;
@@ -152,12 +152,14 @@ void Scheduler::on_clock_set() {
 
 void Scheduler::fire(WorkflowState& w, UnixSeconds at) {
     // Every rule due at `at` moves on; the workflow runs once even when two rules name the same instant.
+    // The occurrences handled, the execution they start (submit) or the event that says why not are one
+    // transaction: a restart neither fires twice nor forgets.
     RuleState* first = nullptr;
     for (RuleState& r : w.rules) {
         if (!r.next || *r.next != at) continue;
         if (!first) first = &r;
         r.handled = at;
-        store::mark_handled(db_, w.def->id, r.rule.key, at);
+        store::mark_handled(db_.write(), w.def->id, r.rule.key, at);
         r.next = r.cursor->next();
     }
     if (!first) return;
@@ -196,10 +198,11 @@ bool Scheduler::launch(WorkflowState& w, UnixSeconds at, const RuleState& r, boo
     if (!id) {
         log::error("workflow %s: scheduled run for %s not started: %s", w.def->id.c_str(),
                    when(at, r.rule.zone).c_str(), id.error().message.c_str());
-        store::record_event(db_,
+        store::WriteTx& tx = db_.write();
+        store::record_event(tx,
                             {w.def->id, std::nullopt, "skipped", now_ns() / 1'000'000, 1,
                              "occurrence " + when(at, r.rule.zone) + " not started: " + id.error().message});
-        store::add_skipped(db_, w.def->id, 1);
+        store::add_skipped(tx, w.def->id, 1);
         return false;
     }
     return true;
@@ -207,8 +210,9 @@ bool Scheduler::launch(WorkflowState& w, UnixSeconds at, const RuleState& r, boo
 
 void Scheduler::drop(WorkflowState& w, std::int64_t count, const std::string& message) {
     log::info("workflow %s: %s", w.def->id.c_str(), message.c_str());
-    store::record_event(db_, {w.def->id, std::nullopt, "skipped", now_ns() / 1'000'000, count, message});
-    store::add_skipped(db_, w.def->id, count);
+    store::WriteTx& tx = db_.write();
+    store::record_event(tx, {w.def->id, std::nullopt, "skipped", now_ns() / 1'000'000, count, message});
+    store::add_skipped(tx, w.def->id, count);
 }
 
 Scheduler::Missed Scheduler::missed_between(const RuleState& r, UnixSeconds after, UnixSeconds before) const {
@@ -247,7 +251,7 @@ Scheduler::Missed Scheduler::missed_between(const RuleState& r, UnixSeconds afte
 void Scheduler::catch_up(WorkflowState& w, RuleState& r, UnixSeconds until) {
     Missed m = missed_between(r, r.handled, until); // before `until`
     r.handled = until - 1;
-    store::mark_handled(db_, w.def->id, r.rule.key, r.handled);
+    store::mark_handled(db_.write(), w.def->id, r.rule.key, r.handled);
     if (m.count == 0) return;
     const Zone& z = r.rule.zone;
     const std::string span =

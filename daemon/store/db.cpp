@@ -49,7 +49,17 @@ Result<std::unique_ptr<Db>> Db::open(const std::string& path) {
         return make_error(ErrorCode::unavailable, "cannot set up database " + path + ": " + msg);
     }
     if (auto r = db->migrate(); !r) return r.error();
+    // From here on a commit is legal only from commit(): a write made outside the turn's transaction
+    // would autocommit by itself, apart from the changes it belongs with and before those are durable.
+    sqlite3_commit_hook(db->db_, &Db::on_commit, db.get());
     return db;
+}
+
+int Db::on_commit(void* self) {
+    if (static_cast<Db*>(self)->committing_) return 0;
+    log::error("illegal commit attempt: a change outside the turn's write transaction (store writes take "
+               "the token Db::write() returns); it is rolled back");
+    return 1;
 }
 
 Db::~Db() {
@@ -98,7 +108,11 @@ Stmt& Db::stmt(const char* static_sql) {
 }
 
 void Db::exec(const char* sql) {
+    // A plain statement commits by itself when no transaction is open: visibly so, at its call.
+    bool was = committing_;
+    committing_ = true;
     int rc = sqlite3_exec(db_, sql, nullptr, nullptr, nullptr);
+    committing_ = was;
     if (rc != SQLITE_OK) fatal_sql_error(db_, rc, sql);
 }
 
@@ -106,15 +120,16 @@ void Db::notify_pending() {
     if (on_pending_) on_pending_();
 }
 
-void Db::write(std::source_location where) {
+WriteTx& Db::write(std::source_location where) {
     assert_on_loop_thread();
-    if (in_write_) return;
+    if (in_write_) return tx_;
     // Prepared once: sqlite3_exec would parse it anew, and the parser's large allocation made glibc
     // consolidate its free lists on every turn that writes (seen in perf at each schedule fire).
     Stmt::Use(stmt("BEGIN IMMEDIATE")).run();
     in_write_ = true;
     began_at_ = where;
     notify_pending();
+    return tx_;
 }
 
 void Db::after_commit(std::function<void()> fn) {
@@ -161,6 +176,11 @@ void Db::recover_from_full_disk(int rc, const char* sql) {
 }
 
 bool Db::commit() {
+    committing_ = true;
+    struct Done {
+        bool& flag;
+        ~Done() { flag = false; }
+    } done{committing_};
     sqlite3_stmt* c = stmt("COMMIT").handle();
     int rc = sqlite3_step(c);
     sqlite3_reset(c);

@@ -20,6 +20,24 @@
 
 namespace luaflow::store {
 
+class Db;
+
+// The turn's write transaction as a token. Db::write() opens the transaction and hands the token out;
+// every store function that changes state takes it, so a call site shows which writes commit
+// together (`auto& tx = db.write();`). The commit is the CommitPump's, once per loop turn: a change
+// made without the token would commit on its own, and the commit hook refuses it (Db::open).
+class WriteTx {
+  public:
+    WriteTx(const WriteTx&) = delete;
+    WriteTx& operator=(const WriteTx&) = delete;
+    Db& db() const { return db_; }
+
+  private:
+    friend class Db;
+    explicit WriteTx(Db& db) : db_(db) {}
+    Db& db_;
+};
+
 class Db {
   public:
     // Opens (creating) the database file, sets the pragmas and applies pending migrations.
@@ -31,8 +49,9 @@ class Db {
     // The statement for a static SQL text, prepared on first use and kept.
     Stmt& stmt(const char* static_sql);
 
-    // Opens the turn's write transaction if none is open; remembers where, for messages.
-    void write(std::source_location where = std::source_location::current());
+    // Opens the turn's write transaction if none is open (remembering where, for messages) and hands
+    // out its token.
+    WriteTx& write(std::source_location where = std::source_location::current());
     bool in_write() const { return in_write_; }
     // Runs fn once the current changes are committed (at once when nothing is pending).
     void after_commit(std::function<void()> fn);
@@ -43,7 +62,8 @@ class Db {
     // Called when the first change or callback of a turn is queued (the commit pump arms itself).
     void set_on_pending(std::function<void()> fn) { on_pending_ = std::move(fn); }
 
-    // Plain statements (pragmas, DDL) with no results.
+    // Plain statements (pragmas, DDL) with no results; outside the turn's transaction one commits by
+    // itself.
     void exec(const char* sql);
 
     // A full disk (issue 14, item 15). A write or commit that fails for want of space calls
@@ -79,6 +99,8 @@ class Db {
     };
     Db() = default;
     Result<void> migrate();
+    // SQLite's commit hook: only Db::commit() may commit (Fossil's "illegal commit attempt").
+    static int on_commit(void* self);
     void notify_pending();
     bool commit();
     // After SQLite rolled the transaction back: begins it again and replays the journal into it.
@@ -89,7 +111,9 @@ class Db {
     std::vector<std::function<void()>> after_commit_;
     std::function<void()> on_pending_;
     std::source_location began_at_;
+    WriteTx tx_{*this};
     bool in_write_ = false;
+    bool committing_ = false; // inside commit(): the one moment a commit is legal
     bool commit_blocked_ = false;
     std::vector<JournalEntry> journal_;
     std::function<bool()> on_disk_full_;

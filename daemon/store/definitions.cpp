@@ -40,12 +40,12 @@ std::optional<FileTexts> read_texts(Db& db, const json& refs) {
 
 } // namespace
 
-void insert_definition(Db& db, const std::string& digest, const Definition& def) {
+void insert_definition(WriteTx& tx, const std::string& digest, const Definition& def) {
     static constexpr const char* kExists = "SELECT 1 FROM definitions WHERE digest = :digest";
     static constexpr const char* kSql =
         "INSERT INTO definitions(digest, workflow, file, source, created_at, files) "
         "VALUES (:digest, :workflow, :file, :source, :now, :files)";
-    db.write();
+    Db& db = tx.db();
     {
         Stmt::Use q(db.stmt(kExists));
         q.bind(":digest", digest);

@@ -21,7 +21,7 @@ struct Definition {
 };
 
 // Keeps a definition under `digest` (once: a digest already there is left as it is).
-void insert_definition(Db& db, const std::string& digest, const Definition& def);
+void insert_definition(WriteTx& tx, const std::string& digest, const Definition& def);
 std::optional<Definition> find_definition(Db& db, const std::string& digest);
 
 } // namespace luaflow::store

@@ -6,11 +6,11 @@ namespace luaflow::store {
 
 using nlohmann::json;
 
-void record_event(Db& db, const NewEvent& e) {
+void record_event(WriteTx& tx, const NewEvent& e) {
     static constexpr const char* kSql =
         "INSERT INTO events(workflow, execution_id, event, time, count, message) "
         "VALUES (:workflow, :execution, :event, :time, :count, :message)";
-    db.write();
+    Db& db = tx.db();
     Stmt::Use q(db.stmt(kSql));
     q.bind(":workflow", e.workflow).bind(":execution", e.execution).bind(":event", e.event);
     q.bind(":time", e.time).bind(":count", e.count).bind(":message", e.message).run();
@@ -45,9 +45,9 @@ json workflow_events(Db& db, const std::string& workflow, int limit) {
     return out;
 }
 
-void prune_events(Db& db, std::int64_t before) {
+void prune_events(WriteTx& tx, std::int64_t before) {
     static constexpr const char* kSql = "DELETE FROM events WHERE execution_id IS NULL AND time < :before";
-    db.write();
+    Db& db = tx.db();
     Stmt::Use q(db.stmt(kSql));
     q.bind(":before", before).run();
 }

@@ -20,12 +20,12 @@ struct NewEvent {
     std::string message;
 };
 
-void record_event(Db& db, const NewEvent& e);
+void record_event(WriteTx& tx, const NewEvent& e);
 // [{"event","time","count","message"}], oldest first.
 nlohmann::json execution_events(Db& db, const std::string& execution);
 // The newest `limit` events of a workflow, newest first, with "execution".
 nlohmann::json workflow_events(Db& db, const std::string& workflow, int limit);
 // Drops workflow events (those of no execution) older than `before`; executions' go with them.
-void prune_events(Db& db, std::int64_t before);
+void prune_events(WriteTx& tx, std::int64_t before);
 
 } // namespace luaflow::store

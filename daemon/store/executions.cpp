@@ -86,7 +86,7 @@ std::int64_t max_execution_seq(Db& db) {
     return q.step() ? q.int64(0) : 0;
 }
 
-void insert_execution(Db& db, const NewExecution& e) {
+void insert_execution(WriteTx& tx, const NewExecution& e) {
     static constexpr const char* kSql =
         "INSERT INTO executions(id, seq, workflow, definition, status, trigger, input, shared, created_at, "
         "started_at, scheduled_for, scheduled_tz, parent) "
@@ -94,7 +94,7 @@ void insert_execution(Db& db, const NewExecution& e) {
         ":started_at, :scheduled_for, :scheduled_tz, :parent)";
     static constexpr const char* kActionSql =
         "INSERT INTO actions(execution_id, name, status) VALUES (:id, :name, 'pending')";
-    db.write();
+    Db& db = tx.db();
     {
         Stmt::Use q(db.stmt(kSql));
         q.bind(":id", e.id)
@@ -116,45 +116,45 @@ void insert_execution(Db& db, const NewExecution& e) {
     }
 }
 
-void start_execution(Db& db, const std::string& id, UnixMillis at) {
+void start_execution(WriteTx& tx, const std::string& id, UnixMillis at) {
     static constexpr const char* kSql =
         "UPDATE executions SET status = 'running', started_at = COALESCE(started_at, :at) WHERE id = :id";
-    db.write();
+    Db& db = tx.db();
     Stmt::Use q(db.stmt(kSql));
     q.bind(":id", id).bind(":at", at).run();
 }
 
-void finish_execution(Db& db, const std::string& id, ExecStatus status,
+void finish_execution(WriteTx& tx, const std::string& id, ExecStatus status,
                       const std::optional<std::string>& error, UnixMillis at) {
     static constexpr const char* kSql =
         "UPDATE executions SET status = :status, error = :error, finished_at = :at WHERE id = :id";
-    db.write();
+    Db& db = tx.db();
     Stmt::Use q(db.stmt(kSql));
     q.bind(":id", id).bind(":status", to_string(status)).bind(":error", error).bind(":at", at).run();
 }
 
-void reopen_execution(Db& db, const std::string& id, ExecStatus status) {
+void reopen_execution(WriteTx& tx, const std::string& id, ExecStatus status) {
     static constexpr const char* kSql =
         "UPDATE executions SET status = :status, error = NULL, finished_at = NULL WHERE id = :id";
-    db.write();
+    Db& db = tx.db();
     Stmt::Use q(db.stmt(kSql));
     q.bind(":id", id).bind(":status", to_string(status)).run();
 }
 
-void save_shared(Db& db, const std::string& id, const json& shared) {
+void save_shared(WriteTx& tx, const std::string& id, const json& shared) {
     static constexpr const char* kSql = "UPDATE executions SET shared = :shared WHERE id = :id";
-    db.write();
+    Db& db = tx.db();
     Stmt::Use q(db.stmt(kSql));
     q.bind(":id", id).bind(":shared", shared.dump()).run();
 }
 
-void start_attempt(Db& db, const std::string& execution, const std::string& action, int attempts,
+void start_attempt(WriteTx& tx, const std::string& execution, const std::string& action, int attempts,
                    UnixMillis at, const std::string& host, const json& allocation) {
     static constexpr const char* kSql =
         "UPDATE actions SET status = 'running', attempts = :attempts, started_at = :at, finished_at = NULL, "
         "next_attempt_at = NULL, waiting = NULL, host = :host, allocation = :allocation "
         "WHERE execution_id = :execution AND name = :action";
-    db.write();
+    Db& db = tx.db();
     Stmt::Use q(db.stmt(kSql));
     q.bind(":execution", execution).bind(":action", action).bind(":attempts", attempts).bind(":at", at);
     if (host.empty())
@@ -168,10 +168,11 @@ void start_attempt(Db& db, const std::string& execution, const std::string& acti
     q.run();
 }
 
-void set_waiting(Db& db, const std::string& execution, const std::string& action, const std::string& why) {
+void set_waiting(WriteTx& tx, const std::string& execution, const std::string& action,
+                 const std::string& why) {
     static constexpr const char* kSql =
         "UPDATE actions SET waiting = :why WHERE execution_id = :execution AND name = :action";
-    db.write();
+    Db& db = tx.db();
     Stmt::Use q(db.stmt(kSql));
     q.bind(":execution", execution).bind(":action", action);
     if (why.empty())
@@ -181,12 +182,13 @@ void set_waiting(Db& db, const std::string& execution, const std::string& action
     q.run();
 }
 
-void finish_action(Db& db, const std::string& execution, const std::string& action, const ActionResult& r) {
+void finish_action(WriteTx& tx, const std::string& execution, const std::string& action,
+                   const ActionResult& r) {
     static constexpr const char* kSql =
         "UPDATE actions SET status = :status, output = :output, error = :error, event = :event, "
         "exit_code = :exit_code, finished_at = :at, node = COALESCE(:node, node), next_attempt_at = NULL, "
         "waiting = NULL WHERE execution_id = :execution AND name = :action";
-    db.write();
+    Db& db = tx.db();
     Stmt::Use q(db.stmt(kSql));
     q.bind(":execution", execution).bind(":action", action).bind(":status", to_string(r.status));
     if (r.output)
@@ -205,12 +207,12 @@ void finish_action(Db& db, const std::string& execution, const std::string& acti
     q.run();
 }
 
-void schedule_retry(Db& db, const std::string& execution, const std::string& action,
+void schedule_retry(WriteTx& tx, const std::string& execution, const std::string& action,
                     UnixMillis next_attempt_at, const std::string& error, const std::optional<json>& node) {
     static constexpr const char* kSql =
         "UPDATE actions SET status = 'pending', error = :error, next_attempt_at = :next, "
         "node = COALESCE(:node, node), finished_at = NULL WHERE execution_id = :execution AND name = :action";
-    db.write();
+    Db& db = tx.db();
     Stmt::Use q(db.stmt(kSql));
     q.bind(":execution", execution)
         .bind(":action", action)
@@ -223,13 +225,13 @@ void schedule_retry(Db& db, const std::string& execution, const std::string& act
     q.run();
 }
 
-void reset_action(Db& db, const std::string& execution, const std::string& action) {
+void reset_action(WriteTx& tx, const std::string& execution, const std::string& action) {
     static constexpr const char* kSql =
         "UPDATE actions SET status = 'pending', attempt_base = attempts, output = NULL, error = NULL, event "
         "= NULL, "
         "exit_code = NULL, started_at = NULL, finished_at = NULL, next_attempt_at = NULL, waiting = NULL "
         "WHERE execution_id = :execution AND name = :action";
-    db.write();
+    Db& db = tx.db();
     Stmt::Use q(db.stmt(kSql));
     q.bind(":execution", execution).bind(":action", action).run();
 }
@@ -352,11 +354,11 @@ std::optional<bool> enabled_override(Db& db, const std::string& workflow) {
     return q.int64(0) != 0;
 }
 
-void set_enabled_override(Db& db, const std::string& workflow, bool enabled) {
+void set_enabled_override(WriteTx& tx, const std::string& workflow, bool enabled) {
     static constexpr const char* kSql =
         "INSERT INTO workflow_settings(workflow, enabled) VALUES (:workflow, :enabled) "
         "ON CONFLICT(workflow) DO UPDATE SET enabled = excluded.enabled";
-    db.write();
+    Db& db = tx.db();
     Stmt::Use q(db.stmt(kSql));
     q.bind(":workflow", workflow).bind(":enabled", enabled ? 1 : 0).run();
 }

@@ -96,24 +96,26 @@ struct ActionResult {
 };
 
 std::int64_t max_execution_seq(Db& db);
-void insert_execution(Db& db, const NewExecution& e);
-void start_execution(Db& db, const std::string& id, UnixMillis at);
-void finish_execution(Db& db, const std::string& id, ExecStatus status,
+void insert_execution(WriteTx& tx, const NewExecution& e);
+void start_execution(WriteTx& tx, const std::string& id, UnixMillis at);
+void finish_execution(WriteTx& tx, const std::string& id, ExecStatus status,
                       const std::optional<std::string>& error, UnixMillis at);
 // For `retry`: back to running (or queued), clearing the end.
-void reopen_execution(Db& db, const std::string& id, ExecStatus status);
-void save_shared(Db& db, const std::string& id, const json& shared);
+void reopen_execution(WriteTx& tx, const std::string& id, ExecStatus status);
+void save_shared(WriteTx& tx, const std::string& id, const json& shared);
 
 // `allocation` is what the attempt holds of its host (null for Lua actions).
-void start_attempt(Db& db, const std::string& execution, const std::string& action, int attempts,
+void start_attempt(WriteTx& tx, const std::string& execution, const std::string& action, int attempts,
                    UnixMillis at, const std::string& host, const json& allocation = nullptr);
 // A pending action that cannot start yet, and why ("queue gpu: 2 of 2 running"); empty clears it.
-void set_waiting(Db& db, const std::string& execution, const std::string& action, const std::string& why);
-void finish_action(Db& db, const std::string& execution, const std::string& action, const ActionResult& r);
-void schedule_retry(Db& db, const std::string& execution, const std::string& action,
+void set_waiting(WriteTx& tx, const std::string& execution, const std::string& action,
+                 const std::string& why);
+void finish_action(WriteTx& tx, const std::string& execution, const std::string& action,
+                   const ActionResult& r);
+void schedule_retry(WriteTx& tx, const std::string& execution, const std::string& action,
                     UnixMillis next_attempt_at, const std::string& error, const std::optional<json>& node);
 // Back to pending for a `retry` of the execution; attempts made so far stop counting against retries.
-void reset_action(Db& db, const std::string& execution, const std::string& action);
+void reset_action(WriteTx& tx, const std::string& execution, const std::string& action);
 
 std::vector<ExecutionRow> active_executions(Db& db);
 // The executions `parent` started with workflows.run, oldest first.
@@ -133,7 +135,7 @@ json list_executions(Db& db, const ExecutionFilter& filter);
 json last_execution(Db& db, const std::string& workflow);
 
 std::optional<bool> enabled_override(Db& db, const std::string& workflow);
-void set_enabled_override(Db& db, const std::string& workflow, bool enabled);
+void set_enabled_override(WriteTx& tx, const std::string& workflow, bool enabled);
 
 json time_or_null(const std::optional<UnixMillis>& t);
 

@@ -15,18 +15,18 @@ std::optional<json> kv_get(Db& db, const std::string& scope, const std::string& 
     return v.is_discarded() ? json() : v;
 }
 
-void kv_set(Db& db, const std::string& scope, const std::string& key, const json& value) {
+void kv_set(WriteTx& tx, const std::string& scope, const std::string& key, const json& value) {
     static constexpr const char* kSql =
         "INSERT INTO kv(scope, key, value, updated_at) VALUES (:scope, :key, :value, :at) "
         "ON CONFLICT(scope, key) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at";
-    db.write();
+    Db& db = tx.db();
     Stmt::Use q(db.stmt(kSql));
     q.bind(":scope", scope).bind(":key", key).bind(":value", value.dump()).bind(":at", now_unix_ms()).run();
 }
 
-bool kv_delete(Db& db, const std::string& scope, const std::string& key) {
+bool kv_delete(WriteTx& tx, const std::string& scope, const std::string& key) {
     static constexpr const char* kSql = "DELETE FROM kv WHERE scope = :scope AND key = :key";
-    db.write();
+    Db& db = tx.db();
     Stmt::Use q(db.stmt(kSql));
     q.bind(":scope", scope).bind(":key", key).run();
     return sqlite3_changes(db.handle()) > 0;

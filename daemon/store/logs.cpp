@@ -4,10 +4,10 @@
 
 namespace luaflow::store {
 
-std::int64_t append_log(Db& db, const LogLine& l) {
+std::int64_t append_log(WriteTx& tx, const LogLine& l) {
     static constexpr const char* kSql = "INSERT INTO logs(execution_id, action, attempt, time, stream, line) "
                                         "VALUES (:execution, :action, :attempt, :time, :stream, :line)";
-    db.write();
+    Db& db = tx.db();
     Stmt::Use q(db.stmt(kSql));
     q.bind(":execution", l.execution).bind(":action", l.action);
     if (l.attempt)

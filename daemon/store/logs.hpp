@@ -21,7 +21,7 @@ struct LogLine {
     std::string line;
 };
 
-std::int64_t append_log(Db& db, const LogLine& line);
+std::int64_t append_log(WriteTx& tx, const LogLine& line);
 // Lines of `execution` with id > after_id, oldest first, at most `limit`.
 std::vector<LogLine> read_logs(Db& db, const std::string& execution, const std::optional<std::string>& action,
                                std::int64_t after_id, int limit);

@@ -11,6 +11,6 @@ namespace luaflow::store {
 
 // Deletes at most `batch` prunable executions finished before `cutoff`; returns their ids (so their
 // scratch directories can go too). Called in batches across loop turns: a long delete never holds the loop.
-std::vector<std::string> prune_executions(Db& db, UnixMillis cutoff, int keep_per_workflow, int batch);
+std::vector<std::string> prune_executions(WriteTx& tx, UnixMillis cutoff, int keep_per_workflow, int batch);
 
 } // namespace luaflow::store

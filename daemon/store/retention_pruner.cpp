@@ -50,8 +50,9 @@ void RetentionPruner::start() {
 void RetentionPruner::step() {
     UnixMillis cutoff = now_unix_ms() - static_cast<UnixMillis>(days_) * 86'400'000;
     // Workflow events (dropped occurrences) age out with the executions; an execution's go with it.
-    prune_events(db_, cutoff);
-    std::vector<std::string> ids = prune_executions(db_, cutoff, keep_, kBatch);
+    WriteTx& tx = db_.write();
+    prune_events(tx, cutoff);
+    std::vector<std::string> ids = prune_executions(tx, cutoff, keep_, kBatch);
     if (ids.empty()) return;
     log::info("retention: pruned %zu execution(s) older than %d days", ids.size(), days_);
     std::vector<std::string> dirs;

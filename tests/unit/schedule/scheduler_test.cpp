@@ -170,10 +170,10 @@ TEST_CASE("an occurrence after the process started fires at once while the daemo
 TEST_CASE("an occurrence before an enable was missed, even in the second of the enable") {
     Rig rig(every_four_seconds("none"));
     rig.at(kStart + 8);
-    store::set_enabled_override(*rig.db, "wf", false);
+    store::set_enabled_override(rig.db->write(), "wf", false);
     rig.schedules->refresh("wf");
     rig.now = (kStart + 16) * kSecond + kSecond / 2;
-    store::set_enabled_override(*rig.db, "wf", true);
+    store::set_enabled_override(rig.db->write(), "wf", true);
     rig.schedules->refresh("wf");
     rig.schedules->fire_due();
     CHECK(rig.fired() == std::vector<std::int64_t>{kStart + 8});

@@ -1,5 +1,6 @@
 // The one connection: a write that finds the disk full (issue 14, item 15) is not lost and not fatal.
 #include "daemon/store/db.hpp"
+#include "tests/unit/support/in_child.hpp"
 #include "tests/unit/support/temp_dir.hpp"
 
 #include <doctest/doctest.h>
@@ -56,4 +57,40 @@ TEST_CASE("issue 14: new work is admitted or refused as the admission hook says"
     REQUIRE_FALSE(refused);
     CHECK(refused.error().message == "disk full");
     CHECK(first);
+}
+
+TEST_CASE("a change made outside the turn's write transaction is refused as an illegal commit attempt") {
+    testing::TempDir dir;
+    {
+        auto db = std::move(store::Db::open(dir.file("luaflow.db")).value());
+        db->exec("CREATE TABLE t (x TEXT NOT NULL)");
+    }
+    testing::Death d = testing::in_child([&] {
+        auto db = std::move(store::Db::open(dir.file("luaflow.db")).value());
+        // No db->write(): this insert would commit on its own, apart from the turn's changes.
+        store::Stmt::Use(db->stmt("INSERT INTO t (x) VALUES ('stray')")).run();
+    });
+    CHECK(WIFEXITED(d.status));
+    CHECK(WEXITSTATUS(d.status) == 70);
+    CHECK(d.err.find("illegal commit attempt") != std::string::npos);
+    CHECK(d.err.find("INSERT INTO t") != std::string::npos); // the statement is named
+    // Nothing of it reached the database.
+    auto db = std::move(store::Db::open(dir.file("luaflow.db")).value());
+    CHECK(count_rows(*db) == 0);
+}
+
+TEST_CASE("the turn's writes commit together through the token, and only at flush") {
+    testing::TempDir dir;
+    auto db = std::move(store::Db::open(dir.file("luaflow.db")).value());
+    db->exec("CREATE TABLE t (x TEXT NOT NULL)");
+    store::WriteTx& tx = db->write();
+    CHECK(&tx.db() == db.get());
+    CHECK(&db->write() == &tx); // one transaction per turn: the same token
+    store::Stmt::Use(tx.db().stmt("INSERT INTO t (x) VALUES ('a')")).run();
+    store::Stmt::Use(tx.db().stmt("INSERT INTO t (x) VALUES ('b')")).run();
+    auto commits = db->commits();
+    db->flush();
+    CHECK(db->commits() == commits + 1);
+    CHECK_FALSE(db->in_write());
+    CHECK(count_rows(*db) == 2);
 }

@@ -30,12 +30,12 @@ TEST_CASE("a definition comes back with its scripts and lib/ modules, across a r
                      FileTexts{{"lib/fmt.lua", "return {}"}, {"lib/text/up.lua", "return string.upper"}}};
         Definition b = a;
         b.source = "return workflow { }";
-        insert_definition(*db, "da", a);
-        insert_definition(*db, "db", b);
+        insert_definition(db->write(), "da", a);
+        insert_definition(db->write(), "db", b);
         // The same digest again is left as it is.
         Definition other = a;
         other.source = "something else";
-        insert_definition(*db, "da", other);
+        insert_definition(db->write(), "da", other);
         db->flush();
         // Three distinct texts, each kept once, although two definitions use them.
         CHECK(count(*db, "SELECT count(*) FROM sources") == 3);

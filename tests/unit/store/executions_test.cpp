@@ -58,8 +58,8 @@ TEST_CASE("changes are committed by flush, and after_commit runs only then") {
     TempDir dir;
     std::string path = dir.file("luaflow.db");
     auto db = std::move(Db::open(path).value());
-    insert_definition(*db, "d1", {"wf", "wf.lua", "return workflow {}"});
-    insert_execution(*db, sample("abc123", 1));
+    insert_definition(db->write(), "d1", {"wf", "wf.lua", "return workflow {}"});
+    insert_execution(db->write(), sample("abc123", 1));
     bool acted = false;
     db->after_commit([&] { acted = true; });
     CHECK_FALSE(acted);
@@ -78,21 +78,21 @@ TEST_CASE("changes are committed by flush, and after_commit runs only then") {
 TEST_CASE("action transitions and the inspect document") {
     TempDir dir;
     auto db = std::move(Db::open(dir.file("luaflow.db")).value());
-    insert_definition(*db, "d1", {"wf", "wf.lua", "x"});
-    insert_execution(*db, sample("abc123", 1));
-    start_attempt(*db, "abc123", "a", 1, 2'000, "");
-    schedule_retry(*db, "abc123", "a", 3'000, "boom", nlohmann::json{{"tries", 1}});
-    start_attempt(*db, "abc123", "a", 2, 3'000, "");
+    insert_definition(db->write(), "d1", {"wf", "wf.lua", "x"});
+    insert_execution(db->write(), sample("abc123", 1));
+    start_attempt(db->write(), "abc123", "a", 1, 2'000, "");
+    schedule_retry(db->write(), "abc123", "a", 3'000, "boom", nlohmann::json{{"tries", 1}});
+    start_attempt(db->write(), "abc123", "a", 2, 3'000, "");
     ActionResult ok;
     ok.status = ActionStatus::succeeded;
     ok.output = nlohmann::json{{"n", 2}};
     ok.finished_at = 3'500;
-    finish_action(*db, "abc123", "a", ok);
+    finish_action(db->write(), "abc123", "a", ok);
     ActionResult skipped;
     skipped.status = ActionStatus::skipped;
     skipped.finished_at = 3'500;
-    finish_action(*db, "abc123", "b", skipped);
-    finish_execution(*db, "abc123", ExecStatus::succeeded, std::nullopt, 4'000);
+    finish_action(db->write(), "abc123", "b", skipped);
+    finish_execution(db->write(), "abc123", ExecStatus::succeeded, std::nullopt, 4'000);
     db->flush();
 
     auto row = find_execution(*db, "abc123");
@@ -115,17 +115,17 @@ TEST_CASE("action transitions and the inspect document") {
 TEST_CASE("retry resets actions and counts attempts from a new base") {
     TempDir dir;
     auto db = std::move(Db::open(dir.file("luaflow.db")).value());
-    insert_definition(*db, "d1", {"wf", "wf.lua", "x"});
-    insert_execution(*db, sample("abc123", 1));
-    start_attempt(*db, "abc123", "a", 1, 2'000, "");
+    insert_definition(db->write(), "d1", {"wf", "wf.lua", "x"});
+    insert_execution(db->write(), sample("abc123", 1));
+    start_attempt(db->write(), "abc123", "a", 1, 2'000, "");
     ActionResult failed;
     failed.status = ActionStatus::failed;
     failed.error = "boom";
     failed.finished_at = 2'100;
-    finish_action(*db, "abc123", "a", failed);
-    finish_execution(*db, "abc123", ExecStatus::failed, std::string("action 'a' failed"), 2'200);
-    reset_action(*db, "abc123", "a");
-    reopen_execution(*db, "abc123", ExecStatus::running);
+    finish_action(db->write(), "abc123", "a", failed);
+    finish_execution(db->write(), "abc123", ExecStatus::failed, std::string("action 'a' failed"), 2'200);
+    reset_action(db->write(), "abc123", "a");
+    reopen_execution(db->write(), "abc123", ExecStatus::running);
     db->flush();
     auto rows = active_executions(*db);
     REQUIRE(rows.size() == 1);
@@ -138,9 +138,9 @@ TEST_CASE("retry resets actions and counts attempts from a new base") {
 TEST_CASE("executions are named by a unique prefix") {
     TempDir dir;
     auto db = std::move(Db::open(dir.file("luaflow.db")).value());
-    insert_definition(*db, "d1", {"wf", "wf.lua", "x"});
-    insert_execution(*db, sample("abc123", 1));
-    insert_execution(*db, sample("abd456", 2));
+    insert_definition(db->write(), "d1", {"wf", "wf.lua", "x"});
+    insert_execution(db->write(), sample("abc123", 1));
+    insert_execution(db->write(), sample("abd456", 2));
     db->flush();
     CHECK(resolve_execution(*db, "abc").value() == "abc123");
     CHECK(resolve_execution(*db, "abd456").value() == "abd456");
@@ -154,10 +154,10 @@ TEST_CASE("executions are named by a unique prefix") {
 TEST_CASE("logs keep their order and filter by action") {
     TempDir dir;
     auto db = std::move(Db::open(dir.file("luaflow.db")).value());
-    insert_definition(*db, "d1", {"wf", "wf.lua", "x"});
-    insert_execution(*db, sample("abc123", 1));
+    insert_definition(db->write(), "d1", {"wf", "wf.lua", "x"});
+    insert_execution(db->write(), sample("abc123", 1));
     for (int i = 0; i < 5; ++i)
-        append_log(*db,
+        append_log(db->write(),
                    {0, "abc123", i % 2 ? "b" : "a", 1, 1'000 + i, "stdout", "line " + std::to_string(i)});
     db->flush();
     auto all = read_logs(*db, "abc123", std::nullopt, 0, 100);
@@ -174,10 +174,10 @@ TEST_CASE("the enabled override is kept") {
     TempDir dir;
     auto db = std::move(Db::open(dir.file("luaflow.db")).value());
     CHECK_FALSE(enabled_override(*db, "wf"));
-    set_enabled_override(*db, "wf", false);
+    set_enabled_override(db->write(), "wf", false);
     db->flush();
     CHECK(enabled_override(*db, "wf") == false);
-    set_enabled_override(*db, "wf", true);
+    set_enabled_override(db->write(), "wf", true);
     db->flush();
     CHECK(enabled_override(*db, "wf") == true);
 }
@@ -185,17 +185,17 @@ TEST_CASE("the enabled override is kept") {
 TEST_CASE("retention prunes old finished executions beyond the newest kept per workflow") {
     TempDir dir;
     auto db = std::move(Db::open(dir.file("luaflow.db")).value());
-    insert_definition(*db, "d1", {"wf", "wf.lua", "x"});
+    insert_definition(db->write(), "d1", {"wf", "wf.lua", "x"});
     for (int i = 1; i <= 5; ++i) {
         NewExecution e = sample("old" + std::to_string(i), i);
-        insert_execution(*db, e);
-        append_log(*db, {0, e.id, "a", 1, 1'000, "log", "x"});
-        finish_execution(*db, e.id, ExecStatus::succeeded, std::nullopt, 1'000 + i);
+        insert_execution(db->write(), e);
+        append_log(db->write(), {0, e.id, "a", 1, 1'000, "log", "x"});
+        finish_execution(db->write(), e.id, ExecStatus::succeeded, std::nullopt, 1'000 + i);
     }
-    insert_execution(*db, sample("running", 6)); // never pruned: not finished
+    insert_execution(db->write(), sample("running", 6)); // never pruned: not finished
     db->flush();
     // Keep the newest 2 of the workflow; everything finished before 10'000 is old enough.
-    auto pruned = prune_executions(*db, 10'000, 2, 100);
+    auto pruned = prune_executions(db->write(), 10'000, 2, 100);
     db->flush();
     CHECK(pruned == std::vector<std::string>{"old1", "old2", "old3", "old4"});
     CHECK_FALSE(find_execution(*db, "old1"));
@@ -203,7 +203,7 @@ TEST_CASE("retention prunes old finished executions beyond the newest kept per w
     CHECK(find_execution(*db, "running"));
     CHECK(read_logs(*db, "old1", std::nullopt, 0, 10).empty());
     // Nothing finished before the cutoff: nothing goes.
-    CHECK(prune_executions(*db, 0, 0, 100).empty());
+    CHECK(prune_executions(db->write(), 0, 0, 100).empty());
 }
 
 namespace luaflow::store {
@@ -213,13 +213,13 @@ extern const char* const kSchemaSql;
 TEST_CASE("a scheduled execution keeps its rule's zone and shows scheduled_for in it") {
     TempDir dir;
     auto db = std::move(Db::open(dir.file("luaflow.db")).value());
-    insert_definition(*db, "d1", {"wf", "wf.lua", "x"});
+    insert_definition(db->write(), "d1", {"wf", "wf.lua", "x"});
     NewExecution e = sample("abc123", 1);
     e.scheduled_for = 1'805'101'200'000; // 2027-03-15T09:00:00Z
     e.scheduled_tz = "Europe/Berlin";
-    insert_execution(*db, e);
+    insert_execution(db->write(), e);
     NewExecution manual = sample("def456", 2);
-    insert_execution(*db, manual);
+    insert_execution(db->write(), manual);
     db->flush();
     auto row = find_execution(*db, "abc123");
     REQUIRE(row);
@@ -258,11 +258,12 @@ TEST_CASE("a database from before the zone column opens, and its scheduled runs 
     CHECK_FALSE(row->scheduled_tz);
     CHECK(exec::inspect_document(*row)["scheduled_for"] == format_rfc3339(1'805'101'200'000)); // as before
     // New runs keep their zone in the migrated store.
-    insert_definition(**db, "d1", {"wf", "wf.lua", "x"});
+    insert_definition((**db).write(), "d1", {"wf", "wf.lua", "x"});
     NewExecution e = sample("def456", 2);
     e.scheduled_for = 1'805'101'200'000;
     e.scheduled_tz = "America/New_York";
-    insert_execution(**db, e);
+    insert_execution((**db).write(), e);
     (*db)->flush();
-    CHECK(exec::inspect_document(*find_execution(**db, "def456"))["scheduled_for"] == "2027-03-15T05:00:00-04:00");
+    CHECK(exec::inspect_document(*find_execution(**db, "def456"))["scheduled_for"] ==
+          "2027-03-15T05:00:00-04:00");
 }

@@ -22,7 +22,7 @@ void add_execution(Db& db, const std::string& id, std::int64_t seq) {
     e.trigger = {{"type", "manual"}};
     e.created_at = 1'000;
     e.actions = {"a", "b"};
-    insert_execution(db, e);
+    insert_execution(db.write(), e);
 }
 
 // The plan SQLite picks for `sql`, its detail column joined: "SEARCH logs USING INDEX ...".
@@ -42,12 +42,13 @@ std::string query_plan(Db& db, const std::string& sql) {
 TEST_CASE("a log is read in pages by keyset on its row id, each bounded in rows and bytes") {
     TempDir dir;
     auto db = std::move(Db::open(dir.file("luaflow.db")).value());
-    insert_definition(*db, "d1", {"wf", "wf.lua", "x"});
+    insert_definition(db->write(), "d1", {"wf", "wf.lua", "x"});
     add_execution(*db, "exec1", 1);
     add_execution(*db, "other", 2);
     for (int i = 0; i < 2500; ++i) {
-        append_log(*db, {0, "exec1", i % 5 == 0 ? "b" : "a", 1, 1'000 + i, "stdout", std::to_string(i)});
-        append_log(*db, {0, "other", "a", 1, 1'000 + i, "stdout", "not this one"});
+        append_log(db->write(),
+                   {0, "exec1", i % 5 == 0 ? "b" : "a", 1, 1'000 + i, "stdout", std::to_string(i)});
+        append_log(db->write(), {0, "other", "a", 1, 1'000 + i, "stdout", "not this one"});
     }
     db->flush();
 

@@ -3,6 +3,7 @@
 // The full disk's recovery is db_test's.
 #include "daemon/store/db.hpp"
 #include "daemon/store/stmt.hpp"
+#include "tests/unit/support/in_child.hpp"
 #include "tests/unit/support/temp_dir.hpp"
 
 #include <doctest/doctest.h>
@@ -23,6 +24,8 @@
 
 using namespace luaflow;
 using store::Stmt;
+using testing::Death;
+using testing::in_child;
 
 namespace {
 
@@ -41,36 +44,6 @@ std::pair<std::string, std::string> bound(store::Db& db, const std::function<voi
     bind(q);
     REQUIRE(q.step());
     return {q.text(0), q.text(1)};
-}
-
-struct Death {
-    int status = 0;
-    std::string err; // what the child wrote to stderr
-};
-
-// Runs fn in a child process (a fatal SQL error ends the process) and collects how it ended. The child
-// opens its own connection: one is not to be carried across a fork.
-Death in_child(const std::function<void()>& fn) {
-    int fds[2];
-    REQUIRE(::pipe(fds) == 0);
-    pid_t pid = ::fork();
-    REQUIRE(pid >= 0);
-    if (pid == 0) {
-        std::signal(SIGABRT, SIG_DFL); // doctest's handler would report the child's abort as a crash
-        ::dup2(fds[1], STDERR_FILENO);
-        ::close(fds[0]);
-        ::close(fds[1]);
-        fn();
-        _exit(0); // fn was to end the process: the parent reports this
-    }
-    ::close(fds[1]);
-    Death d;
-    char buf[4096];
-    for (ssize_t n; (n = ::read(fds[0], buf, sizeof buf)) > 0;)
-        d.err.append(buf, static_cast<std::size_t>(n));
-    ::close(fds[0]);
-    REQUIRE(::waitpid(pid, &d.status, 0) == pid);
-    return d;
 }
 
 } // namespace
@@ -101,6 +74,7 @@ TEST_CASE("each bind reaches SQLite as its own type: text, integer, real and nul
 TEST_CASE("text keeps its length: embedded NUL bytes and UTF-8 go in and come out whole") {
     Fixture f;
     const std::string value("a\0b\xc3\xa9z", 6);
+    f.db->write(); // the writes join the turn's transaction, as the store's do
     store::Stmt::Use(f.db->stmt("INSERT INTO t (x, y) VALUES (1, :y)")).bind(":y", value).run();
     Stmt::Use q(f.db->stmt("SELECT y, length(CAST(y AS BLOB)) FROM t"));
     REQUIRE(q.step());
@@ -126,6 +100,7 @@ TEST_CASE("a NULL column reads as null: the optional readers give nothing and te
 
 TEST_CASE("step gives each row in turn, then false at the end") {
     Fixture f;
+    f.db->write(); // the writes join the turn's transaction, as the store's do
     for (int x : {3, 1, 2})
         store::Stmt::Use(f.db->stmt("INSERT INTO t (x) VALUES (:x)")).bind(":x", x).run();
     Stmt::Use q(f.db->stmt("SELECT x FROM t ORDER BY x"));
@@ -137,6 +112,7 @@ TEST_CASE("step gives each row in turn, then false at the end") {
 
 TEST_CASE("a use that ends resets its statement: the next starts at the first row with no binding left") {
     Fixture f;
+    f.db->write(); // the writes join the turn's transaction, as the store's do
     for (int x : {1, 2})
         store::Stmt::Use(f.db->stmt("INSERT INTO t (x) VALUES (:x)")).bind(":x", x).run();
     static const char* const kRows = "SELECT x, :v FROM t ORDER BY x";
@@ -167,6 +143,7 @@ TEST_CASE("the database prepares one statement per SQL text and hands the same o
 
 TEST_CASE("a replay binds the saved values by index, runs the statement and returns SQLite's code") {
     Fixture f;
+    f.db->write(); // the writes join the turn's transaction, as the store's do
     Stmt& insert = f.db->stmt("INSERT INTO t (x, y) VALUES (:x, :y)");
     CHECK(insert.replay({{1, std::int64_t{5}}, {2, std::string("five")}}) == SQLITE_DONE);
     // A failure is a code to the caller (the journal's restore decides), not the end of the process.
@@ -194,6 +171,7 @@ TEST_CASE("a full disk is told apart from the other SQL errors, by its extended 
     // The real thing: a database that may not grow answers a large write with SQLITE_FULL.
     Fixture f;
     sqlite3_exec(f.db->handle(), "PRAGMA max_page_count = 1", nullptr, nullptr, nullptr);
+    f.db->write(); // the writes join the turn's transaction, as the store's do
     int rc = f.db->stmt("INSERT INTO t (x, y) VALUES (:x, :y)")
                  .replay({{1, std::int64_t{1}}, {2, std::string(1 << 20, 'a')}});
     CHECK(store::is_disk_full_error(f.db->handle(), rc));
@@ -230,6 +208,7 @@ TEST_CASE("a step that fails ends the process with code 70 and a message carryin
     Death d = in_child([&] {
         auto db = std::move(store::Db::open(dir.file("luaflow.db")).value());
         db->exec("CREATE TABLE t (x INTEGER NOT NULL)");
+        db->write(); // the writes join the turn's transaction, as the store's do
         store::Stmt::Use(db->stmt("INSERT INTO t (x) VALUES (:x)")).bind_null(":x").run();
     });
     REQUIRE(WIFEXITED(d.status));
