@@ -156,7 +156,7 @@ void Executor::on_child_ended(const std::string& parent, const std::string& chil
         a.held.reset();
         if (a.held_interrupted) {
             a.held_interrupted = false;
-            finish_action(*e, i, ActionStatus::failed, r, std::string("interrupted"));
+            finish_action(*e, i, ActionStatus::failed, r, ActionEvent::interrupted);
             advance(*e);
             return;
         }

@@ -203,7 +203,7 @@ void Executor::start_execution(Execution& e) {
                               " after its scheduled time " +
                               tz::format_scheduled(*e.scheduled_for, e.scheduled_tz);
         log::info("execution %s of %s: %s", e.id.c_str(), e.def->id.c_str(), message.c_str());
-        store::record_event(tx, {e.def->id, e.id, "late", *e.started_at, 1, message});
+        store::record_event(tx, {e.def->id, e.id, Event::late, *e.started_at, 1, message});
     }
     arm_execution_timeout(e);
     advance_after_commit(e);
@@ -342,8 +342,9 @@ void Executor::on_when_checked(const std::string& id, std::size_t i, std::option
     if (!run_it) {
         failure.error = "when: " + failure.error;
         finish_action(*e, i, ActionStatus::failed, failure,
-                      failure.kind == AttemptResult::Kind::resource ? std::optional<std::string>("resource")
-                                                                    : std::nullopt);
+                      failure.kind == AttemptResult::Kind::resource
+                          ? std::optional<ActionEvent>(ActionEvent::resource)
+                          : std::nullopt);
     } else if (!*run_it) {
         finish_action(*e, i, ActionStatus::skipped, {}, std::nullopt);
     } else {
@@ -523,8 +524,8 @@ void Executor::settle_attempt(Execution& ex, std::size_t i, AttemptResult r) {
     log::info("execution %s: action '%s' %s", e->id.c_str(), def.name.c_str(), what.c_str());
     ActionStatus status =
         r.kind == AttemptResult::Kind::timed_out ? ActionStatus::timed_out : ActionStatus::failed;
-    std::optional<std::string> event;
-    if (r.kind == AttemptResult::Kind::resource) event = "resource";
+    std::optional<ActionEvent> event;
+    if (r.kind == AttemptResult::Kind::resource) event = ActionEvent::resource;
     finish_action(*e, i, status, r, event);
     advance(*e);
 }
@@ -545,7 +546,7 @@ void Executor::arm_retry(Execution& e, std::size_t i, UnixMillis at) {
 }
 
 void Executor::finish_action(Execution& e, std::size_t i, ActionStatus status, const AttemptResult& r,
-                             std::optional<std::string> event) {
+                             std::optional<ActionEvent> event) {
     ActionState& a = e.actions[i];
     if (!is_finished(a.status)) {
         --e.unfinished;

@@ -4,6 +4,7 @@
 // (starting an action, answering a waiter) runs after the commit. What it uses has a class of its own:
 // the queues and their waiting line, the hosts and their launchers, the watchers of an execution, the
 // standard library's services, retry planning and the report.
+#include "common/event.hpp"
 #include "common/result.hpp"
 #include "common/status.hpp"
 #include "daemon/config/config.hpp"
@@ -159,7 +160,7 @@ class Executor final : public ExecutionControl, public stdlib::ChildWorkflows {
     void load_children(Execution& e, const std::vector<store::ChildRow>& rows);
     int child_depth(const Execution& e);
     void finish_action(Execution& e, std::size_t i, ActionStatus status, const AttemptResult& result,
-                       std::optional<std::string> event);
+                       std::optional<ActionEvent> event);
     void arm_retry(Execution& e, std::size_t i, UnixMillis at);
     void stop_execution(Execution& e, ExecStatus status, const std::string& error);
     void complete(Execution& e, ExecStatus status, std::optional<std::string> error);

@@ -90,7 +90,7 @@ void Executor::recover() {
                                               std::to_string(unfinished_children(a)) +
                                               " unfinished child execution(s) have ended");
                     } else {
-                        finish_action(*e, i, ActionStatus::failed, r, std::string("interrupted"));
+                        finish_action(*e, i, ActionStatus::failed, r, ActionEvent::interrupted);
                     }
                 }
             }

@@ -200,7 +200,7 @@ bool Scheduler::launch(WorkflowState& w, UnixSeconds at, const RuleState& r, boo
                    when(at, r.rule.zone).c_str(), id.error().message.c_str());
         store::WriteTx& tx = db_.write();
         store::record_event(tx,
-                            {w.def->id, std::nullopt, "skipped", now_ns() / 1'000'000, 1,
+                            {w.def->id, std::nullopt, Event::skipped, now_ns() / 1'000'000, 1,
                              "occurrence " + when(at, r.rule.zone) + " not started: " + id.error().message});
         store::add_skipped(tx, w.def->id, 1);
         return false;
@@ -211,7 +211,7 @@ bool Scheduler::launch(WorkflowState& w, UnixSeconds at, const RuleState& r, boo
 void Scheduler::drop(WorkflowState& w, std::int64_t count, const std::string& message) {
     log::info("workflow %s: %s", w.def->id.c_str(), message.c_str());
     store::WriteTx& tx = db_.write();
-    store::record_event(tx, {w.def->id, std::nullopt, "skipped", now_ns() / 1'000'000, count, message});
+    store::record_event(tx, {w.def->id, std::nullopt, Event::skipped, now_ns() / 1'000'000, count, message});
     store::add_skipped(tx, w.def->id, count);
 }
 

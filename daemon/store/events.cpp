@@ -12,7 +12,7 @@ void record_event(WriteTx& tx, const NewEvent& e) {
         "VALUES (:workflow, :execution, :event, :time, :count, :message)";
     Db& db = tx.db();
     Stmt::Use q(db.stmt(kSql));
-    q.bind(":workflow", e.workflow).bind(":execution", e.execution).bind(":event", e.event);
+    q.bind(":workflow", e.workflow).bind(":execution", e.execution).bind(":event", to_string(e.event));
     q.bind(":time", e.time).bind(":count", e.count).bind(":message", e.message).run();
 }
 

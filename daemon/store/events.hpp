@@ -1,6 +1,7 @@
 #pragma once
 // The events table: what happened to a workflow or an execution besides its status (SPEC 8's
 // `skipped` and `late`), kept for inspect, show and, later, notifications.
+#include "common/event.hpp"
 #include "daemon/store/db.hpp"
 
 #include <nlohmann/json.hpp>
@@ -14,7 +15,7 @@ namespace luaflow::store {
 struct NewEvent {
     std::string workflow;
     std::optional<std::string> execution;
-    std::string event; // skipped | late
+    Event event = Event::skipped; // skipped | late
     std::int64_t time = 0;
     std::int64_t count = 1;
     std::string message;

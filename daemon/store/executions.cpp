@@ -195,7 +195,9 @@ void finish_action(WriteTx& tx, const std::string& execution, const std::string&
         q.bind(":output", r.output->dump());
     else
         q.bind_null(":output");
-    q.bind(":error", r.error).bind(":event", r.event).bind(":at", r.finished_at);
+    q.bind(":error", r.error)
+        .bind(":event", r.event ? std::optional<std::string>(to_string(*r.event)) : std::nullopt)
+        .bind(":at", r.finished_at);
     if (r.exit_code)
         q.bind(":exit_code", *r.exit_code);
     else

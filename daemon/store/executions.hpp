@@ -1,6 +1,7 @@
 #pragma once
 // Executions and their actions in the store: each function is one state change or one read.
 // Writes join the turn's transaction (Db::write); nothing here acts on the change.
+#include "common/event.hpp"
 #include "common/result.hpp"
 #include "common/status.hpp"
 #include "common/time_format.hpp"
@@ -89,7 +90,7 @@ struct ActionResult {
     ActionStatus status = ActionStatus::succeeded;
     std::optional<json> output;
     std::optional<std::string> error;
-    std::optional<std::string> event;
+    std::optional<ActionEvent> event;
     std::optional<int> exit_code;
     UnixMillis finished_at = 0;
     std::optional<json> node; // unchanged when absent

@@ -10,9 +10,9 @@ TEST_CASE("workflow events are listed newest first and pruned by age") {
     testing::TempDir dir;
     auto db = std::move(store::Db::open(dir.file("luaflow.db")).value());
     store::record_event(db->write(),
-                        {"wf", std::nullopt, "skipped", 1000, 3, "3 missed occurrence(s) skipped"});
-    store::record_event(db->write(), {"wf", std::nullopt, "skipped", 5000, 1, "occurrence skipped"});
-    store::record_event(db->write(), {"other", std::nullopt, "skipped", 6000, 1, "not this one"});
+                        {"wf", std::nullopt, Event::skipped, 1000, 3, "3 missed occurrence(s) skipped"});
+    store::record_event(db->write(), {"wf", std::nullopt, Event::skipped, 5000, 1, "occurrence skipped"});
+    store::record_event(db->write(), {"other", std::nullopt, Event::skipped, 6000, 1, "not this one"});
     db->flush();
     auto events = store::workflow_events(*db, "wf", 10);
     REQUIRE(events.size() == 2);
