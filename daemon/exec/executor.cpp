@@ -225,6 +225,7 @@ void Executor::arm_execution_timeout(Execution& e) {
 void Executor::plan(Execution& e) {
     const auto& defs = e.def->actions;
     e.ready.clear();
+    e.ready.reserve(defs.size());
     e.unfinished = 0;
     for (std::size_t i = 0; i < defs.size(); ++i) {
         ActionState& a = e.actions[i];
@@ -248,29 +249,32 @@ void Executor::plan(Execution& e) {
 // Works from the ready list, so an action's end costs its dependents, not a scan of every action.
 // May destroy `e`: callers must not use it afterwards.
 void Executor::advance(Execution& e) {
-    if (e.status != ExecStatus::running) return;
+    // A report that comes at once from inside begin_action() lands here again: the running call sees
+    // what it added to the ready list, since it reads the list's size as it goes.
+    if (e.status != ExecStatus::running || e.advancing) return;
+    e.advancing = true;
     const std::string id = e.id;
     const auto& defs = e.def->actions;
-    std::deque<std::size_t> kept; // while stopping: ready, but nothing new starts
-    while (!e.ready.empty()) {
-        std::size_t i = e.ready.front();
-        e.ready.pop_front();
+    std::size_t kept = 0; // while stopping: ready, but nothing new starts; they stay at the front
+    for (std::size_t k = 0; k < e.ready.size(); ++k) {
+        std::size_t i = e.ready[k];
         ActionState& a = e.actions[i];
         if (a.status != ActionStatus::pending || a.attempt || a.in_wait_list ||
             (a.retry_timer && a.retry_timer->active()))
             continue;
         if (a.need_failed && !defs[i].always) {
-            finish_action(e, i, ActionStatus::skipped, {}, std::nullopt);
+            finish_action(e, i, ActionStatus::skipped, {}, std::nullopt); // appends its dependents
             continue;
         }
         if (stopping_) {
-            kept.push_back(i);
+            e.ready[kept++] = i;
             continue;
         }
         begin_action(e, i);
         if (!find(id)) return;
     }
-    e.ready = std::move(kept);
+    e.ready.resize(kept);
+    e.advancing = false;
     if (e.unfinished > 0) return;
     for (std::size_t i = 0; i < defs.size(); ++i) {
         ActionStatus s = e.actions[i].status;

@@ -133,8 +133,9 @@ class Executor final : public ExecutionControl, public stdlib::ChildWorkflows {
         std::unique_ptr<loop::Timer> timeout_timer;
         // Pending actions whose needs have all finished, in the order they became ready, and how many
         // actions have not finished: advance() works from these, never by scanning every action.
-        std::deque<std::size_t> ready;
+        std::vector<std::size_t> ready;
         std::size_t unfinished = 0;
+        bool advancing = false; // inside advance(): a nested call leaves the work to it
     };
 
     Execution* find(const std::string& id);
