@@ -66,7 +66,7 @@ struct ActionDef {
     std::map<std::string, std::string> env;
     std::string cwd;
     nlohmann::json config = nlohmann::json::object();
-    std::vector<std::size_t> deps; // indices into WorkflowDef::actions: needs and the previous group
+    std::vector<std::size_t> deps;       // indices into WorkflowDef::actions: needs and the previous group
     std::vector<std::size_t> dependents; // the actions whose deps hold this one, ascending
 };
 
