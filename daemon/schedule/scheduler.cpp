@@ -121,19 +121,29 @@ void Scheduler::arm() {
 void Scheduler::on_fire() {
     if (stopped_) return;
     const UnixSeconds now = static_cast<UnixSeconds>(now_ns() / 1'000'000'000);
-    std::vector<std::string> passed_over;
+    // Everything due is taken off the line, and all of it starts before any rule computes its next
+    // occurrence: the tenth fire of an instant does not wait for nine recurrence expansions (issue 16).
+    // All of it is one loop turn, so one transaction.
+    std::vector<std::pair<UnixSeconds, std::string>> due;
     while (!due_.empty() && due_.begin()->first <= now) {
-        auto [at, id] = *due_.begin();
-        WorkflowState& w = workflows_.at(id);
-        if (at < now - kPassedOver) {
-            // Far behind the clock: it stepped forward or the machine slept. Treat the gap as missed.
-            due_.erase(due_.begin());
-            w.queued_at.reset();
+        due.push_back(*due_.begin());
+        due_.erase(due_.begin());
+        workflows_.at(due.back().second).queued_at.reset();
+    }
+    std::vector<std::string> passed_over;
+    for (const auto& [at, id] : due) {
+        // Far behind the clock: it stepped forward or the machine slept. Treat the gap as missed.
+        if (at < now - kPassedOver)
             passed_over.push_back(id);
-            continue;
-        }
-        fire(w, at);
-        requeue(id, w);
+        else
+            fire(workflows_.at(id), at);
+    }
+    for (const auto& [at, id] : due) {
+        if (at < now - kPassedOver) continue;
+        WorkflowState& w = workflows_.at(id);
+        for (RuleState& r : w.rules)
+            if (r.next && *r.next == at) r.next = r.cursor->next();
+        requeue(id, w); // one still due (a slow turn) fires at once on the next
     }
     for (const auto& id : passed_over)
         refresh(id);
@@ -160,7 +170,6 @@ void Scheduler::fire(WorkflowState& w, UnixSeconds at) {
         if (!first) first = &r;
         r.handled = at;
         store::mark_handled(db_.write(), w.def->id, r.rule.key, at);
-        r.next = r.cursor->next();
     }
     if (!first) return;
     if (w.def->overlap == scripting::Overlap::skip && executor_.busy(w.def->id)) {

@@ -84,6 +84,7 @@ class Scheduler {
     void refresh(const std::string& workflow, std::optional<std::int64_t> missed_before_ns);
     void on_fire();
     void on_clock_set();
+    // Starts the run of `at` (or records why not); the rules due move on afterwards, in on_fire().
     void fire(WorkflowState& w, UnixSeconds at);
     void catch_up(WorkflowState& w, RuleState& r, UnixSeconds until);
     Missed missed_between(const RuleState& r, UnixSeconds after, UnixSeconds before) const;
