@@ -5,6 +5,8 @@
 
 1. Throughput: executions/s of a 3-action Lua workflow submitted over the socket and run to completion
    (median of 3 runs), next to the raw SQLite commit rate and the commits one execution costs.
+   The same one at a time: `run` with `wait` on one connection, each answered (the report) before
+   the next is sent: executions/s and the round trip's p50/p99, next to a bare `status` round trip.
 2. Idle resident memory with 100 and 1000 workflows loaded.
 3. Start-up: from exec to the socket answering, with 1000 workflows.
 4. Socket answer latency while a Lua action spins in `while true do end`.
@@ -61,6 +63,28 @@ def throughput(build, n):
     return statistics.median(rates), alone, loaded
 
 
+def one_at_a_time(build, n):
+    """run --wait, one after another on one connection: (executions/s, p50 ms, p99 ms, status p50 ms)."""
+    d = lb.Daemon(build, {"three.lua": THREE_ACTIONS})
+    try:
+        d.start()
+        c = d.client
+        for i in range(200):  # warm-up
+            c.call("run", {"workflow": "three", "input": {"n": i}, "wait": True})
+        lat = []
+        t0 = time.monotonic()
+        for i in range(n):
+            t = time.perf_counter()
+            c.call("run", {"workflow": "three", "input": {"n": i}, "wait": True})
+            lat.append((time.perf_counter() - t) * 1000)
+        total = time.monotonic() - t0
+        bare = sorted(c.status_ms(1000))
+    finally:
+        d.stop()
+    lat.sort()
+    return n / total, lat[len(lat) // 2], lat[int(len(lat) * 0.99)], bare[len(bare) // 2]
+
+
 def idle_rss(build, count):
     wfs = {f"wf{i:04d}.lua": THREE_ACTIONS for i in range(count)}
     d = lb.Daemon(build, wfs)
@@ -107,6 +131,11 @@ def main():
     print(f"  goal >= 3000/s and >= 30% of raw/commits-per-execution = {bar:,.0f}/s: ratio {rate / (raw / alone):.0%}")
     figures = {"raw_commits_per_s": raw, "commits_alone": alone, "commits_loaded": loaded, "n": args.n,
                "executions_per_s": rate, "limit_executions_per_s": raw / alone}
+    seq_rate, seq_p50, seq_p99, bare_p50 = one_at_a_time(args.build, max(1000, args.n // 5))
+    print(f"the same one at a time (run with wait, one connection): {seq_rate:,.0f} executions/s, "
+          f"round trip p50 {seq_p50:.3f} ms, p99 {seq_p99:.3f} ms (bare status round trip p50 {bare_p50:.3f} ms; "
+          f"goal >= 5000/s, p50 <= 0.2 ms)")
+    figures.update(seq_executions_per_s=seq_rate, seq_p50_ms=seq_p50, seq_p99_ms=seq_p99, seq_bare_p50_ms=bare_p50)
     for count in (100, 1000):
         rss, startup = idle_rss(args.build, count)
         print(f"idle RSS with {count} workflows: {rss / 1024:.1f} MiB; start to socket answering: {startup * 1000:.0f} ms")
