@@ -2,9 +2,8 @@
 #include "common/log.hpp"
 #include "daemon/app.hpp"
 #include "daemon/offline.hpp"
+#include "loop/curl_api.hpp"
 #include "version.hpp"
-
-#include <curl/curl.h>
 
 #include <chrono>
 #include <cstdio>
@@ -28,12 +27,8 @@ int main(int argc, char** argv) {
     if (options->verbose) luaflow::log::set_min_level(luaflow::log::Level::debug);
     if (options->check) return luaflow::check_all(*options);
     if (!options->offline.empty()) return luaflow::offline::run(options->offline);
-    // Once, before any other thread exists (it is not thread-safe); http.* and notifications need it.
-    if (CURLcode rc = curl_global_init(CURL_GLOBAL_DEFAULT); rc != CURLE_OK) {
-        std::fprintf(stderr, "luaflowd: cannot initialise libcurl: %s\n", curl_easy_strerror(rc));
-        return 1;
-    }
+    // libcurl is loaded and initialised by the first http.* call (loop/curl_api.hpp), if any.
     int code = luaflow::run_daemon(*options, started_ns);
-    curl_global_cleanup();
+    luaflow::loop::curl_api_cleanup();
     return code;
 }

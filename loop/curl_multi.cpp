@@ -14,17 +14,18 @@
 
 namespace luaflow::loop {
 
-CurlMulti::CurlMulti(uv_loop_t* loop) : loop_(loop), multi_(curl_multi_init()), timer_(loop) {
+CurlMulti::CurlMulti(uv_loop_t* loop, const CurlApi& api)
+    : loop_(loop), curl_(api), multi_(api.multi_init()), timer_(loop) {
     if (!multi_) throw std::bad_alloc();
-    curl_multi_setopt(multi_, CURLMOPT_SOCKETFUNCTION, &CurlMulti::on_socket);
-    curl_multi_setopt(multi_, CURLMOPT_SOCKETDATA, this);
-    curl_multi_setopt(multi_, CURLMOPT_TIMERFUNCTION, &CurlMulti::on_timer);
-    curl_multi_setopt(multi_, CURLMOPT_TIMERDATA, this);
+    curl_.multi_set<CURLMOPT_SOCKETFUNCTION>(multi_, &CurlMulti::on_socket);
+    curl_.multi_set<CURLMOPT_SOCKETDATA>(multi_, this);
+    curl_.multi_set<CURLMOPT_TIMERFUNCTION>(multi_, &CurlMulti::on_timer);
+    curl_.multi_set<CURLMOPT_TIMERDATA>(multi_, this);
     // Many actions calling one API must not open a connection each; the rest wait for a free one.
-    curl_multi_setopt(multi_, CURLMOPT_MAX_HOST_CONNECTIONS, kMaxHostConnections);
+    curl_.multi_set<CURLMOPT_MAX_HOST_CONNECTIONS>(multi_, kMaxHostConnections);
     // A fixed cache: curl's default (4 x the handles added right now) shrinks as transfers end, and
     // closes the connections that sequential requests would reuse.
-    curl_multi_setopt(multi_, CURLMOPT_MAXCONNECTS, kMaxIdleConnections);
+    curl_.multi_set<CURLMOPT_MAXCONNECTS>(multi_, kMaxIdleConnections);
 }
 
 CurlMulti::~CurlMulti() {
@@ -32,19 +33,19 @@ CurlMulti::~CurlMulti() {
     // still closes the descriptors of the connections curl drops).
     closing_ = true;
     for (auto& [easy, t] : transfers_)
-        if (t.in_multi) curl_multi_remove_handle(multi_, easy);
+        if (t.in_multi) curl_.multi_remove_handle(multi_, easy);
     transfers_.clear();
     // Our polls go first, while curl's sockets are still open, so epoll forgets them cleanly; then
     // curl closes its cached connections.
     polls_.clear();
     timer_.stop();
-    curl_multi_cleanup(multi_);
+    curl_.multi_cleanup(multi_);
     for (CURL* easy : idle_easies_)
-        curl_easy_cleanup(easy);
+        curl_.easy_cleanup(easy);
 }
 
 CURL* CurlMulti::acquire() {
-    if (idle_easies_.empty()) return curl_easy_init();
+    if (idle_easies_.empty()) return curl_.easy_init();
     CURL* easy = idle_easies_.back();
     idle_easies_.pop_back();
     return easy;
@@ -54,24 +55,24 @@ void CurlMulti::release(CURL* easy) {
     if (!easy) return;
     remove(easy);
     if (idle_easies_.size() >= kMaxIdleEasies) {
-        curl_easy_cleanup(easy);
+        curl_.easy_cleanup(easy);
         return;
     }
     // A reset keeps the handle's buffers; a new handle costs an allocation of several KiB, and its
     // cleanup as much again, per request.
-    curl_easy_reset(easy);
+    curl_.easy_reset(easy);
     idle_easies_.push_back(easy);
 }
 
 CURLMcode CurlMulti::add(CURL* easy, std::function<void(CURLcode)> done) {
     if (transfers_.count(easy)) return CURLM_ADDED_ALREADY;
-    curl_easy_setopt(easy, CURLOPT_OPENSOCKETFUNCTION, &CurlMulti::on_open_socket);
-    curl_easy_setopt(easy, CURLOPT_OPENSOCKETDATA, this);
-    curl_easy_setopt(easy, CURLOPT_CLOSESOCKETFUNCTION, &CurlMulti::on_close_socket);
-    curl_easy_setopt(easy, CURLOPT_CLOSESOCKETDATA, this);
+    curl_.easy_set<CURLOPT_OPENSOCKETFUNCTION>(easy, &CurlMulti::on_open_socket);
+    curl_.easy_set<CURLOPT_OPENSOCKETDATA>(easy, this);
+    curl_.easy_set<CURLOPT_CLOSESOCKETFUNCTION>(easy, &CurlMulti::on_close_socket);
+    curl_.easy_set<CURLOPT_CLOSESOCKETDATA>(easy, this);
     // curl_multi_add_handle only arms the timer (on_timer with 0): the transfer starts in a later
     // callback, so `done` cannot run before add() returns.
-    CURLMcode rc = curl_multi_add_handle(multi_, easy);
+    CURLMcode rc = curl_.multi_add_handle(multi_, easy);
     if (rc != CURLM_OK) return rc;
     transfers_.emplace(easy, Transfer{std::move(done), next_serial_++, true});
     return CURLM_OK;
@@ -82,7 +83,7 @@ void CurlMulti::remove(CURL* easy) {
     if (it == transfers_.end()) return;
     bool in_multi = it->second.in_multi;
     transfers_.erase(it);
-    if (in_multi) curl_multi_remove_handle(multi_, easy);
+    if (in_multi) curl_.multi_remove_handle(multi_, easy);
 }
 
 int CurlMulti::on_socket(CURL*, curl_socket_t s, int what, void* userp, void*) {
@@ -178,8 +179,8 @@ int CurlMulti::on_timer(CURLM*, long timeout_ms, void* userp) {
 
 void CurlMulti::act(curl_socket_t s, int flags) {
     int running = 0;
-    CURLMcode rc = curl_multi_socket_action(multi_, s, flags, &running);
-    if (rc != CURLM_OK) log::error("curl_multi_socket_action: %s", curl_multi_strerror(rc));
+    CURLMcode rc = curl_.multi_socket_action(multi_, s, flags, &running);
+    if (rc != CURLM_OK) log::error("curl_multi_socket_action: %s", curl_.multi_strerror(rc));
     finish_done();
 }
 
@@ -191,7 +192,7 @@ void CurlMulti::finish_done() {
     };
     std::vector<Finished> finished;
     int left = 0;
-    while (CURLMsg* m = curl_multi_info_read(multi_, &left)) {
+    while (CURLMsg* m = curl_.multi_info_read(multi_, &left)) {
         if (m->msg != CURLMSG_DONE) continue;
         // The message is invalid once its handle is removed: copy what we need first.
         CURL* easy = m->easy_handle;
@@ -200,7 +201,7 @@ void CurlMulti::finish_done() {
         if (it == transfers_.end()) continue;
         // Out of the multi now, so that the callback may free or reuse the handle; the connection
         // goes back to the multi's cache.
-        curl_multi_remove_handle(multi_, easy);
+        curl_.multi_remove_handle(multi_, easy);
         it->second.in_multi = false;
         finished.push_back({easy, it->second.serial, code});
     }

@@ -2,7 +2,9 @@
 // libcurl's multi interface driven by the libuv loop (curl docs/examples/multi-uv.c): one uv_poll_t per
 // socket curl asks us to watch and one uv_timer_t for curl's timeout, so that no transfer ever blocks
 // the loop (STYLE 2.4). Generic: http.*, notifications and webhooks all hand their easy handles here,
-// and they share one connection cache and DNS cache.
+// and they share one connection cache and DNS cache. libcurl itself comes from loop/curl_api.hpp: a
+// CurlMulti is made only once a request needs it, with the table that loaded the library.
+#include "loop/curl_api.hpp"
 #include "loop/uv_handle.hpp"
 
 #include <curl/curl.h>
@@ -24,7 +26,8 @@ class CurlMulti {
     static constexpr long kMaxIdleConnections = 128;
     static constexpr std::size_t kMaxIdleEasies = 64;
 
-    explicit CurlMulti(uv_loop_t* loop);
+    // `api` is curl_api()'s table (tests may pass another), kept for the multi's life.
+    CurlMulti(uv_loop_t* loop, const CurlApi& api);
     // Removes every transfer (no callback follows) and closes the handles; the caller still owns and
     // frees its easy handles, and releases those of acquire() before. Run the loop afterwards so that
     // the close callbacks free the uv handles.
@@ -42,13 +45,15 @@ class CurlMulti {
     // Cancels the transfer of `easy`: no callback follows. Does nothing for an unknown handle.
     void remove(CURL* easy);
     // An easy handle in curl's default state: a released one (its buffers already allocated) or a new
-    // one; nullptr when out of memory. Give it back with release() or free it with curl_easy_cleanup.
+    // one; nullptr when out of memory. Give it back with release() or free it with api().easy_cleanup.
     CURL* acquire();
     // Takes back a handle from acquire(), removing its transfer first if there is one; it is reset and
     // kept for the next acquire() (up to kMaxIdleEasies), else freed.
     void release(CURL* easy);
     // Transfers added and not yet finished or removed.
     std::size_t size() const { return transfers_.size(); }
+    // The libcurl functions, for the callers' own calls on their easy handles.
+    const CurlApi& api() const { return curl_; }
 
   private:
     struct PollBox {
@@ -74,6 +79,7 @@ class CurlMulti {
     void finish_done();
 
     uv_loop_t* loop_;
+    const CurlApi& curl_;
     CURLM* multi_ = nullptr;
     Timer timer_;
     std::unordered_map<curl_socket_t, UvHandle<PollBox>> polls_;

@@ -6,13 +6,15 @@
 // Any HTTP status is a result; a failure to get an answer raises naming the method, the URL and curl's
 // cause. The C functions return (true, response) or (false, message), and a small Lua wrapper raises
 // the message at the caller's line: a C function resumed after a yield cannot raise by itself.
+//
+// libcurl is loaded by the first call (loop/curl_api.hpp): a daemon whose workflows make no request
+// never maps it. Without it, every call raises naming libcurl.so.4 and the loader's reason.
 #include "common/duration.hpp"
+#include "loop/curl_api.hpp"
 #include "loop/curl_multi.hpp"
 #include "scripting/convert.hpp"
 #include "stdlib/stdlib.hpp"
 #include "version.hpp"
-
-#include <curl/curl.h>
 
 #include <cctype>
 #include <cstring>
@@ -35,7 +37,8 @@ constexpr long kMaxRedirects = 10;
 constexpr const char* kProtocols = "http,https";
 
 struct UrlFree {
-    void operator()(CURLU* u) const { curl_url_cleanup(u); }
+    const loop::CurlApi* curl = nullptr;
+    void operator()(CURLU* u) const { curl->url_cleanup(u); }
 };
 
 struct Request {
@@ -75,10 +78,10 @@ std::string type_of(lua_State* L, int idx) {
 class HttpWait final : public scripting::Wait {
   public:
     HttpWait(scripting::Task& task, loop::CurlMulti& multi, std::string fn, Request req)
-        : task_(&task), multi_(multi), fn_(std::move(fn)), req_(std::move(req)) {}
+        : task_(&task), multi_(multi), curl_(multi.api()), fn_(std::move(fn)), req_(std::move(req)) {}
     ~HttpWait() override {
         multi_.release(easy_); // out of the multi first, so a late completion finds nothing
-        curl_slist_free_all(header_list_);
+        curl_.slist_free_all(header_list_);
     }
     HttpWait(const HttpWait&) = delete;
     HttpWait& operator=(const HttpWait&) = delete;
@@ -93,44 +96,44 @@ class HttpWait final : public scripting::Wait {
         if (!easy_)
             return make_error(ErrorCode::internal, what() + ": cannot create a transfer (out of memory)");
         for (const std::string& h : req_.headers) {
-            curl_slist* more = curl_slist_append(header_list_, h.c_str());
+            curl_slist* more = curl_.slist_append(header_list_, h.c_str());
             if (!more) return make_error(ErrorCode::internal, what() + ": out of memory");
             header_list_ = more;
         }
         CURL* e = easy_;
-        curl_easy_setopt(e, CURLOPT_CURLU, req_.parsed.get());
-        curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, kProtocols);
-        curl_easy_setopt(e, CURLOPT_REDIR_PROTOCOLS_STR, kProtocols);
-        curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 1L);
-        curl_easy_setopt(e, CURLOPT_MAXREDIRS, kMaxRedirects);
+        curl_.easy_set<CURLOPT_CURLU>(e, req_.parsed.get());
+        curl_.easy_set<CURLOPT_PROTOCOLS_STR>(e, kProtocols);
+        curl_.easy_set<CURLOPT_REDIR_PROTOCOLS_STR>(e, kProtocols);
+        curl_.easy_set<CURLOPT_FOLLOWLOCATION>(e, 1L);
+        curl_.easy_set<CURLOPT_MAXREDIRS>(e, kMaxRedirects);
         // No signals from curl's resolver; the daemon is one loop, and timeouts are curl's timers.
-        curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
-        curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, static_cast<long>(req_.timeout));
-        curl_easy_setopt(e, CURLOPT_ERRORBUFFER, errbuf_);
-        curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, &HttpWait::on_body);
-        curl_easy_setopt(e, CURLOPT_WRITEDATA, this);
+        curl_.easy_set<CURLOPT_NOSIGNAL>(e, 1L);
+        curl_.easy_set<CURLOPT_TIMEOUT_MS>(e, static_cast<long>(req_.timeout));
+        curl_.easy_set<CURLOPT_ERRORBUFFER>(e, errbuf_);
+        curl_.easy_set<CURLOPT_WRITEFUNCTION>(e, &HttpWait::on_body);
+        curl_.easy_set<CURLOPT_WRITEDATA>(e, this);
         // Refused early when the server announces the size; on_body catches the others.
-        curl_easy_setopt(e, CURLOPT_MAXFILESIZE_LARGE, kMaxResponseBody);
+        curl_.easy_set<CURLOPT_MAXFILESIZE_LARGE>(e, kMaxResponseBody);
         // Every encoding curl can decode; the body is handed over decoded.
-        curl_easy_setopt(e, CURLOPT_ACCEPT_ENCODING, "");
-        curl_easy_setopt(e, CURLOPT_USERAGENT, user_agent().c_str());
-        curl_easy_setopt(e, CURLOPT_HTTPHEADER, header_list_);
+        curl_.easy_set<CURLOPT_ACCEPT_ENCODING>(e, "");
+        curl_.easy_set<CURLOPT_USERAGENT>(e, user_agent().c_str());
+        curl_.easy_set<CURLOPT_HTTPHEADER>(e, header_list_);
         const std::string& m = req_.method;
         bool sends_empty_body = m == "POST" || m == "PUT" || m == "PATCH";
         if (m == "HEAD") {
-            curl_easy_setopt(e, CURLOPT_NOBODY, 1L);
+            curl_.easy_set<CURLOPT_NOBODY>(e, 1L);
         } else if (m != "GET" || req_.body) {
             // POST keeps curl's own handling, which turns it into GET after a 301, 302 or 303 as
             // browsers and requests do; other methods are kept across redirects.
-            if (m != "POST") curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, m.c_str());
+            if (m != "POST") curl_.easy_set<CURLOPT_CUSTOMREQUEST>(e, m.c_str());
             if (req_.body || sends_empty_body) {
                 const std::string& b = req_.body ? *req_.body : empty_;
-                curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(b.size()));
-                curl_easy_setopt(e, CURLOPT_POSTFIELDS, b.data());
+                curl_.easy_set<CURLOPT_POSTFIELDSIZE_LARGE>(e, static_cast<curl_off_t>(b.size()));
+                curl_.easy_set<CURLOPT_POSTFIELDS>(e, b.data());
             }
         }
         CURLMcode rc = multi_.add(e, [this](CURLcode code) { on_done(code); });
-        if (rc != CURLM_OK) return make_error(ErrorCode::internal, what() + ": " + curl_multi_strerror(rc));
+        if (rc != CURLM_OK) return make_error(ErrorCode::internal, what() + ": " + curl_.multi_strerror(rc));
         return {};
     }
 
@@ -156,7 +159,7 @@ class HttpWait final : public scripting::Wait {
             return what() + ": the response is larger than the " + kMaxResponseText + " limit";
         if (code == CURLE_OPERATION_TIMEDOUT)
             return what() + " timed out after " + format_duration(req_.timeout);
-        std::string cause = curl_easy_strerror(code);
+        std::string cause = curl_.easy_strerror(code);
         if (errbuf_[0]) cause += std::string(": ") + errbuf_;
         return what() + ": " + cause;
     }
@@ -191,7 +194,7 @@ class HttpWait final : public scripting::Wait {
     // { status = 200, headers = { ["content-type"] = "..." }, body = "..." }
     void push_response(lua_State* L) {
         long status = 0;
-        curl_easy_getinfo(easy_, CURLINFO_RESPONSE_CODE, &status);
+        curl_.easy_info<CURLINFO_RESPONSE_CODE>(easy_, &status);
         lua_createtable(L, 0, 3);
         lua_pushinteger(L, static_cast<lua_Integer>(status));
         lua_setfield(L, -2, "status");
@@ -200,7 +203,7 @@ class HttpWait final : public scripting::Wait {
         // repeated header's values joined with ", " in the order they came.
         std::string name;
         curl_header* prev = nullptr;
-        while (curl_header* h = curl_easy_nextheader(easy_, CURLH_HEADER, -1, prev)) {
+        while (curl_header* h = curl_.easy_nextheader(easy_, CURLH_HEADER, -1, prev)) {
             prev = h;
             name.assign(h->name);
             for (char& c : name)
@@ -223,6 +226,7 @@ class HttpWait final : public scripting::Wait {
 
     scripting::Task* task_; // the task owns this wait, so it outlives it
     loop::CurlMulti& multi_;
+    const loop::CurlApi& curl_;
     std::string fn_;
     Request req_;
     CURL* easy_ = nullptr;
@@ -236,26 +240,27 @@ class HttpWait final : public scripting::Wait {
 // Argument checks. Each returns an error message, or "" when the value is good.
 class Checker {
   public:
-    Checker(lua_State* L, std::string fn) : L_(L), fn_(std::move(fn)) {}
+    Checker(lua_State* L, std::string fn, const loop::CurlApi& curl)
+        : L_(L), fn_(std::move(fn)), curl_(curl) {}
 
     std::string url(int idx, Request& req) {
         if (lua_type(L_, idx) != LUA_TSTRING)
             return fn_ + ": the url must be a string, got " + type_of(L_, idx);
         req.url = lua_tostring(L_, idx);
         // curl's own parser decides what a URL is.
-        req.parsed.reset(curl_url());
+        req.parsed = std::unique_ptr<CURLU, UrlFree>(curl_.url(), UrlFree{&curl_});
         if (!req.parsed) return fn_ + ": out of memory";
-        CURLUcode rc = curl_url_set(req.parsed.get(), CURLUPART_URL, req.url.c_str(), 0);
+        CURLUcode rc = curl_.url_set(req.parsed.get(), CURLUPART_URL, req.url.c_str(), 0);
         if (rc != CURLUE_OK)
-            return fn_ + ": '" + req.url + "' is not a valid URL (" + curl_url_strerror(rc) + ")";
+            return fn_ + ": '" + req.url + "' is not a valid URL (" + curl_.url_strerror(rc) + ")";
         char* scheme = nullptr;
         std::string err;
-        if (curl_url_get(req.parsed.get(), CURLUPART_SCHEME, &scheme, 0) == CURLUE_OK && scheme) {
+        if (curl_.url_get(req.parsed.get(), CURLUPART_SCHEME, &scheme, 0) == CURLUE_OK && scheme) {
             std::string s = lower(scheme);
             if (s != "http" && s != "https")
                 err = fn_ + ": '" + req.url + "': only http:// and https:// URLs are allowed";
         }
-        curl_free(scheme);
+        curl_.free(scheme);
         return err;
     }
 
@@ -401,6 +406,7 @@ class Checker {
   private:
     lua_State* L_;
     std::string fn_;
+    const loop::CurlApi& curl_;
 };
 
 int fail(lua_State* L, const std::string& message) {
@@ -436,11 +442,13 @@ std::string not_in_action(const std::string& fn) {
 int l_http_request(lua_State* L) {
     const std::string fn = "http.request";
     if (!in_action(L)) return fail(L, not_in_action(fn));
+    auto curl = loop::curl_api(); // the first call anywhere loads libcurl
+    if (!curl) return fail(L, fn + ": " + curl.error().message);
     if (lua_gettop(L) != 1 || !lua_istable(L, 1))
         return fail(L, fn + ": expected a table { method, url, headers, body, timeout }, got " +
                            (lua_gettop(L) ? type_of(L, 1) : std::string("nothing")));
     Request req;
-    Checker check(L, fn);
+    Checker check(L, fn, **curl);
     lua_getfield(L, 1, "url");
     bool has_url = !lua_isnil(L, -1);
     lua_pop(L, 1);
@@ -454,6 +462,8 @@ int l_http_request(lua_State* L) {
 int get_or_post(lua_State* L, bool post) {
     const std::string fn = post ? "http.post" : "http.get";
     if (!in_action(L)) return fail(L, not_in_action(fn));
+    auto curl = loop::curl_api(); // the first call anywhere loads libcurl
+    if (!curl) return fail(L, fn + ": " + curl.error().message);
     int n = lua_gettop(L);
     int opts = post ? 3 : 2;
     if (n < 1 || n > opts)
@@ -462,7 +472,7 @@ int get_or_post(lua_State* L, bool post) {
                    std::to_string(n) + " arguments");
     Request req;
     req.method = post ? "POST" : "GET";
-    Checker check(L, fn);
+    Checker check(L, fn, **curl);
     if (auto err = check.url(1, req); !err.empty()) return fail(L, err);
     if (n >= opts && !lua_isnil(L, opts)) {
         if (!lua_istable(L, opts))

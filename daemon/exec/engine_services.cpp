@@ -31,6 +31,15 @@ void EngineServices::log_line(const scripting::Task* task, const std::string& wo
     job_log(l.execution, l.action, l.attempt, "log", std::move(text));
 }
 
+loop::CurlMulti* EngineServices::curl() {
+    if (!curl_) {
+        auto api = loop::curl_api();
+        if (!api) return nullptr; // http.* reports why (it asked curl_api() first)
+        curl_ = std::make_unique<loop::CurlMulti>(loop_, **api);
+    }
+    return curl_.get();
+}
+
 std::map<std::string, std::string> EngineServices::exec_environment() {
     // exec() runs on this machine and holds no GPU: with GPUs here it sees none (SPEC 3).
     std::map<std::string, std::string> env = passed_env_;

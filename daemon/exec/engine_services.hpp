@@ -11,6 +11,7 @@
 #include "stdlib/services.hpp"
 
 #include <map>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -35,13 +36,15 @@ class EngineServices final : public stdlib::Services {
     std::optional<std::string> env_var(const std::string& name) override { return secrets_.lookup(name); }
     std::map<std::string, std::string> exec_environment() override;
     std::vector<std::string> sandbox_paths() override { return sandbox_paths_; }
-    loop::CurlMulti* curl() override { return &curl_; }
+    // Made by the first http.* call, which loaded libcurl (loop/curl_api.hpp); nullptr without libcurl.
+    loop::CurlMulti* curl() override;
     stdlib::ChildWorkflows* children() override { return &children_; }
 
   private:
     uv_loop_t* loop_;
-    // The attempts' transfers are gone before the services (the executor ends its attempts first).
-    loop::CurlMulti curl_{loop_};
+    // The attempts' transfers are gone before the services (the executor ends its attempts first). None
+    // until a workflow makes a request: an idle daemon does not load libcurl.
+    std::unique_ptr<loop::CurlMulti> curl_;
     store::Db& db_;
     StoreKeyValue kv_{db_};
     const Secrets& secrets_;

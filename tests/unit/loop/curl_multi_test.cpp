@@ -81,12 +81,19 @@ struct PythonHttpServer {
     }
 };
 
+// libcurl, loaded as the daemon loads it (on first use).
+const loop::CurlApi& api() {
+    auto loaded = loop::curl_api();
+    REQUIRE_MESSAGE(loaded, loaded.error().message);
+    return **loaded;
+}
+
 struct Fixture {
     uv_loop_t loop;
     std::optional<loop::CurlMulti> multi;
     Fixture() {
         uv_loop_init(&loop);
-        multi.emplace(&loop);
+        multi.emplace(&loop, api());
     }
     ~Fixture() {
         multi.reset();
@@ -114,29 +121,29 @@ struct Fixture {
 
 // An easy handle that collects the body.
 struct Easy {
-    CURL* h = curl_easy_init();
+    CURL* h = api().easy_init();
     std::string body;
     explicit Easy(const std::string& url) {
-        curl_easy_setopt(h, CURLOPT_URL, url.c_str());
-        curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
-        curl_easy_setopt(h, CURLOPT_WRITEDATA, &body);
-        curl_easy_setopt(
-            h, CURLOPT_WRITEFUNCTION, +[](char* d, size_t s, size_t n, void* u) {
+        api().easy_set<CURLOPT_URL>(h, url.c_str());
+        api().easy_set<CURLOPT_NOSIGNAL>(h, 1L);
+        api().easy_set<CURLOPT_WRITEDATA>(h, &body);
+        api().easy_set<CURLOPT_WRITEFUNCTION>(
+            h, +[](char* d, size_t s, size_t n, void* u) {
                 static_cast<std::string*>(u)->append(d, s * n);
                 return s * n;
             });
     }
     ~Easy() {
-        if (h) curl_easy_cleanup(h);
+        if (h) api().easy_cleanup(h);
     }
     long status() const {
         long s = 0;
-        curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &s);
+        api().easy_info<CURLINFO_RESPONSE_CODE>(h, &s);
         return s;
     }
     long new_connections() const {
         long n = 0;
-        curl_easy_getinfo(h, CURLINFO_NUM_CONNECTS, &n);
+        api().easy_info<CURLINFO_NUM_CONNECTS>(h, &n);
         return n;
     }
 };
@@ -180,7 +187,7 @@ TEST_CASE("CurlMulti: http transfers run at once, and a second request reuses th
     testing::LocalSocket keepalive(true);
     std::optional<CURLcode> first, second;
     Easy a(keepalive.url("/a"));
-    curl_easy_setopt(a.h, CURLOPT_TIMEOUT_MS, 3000L);
+    api().easy_set<CURLOPT_TIMEOUT_MS>(a.h, 3000L);
     // The test answers by hand, with a canned keep-alive reply, from the loop's turns.
     REQUIRE(f.multi->add(a.h, [&](CURLcode c) { first = c; }) == CURLM_OK);
     int conn = -1;
@@ -253,7 +260,7 @@ TEST_CASE("CurlMulti: released easy handles are reused for the next http transfe
     Fixture f;
     CURL* a = f.multi->acquire();
     REQUIRE(a);
-    curl_easy_setopt(a, CURLOPT_URL, closed.url().c_str());
+    api().easy_set<CURLOPT_URL>(a, closed.url().c_str());
     std::optional<CURLcode> result;
     REQUIRE(f.multi->add(a, [&](CURLcode c) { result = c; }) == CURLM_OK);
     REQUIRE(f.run_until([&] { return result.has_value(); }));
@@ -261,11 +268,11 @@ TEST_CASE("CurlMulti: released easy handles are reused for the next http transfe
     CURL* b = f.multi->acquire();
     CHECK(b == a);
     char* url = nullptr;
-    curl_easy_getinfo(b, CURLINFO_EFFECTIVE_URL, &url);
+    api().easy_info<CURLINFO_EFFECTIVE_URL>(b, &url);
     CHECK((url == nullptr || std::string(url).empty())); // reset: nothing of the last transfer is set
     // Releasing a handle whose transfer runs cancels it: no callback.
     testing::LocalSocket silent(true);
-    curl_easy_setopt(b, CURLOPT_URL, silent.url().c_str());
+    api().easy_set<CURLOPT_URL>(b, silent.url().c_str());
     bool called = false;
     REQUIRE(f.multi->add(b, [&](CURLcode) { called = true; }) == CURLM_OK);
     f.run_for(100);
@@ -289,7 +296,7 @@ TEST_CASE("CurlMulti: curl's http timeout fires through the loop's timer") {
     testing::LocalSocket silent(true);
     Fixture f;
     Easy e(silent.url());
-    curl_easy_setopt(e.h, CURLOPT_TIMEOUT_MS, 200L);
+    api().easy_set<CURLOPT_TIMEOUT_MS>(e.h, 200L);
     std::optional<CURLcode> result;
     auto started = std::chrono::steady_clock::now();
     REQUIRE(f.multi->add(e.h, [&](CURLcode c) { result = c; }) == CURLM_OK);
