@@ -178,7 +178,10 @@ Result<std::string> Executor::submit(const SubmitRequest& r) {
     executions_.emplace(id, std::move(e));
     if (start_now) {
         ++running_per_workflow_[def->id];
-        start_execution(ref);
+        // Its first actions' attempts are written with it, in this turn's transaction (one commit less
+        // per execution, issue 16); they start after the commit. A child's wait for the turn after: its
+        // parent's Lua is still on the stack.
+        start_execution(ref, !r.parent);
     } else {
         queued_[def->id].push_back(id);
     }
@@ -191,7 +194,7 @@ bool Executor::busy(const std::string& workflow) {
     return running_per_workflow_[workflow] >= entry->def->concurrency || !queued_[workflow].empty();
 }
 
-void Executor::start_execution(Execution& e) {
+void Executor::start_execution(Execution& e, bool advance_now) {
     store::WriteTx& tx = db_.write(); // the start and its `late` event commit together
     e.status = ExecStatus::running;
     if (!e.started_at) {
@@ -206,7 +209,10 @@ void Executor::start_execution(Execution& e) {
         store::record_event(tx, {e.def->id, e.id, Event::late, *e.started_at, 1, message});
     }
     arm_execution_timeout(e);
-    advance_after_commit(e);
+    if (advance_now)
+        advance(e); // may end it (nothing to run): `e` is not used after
+    else
+        advance_after_commit(e);
 }
 
 void Executor::arm_execution_timeout(Execution& e) {
@@ -331,7 +337,13 @@ void Executor::begin_action(Execution& e, std::size_t i) {
         lua_runner_.check_when(spec, [this, id, i](std::optional<bool> run_it, AttemptResult failure) {
             on_when_checked(id, i, run_it, std::move(failure));
         });
-    a.attempt->start();
+    // Its Lua runs once what led here is committed (advance() may run in the turn that submitted it).
+    db_.after_commit([this, id, i] {
+        Execution* x = find(id);
+        if (!x) return;
+        ActionState& s = x->actions[i];
+        if (s.checking_when && s.attempt) s.attempt->start();
+    });
 }
 
 void Executor::on_when_checked(const std::string& id, std::size_t i, std::optional<bool> run_it,
@@ -736,7 +748,7 @@ Result<ExecStatus> Executor::retry(const std::string& id) {
     if (start_now) {
         ++running_per_workflow_[workflow];
         ref.started_at.reset(); // the retried run's clock starts now
-        start_execution(ref);
+        start_execution(ref, true);
         return ExecStatus::running;
     }
     queued_[workflow].push_back(id);

@@ -142,7 +142,8 @@ class Executor final : public ExecutionControl, public stdlib::ChildWorkflows {
     // Counts each action's unfinished needs from the statuses and lists the ready ones (a new, retried
     // or recovered execution); from then on finish_action() keeps both up to date.
     void plan(Execution& e);
-    void start_execution(Execution& e);
+    // Running from now; its ready actions begin in this turn when `advance_now`, else after the commit.
+    void start_execution(Execution& e, bool advance_now = false);
     void arm_execution_timeout(Execution& e);
     void advance(Execution& e);
     void advance_after_commit(const Execution& e);
