@@ -1,5 +1,7 @@
 #include "daemon/schedule/calendar_days.hpp"
 
+#include "daemon/tz/ical_api.hpp"
+
 #include <algorithm>
 #include <chrono>
 #include <vector>
@@ -39,9 +41,9 @@ struct Parts {
 bool by_day_matches(const Parts& p, const Day& d) {
     if (p.by_day.empty()) return true;
     for (int code : p.by_day) {
-        const int weekday = icalrecurrencetype_day_day_of_week(static_cast<short>(code));
+        const int weekday = tz::ical().recurrencetype_day_day_of_week(static_cast<short>(code));
         if (weekday != d.weekday) continue;
-        const int pos = icalrecurrencetype_day_position(static_cast<short>(code));
+        const int pos = tz::ical().recurrencetype_day_position(static_cast<short>(code));
         if (pos == 0) return true;
         // RFC 5545 3.3.10: the n-th such weekday of the month (FREQ=MONTHLY, or YEARLY with BYMONTH), or
         // of the year (YEARLY otherwise); elsewhere the position has no meaning to check.
@@ -154,7 +156,7 @@ std::optional<DayFilter> DayFilter::take(icalrecurrencetype& rule) {
     f.month_days_ = values(rule.by_month_day, ICAL_BY_MONTHDAY_SIZE);
     f.year_days_ = values(rule.by_year_day, ICAL_BY_YEARDAY_SIZE);
     for (int code : values(rule.by_day, ICAL_BY_DAY_SIZE))
-        f.weekdays_.push_back(icalrecurrencetype_day_day_of_week(static_cast<short>(code)));
+        f.weekdays_.push_back(tz::ical().recurrencetype_day_day_of_week(static_cast<short>(code)));
     if (f.months_.empty() && f.month_days_.empty() && f.year_days_.empty() && f.weekdays_.empty())
         return std::nullopt;
     rule.by_month[0] = rule.by_month_day[0] = rule.by_year_day[0] = rule.by_day[0] =

@@ -3,6 +3,8 @@
 #include "daemon/schedule/calendar_days.hpp"
 
 #include <climits>
+#include <map>
+#include <mutex>
 #include <sstream>
 
 namespace luaflow::schedule {
@@ -17,9 +19,18 @@ constexpr std::int64_t kMaxSteps = 5'000'000;
 constexpr std::int64_t kMaxForeignRun = 100'000;
 // The largest change of UTC offset at one transition (Antarctica/Troll: 2 h).
 constexpr std::int64_t kOffsetWindow = 2 * 3600;
+// Parsed rule texts and first occurrences kept, each up to this many (then all are dropped and the
+// keeping starts over): ~2.6 KB a rule, ~200 bytes a first occurrence.
+constexpr std::size_t kMaxKeptRules = 256;
+constexpr std::size_t kMaxKeptFirsts = 1024;
+
+// libical's functions (daemon/tz/ical_api.hpp): loaded, since a rule was parsed.
+const tz::IcalApi& ical() {
+    return tz::ical();
+}
 
 icaltimetype floating(std::int64_t naive) {
-    return icaltime_from_timet_with_zone(static_cast<time_t>(naive), 0, nullptr);
+    return ical().time_from_timet_with_zone(static_cast<time_t>(naive), 0, nullptr);
 }
 
 std::int64_t naive_of(const icaltimetype& t) {
@@ -27,10 +38,10 @@ std::int64_t naive_of(const icaltimetype& t) {
 }
 
 bool accepted(const std::string& text) {
-    icalerror_clear_errno();
-    icalrecurrencetype r = icalrecurrencetype_from_string(text.c_str());
-    bool ok = r.freq != ICAL_NO_RECURRENCE && icalerrno == ICAL_NO_ERROR;
-    icalerror_clear_errno();
+    ical().error_clear_errno();
+    icalrecurrencetype r = ical().recurrencetype_from_string(text.c_str());
+    bool ok = r.freq != ICAL_NO_RECURRENCE && *ical().errno_return() == ICAL_NO_ERROR;
+    ical().error_clear_errno();
     return ok;
 }
 
@@ -116,15 +127,13 @@ icalrecurrencetype equivalent_for_libical(icalrecurrencetype r) {
     return r;
 }
 
-} // namespace
-
-Result<icalrecurrencetype> parse_rrule(const std::string& text) {
+Result<RRule> parse_uncached(const std::string& text) {
     std::string rule = text.rfind("RRULE:", 0) == 0 ? text.substr(6) : text;
     if (accepted(rule)) {
-        icalrecurrencetype r = icalrecurrencetype_from_string(rule.c_str());
+        icalrecurrencetype r = ical().recurrencetype_from_string(rule.c_str());
         if (auto none = days_never_matched(r))
             return make_error(ErrorCode::invalid, rule + " never fires: " + *none);
-        return equivalent_for_libical(r);
+        return std::make_shared<const icalrecurrencetype>(equivalent_for_libical(r));
     }
     // libical says only "malformed": find the part that makes it so, to name it.
     std::vector<std::string> parts;
@@ -149,13 +158,75 @@ Result<icalrecurrencetype> parse_rrule(const std::string& text) {
     return make_error(ErrorCode::invalid, rule + " is not a valid RRULE (libical refuses it)");
 }
 
+// What was kept, and how often it was used. Schedules are read and expanded on the loop thread; the
+// mutex makes the keeping safe from any other (a lookup is one map search).
+struct Kept {
+    std::mutex mutex;
+    std::map<std::string, Result<RRule>> rules;
+    std::map<std::pair<std::string, UnixSeconds>, std::optional<UnixSeconds>> firsts;
+    KeptCounts counts;
+};
+
+Kept& kept() {
+    static Kept k;
+    return k;
+}
+
+} // namespace
+
+Result<RRule> parse_rrule(const std::string& text) {
+    if (auto api = tz::ical_api(); !api) return api.error();
+    Kept& k = kept();
+    {
+        std::lock_guard lock(k.mutex);
+        if (auto it = k.rules.find(text); it != k.rules.end()) return it->second;
+    }
+    Result<RRule> parsed = parse_uncached(text);
+    std::lock_guard lock(k.mutex);
+    ++k.counts.rules_parsed;
+    if (k.rules.size() >= kMaxKeptRules) k.rules.clear();
+    k.rules.emplace(text, parsed);
+    return parsed;
+}
+
+KeptCounts kept_counts() {
+    std::lock_guard lock(kept().mutex);
+    return kept().counts;
+}
+
+std::optional<UnixSeconds> first_after(const std::shared_ptr<const RecurrenceSpec>& spec, UnixSeconds after) {
+    Kept& k = kept();
+    if (!spec->key.empty()) {
+        std::lock_guard lock(k.mutex);
+        if (auto it = k.firsts.find({spec->key, after}); it != k.firsts.end()) {
+            ++k.counts.firsts_reused;
+            return it->second;
+        }
+    }
+    Cursor c(spec, after, false);
+    const std::optional<UnixSeconds> first = c.next();
+    if (spec->key.empty()) return first;
+    std::lock_guard lock(k.mutex);
+    ++k.counts.firsts_computed;
+    if (k.firsts.size() >= kMaxKeptFirsts) k.firsts.clear();
+    k.firsts.emplace(std::make_pair(spec->key, after), first);
+    return first;
+}
+
 Cursor::Cursor(std::shared_ptr<const RecurrenceSpec> spec, UnixSeconds after)
-    : spec_(std::move(spec)), after_(after) {
+    : Cursor(std::move(spec), after, true) {}
+
+Cursor::Cursor(std::shared_ptr<const RecurrenceSpec> spec, UnixSeconds after, bool kept)
+    : spec_(std::move(spec)), kept_(kept && !spec_->key.empty()), after_(after) {}
+
+void Cursor::open_sources() {
+    opened_ = true;
     // Start just before `after` in local time; near a transition, earlier local times may come later.
-    const std::int64_t margin = spec_->zone.steady_around(after, kOffsetWindow) ? 1 : kOffsetWindow + 1;
-    const std::int64_t seek = tz::naive_seconds(spec_->zone.local(after)) - margin;
+    const std::int64_t margin = spec_->zone.steady_around(after_, kOffsetWindow) ? 1 : kOffsetWindow + 1;
+    const std::int64_t seek = tz::naive_seconds(spec_->zone.local(after_)) - margin;
     const std::int64_t dtstart = tz::naive_seconds(spec_->dtstart);
-    for (icalrecurrencetype rule : spec_->rules) {
+    for (const RRule& parsed : spec_->rules) {
+        icalrecurrencetype rule = *parsed;
         // COUNT is counted here (pull()), over the union and without the duplicates libical yields for
         // some matching DTSTARTs (FREQ=HOURLY;BYHOUR=...), which it counts twice.
         if (rule.count > 0) count_ = rule.count;
@@ -191,7 +262,7 @@ bool Cursor::split_weekly(const icalrecurrencetype& rule, std::int64_t seek, std
     fill(base.by_minute, time_of_day / 60 % 60);
     fill(base.by_second, time_of_day % 60);
     for (int i = 0; i < ICAL_BY_DAY_SIZE && rule.by_day[i] != ICAL_RECURRENCE_ARRAY_MAX; ++i) {
-        const int d = icalrecurrencetype_day_day_of_week(rule.by_day[i]);
+        const int d = ical().recurrencetype_day_day_of_week(rule.by_day[i]);
         icalrecurrencetype one = base;
         one.by_day[0] = static_cast<short>(d);
         one.by_day[1] = ICAL_RECURRENCE_ARRAY_MAX;
@@ -203,7 +274,7 @@ bool Cursor::split_weekly(const icalrecurrencetype& rule, std::int64_t seek, std
 
 Cursor::~Cursor() {
     for (auto& s : sources_)
-        if (s.it) icalrecur_iterator_free(s.it);
+        if (s.it) ical().recur_iterator_free(s.it);
 }
 
 void Cursor::open(const icalrecurrencetype& rule_in, std::int64_t seek_naive, std::int64_t dtstart,
@@ -221,8 +292,8 @@ void Cursor::open(const icalrecurrencetype& rule_in, std::int64_t seek_naive, st
     // RFC 5545: with a zoned DTSTART, UNTIL is UTC. libical compares it with our floating times as if
     // it were a wall-clock time, so give it the zone's wall-clock time.
     std::optional<UnixSeconds> until;
-    if (!icaltime_is_null_time(rule.until) && !rule.until.is_date && icaltime_is_utc(rule.until)) {
-        until = static_cast<UnixSeconds>(icaltime_as_timet(rule.until));
+    if (!ical().time_is_null_time(rule.until) && !rule.until.is_date && ical().time_is_utc(rule.until)) {
+        until = static_cast<UnixSeconds>(ical().time_as_timet(rule.until));
         // Later by the widest offset change: near a fall-back, local times after UNTIL's wall-clock
         // time can still be instants before it. The instant test in pull() is the exact one.
         rule.until = floating(tz::naive_seconds(spec_->zone.local(*until)) + kOffsetWindow);
@@ -263,11 +334,11 @@ void Cursor::open(const icalrecurrencetype& rule_in, std::int64_t seek_naive, st
     s.not_before = not_before;
     s.rule = rule;
     s.first_start = start;
-    s.it = icalrecur_iterator_new(rule, floating(start));
+    s.it = ical().recur_iterator_new(rule, floating(start));
     if (!s.it) return;
-    if (use_set_start && !icalrecur_iterator_set_start(s.it, floating(seek_naive))) {
-        icalrecur_iterator_free(s.it);
-        s.it = icalrecur_iterator_new(rule, floating(dtstart));
+    if (use_set_start && !ical().recur_iterator_set_start(s.it, floating(seek_naive))) {
+        ical().recur_iterator_free(s.it);
+        s.it = ical().recur_iterator_new(rule, floating(dtstart));
         if (!s.it) return;
     }
     advance(s);
@@ -277,9 +348,9 @@ void Cursor::open(const icalrecurrencetype& rule_in, std::int64_t seek_naive, st
 void Cursor::advance(Source& s) {
     s.head.reset();
     if (!s.it) return;
-    icaltimetype t = icalrecur_iterator_next(s.it);
-    if (icaltime_is_null_time(t)) {
-        icalrecur_iterator_free(s.it);
+    icaltimetype t = ical().recur_iterator_next(s.it);
+    if (ical().time_is_null_time(t)) {
+        ical().recur_iterator_free(s.it);
         s.it = nullptr;
         return;
     }
@@ -287,7 +358,7 @@ void Cursor::advance(Source& s) {
 }
 
 void Cursor::skip_to_day(Source& s, std::int64_t day) {
-    if (s.it) icalrecur_iterator_free(s.it);
+    if (s.it) ical().recur_iterator_free(s.it);
     s.it = nullptr;
     s.head.reset();
     // As open() seeks: from a period boundary far enough before the day that libical's skipped first
@@ -299,7 +370,7 @@ void Cursor::skip_to_day(Source& s, std::int64_t day) {
         s.rule.freq == ICAL_SECONDLY_RECURRENCE ? std::max<std::int64_t>(3600, skip_window(s.rule)) : 86400);
     std::int64_t start = s.first_start;
     if (period > 0 && from - margin > start) start += (from - margin - start) / period * period;
-    s.it = icalrecur_iterator_new(s.rule, floating(start));
+    s.it = ical().recur_iterator_new(s.rule, floating(start));
     do
         advance(s);
     while (s.head && *s.head < from);
@@ -324,7 +395,7 @@ bool Cursor::pull() {
             if (auto next_day = best->days->next(day)) {
                 skip_to_day(*best, *next_day);
             } else {
-                if (best->it) icalrecur_iterator_free(best->it);
+                if (best->it) ical().recur_iterator_free(best->it);
                 best->it = nullptr;
                 best->head.reset();
             }
@@ -337,7 +408,7 @@ bool Cursor::pull() {
     advance(*best);
     if (best->unit &&
         best->foreign_run > kMaxForeignRun + 3600 * best->interval) { // the steps never reach a listed time
-        if (best->it) icalrecur_iterator_free(best->it);
+        if (best->it) ical().recur_iterator_free(best->it);
         best->it = nullptr;
         best->head.reset();
     }
@@ -355,6 +426,20 @@ bool Cursor::pull() {
 }
 
 std::optional<UnixSeconds> Cursor::next() {
+    if (kept_) {
+        // The first occurrence as kept for the series and instant; the ones after it come from sources
+        // opened just after it, when asked for (occurrences strictly after an instant are the same set
+        // whichever earlier instant a cursor started from).
+        kept_ = false;
+        const std::optional<UnixSeconds> first = first_after(spec_, after_);
+        if (!first) {
+            opened_ = true; // no sources: nothing, now and later
+            return std::nullopt;
+        }
+        after_ = *first;
+        return first;
+    }
+    if (!opened_) open_sources();
     for (std::int64_t steps = 0; steps < kMaxSteps; ++steps) {
         if (pending_.empty()) {
             if (!pull()) return std::nullopt;

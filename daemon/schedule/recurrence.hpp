@@ -2,11 +2,15 @@
 // A recurrence: RRULEs (RFC 5545) expanded by libical in wall-clock time in one zone, each local time
 // turned into an instant by RFC 5545 3.3.5 (Zone::instant), with EXDATEs taken out. libical converting
 // a zoned DTSTART itself gets DST wrong (PEERS.md), so libical only ever sees floating times.
+//
+// Workflows share rules ("FREQ=DAILY;BYHOUR=3"), and at start-up every scheduled workflow asks for its
+// series' first occurrence after the same instant: a rule text is parsed once, and a series' first
+// occurrence after an instant is computed once (~100 us of libical each), then reused.
 #include "daemon/schedule/calendar_days.hpp"
+#include "daemon/tz/ical_api.hpp"
 #include "daemon/tz/zone.hpp"
 
-#include <libical/ical.h>
-
+#include <cstdint>
 #include <memory>
 #include <optional>
 #include <set>
@@ -19,17 +23,25 @@ namespace luaflow::schedule {
 using tz::LocalTime;
 using tz::Zone;
 
-// One RRULE checked by libical; an error names the offending part ("BYHOUR=25").
-Result<icalrecurrencetype> parse_rrule(const std::string& text);
+// A parsed RRULE, shared by every rule and recurrence with its text (an icalrecurrencetype is 2.6 KB).
+using RRule = std::shared_ptr<const icalrecurrencetype>;
+
+// One RRULE checked by libical; an error names the offending part ("BYHOUR=25"), or libical.so.3 and the
+// loader's reason when libical cannot be loaded. Each text is parsed once (the result is kept).
+Result<RRule> parse_rrule(const std::string& text);
 
 struct RecurrenceSpec {
-    std::vector<icalrecurrencetype> rules; // their union (a cron expression may need two)
-    LocalTime dtstart;                     // in `zone`
+    std::vector<RRule> rules; // their union (a cron expression may need two)
+    LocalTime dtstart;        // in `zone`
     Zone zone;
     std::set<UnixSeconds> exdates;
+    // Names the series (rules, zone, dtstart, exdates) for the first occurrences kept; "": none are.
+    std::string key;
 };
 
-// Occurrences strictly after a given instant, ascending, each instant once.
+// Occurrences strictly after a given instant, ascending, each instant once. Nothing is expanded before
+// the first next(), which gives the occurrence kept for the series (its key) and instant when there is
+// one; libical's iterators are made only when more is asked (the scheduler's next after a fire).
 class Cursor {
   public:
     Cursor(std::shared_ptr<const RecurrenceSpec> spec, UnixSeconds after);
@@ -40,6 +52,8 @@ class Cursor {
     std::optional<UnixSeconds> next();
 
   private:
+    Cursor(std::shared_ptr<const RecurrenceSpec> spec, UnixSeconds after, bool kept);
+    void open_sources();
     struct Source {
         icalrecur_iterator* it = nullptr;
         std::optional<std::int64_t> head;       // the next local time it yields, as naive seconds
@@ -70,6 +84,8 @@ class Cursor {
     void skip_to_day(Source& s, std::int64_t day); // makes s's iterator anew, from that day's first time
 
     std::shared_ptr<const RecurrenceSpec> spec_;
+    bool kept_ = true;    // the first next() may use (and fills) the first occurrences kept
+    bool opened_ = false; // open_sources() ran
     std::vector<Source> sources_;
     std::set<Pending> pending_;
     std::int64_t pulled_naive_ = INT64_MIN; // the newest local time pulled
@@ -78,6 +94,21 @@ class Cursor {
     int count_ = 0;                   // COUNT of the rule; 0: none
     int counted_ = 0;
     bool ended_ = false;
+
+    friend std::optional<UnixSeconds> first_after(const std::shared_ptr<const RecurrenceSpec>& spec,
+                                                  UnixSeconds after);
 };
+
+// The first occurrence of the series strictly after `after`, as Cursor(spec, after).next() gives it:
+// computed once per spec->key and instant, then kept (a bounded number of them).
+std::optional<UnixSeconds> first_after(const std::shared_ptr<const RecurrenceSpec>& spec, UnixSeconds after);
+
+// What the kept results saved, since the process started: for tests and benchmarks.
+struct KeptCounts {
+    std::uint64_t rules_parsed = 0;    // parse_rrule calls that ran libical's parser
+    std::uint64_t firsts_computed = 0; // first_after calls that expanded the series
+    std::uint64_t firsts_reused = 0;   // first_after calls answered from what was kept
+};
+KeptCounts kept_counts();
 
 } // namespace luaflow::schedule

@@ -3,11 +3,19 @@
 #include "common/time_format.hpp"
 #include "daemon/schedule/cron.hpp"
 
+#include <map>
+#include <mutex>
+
 namespace luaflow::schedule {
 
 using nlohmann::json;
 
 namespace {
+
+// Schedules parsed, kept by their JSON text up to this many (then all are dropped and the keeping starts
+// over): the loader's check and the scheduler both parse each workflow's schedule, and workflows share
+// schedules.
+constexpr std::size_t kMaxKeptSchedules = 1024;
 
 const Zone& system_zone() {
     static const Zone zone = Zone::system(); // read once: the daemon's zone does not change under it
@@ -124,9 +132,10 @@ json Rule::describe() const {
     return j;
 }
 
-Result<std::vector<Rule>> parse_schedule(const json& schedule) {
+namespace {
+
+Result<std::vector<Rule>> parse_uncached(const json& schedule) {
     std::vector<Rule> out;
-    if (schedule.is_null()) return out;
     if (schedule.is_array()) {
         if (schedule.empty()) return make_error(ErrorCode::invalid, "schedule: the list is empty");
         for (size_t i = 0; i < schedule.size(); ++i) {
@@ -142,11 +151,36 @@ Result<std::vector<Rule>> parse_schedule(const json& schedule) {
     return out;
 }
 
+} // namespace
+
+Result<std::vector<Rule>> parse_schedule(const json& schedule) {
+    if (schedule.is_null()) return std::vector<Rule>{};
+    // The first schedule loads libical; without it, this workflow does not load, and the daemon runs on.
+    if (auto api = tz::ical_api(); !api)
+        return make_error(ErrorCode::unavailable, "schedule: needs libical: " + api.error().message);
+    static std::mutex mutex;
+    static std::map<std::string, Result<std::vector<Rule>>, std::less<>> kept;
+    std::string text = schedule.dump();
+    {
+        std::lock_guard lock(mutex);
+        if (auto it = kept.find(text); it != kept.end()) return it->second;
+    }
+    Result<std::vector<Rule>> parsed = parse_uncached(schedule);
+    std::lock_guard lock(mutex);
+    if (kept.size() >= kMaxKeptSchedules) kept.clear();
+    kept.emplace(std::move(text), parsed);
+    return parsed;
+}
+
 std::shared_ptr<const RecurrenceSpec> recurrence_of(const Rule& rule, UnixSeconds default_start) {
     auto spec = std::make_shared<RecurrenceSpec>(RecurrenceSpec{.zone = rule.zone});
     spec->rules = rule.rrules;
     spec->dtstart = rule.dtstart ? *rule.dtstart : rule.zone.local(default_start);
     spec->exdates = rule.exdates;
+    // rule.key holds the kind, the text (which makes the rrules) and the zone.
+    spec->key = rule.key + "|" + std::to_string(tz::naive_seconds(spec->dtstart));
+    for (UnixSeconds t : spec->exdates)
+        spec->key += "|" + std::to_string(t);
     return spec;
 }
 

@@ -21,7 +21,7 @@ struct Rule {
     std::string text; // the RRULE or cron expression as written
     bool cron = false;
     std::string key; // names the series in the store: kind, text and zone
-    std::vector<icalrecurrencetype> rrules;
+    std::vector<RRule> rrules;
     std::optional<LocalTime> dtstart; // the file's; otherwise the store keeps one
     Zone zone;
     std::set<UnixSeconds> exdates;
@@ -31,10 +31,12 @@ struct Rule {
     nlohmann::json describe() const;
 };
 
-// The rules of a `schedule` value (null: none), or an error naming the part: "schedule[2].tz: ...".
+// The rules of a `schedule` value (null: none), or an error naming the part: "schedule[2].tz: ...", or
+// naming libical.so.3 and the loader's reason when libical cannot be loaded (only a schedule loads it).
 Result<std::vector<Rule>> parse_schedule(const nlohmann::json& schedule);
 
-// The rule's recurrence, starting at its dtstart, else at `default_start` (the stored first load).
+// The rule's recurrence, starting at its dtstart, else at `default_start` (the stored first load). Its
+// key names the series, so that cursors of equal series share their first occurrences.
 std::shared_ptr<const RecurrenceSpec> recurrence_of(const Rule& rule, UnixSeconds default_start);
 
 } // namespace luaflow::schedule

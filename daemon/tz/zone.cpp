@@ -1,13 +1,16 @@
 #include "daemon/tz/zone.hpp"
 
 #include "common/time_format.hpp"
+#include "daemon/tz/ical_api.hpp"
 
-#include <libical/ical.h>
-
+#include <chrono>
 #include <climits>
 #include <cstdio>
 #include <cstdlib>
+#include <ctime>
 #include <fstream>
+#include <map>
+#include <mutex>
 #include <unistd.h>
 
 namespace luaflow::tz {
@@ -24,8 +27,18 @@ std::int64_t days_from_civil(int y, int m, int d) {
     return era * 146097 + static_cast<std::int64_t>(doe) - 719468;
 }
 
-icaltimetype utc_icaltime(UnixSeconds t) {
-    return icaltime_from_timet_with_zone(static_cast<time_t>(t), 0, icaltimezone_get_utc_timezone());
+bool is_utc_name(const std::string& name) {
+    return name == "UTC" || name == "Etc/UTC" || name == "Z";
+}
+
+// "2026-11-22T10:00:00+01:00": t shown with a UTC offset of `off` seconds.
+std::string format_with_offset(UnixSeconds t, int off) {
+    const LocalTime l = from_naive_seconds(t + off);
+    const int a = off < 0 ? -off : off;
+    char buf[40];
+    std::snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d%c%02d:%02d", l.year, l.month, l.day, l.hour,
+                  l.minute, l.second, off < 0 ? '-' : '+', a / 3600, a / 60 % 60);
+    return buf;
 }
 
 std::string zone_name_from_link() {
@@ -77,24 +90,14 @@ bool parse_local_time(const std::string& text, LocalTime& out) {
     if (n < 5 || static_cast<size_t>(consumed) != text.size()) return false;
     if (t.month < 1 || t.month > 12 || t.day < 1 || t.hour > 23 || t.minute > 59 || t.second > 59)
         return false;
-    if (t.day > icaltime_days_in_month(t.month, t.year)) return false;
+    using namespace std::chrono;
+    const year_month_day_last last{year{t.year}, month_day_last{month{static_cast<unsigned>(t.month)}}};
+    if (t.day > static_cast<int>(static_cast<unsigned>(last.day()))) return false;
     out = t;
     return true;
 }
 
-Zone::Zone() : tz_(icaltimezone_get_utc_timezone()), name_("UTC") {}
-
-Result<Zone> Zone::find(const std::string& name) {
-    if (name == "UTC" || name == "Etc/UTC" || name == "Z")
-        return Zone(icaltimezone_get_utc_timezone(), "UTC");
-    icaltimezone* tz = name.empty() ? nullptr : icaltimezone_get_builtin_timezone(name.c_str());
-    if (!tz)
-        return make_error(ErrorCode::invalid,
-                          "unknown time zone '" + name + "' (expected an IANA name such as Europe/Berlin)");
-    return Zone(tz, name);
-}
-
-Zone Zone::system() {
+std::string system_zone_name() {
     std::string name;
     if (const char* tz = std::getenv("TZ"); tz && *tz) name = tz[0] == ':' ? tz + 1 : tz;
     if (name.empty()) name = zone_name_from_link();
@@ -102,14 +105,45 @@ Zone Zone::system() {
         std::ifstream in("/etc/timezone");
         std::getline(in, name);
     }
+    return name;
+}
+
+Result<Zone> Zone::find(const std::string& name) {
+    if (is_utc_name(name)) return Zone();
+    icaltimezone* tz = nullptr;
+    if (!name.empty()) {
+        auto api = ical_api();
+        if (!api)
+            return make_error(ErrorCode::unavailable, "time zone '" + name + "': " + api.error().message);
+        // libical finds a built-in zone by a linear search of its ~400 names, a strcmp each (~1.5 us, for
+        // every rule of every workflow): the zones found are kept by name, as libical keeps them.
+        static std::mutex mutex;
+        static std::map<std::string, icaltimezone*, std::less<>> found;
+        std::lock_guard lock(mutex);
+        if (auto it = found.find(name); it != found.end()) return Zone(it->second, name);
+        tz = (*api)->timezone_get_builtin_timezone(name.c_str());
+        if (tz) found.emplace(name, tz);
+    }
+    if (!tz)
+        return make_error(ErrorCode::invalid,
+                          "unknown time zone '" + name + "' (expected an IANA name such as Europe/Berlin)");
+    return Zone(tz, name);
+}
+
+Zone Zone::system() {
+    const std::string name = system_zone_name();
+    if (name.empty()) return Zone();
     if (auto z = Zone::find(name)) return z.value();
-    return Zone(icaltimezone_get_utc_timezone(), "UTC");
+    return Zone();
 }
 
 int Zone::offset_at(UnixSeconds t) const {
-    icaltimetype tt = utc_icaltime(t);
+    if (!tz_) return 0; // UTC
+    const IcalApi& ical = tz::ical();
+    icaltimetype tt =
+        ical.time_from_timet_with_zone(static_cast<time_t>(t), 0, ical.timezone_get_utc_timezone());
     int is_daylight = 0;
-    return icaltimezone_get_utc_offset_of_utc_time(tz_, &tt, &is_daylight);
+    return ical.timezone_get_utc_offset_of_utc_time(tz_, &tt, &is_daylight);
 }
 
 LocalTime Zone::local(UnixSeconds t) const {
@@ -136,18 +170,24 @@ bool Zone::steady_around(UnixSeconds t, std::int64_t window) const {
 }
 
 std::string format_in_zone(UnixSeconds t, const Zone& zone) {
-    const int off = zone.offset_at(t);
-    const LocalTime l = from_naive_seconds(t + off);
-    const int a = off < 0 ? -off : off;
-    char buf[40];
-    std::snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d%c%02d:%02d", l.year, l.month, l.day, l.hour,
-                  l.minute, l.second, off < 0 ? '-' : '+', a / 3600, a / 60 % 60);
-    return buf;
+    return format_with_offset(t, zone.offset_at(t));
 }
 
 std::string format_scheduled(std::int64_t unix_ms, const std::optional<std::string>& zone) {
-    if (zone && unix_ms % 1000 == 0)
-        if (auto z = Zone::find(*zone)) return format_in_zone(unix_ms / 1000, z.value());
+    if (!zone || unix_ms % 1000 != 0) return format_rfc3339(unix_ms);
+    const UnixSeconds t = unix_ms / 1000;
+    if (is_utc_name(*zone)) return format_with_offset(t, 0);
+    // The process's own zone is the C library's too (both read $TZ, else /etc/localtime): its offset
+    // comes from localtime_r, as every other time's, and a daemon whose rules use it loads no libical to
+    // show their runs. Read once: the daemon's zone does not change under it.
+    static const std::string own = system_zone_name();
+    if (*zone == own) {
+        const std::time_t secs = static_cast<std::time_t>(t);
+        std::tm tm{};
+        localtime_r(&secs, &tm);
+        return format_with_offset(t, static_cast<int>(tm.tm_gmtoff));
+    }
+    if (auto z = Zone::find(*zone)) return format_in_zone(t, z.value());
     return format_rfc3339(unix_ms);
 }
 

@@ -1,6 +1,8 @@
 #pragma once
 // IANA time zones from the system tz database, through libical, and the two conversions schedules
 // need: an instant to its wall-clock time, and a wall-clock time to its instant by RFC 5545 3.3.5.
+// UTC needs no libical, nor does a time shown in the process's own zone (format_scheduled): only a zone
+// looked up by another name loads it (daemon/tz/ical_api.hpp).
 #include "common/result.hpp"
 #include "common/time_format.hpp"
 
@@ -27,12 +29,17 @@ std::string format_local_time(const LocalTime& t);
 // "2026-01-05T09:00:00" (seconds optional) or nothing.
 bool parse_local_time(const std::string& text, LocalTime& out);
 
+// The name of the system's zone: $TZ (without a leading ':') when set, else /etc/localtime's link, else
+// /etc/timezone; "" when none says. Read without libical.
+std::string system_zone_name();
+
 class Zone {
   public:
-    Zone(); // UTC
-    // A zone by its IANA name ("Europe/Berlin", "UTC"); an error names it when the system has no such zone.
+    Zone() = default; // UTC, without libical
+    // A zone by its IANA name ("Europe/Berlin", "UTC"); an error names it when the system has no such zone,
+    // or names libical.so.3 and the loader's reason when libical cannot be loaded (any zone but UTC).
     static Result<Zone> find(const std::string& name);
-    // The system's zone: $TZ when it names one, else /etc/localtime's link, else /etc/timezone, else UTC.
+    // The system's zone: system_zone_name() when it is a zone libical knows, else UTC.
     static Zone system();
 
     const std::string& name() const { return name_; }
@@ -48,8 +55,8 @@ class Zone {
 
   private:
     Zone(_icaltimezone* tz, std::string name) : tz_(tz), name_(std::move(name)) {}
-    _icaltimezone* tz_ = nullptr; // owned by libical's built-in zone table, never freed
-    std::string name_;
+    _icaltimezone* tz_ = nullptr; // owned by libical's built-in zone table, never freed; null: UTC
+    std::string name_ = "UTC";
 };
 
 // "2026-11-22T10:00:00+01:00": whole seconds, with the zone's offset at that instant.
@@ -57,7 +64,7 @@ std::string format_in_zone(UnixSeconds t, const Zone& zone);
 
 // A scheduled run's nominal time (scheduled_for) in the zone of the rule that fired it (an IANA name),
 // as `next` prints it. Without a zone the store knows (rows older than the column), in the process's
-// zone with milliseconds, as every other time.
+// zone with milliseconds, as every other time. UTC and the process's own zone need no libical.
 std::string format_scheduled(std::int64_t unix_ms, const std::optional<std::string>& zone);
 
 } // namespace luaflow::tz

@@ -11,8 +11,15 @@ using namespace luaflow::schedule;
 
 namespace {
 
+// libical's functions, as the daemon calls them (daemon/tz/ical_api.hpp).
+const luaflow::tz::IcalApi& ical() {
+    auto api = luaflow::tz::ical_api();
+    REQUIRE_MESSAGE(api.ok(), api.error().message);
+    return **api;
+}
+
 std::optional<std::string> never(const std::string& text) {
-    icalrecurrencetype r = icalrecurrencetype_from_string(text.c_str());
+    icalrecurrencetype r = ical().recurrencetype_from_string(text.c_str());
     REQUIRE(r.freq != ICAL_NO_RECURRENCE);
     return days_never_matched(r);
 }
@@ -20,11 +27,11 @@ std::optional<std::string> never(const std::string& text) {
 // Whether libical yields any time for the rule from 2001 on (it gives up on its own at its last year;
 // for some rules that never fire it makes no iterator at all).
 bool libical_fires(const std::string& text) {
-    icalrecurrencetype r = icalrecurrencetype_from_string(text.c_str());
-    icalrecur_iterator* it = icalrecur_iterator_new(r, icaltime_from_string("20010101T000000"));
+    icalrecurrencetype r = ical().recurrencetype_from_string(text.c_str());
+    icalrecur_iterator* it = ical().recur_iterator_new(r, ical().time_from_string("20010101T000000"));
     if (!it) return false;
-    const bool fires = !icaltime_is_null_time(icalrecur_iterator_next(it));
-    icalrecur_iterator_free(it);
+    const bool fires = !ical().time_is_null_time(ical().recur_iterator_next(it));
+    ical().recur_iterator_free(it);
     return fires;
 }
 

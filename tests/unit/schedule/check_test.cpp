@@ -31,3 +31,31 @@ TEST_CASE("a bad schedule is a load error at the schedule's line, naming the par
             "return workflow {\n  schedule = 'FREQ=DAILY',\n  actions = { a = { run = function() end } },\n}")
             .empty());
 }
+
+TEST_CASE("whether a rule ever fires is worked out once for every workflow that has it") {
+    const std::string wf =
+        "return workflow {\n  schedule = { rrule = 'FREQ=MONTHLY;BYMONTHDAY=3;BYHOUR=17;BYMINUTE=41', "
+        "tz = 'America/Sao_Paulo' },\n  actions = { a = { run = function() end } },\n}";
+    const std::uint64_t before = schedule::fire_checks_computed();
+    for (int i = 0; i < 50; ++i)
+        CHECK(error_of(wf).empty());
+    CHECK(schedule::fire_checks_computed() == before + 1);
+    // Another zone or another dtstart is another answer.
+    CHECK(error_of(wf.substr(0, wf.find("America/Sao_Paulo")) +
+                   "Asia/Kathmandu' },\n  actions = { a = { run = "
+                   "function() end } },\n}")
+              .empty());
+    CHECK(schedule::fire_checks_computed() == before + 2);
+}
+
+TEST_CASE("a rule that never fires is refused each time, from the answer kept") {
+    // BYSETPOS=5 of two weekdays a month names no time; only the expansion finds out.
+    const std::string wf =
+        "return workflow {\n  schedule = 'FREQ=MONTHLY;BYDAY=MO;BYMONTHDAY=1,2;BYSETPOS=5',\n"
+        "  actions = { a = { run = function() end } },\n}";
+    const std::uint64_t before = schedule::fire_checks_computed();
+    for (int i = 0; i < 3; ++i)
+        CHECK(error_of(wf) ==
+              "wf.lua:2: schedule: \"FREQ=MONTHLY;BYDAY=MO;BYMONTHDAY=1,2;BYSETPOS=5\" never fires");
+    CHECK(schedule::fire_checks_computed() == before + 1);
+}

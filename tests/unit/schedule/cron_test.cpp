@@ -1,4 +1,5 @@
 #include "daemon/schedule/cron.hpp"
+#include "daemon/tz/ical_api.hpp"
 
 #include <ctime>
 #include <functional>
@@ -7,12 +8,18 @@
 #include <vector>
 
 #include <doctest/doctest.h>
-#include <libical/ical.h>
 
 using namespace luaflow;
 using luaflow::schedule::cron_to_rrules;
 
 namespace {
+
+// libical's functions, as the daemon calls them (daemon/tz/ical_api.hpp).
+const luaflow::tz::IcalApi& ical() {
+    auto api = luaflow::tz::ical_api();
+    REQUIRE_MESSAGE(api.ok(), api.error().message);
+    return **api;
+}
 
 std::vector<std::string> rules_of(std::string_view expr) {
     auto rules = cron_to_rrules(expr);
@@ -69,17 +76,17 @@ std::set<std::time_t> expand(const std::vector<std::string>& rules, int year) {
     std::set<std::time_t> out;
     std::string dtstart = std::to_string(year) + "0101T000000";
     for (const std::string& text : rules) {
-        icalrecurrencetype rule = icalrecurrencetype_from_string(text.c_str());
+        icalrecurrencetype rule = ical().recurrencetype_from_string(text.c_str());
         REQUIRE_MESSAGE(rule.freq != ICAL_NO_RECURRENCE, text);
-        icalrecur_iterator* it = icalrecur_iterator_new(rule, icaltime_from_string(dtstart.c_str()));
+        icalrecur_iterator* it = ical().recur_iterator_new(rule, ical().time_from_string(dtstart.c_str()));
         REQUIRE(it != nullptr);
-        for (icaltimetype t = icalrecur_iterator_next(it); !icaltime_is_null_time(t);
-             t = icalrecur_iterator_next(it)) {
-            std::time_t when = icaltime_as_timet(t);
+        for (icaltimetype t = ical().recur_iterator_next(it); !ical().time_is_null_time(t);
+             t = ical().recur_iterator_next(it)) {
+            std::time_t when = ical().time_as_timet(t);
             if (when >= utc(year, 4, 1)) break;
             out.insert(when);
         }
-        icalrecur_iterator_free(it);
+        ical().recur_iterator_free(it);
     }
     return out;
 }
@@ -278,7 +285,7 @@ TEST_CASE("libical parses every rule cron_to_rrules produces") {
                              "0 0 29 2 *", "0 0 30 2 mon", "5/100 */6 28/2 */3 5-7", "@yearly", "@hourly"}) {
         for (const std::string& text : rules_of(expr)) {
             INFO(expr, " -> ", text);
-            icalrecurrencetype rule = icalrecurrencetype_from_string(text.c_str());
+            icalrecurrencetype rule = ical().recurrencetype_from_string(text.c_str());
             CHECK(rule.freq == ICAL_DAILY_RECURRENCE);
         }
     }

@@ -6,23 +6,46 @@
 #include <vector>
 
 using namespace luaflow::schedule;
+using luaflow::UnixSeconds;
 using nlohmann::json;
 
 namespace {
 
+std::vector<UnixSeconds> take(Cursor& c, int n) {
+    std::vector<UnixSeconds> out;
+    while (static_cast<int>(out.size()) < n)
+        if (auto t = c.next())
+            out.push_back(*t);
+        else
+            break;
+    return out;
+}
+
+// The same series with no key: nothing kept, every occurrence expanded by this cursor.
+std::shared_ptr<const RecurrenceSpec> unkept(const std::shared_ptr<const RecurrenceSpec>& spec) {
+    auto copy = std::make_shared<RecurrenceSpec>(*spec);
+    copy->key.clear();
+    return copy;
+}
+
+// The next n occurrences, in the rule's zone. Each case also checks that a cursor served its first
+// occurrence from what was kept goes on exactly as one that expands everything itself.
 std::vector<std::string> next_of(const json& schedule, const std::string& after, int n) {
     auto rules = parse_schedule(schedule);
     REQUIRE_MESSAGE(rules, rules.error().message);
     const Rule& r = rules.value().at(0);
     LocalTime a;
     REQUIRE(parse_local_time(after, a));
-    Cursor c(recurrence_of(r, 0), r.zone.instant(a));
+    auto spec = recurrence_of(r, 0);
+    REQUIRE_FALSE(spec->key.empty());
+    Cursor c(spec, r.zone.instant(a)), plain(unkept(spec), r.zone.instant(a));
+    const std::vector<UnixSeconds> got = take(c, n);
+    CHECK(got == take(plain, n));
+    Cursor again(recurrence_of(r, 0), r.zone.instant(a)); // its first occurrence kept now
+    CHECK(take(again, n) == got);
     std::vector<std::string> out;
-    while (static_cast<int>(out.size()) < n)
-        if (auto t = c.next())
-            out.push_back(format_in_zone(*t, r.zone));
-        else
-            break;
+    for (UnixSeconds t : got)
+        out.push_back(format_in_zone(t, r.zone));
     return out;
 }
 
@@ -212,4 +235,76 @@ TEST_CASE("a sub-daily rule on rare days finds them without stepping through the
     // COUNT counts the series' own times only: the days skipped hold none.
     CHECK(next_of(from("FREQ=HOURLY;BYMONTH=2;BYMONTHDAY=29;COUNT=2"), "2026-12-06T14:29:59", 3) ==
           std::vector<std::string>{"2028-02-29T00:30:00+00:00", "2028-02-29T01:30:00+00:00"});
+}
+
+TEST_CASE("a rule text is parsed once, and every rule with it shares the result") {
+    const KeptCounts before = kept_counts();
+    auto a = parse_rrule("FREQ=DAILY;BYHOUR=7;BYMINUTE=13;BYSECOND=29");
+    auto b = parse_rrule("FREQ=DAILY;BYHOUR=7;BYMINUTE=13;BYSECOND=29");
+    REQUIRE(a.ok());
+    REQUIRE(b.ok());
+    CHECK(a.value() == b.value()); // the same parsed rule, not a copy
+    CHECK(kept_counts().rules_parsed == before.rules_parsed + 1);
+    // Errors are kept too, with their message.
+    auto bad = parse_rrule("FREQ=DAILY;BYHOUR=7;BYMINUTE=61;BYSECOND=29");
+    REQUIRE_FALSE(bad.ok());
+    auto bad_again = parse_rrule("FREQ=DAILY;BYHOUR=7;BYMINUTE=61;BYSECOND=29");
+    REQUIRE_FALSE(bad_again.ok());
+    CHECK(bad_again.error().message == bad.error().message);
+    CHECK(bad.error().message.find("bad part BYMINUTE=61") != std::string::npos);
+    CHECK(kept_counts().rules_parsed == before.rules_parsed + 2);
+    // Two workflows with the rule, in two zones: one parse.
+    auto rules = parse_schedule(
+        json::array({json{{"rrule", "FREQ=DAILY;BYHOUR=7;BYMINUTE=13;BYSECOND=29"}},
+                     json{{"rrule", "FREQ=DAILY;BYHOUR=7;BYMINUTE=13;BYSECOND=29"}, {"tz", "Asia/Tokyo"}}}));
+    REQUIRE(rules.ok());
+    CHECK(rules.value()[0].rrules.at(0) == a.value());
+    CHECK(rules.value()[1].rrules.at(0) == a.value());
+    CHECK(kept_counts().rules_parsed == before.rules_parsed + 2);
+}
+
+TEST_CASE("cursors of one series from one instant expand its first occurrence once") {
+    // As at start-up: many workflows with the same rule, zone and stored start, asked from one instant.
+    json schedule = {{"rrule", "FREQ=WEEKLY;BYDAY=MO,TH;BYHOUR=4;BYMINUTE=15"}, {"tz", "Pacific/Auckland"}};
+    auto rules = parse_schedule(schedule);
+    REQUIRE(rules.ok());
+    const Rule& r = rules.value().at(0);
+    const UnixSeconds dtstart = 1'790'000'040, after = 1'790'000'100;
+    const KeptCounts before = kept_counts();
+    std::vector<UnixSeconds> firsts;
+    for (int i = 0; i < 100; ++i) {
+        Cursor c(recurrence_of(r, dtstart), after);
+        firsts.push_back(c.next().value());
+    }
+    CHECK(kept_counts().firsts_computed == before.firsts_computed + 1);
+    CHECK(kept_counts().firsts_reused == before.firsts_reused + 99);
+    Cursor plain(unkept(recurrence_of(r, dtstart)), after);
+    CHECK(firsts == std::vector<UnixSeconds>(100, plain.next().value()));
+    // Another instant, another start, another zone: each a series (or instant) of its own.
+    (void)Cursor(recurrence_of(r, dtstart), after + 1).next();
+    (void)Cursor(recurrence_of(r, dtstart + 60), after).next();
+    json tokyo = schedule;
+    tokyo["tz"] = "Asia/Tokyo";
+    (void)Cursor(recurrence_of(parse_schedule(tokyo).value().at(0), dtstart), after).next();
+    CHECK(kept_counts().firsts_computed == before.firsts_computed + 4);
+    // Nothing is expanded before the first next(), and a cursor dropped unasked costs nothing.
+    { Cursor unused(recurrence_of(r, dtstart), after + 2); }
+    CHECK(kept_counts().firsts_computed == before.firsts_computed + 4);
+}
+
+TEST_CASE("a series with nothing after the instant is kept as such, and stays ended") {
+    json ended = {
+        {"rrule", "FREQ=DAILY;COUNT=2"}, {"dtstart", "2026-01-05T09:00:00"}, {"tz", "Europe/Berlin"}};
+    auto r = parse_schedule(ended).value().at(0);
+    const UnixSeconds after = r.zone.instant({2026, 2, 1, 0, 0, 0});
+    const KeptCounts before = kept_counts();
+    for (int i = 0; i < 3; ++i) {
+        Cursor c(recurrence_of(r, 0), after);
+        CHECK_FALSE(c.next());
+        CHECK_FALSE(c.next());
+    }
+    CHECK(kept_counts().firsts_computed == before.firsts_computed + 1);
+    // Asked from before its end, the same series still has its two times.
+    Cursor from_start(recurrence_of(r, 0), r.zone.instant({2026, 1, 1, 0, 0, 0}));
+    CHECK(take(from_start, 5).size() == 2);
 }

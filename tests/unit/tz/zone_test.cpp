@@ -56,3 +56,32 @@ TEST_CASE("local time parsing and naive arithmetic round-trip") {
     CHECK_FALSE(parse_local_time("2026-01-05 09:00:00", t));
     CHECK(from_naive_seconds(-1) == LocalTime{1969, 12, 31, 23, 59, 59});
 }
+
+TEST_CASE("UTC is a zone without libical, under each of its names") {
+    for (const char* name : {"UTC", "Etc/UTC", "Z"}) {
+        auto z = Zone::find(name);
+        REQUIRE(z.ok());
+        CHECK(z.value().name() == "UTC");
+        CHECK(z.value().offset_at(1'800'000'000) == 0);
+    }
+    Zone utc;
+    CHECK(utc.name() == "UTC");
+    CHECK(format_in_zone(1'800'000'000, utc) == "2027-01-15T08:00:00+00:00");
+    CHECK(utc.instant(at(2027, 3, 28, 2, 30)) == naive_seconds(at(2027, 3, 28, 2, 30)));
+}
+
+TEST_CASE("scheduled_for shows in UTC, in the process's zone and in another zone as format_in_zone does") {
+    const std::int64_t winter = 1'800'000'000'000, summer = 1'815'000'000'000; // January, July 2027
+    for (std::int64_t ms : {winter, summer}) {
+        CHECK(format_scheduled(ms, "UTC") == format_in_zone(ms / 1000, Zone()));
+        CHECK(format_scheduled(ms, "Europe/Berlin") ==
+              format_in_zone(ms / 1000, Zone::find("Europe/Berlin").value()));
+        // The process's own zone goes through the C library's localtime_r, with the same result.
+        const Zone own = Zone::system();
+        CHECK(format_scheduled(ms, own.name()) == format_in_zone(ms / 1000, own));
+    }
+    CHECK(format_scheduled(winter, "Europe/Berlin") == "2027-01-15T09:00:00+01:00");
+    // Not a whole second, or no zone: the process's zone with milliseconds, as every other time.
+    CHECK(format_scheduled(winter + 5, "UTC") == luaflow::format_rfc3339(winter + 5));
+    CHECK(format_scheduled(winter, std::nullopt) == luaflow::format_rfc3339(winter));
+}
