@@ -5,12 +5,10 @@
 #include "loop/curl_api.hpp"
 
 #include "common/log.hpp"
-
-#include <dlfcn.h>
+#include "common/shared_library.hpp"
 
 #include <atomic>
 #include <string>
-#include <type_traits>
 
 namespace luaflow::loop {
 
@@ -22,21 +20,11 @@ std::atomic<bool> initialised{false};
 } // namespace
 
 Result<CurlApi> load_curl_api(const char* soname) {
-    void* lib = ::dlopen(soname, RTLD_NOW | RTLD_LOCAL | RTLD_NODELETE);
-    if (!lib)
-        return make_error(ErrorCode::unavailable, std::string("cannot load ") + soname + ": " + ::dlerror());
+    auto lib = SharedLibrary::open(soname);
+    if (!lib) return lib.error();
     CurlApi api;
-    std::string missing;
-    auto resolve = [&](const char* name, auto& fn) {
-        if (!missing.empty()) return;
-        fn = reinterpret_cast<std::remove_reference_t<decltype(fn)>>(::dlsym(lib, name));
-        if (!fn) {
-            const char* why = ::dlerror();
-            missing = why ? why : name;
-        }
-    };
     // Each member is named after its function without the "curl_" prefix.
-#define LUAFLOW_CURL_SYMBOL(member) resolve("curl_" #member, api.member)
+#define LUAFLOW_CURL_SYMBOL(member) lib->resolve("curl_" #member, api.member)
     LUAFLOW_CURL_SYMBOL(global_init);
     LUAFLOW_CURL_SYMBOL(global_cleanup);
     LUAFLOW_CURL_SYMBOL(free);
@@ -63,10 +51,7 @@ Result<CurlApi> load_curl_api(const char* soname) {
     LUAFLOW_CURL_SYMBOL(url_get);
     LUAFLOW_CURL_SYMBOL(url_strerror);
 #undef LUAFLOW_CURL_SYMBOL
-    if (!missing.empty()) {
-        ::dlclose(lib);
-        return make_error(ErrorCode::unavailable, std::string("cannot use ") + soname + ": " + missing);
-    }
+    if (auto found = lib->done(); !found) return found.error();
     return api;
 }
 

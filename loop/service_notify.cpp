@@ -1,8 +1,8 @@
 #include "loop/service_notify.hpp"
 
 #include "common/log.hpp"
+#include "common/shared_library.hpp"
 
-#include <dlfcn.h>
 #include <systemd/sd-daemon.h>
 
 #include <cstdlib>
@@ -20,14 +20,15 @@ const Libsystemd& lib() {
     static const Libsystemd loaded = [] {
         Libsystemd l;
         if (!std::getenv("NOTIFY_SOCKET")) return l;
-        void* h = ::dlopen("libsystemd.so.0", RTLD_NOW | RTLD_LOCAL);
-        if (!h) {
-            log::warn("NOTIFY_SOCKET is set but libsystemd cannot be loaded: %s", ::dlerror());
-            return l;
+        auto h = SharedLibrary::open("libsystemd.so.0");
+        if (h) {
+            h->resolve("sd_notify", l.notify);
+            h->resolve("sd_watchdog_enabled", l.watchdog_enabled);
         }
-        l.notify = reinterpret_cast<decltype(&sd_notify)>(::dlsym(h, "sd_notify"));
-        l.watchdog_enabled =
-            reinterpret_cast<decltype(&sd_watchdog_enabled)>(::dlsym(h, "sd_watchdog_enabled"));
+        if (auto found = h ? h->done() : Result<void>(h.error()); !found) {
+            log::warn("NOTIFY_SOCKET is set but %s", found.error().message.c_str());
+            return Libsystemd{};
+        }
         return l;
     }();
     return loaded;
@@ -47,9 +48,10 @@ std::uint64_t watchdog_usec() {
 
 bool systemd_booted() {
     static const bool booted = [] {
-        void* h = ::dlopen("libsystemd.so.0", RTLD_NOW | RTLD_LOCAL);
+        auto h = SharedLibrary::open("libsystemd.so.0");
         if (!h) return false;
-        auto fn = reinterpret_cast<decltype(&sd_booted)>(::dlsym(h, "sd_booted"));
+        decltype(&sd_booted) fn = nullptr;
+        h->resolve("sd_booted", fn);
         return fn && fn() > 0;
     }();
     return booted;

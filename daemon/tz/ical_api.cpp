@@ -5,31 +5,19 @@
 #include "daemon/tz/ical_api.hpp"
 
 #include "common/log.hpp"
-
-#include <dlfcn.h>
+#include "common/shared_library.hpp"
 
 #include <cstdlib>
 #include <string>
-#include <type_traits>
 
 namespace luaflow::tz {
 
 Result<IcalApi> load_ical_api(const char* soname) {
-    void* lib = ::dlopen(soname, RTLD_NOW | RTLD_LOCAL | RTLD_NODELETE);
-    if (!lib)
-        return make_error(ErrorCode::unavailable, std::string("cannot load ") + soname + ": " + ::dlerror());
+    auto lib = SharedLibrary::open(soname);
+    if (!lib) return lib.error();
     IcalApi api;
-    std::string missing;
-    auto resolve = [&](const char* name, auto& fn) {
-        if (!missing.empty()) return;
-        fn = reinterpret_cast<std::remove_reference_t<decltype(fn)>>(::dlsym(lib, name));
-        if (!fn) {
-            const char* why = ::dlerror();
-            missing = why ? why : name;
-        }
-    };
     // Each member is named after its function without the "ical" prefix.
-#define LUAFLOW_ICAL_SYMBOL(member) resolve("ical" #member, api.member)
+#define LUAFLOW_ICAL_SYMBOL(member) lib->resolve("ical" #member, api.member)
     LUAFLOW_ICAL_SYMBOL(error_clear_errno);
     LUAFLOW_ICAL_SYMBOL(errno_return);
     LUAFLOW_ICAL_SYMBOL(recurrencetype_from_string);
@@ -48,10 +36,7 @@ Result<IcalApi> load_ical_api(const char* soname) {
     LUAFLOW_ICAL_SYMBOL(timezone_get_utc_timezone);
     LUAFLOW_ICAL_SYMBOL(timezone_get_utc_offset_of_utc_time);
 #undef LUAFLOW_ICAL_SYMBOL
-    if (!missing.empty()) {
-        ::dlclose(lib);
-        return make_error(ErrorCode::unavailable, std::string("cannot use ") + soname + ": " + missing);
-    }
+    if (auto found = lib->done(); !found) return found.error();
     return api;
 }
 
