@@ -12,6 +12,11 @@ using nlohmann::json;
 
 namespace {
 
+// A value in a message: invalid UTF-8 (a workflow file may hold any bytes) shown as U+FFFD, never thrown.
+std::string shown(const json& j) {
+    return j.dump(-1, ' ', false, json::error_handler_t::replace);
+}
+
 // Schedules parsed, kept by their JSON text up to this many (then all are dropped and the keeping starts
 // over): the loader's check and the scheduler both parse each workflow's schedule, and workflows share
 // schedules.
@@ -51,7 +56,7 @@ Result<Rule> parse_rule(const json& j, const std::string& name) {
         for (auto it = j.begin(); it != j.end(); ++it) {
             if (!keys.count(it.key())) return fail("", "unknown field '" + it.key() + "'");
             if (it.key() != "exdate" && !it.value().is_string())
-                return fail("." + it.key(), "expected a string, got " + it.value().dump());
+                return fail("." + it.key(), "expected a string, got " + shown(it.value()));
         }
         if (j.contains("rrule") == j.contains("cron")) return fail("", "needs exactly one of rrule, cron");
         r.cron = j.contains("cron");
@@ -76,7 +81,7 @@ Result<Rule> parse_rule(const json& j, const std::string& name) {
                 return fail(".catchup", "expected \"none\", \"latest\" or \"all\", got \"" + c + "\"");
         }
     } else {
-        return fail("", "expected an RRULE string or a table, got " + j.dump());
+        return fail("", "expected an RRULE string or a table, got " + shown(j));
     }
     const char* kind = r.cron ? ".cron" : (j.is_object() ? ".rrule" : "");
     if (r.cron) {
@@ -99,10 +104,10 @@ Result<Rule> parse_rule(const json& j, const std::string& name) {
     }
     if (j.is_object() && j.contains("exdate")) {
         const json& ex = j["exdate"];
-        if (!ex.is_array()) return fail(".exdate", "expected a list of times, got " + ex.dump());
+        if (!ex.is_array()) return fail(".exdate", "expected a list of times, got " + shown(ex));
         for (size_t i = 0; i < ex.size(); ++i) {
             std::string part = ".exdate[" + std::to_string(i + 1) + "]";
-            if (!ex[i].is_string()) return fail(part, "expected a time string, got " + ex[i].dump());
+            if (!ex[i].is_string()) return fail(part, "expected a time string, got " + shown(ex[i]));
             auto t = parse_time(ex[i].get<std::string>(), r.zone);
             if (!t) return fail(part, t.error().message);
             r.exdates.insert(t->second);
@@ -160,7 +165,10 @@ Result<std::vector<Rule>> parse_schedule(const json& schedule) {
         return make_error(ErrorCode::unavailable, "schedule: needs libical: " + api.error().message);
     static std::mutex mutex;
     static std::map<std::string, Result<std::vector<Rule>>, std::less<>> kept;
-    std::string text = schedule.dump();
+    // The key is the schedule's exact bytes: MessagePack copies strings as they are, where dump() would
+    // throw on one that is not UTF-8 (a workflow file may hold any bytes; the fuzzers found it).
+    std::vector<std::uint8_t> bytes = json::to_msgpack(schedule);
+    std::string text(bytes.begin(), bytes.end());
     {
         std::lock_guard lock(mutex);
         if (auto it = kept.find(text); it != kept.end()) return it->second;

@@ -1,5 +1,6 @@
 // The load-time check of a schedule: what loading a workflow file reports, at the schedule's line.
 #include "daemon/schedule/check.hpp"
+#include "daemon/schedule/rules.hpp"
 
 #include <doctest/doctest.h>
 
@@ -58,4 +59,21 @@ TEST_CASE("a rule that never fires is refused each time, from the answer kept") 
         CHECK(error_of(wf) ==
               "wf.lua:2: schedule: \"FREQ=MONTHLY;BYDAY=MO;BYMONTHDAY=1,2;BYSETPOS=5\" never fires");
     CHECK(schedule::fire_checks_computed() == before + 1);
+}
+
+TEST_CASE("a schedule that is not UTF-8 is a load error, not a crash (found by the fuzzers)") {
+    // "\xab" inside the rule, and a table value that is not UTF-8: a workflow file may hold any bytes.
+    std::string err = error_of("return workflow { schedule = \"FREQ=DAILY;BYH\xabUR=25\", "
+                               "actions = { a = { run = function() end } } }");
+    CHECK(err.find("wf.lua:1:") == 0);
+    CHECK(err.find("is not a valid RRULE") != std::string::npos);
+    std::string table =
+        error_of("return workflow { schedule = { rrule = \"FREQ=DAILY\", tz = { \"\xff\" } }, "
+                 "actions = { a = { run = function() end } } }");
+    CHECK(table.find("schedule.tz[1]: the string is not UTF-8") != std::string::npos);
+    // Two schedules that differ only in their invalid bytes are not one cache entry.
+    auto a = schedule::parse_schedule(nlohmann::json("FREQ=DAILY;BYHOUR=\xab"));
+    auto b = schedule::parse_schedule(nlohmann::json("FREQ=DAILY;BYHOUR=\xac"));
+    REQUIRE_FALSE(a);
+    REQUIRE_FALSE(b);
 }
