@@ -20,6 +20,8 @@ using nlohmann::json;
 
 namespace {
 
+const nlohmann::json kNoFields = nlohmann::json::object();
+
 const char kLinesKey = 0; // registry: { [global name] = line where the file set it }
 
 // __newindex of the config's globals: remembers the line of each assignment.
@@ -102,7 +104,8 @@ class Checker {
             if (auto r = notifiers(doc["notifiers"]); !r) return r.error();
             c.notifiers = doc["notifiers"];
             for (auto& [name, n] : c.notifiers.items())
-                if (n.contains("email") && n["email"].value("password_file", json()).is_string())
+                if (n.contains("email") && n["email"].is_object() &&
+                    n["email"].value("password_file", json()).is_string())
                     n["email"]["password_file"] =
                         resolve_path(n["email"]["password_file"].get<std::string>(), base_);
         }
@@ -320,7 +323,8 @@ class Checker {
             if (auto r = object_with(it.value(), ctx, {"email", "webhook"}); !r) return r;
             if (it.value().size() != 1) return fail(it.key(), ctx + ": needs exactly one of email, webhook");
             if (it.value().contains("email")) {
-                const json& e = it.value()["email"];
+                // An empty table reads as [] and passes object_with: read its fields from {} then.
+                const json& e = it.value()["email"].is_object() ? it.value()["email"] : kNoFields;
                 if (auto r = object_with(e, ctx + ".email", {"url", "from", "to", "user", "password_file"});
                     !r)
                     return r;
@@ -331,7 +335,7 @@ class Checker {
                 if (!string_list(e.value("to", json())))
                     return fail(it.key(), ctx + ".email: needs to = { \"address\", ... }");
             } else {
-                const json& w = it.value()["webhook"];
+                const json& w = it.value()["webhook"].is_object() ? it.value()["webhook"] : kNoFields;
                 if (auto r = object_with(w, ctx + ".webhook", {"url", "format"}); !r) return r;
                 if (!w.value("url", json()).is_string())
                     return fail(it.key(), ctx + ".webhook: needs url = \"https://...\"");
