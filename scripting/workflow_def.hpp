@@ -1,7 +1,8 @@
 #pragma once
-// A workflow as loaded from its file: validated fields and the Lua functions it holds.
-// The definition is immutable once loaded; a reload builds a new one, and executions keep the
-// shared_ptr of the definition they started with.
+// A workflow as loaded from its file: validated fields (WorkflowDef) and, apart, the Lua state with the
+// functions it holds (WorkflowCode). The definition is immutable once loaded; a reload builds a new one,
+// and executions keep the shared_ptr of the definition they started with. The code can be dropped and
+// built again from the definition's own text (registry/code_cache): an idle workflow keeps no state.
 #include "common/duration.hpp"
 #include "scripting/lua_ref.hpp"
 #include "scripting/lua_state.hpp"
@@ -47,14 +48,13 @@ struct ActionDef {
     std::string name;
     int line = 0; // where the action is defined, for messages
     ActionKind kind = ActionKind::run;
-    LuaRef fn;                      // run: the function; script: the compiled chunk (gets ctx as ...)
     std::string script;             // script: path relative to the workflows directory
     std::vector<std::string> cmd;   // cmd: argv, each may hold {{ expr }}
-    LuaRef argv_fn;                 // cmd with {{ expr }}: function(ctx) returning the expanded argv
+    bool expands_argv = false;      // cmd with {{ expr }}: ActionCode::argv_fn expands it
     std::string shell;              // shell: the /bin/sh -c string
     std::vector<std::string> needs; // as written
     std::optional<long> group;
-    LuaRef when;
+    bool has_when = false; // ActionCode::when decides whether it runs
     bool always = false;
     std::optional<Millis> timeout; // per attempt; unset: kDefaultLuaTimeout for run/script, none otherwise
     int retries = 0;
@@ -77,13 +77,30 @@ struct Triggers {
     nlohmann::json after;
 };
 
-struct WorkflowDef {
+// An action's Lua functions, in its workflow's state.
+struct ActionCode {
+    LuaRef fn;      // run: the function; script: the compiled chunk (gets ctx as ...)
+    LuaRef argv_fn; // cmd with {{ expr }}: function(ctx) returning the expanded argv
+    LuaRef when;
+};
+
+// A workflow's Lua state and the functions its file defined, as one evaluation of the file made them.
+struct WorkflowCode {
     // Declared first so that it is destroyed last: every LuaRef below lives in this state.
     std::shared_ptr<LuaState> lua;
+    std::vector<ActionCode> actions; // by index into WorkflowDef::actions
+};
+
+struct WorkflowDef {
+    // The state the load evaluated the file in, with its functions. The registry drops it from the
+    // definitions it keeps (an idle workflow holds no Lua state) and builds it again from `source` on
+    // demand (scripting::load_code); a definition loaded for one use (check, recovery) keeps it.
+    std::shared_ptr<const WorkflowCode> code;
 
     std::string id;
     std::string file;        // path as shown in messages
     std::string source_hash; // definition_digest of the file's text, scripts and lib/; names it in the store
+    std::string source;      // the file's text, as loaded
     int line = 0;            // line of the workflow { ... } call
     std::string description;
     bool enabled = true;
@@ -102,6 +119,10 @@ struct WorkflowDef {
     // its state requires from (null: from disk), as loaded: what a running execution keeps (SPEC 5).
     SourceFiles scripts;
     std::shared_ptr<const SourceFiles> lib;
+
+    // Whether an execution runs Lua in the workflow's state: a run or script action, a `when`, a cmd's
+    // {{ expr }}. A workflow of plain cmd and shell actions needs no state at all.
+    bool uses_lua = false;
 
     const ActionDef* find_action(const std::string& name) const;
     std::optional<std::size_t> action_index(const std::string& name) const;

@@ -590,7 +590,7 @@ class Validator {
         field([&](int at) {
             if (!get(at, "run")) return;
             if (!lua_isfunction(L_, -1)) expected(ctx, "run", "a function(ctx)");
-            a.fn = LuaRef::pop(L_);
+            code_[a.name].fn = LuaRef::pop(L_);
         });
         field([&](int at) {
             if (auto s = opt_string(at, "script", ctx)) {
@@ -631,7 +631,8 @@ class Validator {
         field([&](int at) {
             if (!get(at, "when")) return;
             if (!lua_isfunction(L_, -1)) expected(ctx, "when", "a function(ctx) returning true or false");
-            a.when = LuaRef::pop(L_);
+            code_[a.name].when = LuaRef::pop(L_);
+            a.has_when = true;
         });
         field([&](int at) { a.always = opt_bool(at, "always", ctx).value_or(false); });
         field([&](int at) { a.timeout = opt_duration(at, "timeout", ctx); });
@@ -729,7 +730,8 @@ class Validator {
         }
         auto loaded = state_.load(argv_chunk(parts), "=" + ctx + " cmd");
         if (!loaded) fail(line, ctx + ": " + loaded.error().message);
-        a.argv_fn = LuaRef::pop(L_);
+        code_[a.name].argv_fn = LuaRef::pop(L_);
+        a.expands_argv = true;
     }
 
     void load_script(ActionDef& a, const std::string& ctx) {
@@ -756,7 +758,7 @@ class Validator {
         def_.scripts[a.script] = text;
         auto loaded = state_.load(text, "@" + path);
         if (!loaded) fail(line, ctx + ": " + loaded.error().message);
-        a.fn = LuaRef::pop(L_);
+        code_[a.name].fn = LuaRef::pop(L_);
     }
 
     void resolve_deps() {
@@ -825,6 +827,10 @@ class Validator {
     Defaults defaults_;
     int current_action_line_ = 0;
     std::vector<LoadError> errors_;
+
+  public:
+    // The functions each action defined, by its name (WorkflowDef::actions is sorted by name at the end).
+    std::map<std::string, ActionCode> code_;
 };
 
 } // namespace
@@ -902,7 +908,6 @@ LoadResult load_workflow(const std::string& id, const std::string& file, std::st
     if (failed) return *failed;
     if (!ran) return LoadError{file, 0, "memory limit exceeded while loading: " + ran.error().message};
     auto def = std::make_shared<WorkflowDef>();
-    def->lua = state;
     def->id = id;
     def->file = file;
     Validator v(L, *state, file, source, *def, options.scripts.get());
@@ -930,10 +935,45 @@ LoadResult load_workflow(const std::string& id, const std::string& file, std::st
         return LoadError{file, 0, "memory limit exceeded while loading: " + sealed.error().message};
     def->lib = options.lib;
     def->source_hash = definition_digest(source, def->scripts, options.lib.get());
+    def->source = std::string(source);
+    auto code = std::make_shared<WorkflowCode>();
+    code->lua = state;
+    for (const ActionDef& a : def->actions) {
+        code->actions.push_back(std::move(v.code_[a.name]));
+        def->uses_lua = def->uses_lua || a.kind == ActionKind::run || a.kind == ActionKind::script ||
+                        a.has_when || a.expands_argv;
+    }
+    def->code = std::move(code);
     // Loading leaves garbage (the chunk, the parser's strings); an idle daemon with many workflows
     // should not carry it until the incremental collector gets round to it.
     collect_garbage(*state);
     return def;
+}
+
+Result<std::shared_ptr<const WorkflowCode>> load_code(const WorkflowDef& def, SandboxOptions options) {
+    if (def.code) return def.code;
+    options.lib = def.lib;
+    options.scripts = std::make_shared<const SourceFiles>(def.scripts);
+    LoadResult again = load_workflow(def.id, def.file, def.source, options);
+    if (auto* error = std::get_if<LoadError>(&again))
+        return make_error(ErrorCode::internal, "workflow '" + def.id + "': evaluating " + def.file +
+                                                   " again for its state failed: " + error->to_string());
+    const auto& fresh = std::get<std::shared_ptr<WorkflowDef>>(again);
+    // The same text, scripts and lib/ give the same definition, unless the file's top level computes it
+    // from something that changes (the time, a random number): then its functions cannot stand in.
+    bool same = fresh->actions.size() == def.actions.size();
+    for (std::size_t i = 0; same && i < def.actions.size(); ++i) {
+        const ActionDef &a = def.actions[i], &b = fresh->actions[i];
+        same = a.name == b.name && a.kind == b.kind && a.has_when == b.has_when &&
+               a.expands_argv == b.expands_argv;
+    }
+    if (!same)
+        return make_error(
+            ErrorCode::internal,
+            "workflow '" + def.id + "': " + def.file +
+                " gave different actions when evaluated again for its state (does its top level "
+                "depend on the time or a random number?); reload it (luaflowctl reload)");
+    return fresh->code;
 }
 
 LoadResult load_workflow_file(const std::string& path, const SandboxOptions& options, const DefCheck& check) {

@@ -37,6 +37,11 @@ bool is_valid_workflow_id(std::string_view id);
 LoadResult load_workflow(const std::string& id, const std::string& file, std::string_view source,
                          const SandboxOptions& options, const DefCheck& check = {});
 
+// The definition's Lua state and functions: its own `code` when it has one, else its `source` (with its
+// scripts and lib/) evaluated again in a new state from `options`. Fails when that evaluation fails or
+// gives other actions (a top level that depends on the time).
+Result<std::shared_ptr<const WorkflowCode>> load_code(const WorkflowDef& def, SandboxOptions options);
+
 // Reads the file and calls load_workflow with the id taken from the file name.
 LoadResult load_workflow_file(const std::string& path, const SandboxOptions& options,
                               const DefCheck& check = {});

@@ -129,6 +129,7 @@ void handle_stats(Context& ctx, const json&, const std::shared_ptr<Reply>& reply
     reply->result({{"commits", ctx.db.commits()},
                    {"running", c.running},
                    {"queued", c.queued},
+                   {"lua_states", ctx.registry.codes().size()},
                    {"schedule_lateness", ctx.scheduler.lateness().summary()}});
 }
 

@@ -33,7 +33,8 @@ using AttemptDone = std::function<void(AttemptResult)>;
 // What an attempt sees of its execution (SPEC 3, the action context).
 struct AttemptSpec {
     std::shared_ptr<const scripting::WorkflowDef> def;
-    std::size_t action = 0; // index into def->actions
+    std::shared_ptr<const scripting::WorkflowCode> code; // its Lua state and functions (Lua attempts)
+    std::size_t action = 0;                              // index into def->actions
     std::string execution;
     json trigger;
     json input;

@@ -112,6 +112,12 @@ std::shared_ptr<const scripting::WorkflowDef> Executor::definition_for(const std
     return stored.value();
 }
 
+Result<std::shared_ptr<const scripting::WorkflowCode>>
+Executor::code_for(const std::shared_ptr<const scripting::WorkflowDef>& def) {
+    if (!def->uses_lua) return std::shared_ptr<const scripting::WorkflowCode>();
+    return registry_.code_for(def);
+}
+
 Result<std::string> Executor::submit(const SubmitRequest& r) {
     if (stopping_) return make_error(ErrorCode::unavailable, "luaflowd is shutting down");
     const registry::WorkflowEntry* entry = registry_.find(r.workflow);
@@ -141,10 +147,13 @@ Result<std::string> Executor::submit(const SubmitRequest& r) {
                                                    std::to_string(def->concurrency) +
                                                    ") and its overlap is \"skip\"");
     }
+    auto code = code_for(def);
+    if (!code) return code.error();
     auto e = std::make_unique<Execution>();
     e->id = new_execution_id();
     e->seq = ++next_seq_;
     e->def = def;
+    e->code = std::move(code.value());
     e->status = start_now ? ExecStatus::running : ExecStatus::queued;
     e->trigger = r.trigger;
     e->input = std::move(input.value());
@@ -303,6 +312,7 @@ void Executor::advance_after_commit(const Execution& e) {
 AttemptSpec Executor::attempt_spec(const Execution& e, std::size_t i) const {
     AttemptSpec s;
     s.def = e.def;
+    s.code = e.code;
     s.action = i;
     s.execution = e.id;
     s.trigger = e.trigger;
@@ -324,7 +334,7 @@ AttemptSpec Executor::attempt_spec(const Execution& e, std::size_t i) const {
 
 void Executor::begin_action(Execution& e, std::size_t i) {
     const scripting::ActionDef& def = e.def->actions[i];
-    if (!def.when) {
+    if (!def.has_when) {
         launch_attempt(e, i);
         return;
     }
@@ -474,7 +484,7 @@ void Executor::launch_attempt(Execution& e, std::size_t i) {
             SubprocessPlan plan;
             plan.argv =
                 d.kind == ActionKind::shell ? std::vector<std::string>{"/bin/sh", "-c", d.shell} : d.cmd;
-            plan.expand = d.kind == ActionKind::cmd && static_cast<bool>(d.argv_fn);
+            plan.expand = d.kind == ActionKind::cmd && d.expands_argv;
             plan.base_env = passed_env_;
             plan.allocation = s.allocation;
             plan.host_name = d.host;
@@ -705,10 +715,13 @@ Result<ExecStatus> Executor::retry(const std::string& id) {
         return make_error(ErrorCode::conflict,
                           "execution " + id + " has nothing to retry: every action succeeded");
 
+    auto code = code_for(def);
+    if (!code) return code.error();
     auto e = std::make_unique<Execution>();
     e->id = id;
     e->seq = row->seq;
     e->def = def;
+    e->code = std::move(code.value());
     e->trigger = row->trigger;
     e->input = row->input;
     e->shared = row->shared.is_object() ? row->shared : json::object();

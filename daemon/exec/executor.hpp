@@ -120,6 +120,8 @@ class Executor final : public ExecutionControl, public stdlib::ChildWorkflows {
         std::string id;
         std::int64_t seq = 0;
         std::shared_ptr<const scripting::WorkflowDef> def;
+        // Its Lua state and functions, held while it runs; null when the workflow runs no Lua (uses_lua).
+        std::shared_ptr<const scripting::WorkflowCode> code;
         ExecStatus status = ExecStatus::queued;
         json trigger, input, shared;
         json outputs = json::object(); // of the succeeded actions, by name: what ctx.outputs shows
@@ -174,6 +176,9 @@ class Executor final : public ExecutionControl, public stdlib::ChildWorkflows {
     void check_shutdown_done();
     std::string new_execution_id();
     std::string scratch_dir(const Execution& e, std::size_t i) const;
+    // The Lua state and functions an execution of `def` runs with; null when it runs no Lua.
+    Result<std::shared_ptr<const scripting::WorkflowCode>>
+    code_for(const std::shared_ptr<const scripting::WorkflowDef>& def);
     std::shared_ptr<const scripting::WorkflowDef> definition_for(const std::string& workflow,
                                                                  const std::string& digest);
 

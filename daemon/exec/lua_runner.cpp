@@ -33,7 +33,7 @@ class LuaCall final : public Attempt {
 
     void start() override {
         const scripting::ActionDef& action = spec_.def->actions[spec_.action];
-        scripting::LuaState& state = *spec_.def->lua;
+        scripting::LuaState& state = *spec_.code->lua;
         auto ctx = build_ctx(state);
         if (!ctx) {
             report(failure(AttemptResult::Kind::resource, ctx.error().message), false);
@@ -53,11 +53,10 @@ class LuaCall final : public Attempt {
         }
         scripting::TaskLabel label{spec_.def->id, spec_.execution, action.name, spec_.attempt, spec_.scratch};
         task_ = std::make_unique<scripting::Task>(
-            spec_.def->lua, scheduler_, label,
+            spec_.code->lua, scheduler_, label,
             [this](scripting::Task& t, const TaskOutcome& outcome) { on_task_done(t, outcome); });
-        const LuaRef& fn = mode_ == Mode::when   ? action.when
-                           : mode_ == Mode::argv ? action.argv_fn
-                                                 : action.fn;
+        const scripting::ActionCode& code = spec_.code->actions[spec_.action];
+        const LuaRef& fn = mode_ == Mode::when ? code.when : mode_ == Mode::argv ? code.argv_fn : code.fn;
         if (auto started = task_->start(fn, ctx_, deadline); !started) {
             report(failure(AttemptResult::Kind::resource, started.error().message), false);
         }
@@ -125,12 +124,12 @@ class LuaCall final : public Attempt {
         task_->cancel();
         AttemptResult r =
             failure(AttemptResult::Kind::timed_out, "timed out after " + format_duration(*spec_.timeout));
-        r.node = read_node(spec_.def->lua->L());
+        r.node = read_node(spec_.code->lua->L());
         report(std::move(r), false);
     }
 
     void on_task_done(scripting::Task& task, const TaskOutcome& outcome) {
-        lua_State* L = spec_.def->lua->L();
+        lua_State* L = spec_.code->lua->L();
         AttemptResult r;
         bool truthy = false;
         switch (outcome.kind) {

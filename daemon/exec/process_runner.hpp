@@ -23,7 +23,7 @@ using LineSink = std::function<void(const std::string& execution, const std::str
 // Where and how one attempt runs, as the executor decided it.
 struct SubprocessPlan {
     std::vector<std::string> argv;               // the cmd as written (templates filled later), or /bin/sh -c
-    bool expand = false;                         // the cmd has {{ expr }} templates (ActionDef::argv_fn)
+    bool expand = false;                         // the cmd has {{ expr }} templates (ActionCode::argv_fn)
     std::map<std::string, std::string> base_env; // the passed environment (env.pass)
     Allocation allocation;
     std::string host_name;

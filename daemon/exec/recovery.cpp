@@ -19,7 +19,11 @@ void Executor::recover() {
     std::vector<std::string> running;
     for (store::ExecutionRow& row : rows) {
         auto def = definition_for(row.workflow, row.definition);
-        if (!def) {
+        Result<std::shared_ptr<const scripting::WorkflowCode>> code =
+            std::shared_ptr<const scripting::WorkflowCode>();
+        if (def) code = code_for(def);
+        if (!def || !code) {
+            if (!code) log::error("execution %s: %s", row.id.c_str(), code.error().message.c_str());
             store::finish_execution(db_.write(), row.id, ExecStatus::failed,
                                     std::string("its definition cannot be loaded after a restart"),
                                     now_unix_ms());
@@ -29,6 +33,7 @@ void Executor::recover() {
         e->id = row.id;
         e->seq = row.seq;
         e->def = def;
+        e->code = std::move(code.value());
         e->status = row.status;
         e->trigger = row.trigger;
         e->input = row.input;

@@ -24,7 +24,9 @@ constexpr std::uint64_t kMaxWaitMs = 500;
 
 Registry::Registry(uv_loop_t* loop, store::Db& db, std::string dir, SandboxFactory sandbox, Check check)
     : loop_(loop), db_(db), dir_(std::move(dir)), sandbox_(std::move(sandbox)), check_(std::move(check)),
-      debounce_(loop) {}
+      debounce_(loop), codes_(loop, [this](const scripting::WorkflowDef& def) {
+          return scripting::load_code(def, sandbox_(def.id));
+      }) {}
 
 const WorkflowEntry* Registry::find(const std::string& id) const {
     auto it = entries_.find(id);
@@ -90,6 +92,7 @@ void Registry::load_file(WorkflowEntry& entry, const std::string& path, bool for
     if (entry.error) log::info("workflow %s loads again", entry.id.c_str());
     entry.error.reset();
     if (entry.def && entry.def->source_hash == def->source_hash) return;
+    def->code.reset(); // an idle workflow keeps no Lua state; code_for makes one when it runs
     store::insert_definition(db_.write(), def->source_hash,
                              store::Definition{def->id, def->file, text.value(), def->scripts, *lib_.files});
     entry.def = std::move(def);

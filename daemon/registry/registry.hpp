@@ -2,6 +2,7 @@
 // The loaded workflows: the last good definition of each file in the workflows directory, its latest
 // load error, and hot reload (SPEC 5): a change takes effect within 1 s, a broken edit never replaces
 // the last good version.
+#include "daemon/registry/code_cache.hpp"
 #include "daemon/registry/directory_scan.hpp"
 #include "daemon/registry/lib_snapshot.hpp"
 #include "daemon/store/db.hpp"
@@ -21,8 +22,9 @@ namespace luaflow::registry {
 struct WorkflowEntry {
     std::string id;
     std::string file;
-    std::shared_ptr<const scripting::WorkflowDef> def; // last good version; null if it never loaded
-    std::optional<scripting::LoadError> error;         // the latest load's error, if it failed
+    // Last good version; null if it never loaded. It holds no Lua state: Registry::code_for makes one.
+    std::shared_ptr<const scripting::WorkflowDef> def;
+    std::optional<scripting::LoadError> error; // the latest load's error, if it failed
     // What the latest load read, to tell whether to load again: the file, its scripts, the lib/ snapshot.
     FileStamp stamp;
     std::map<std::string, FileStamp> script_stamps; // by path relative to the workflows directory
@@ -65,6 +67,13 @@ class Registry {
     // A definition from the store (the text an execution started with), loaded into a fresh state.
     Result<std::shared_ptr<const scripting::WorkflowDef>> load_stored(const std::string& digest);
 
+    // The definition's Lua state and functions, made on first use and kept while in use (CodeCache).
+    Result<std::shared_ptr<const scripting::WorkflowCode>>
+    code_for(const std::shared_ptr<const scripting::WorkflowDef>& def) {
+        return codes_.acquire(def);
+    }
+    const CodeCache& codes() const { return codes_; }
+
     // Called after each reload with the ids whose definition changed or went away.
     std::function<void(const std::vector<std::string>& changed)> on_change;
 
@@ -100,6 +109,7 @@ class Registry {
     std::vector<ReloadDone> waiting_;       // for the next look's report
     std::vector<std::string> scanned_dirs_; // the directories the last look found, to watch
     std::shared_ptr<int> alive_ = std::make_shared<int>(0); // a pool job's result finds it gone
+    CodeCache codes_;
 };
 
 // The first look at the directory, before anything else is served (start-up, tests): reload() with the

@@ -53,6 +53,7 @@ struct Fixture {
     exec::AttemptSpec spec(const std::string& action, json input = json::object()) {
         exec::AttemptSpec s;
         s.def = def;
+        s.code = def->code;
         auto index = def->action_index(action);
         REQUIRE(index);
         s.action = *index;

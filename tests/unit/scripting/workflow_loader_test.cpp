@@ -180,7 +180,7 @@ return workflow { context = { n = util.twice(21) }, actions = { s = { script = "
     auto def = std::get<std::shared_ptr<WorkflowDef>>(r);
     CHECK(def->context == nlohmann::json{{"n", 42}});
     CHECK(def->actions[0].kind == ActionKind::script);
-    CHECK(def->actions[0].fn.valid());
+    CHECK(def->code->actions[0].fn.valid());
     auto escape = load("return workflow { actions = { s = { script = '../../etc/passwd' } } }", dir.path());
     CHECK(std::get<LoadError>(escape).message.find("must be a path inside the workflows directory") !=
           std::string::npos);
@@ -270,4 +270,58 @@ TEST_CASE("a load error without a line names the file alone, not line 0") {
     CHECK(LoadError{"/w/a.lua", 0, "cannot read the file", {}}.to_string() ==
           "/w/a.lua: cannot read the file");
     CHECK(LoadError{"/w/a.lua", 3, "boom", {}}.to_string() == "/w/a.lua:3: boom");
+}
+
+TEST_CASE("load_code evaluates a definition's text again into a new state with the same functions") {
+    testing::TempDir dir;
+    std::filesystem::create_directories(dir.file("scripts"));
+    std::ofstream(dir.file("scripts/step.lua")) << "return 1";
+    auto r = load(R"(return workflow { actions = {
+  a = { run = function() end, when = function() return true end },
+  s = { script = "scripts/step.lua" },
+  c = { cmd = { "echo", "{{ ctx.input.x }}" } },
+  p = { shell = "true" } } })",
+                  dir.path());
+    REQUIRE(std::holds_alternative<std::shared_ptr<WorkflowDef>>(r));
+    auto def = std::get<std::shared_ptr<WorkflowDef>>(r);
+    CHECK(def->uses_lua);
+    // Its own code first; without it, a new state. The script comes from the definition, not the disk.
+    SandboxOptions o;
+    o.workflows_dir = dir.path();
+    CHECK(load_code(*def, o).value() == def->code);
+    auto first = def->code;
+    def->code.reset();
+    std::filesystem::remove(dir.file("scripts/step.lua"));
+    auto again = load_code(*def, o);
+    REQUIRE(again);
+    CHECK(again.value() != first);
+    CHECK(again.value()->lua != first->lua);
+    const auto& actions = again.value()->actions;
+    REQUIRE(actions.size() == 4);
+    CHECK(def->actions[0].name == "a");
+    CHECK(actions[0].fn.valid());
+    CHECK(actions[0].when.valid());
+    CHECK(actions[1].argv_fn.valid()); // c
+    CHECK(!actions[2].fn.valid());     // p: a shell action has no function
+    CHECK(actions[3].fn.valid());      // s
+}
+
+TEST_CASE("load_code refuses a text that now gives other actions") {
+    auto def = loaded("return workflow { actions = { a = { run = function() end } } }");
+    def->code.reset();
+    def->source = "return workflow { actions = { b = { run = function() end } } }";
+    auto again = load_code(*def, SandboxOptions{});
+    REQUIRE(!again);
+    CHECK(again.error().message.find("gave different actions when evaluated again") != std::string::npos);
+    def->source = "error('gone')";
+    again = load_code(*def, SandboxOptions{});
+    REQUIRE(!again);
+    CHECK(again.error().message.find("evaluating wf.lua again for its state failed: wf.lua:1: gone") !=
+          std::string::npos);
+}
+
+TEST_CASE("a workflow of plain cmd and shell actions uses no Lua") {
+    CHECK(!loaded("return workflow { actions = { a = { cmd = { 'true' } }, b = { shell = 'true' } } }")
+               ->uses_lua);
+    CHECK(loaded("return workflow { actions = { a = { cmd = { 'echo', '{{ 1 }}' } } } }")->uses_lua);
 }
