@@ -15,6 +15,8 @@
 #include <algorithm>
 #include <cstdlib>
 #include <cstring>
+#include <mutex>
+#include <unordered_map>
 
 namespace luaflow::scripting {
 
@@ -531,6 +533,43 @@ void reset_hook(LuaState& state) {
 
 void collect_garbage(LuaState& state) {
     (void)protected_call(state.L(), [](lua_State* L) { lua_gc(L, LUA_GCCOLLECT, 0); });
+}
+
+} // namespace luaflow::scripting
+
+namespace luaflow::scripting {
+
+namespace {
+
+int append_bytes(lua_State*, const void* p, std::size_t size, void* ud) {
+    static_cast<std::string*>(ud)->append(static_cast<const char*>(p), size);
+    return 0;
+}
+
+} // namespace
+
+void load_builtin_chunk(lua_State* L, std::string_view source, const char* chunkname) {
+    // Parsing these in every new state was a third of loading a workflow file (issue 16, start-up).
+    static std::mutex mutex;
+    static std::unordered_map<const char*, std::string> compiled; // by the source's address
+    const std::string* bytecode = nullptr;                        // a map's node: stays where it is
+    {
+        std::lock_guard lock(mutex);
+        auto it = compiled.find(source.data());
+        if (it == compiled.end()) {
+            std::string dumped;
+            if (lua_State* S = luaL_newstate()) {
+                if (luaL_loadbuffer(S, source.data(), source.size(), chunkname) == 0)
+                    lua_dump(S, append_bytes, &dumped);
+                lua_close(S);
+            }
+            it = compiled.emplace(source.data(), std::move(dumped)).first;
+        }
+        bytecode = &it->second;
+    }
+    // Not compiled (no memory, a syntax error): from the text, whose error is then the one raised.
+    std::string_view chunk = bytecode->empty() ? source : std::string_view(*bytecode);
+    if (luaL_loadbuffer(L, chunk.data(), chunk.size(), chunkname) != 0) lua_error(L);
 }
 
 } // namespace luaflow::scripting

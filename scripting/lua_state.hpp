@@ -148,4 +148,9 @@ void reset_hook(LuaState& state);
 // A full collection, protected (a collection can run finalizers).
 void collect_garbage(LuaState& state);
 
+// Pushes the function of one of the daemon's own chunks (the sandbox's wrappers, the standard library's):
+// compiled once per process, loaded as bytecode into each new state. `source` must be a string constant:
+// its address names it. Raises on failure (call it protected).
+void load_builtin_chunk(lua_State* L, std::string_view source, const char* chunkname);
+
 } // namespace luaflow::scripting

@@ -162,7 +162,7 @@ return M
 } // namespace
 
 void install_sandbox_wrappers(lua_State* L, int env) {
-    if (luaL_loadbuffer(L, kPrelude, sizeof kPrelude - 1, "=sandbox") != 0) lua_error(L);
+    load_builtin_chunk(L, {kPrelude, sizeof kPrelude - 1}, "=sandbox");
     lua_createtable(L, 0, 10);
     lua_getfield(L, env, "pcall");
     lua_setfield(L, -2, "pcall");

@@ -944,9 +944,6 @@ LoadResult load_workflow(const std::string& id, const std::string& file, std::st
                         a.has_when || a.expands_argv;
     }
     def->code = std::move(code);
-    // Loading leaves garbage (the chunk, the parser's strings); an idle daemon with many workflows
-    // should not carry it until the incremental collector gets round to it.
-    collect_garbage(*state);
     return def;
 }
 

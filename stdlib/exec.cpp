@@ -408,7 +408,7 @@ constexpr char kWrapper[] = "local raw, raise = ...\n"
 
 void install_exec(lua_State* L, int env) {
     if (env < 0 && env > LUA_REGISTRYINDEX) env = lua_gettop(L) + env + 1;
-    if (luaL_loadbuffer(L, kWrapper, sizeof(kWrapper) - 1, "=exec") != 0) lua_error(L);
+    scripting::load_builtin_chunk(L, {kWrapper, sizeof(kWrapper) - 1}, "=exec");
     lua_pushcfunction(L, l_exec);
     lua_getfield(L, env, "error");
     lua_call(L, 2, 1);

@@ -250,7 +250,7 @@ return {
 
 void install_fs(lua_State* L, int env) {
     if (env < 0 && env > LUA_REGISTRYINDEX) env = lua_gettop(L) + env + 1;
-    if (luaL_loadbuffer(L, kWrapper, sizeof kWrapper - 1, "=fs") != 0) lua_error(L);
+    scripting::load_builtin_chunk(L, {kWrapper, sizeof kWrapper - 1}, "=fs");
     lua_pushvalue(L, env);
     lua_setfenv(L, -2);
     lua_pushcfunction(L, l_fs_read);

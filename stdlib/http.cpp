@@ -511,7 +511,7 @@ return { request = raising(request), get = raising(get), post = raising(post) }
 
 void install_http(lua_State* L, int env) {
     if (env < 0 && env > LUA_REGISTRYINDEX) env = lua_gettop(L) + env + 1;
-    if (luaL_loadbuffer(L, kWrapper, std::strlen(kWrapper), "=[http]") != 0) lua_error(L);
+    scripting::load_builtin_chunk(L, kWrapper, "=[http]");
     lua_pushcfunction(L, l_http_request);
     lua_pushcfunction(L, l_http_get);
     lua_pushcfunction(L, l_http_post);

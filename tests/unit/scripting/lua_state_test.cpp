@@ -180,3 +180,33 @@ TEST_CASE("a state whose cap leaves no room for the sandbox fails to be created,
         CHECK_MESSAGE(!created, limit, " ", created ? created.value()->memory_used() : 0);
     }
 }
+
+namespace {
+constexpr char kTwice[] = "local x = ... return x * 2, debug == nil";
+constexpr char kBroken[] = "return (";
+} // namespace
+
+TEST_CASE("a builtin chunk is compiled once and runs in each state with that state's globals") {
+    auto a = make_state();
+    auto b = make_state();
+    for (LuaState* s : {a.get(), b.get()}) {
+        lua_Integer twice = 0;
+        bool sandboxed = false;
+        auto r = protected_call(s->L(), [&](lua_State* S) {
+            load_builtin_chunk(S, kTwice, "=twice");
+            lua_pushinteger(S, 21);
+            lua_call(S, 1, 2);
+            twice = lua_tointeger(S, -2);
+            sandboxed = lua_toboolean(S, -1);
+        });
+        REQUIRE(r);
+        CHECK(twice == 42);
+        CHECK(sandboxed); // the sandbox's globals: no debug library
+    }
+    // A chunk that does not compile raises the compiler's message, in every state that loads it.
+    for (int i = 0; i < 2; ++i) {
+        auto r = protected_call(a->L(), [](lua_State* S) { load_builtin_chunk(S, kBroken, "=broken"); });
+        REQUIRE(!r);
+        CHECK(r.error().message.find("broken:1:") != std::string::npos);
+    }
+}
