@@ -42,7 +42,10 @@ Result<std::unique_ptr<Db>> Db::open(const std::string& path) {
     // WAL with synchronous=NORMAL: a commit is in the WAL file before COMMIT returns, so it survives
     // kill -9 of the daemon, which is what SPEC 5 promises; a power loss may cost the last commits.
     char* err = nullptr;
-    if (sqlite3_exec(db->db_, "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON;",
+    // journal_size_limit: a WAL that grew in a burst is cut back to 16 MiB when it starts over.
+    if (sqlite3_exec(db->db_,
+                     "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON; "
+                     "PRAGMA journal_size_limit=16777216;",
                      nullptr, nullptr, &err) != SQLITE_OK) {
         std::string msg = err ? err : "unknown error";
         sqlite3_free(err);
@@ -239,8 +242,19 @@ Result<void> Db::admit_new_work(const std::string& workflow, bool& first) const 
     return admission_(workflow, first);
 }
 
+void Db::hold_commits(bool held) {
+    held_ = held;
+    if (!held && (in_write_ || !after_commit_.empty())) notify_pending();
+}
+
+void Db::begin_again() {
+    if (!in_write_ || commit_blocked_) return;
+    sqlite3_exec(db_, "ROLLBACK", nullptr, nullptr, nullptr);
+    if (int rc = restore(); rc != SQLITE_OK) recover_from_full_disk(rc, "BEGIN IMMEDIATE");
+}
+
 bool Db::flush() {
-    if (commit_blocked_) return false;
+    if (commit_blocked_ || held_) return false;
     if (in_write_) {
         if (!commit()) return false;
     }

@@ -58,7 +58,13 @@ class Db {
     // Commits the open transaction and runs the after-commit callbacks; callbacks that write open a new
     // transaction, committed by the next flush. Returns true when more work is pending.
     bool flush();
-    bool pending() const { return !commit_blocked_ && (in_write_ || !after_commit_.empty()); }
+    bool pending() const { return !commit_blocked_ && !held_ && (in_write_ || !after_commit_.empty()); }
+    // While held, the open transaction is not committed and its after-commit callbacks wait (the
+    // Checkpointer copies the last of the WAL meanwhile); released, the pump commits as before.
+    void hold_commits(bool held);
+    // Begins the open transaction again from the journal of its writes, at the database's current
+    // state (after a checkpoint copied every frame: its first write then starts the WAL over).
+    void begin_again();
     // Called when the first change or callback of a turn is queued (the commit pump arms itself).
     void set_on_pending(std::function<void()> fn) { on_pending_ = std::move(fn); }
 
@@ -115,6 +121,7 @@ class Db {
     bool in_write_ = false;
     bool committing_ = false; // inside commit(): the one moment a commit is legal
     bool commit_blocked_ = false;
+    bool held_ = false;
     std::vector<JournalEntry> journal_;
     std::function<bool()> on_disk_full_;
     std::function<Result<void>(const std::string&, bool&)> admission_;
