@@ -41,16 +41,19 @@ void RunQueue::remove(std::uint64_t id) {
     tasks_.erase(id);
 }
 
-void RunQueue::make_runnable(std::uint64_t id) {
-    runnable_.push_back(id);
+void RunQueue::make_runnable(std::uint64_t id, bool preempted) {
+    (preempted ? preempted_ : runnable_).push_back(id);
     if (!idle_.active()) idle_.start([this] { run_some(); });
 }
 
 void RunQueue::run_some() {
     std::uint64_t budget_end = uv_hrtime() + kTurnBudgetNs;
-    // Each task queued at the start of this turn gets at most one slice now; round robin.
-    std::size_t n = runnable_.size();
-    while (n-- > 0 && !runnable_.empty() && uv_hrtime() < budget_end) {
+    // Round robin: the tasks preempted last pass after those woken or started since. A task started or
+    // woken during this pass runs in it too while the budget lasts (an action that ends starts the next
+    // one, and both commit in the same turn); one preempted now waits for the next pass.
+    runnable_.insert(runnable_.end(), preempted_.begin(), preempted_.end());
+    preempted_.clear();
+    while (!runnable_.empty() && uv_hrtime() < budget_end) {
         std::uint64_t id = runnable_.front();
         runnable_.pop_front();
         auto it = tasks_.find(id);
@@ -58,7 +61,7 @@ void RunQueue::run_some() {
         Task* task = it->second;
         task->step(std::exchange(task->resume_nargs_, 0));
     }
-    if (runnable_.empty()) idle_.stop();
+    if (runnable_.empty() && preempted_.empty()) idle_.stop();
 }
 
 Task::Task(std::shared_ptr<LuaState> state, RunQueue& scheduler, TaskLabel label, Done done)
@@ -86,7 +89,7 @@ void Task::release_coroutine() {
         collect_garbage(*state_);
 }
 
-Result<void> Task::start(const LuaRef& fn, const LuaRef& arg, std::uint64_t deadline_ns) {
+Result<void> Task::start(const LuaRef& fn, const LuaRef& arg, std::uint64_t deadline_ns, bool queued) {
     deadline_ns_ = deadline_ns;
     auto created = protected_call(state_->L(), [&](lua_State* L) {
         lua_State* co = lua_newthread(L);
@@ -98,7 +101,12 @@ Result<void> Task::start(const LuaRef& fn, const LuaRef& arg, std::uint64_t dead
     });
     if (!created) return created;
     // The function is below its argument: resume with one argument.
-    step(1);
+    if (queued) {
+        resume_nargs_ = 1;
+        scheduler_.make_runnable(id_);
+    } else {
+        step(1);
+    }
     return {};
 }
 
@@ -192,7 +200,7 @@ void Task::step(int nargs) {
     }
     if (rc == LUA_YIELD) {
         if (preempted) {
-            scheduler_.make_runnable(id_);
+            scheduler_.make_runnable(id_, true);
         } else if (!wait_) {
             finish({TaskOutcome::Kind::error, "coroutine.yield outside a coroutine: an action may only yield "
                                               "inside coroutines it creates"});

@@ -55,13 +55,15 @@ class RunQueue {
     RunQueue& operator=(const RunQueue&) = delete;
 
     uv_loop_t* loop() const { return loop_; }
-    std::size_t runnable() const { return runnable_.size(); }
+    std::size_t runnable() const { return runnable_.size() + preempted_.size(); }
 
   private:
     friend class Task;
     std::uint64_t add(Task* task);
     void remove(std::uint64_t id);
-    void make_runnable(std::uint64_t id);
+    // `preempted`: it used up its slice; it waits for the next pass, so that a task that computes gets
+    // one slice per turn and the loop's I/O comes in between.
+    void make_runnable(std::uint64_t id, bool preempted = false);
     void run_some();
 
     uv_loop_t* loop_;
@@ -69,6 +71,7 @@ class RunQueue {
     std::uint64_t next_id_ = 1;
     std::unordered_map<std::uint64_t, Task*> tasks_;
     std::deque<std::uint64_t> runnable_;
+    std::deque<std::uint64_t> preempted_; // for the next pass
 };
 
 class Task {
@@ -82,10 +85,12 @@ class Task {
     Task(const Task&) = delete;
     Task& operator=(const Task&) = delete;
 
-    // Runs fn(arg) until its first wait, slice end or return. `deadline_ns` (uv_hrtime, 0 = none) stops
-    // code that loops without waiting; a timer of the caller handles a deadline met while waiting.
-    // Fails (without calling done) only when the coroutine cannot be created (memory).
-    Result<void> start(const LuaRef& fn, const LuaRef& arg, std::uint64_t deadline_ns);
+    // Runs fn(arg) until its first wait, slice end or return: now, or with `queued` on the run queue's
+    // next pass (within its per-turn budget, so that thousands started together do not hold the loop).
+    // `deadline_ns` (uv_hrtime, 0 = none) stops code that loops without waiting; a timer of the caller
+    // handles a deadline met while waiting. Fails (without calling done) only when the coroutine cannot
+    // be created (memory).
+    Result<void> start(const LuaRef& fn, const LuaRef& arg, std::uint64_t deadline_ns, bool queued = false);
 
     // The task whose coroutine is L and is running now; nullptr outside an action coroutine.
     static Task* current(lua_State* L);

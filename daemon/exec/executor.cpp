@@ -468,7 +468,7 @@ void Executor::launch_attempt(Execution& e, std::size_t i) {
                          lua ? json() : allocation_json(a.allocation));
     std::string id = e.id;
     int attempt_no = a.attempts;
-    db_.after_commit([this, id, i, attempt_no] {
+    auto begin = [this, id, i, attempt_no] {
         Execution* x = find(id);
         if (!x || x->status != ExecStatus::running) return;
         ActionState& s = x->actions[i];
@@ -495,7 +495,15 @@ void Executor::launch_attempt(Execution& e, std::size_t i) {
         }
         // start() may report at once; the report parks the attempt instead of destroying it.
         s.attempt->start();
-    });
+    };
+    // A child process is an effect outside the daemon: it starts once its start is committed. A Lua
+    // attempt is queued on the run queue now, and runs before this turn's commit: an action that ends
+    // at once starts its dependents in the same pass, and a chain of them commits once (issue 16). A
+    // crash before that commit leaves the action pending, to run again, as it would leave it running.
+    if (lua)
+        begin();
+    else
+        db_.after_commit(std::move(begin));
 }
 
 void Executor::on_attempt_done(const std::string& id, std::size_t i, int attempt_no, AttemptResult r) {

@@ -57,7 +57,7 @@ class LuaCall final : public Attempt {
             [this](scripting::Task& t, const TaskOutcome& outcome) { on_task_done(t, outcome); });
         const scripting::ActionCode& code = spec_.code->actions[spec_.action];
         const LuaRef& fn = mode_ == Mode::when ? code.when : mode_ == Mode::argv ? code.argv_fn : code.fn;
-        if (auto started = task_->start(fn, ctx_, deadline); !started) {
+        if (auto started = task_->start(fn, ctx_, deadline, true); !started) {
             report(failure(AttemptResult::Kind::resource, started.error().message), false);
         }
     }

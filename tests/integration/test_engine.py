@@ -31,6 +31,14 @@ return workflow {
 }
 """
 
+CHAIN = """
+return workflow { actions = {
+  a = { run = function() return 1 end },
+  b = { needs = { "a" }, run = function(ctx) return ctx.outputs.a + 1 end },
+  c = { needs = { "b" }, run = function(ctx) return ctx.outputs.b + 1 end },
+} }
+"""
+
 FLAKY = """
 return workflow {
   actions = {
@@ -60,7 +68,8 @@ return workflow {
 
 
 class EngineTest(DaemonTest):
-    WORKFLOWS = {"diamond.lua": DIAMOND, "groups.lua": GROUPS, "flaky.lua": FLAKY, "skips.lua": SKIPS}
+    WORKFLOWS = {"diamond.lua": DIAMOND, "groups.lua": GROUPS, "flaky.lua": FLAKY, "skips.lua": SKIPS,
+                 "chain.lua": CHAIN}
 
     def test_inventory_example_hot_drop_and_inspect(self):
         shutil.copy(os.path.join(SOURCE_DIR, "workflows", "inventory-reorder.lua"), self.d.workflows)
@@ -99,6 +108,15 @@ class EngineTest(DaemonTest):
         self.assertLess(ms(a["right"]["started_at"]), ms(a["left"]["finished_at"]))
         total = ms(report["finished_at"]) - ms(report["started_at"])
         self.assertLess(total, 0.95, "the two 0.5 s branches ran one after the other")
+
+    def test_a_chain_of_quick_lua_actions_commits_once(self):
+        # Each action that ends at once starts the next in the same pass of the run queue, and the
+        # whole execution is one commit (issue 16: it was one per action, and one for the submission).
+        before = self.d.call("stats")["commits"]
+        report = self.d.call("run", {"workflow": "chain", "wait": True})
+        self.assertEqual(report["status"], "succeeded", report)
+        self.assertEqual(report["actions"]["c"]["output"], 3)
+        self.assertEqual(self.d.call("stats")["commits"] - before, 1)
 
     def test_groups_and_shared_context(self):
         report = self.run_wait("groups")
@@ -200,7 +218,7 @@ class EngineTest(DaemonTest):
         self.run_wait("groups")
         st = self.d.ctl_json("status")
         self.assertEqual(set(st), {"version", "uptime_s", "workflows", "workflow_errors", "running", "queued"})
-        self.assertEqual(st["workflows"], 4)
+        self.assertEqual(st["workflows"], 5)
         ex = self.d.ctl_json("executions", "--workflow", "groups")
         self.assertEqual(len(ex), 1)
         self.assertEqual(set(ex[0]), {"id", "workflow", "status", "trigger", "created_at", "started_at", "finished_at"})
