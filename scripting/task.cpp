@@ -46,6 +46,11 @@ void RunQueue::make_runnable(std::uint64_t id, bool preempted) {
     if (!idle_.active()) idle_.start([this] { run_some(); });
 }
 
+void RunQueue::defer(std::function<void()> start) {
+    starts_.push_back(std::move(start));
+    if (!idle_.active()) idle_.start([this] { run_some(); });
+}
+
 void RunQueue::run_some() {
     std::uint64_t budget_end = uv_hrtime() + kTurnBudgetNs;
     // Round robin: the tasks preempted last pass after those woken or started since. A task started or
@@ -53,7 +58,13 @@ void RunQueue::run_some() {
     // one, and both commit in the same turn); one preempted now waits for the next pass.
     runnable_.insert(runnable_.end(), preempted_.begin(), preempted_.end());
     preempted_.clear();
-    while (!runnable_.empty() && uv_hrtime() < budget_end) {
+    while ((!runnable_.empty() || !starts_.empty()) && uv_hrtime() < budget_end) {
+        if (runnable_.empty()) {
+            std::function<void()> start = std::move(starts_.front());
+            starts_.pop_front();
+            start();
+            continue;
+        }
         std::uint64_t id = runnable_.front();
         runnable_.pop_front();
         auto it = tasks_.find(id);
@@ -61,7 +72,7 @@ void RunQueue::run_some() {
         Task* task = it->second;
         task->step(std::exchange(task->resume_nargs_, 0));
     }
-    if (runnable_.empty() && preempted_.empty()) idle_.stop();
+    if (runnable_.empty() && preempted_.empty() && starts_.empty()) idle_.stop();
 }
 
 Task::Task(std::shared_ptr<LuaState> state, RunQueue& scheduler, TaskLabel label, Done done)

@@ -55,7 +55,11 @@ class RunQueue {
     RunQueue& operator=(const RunQueue&) = delete;
 
     uv_loop_t* loop() const { return loop_; }
-    std::size_t runnable() const { return runnable_.size() + preempted_.size(); }
+    std::size_t runnable() const { return runnable_.size() + preempted_.size() + starts_.size(); }
+    // Runs `start` at the next pass, in turn with the runnable tasks (a new task's first step): what a
+    // task needs (its ctx, its coroutine) is made only when its turn comes, so that thousands waiting
+    // for their turn hold nothing in the state.
+    void defer(std::function<void()> start);
 
   private:
     friend class Task;
@@ -72,6 +76,7 @@ class RunQueue {
     std::unordered_map<std::uint64_t, Task*> tasks_;
     std::deque<std::uint64_t> runnable_;
     std::deque<std::uint64_t> preempted_; // for the next pass
+    std::deque<std::function<void()>> starts_;
 };
 
 class Task {

@@ -118,6 +118,11 @@ Executor::code_for(const std::shared_ptr<const scripting::WorkflowDef>& def) {
     return registry_.code_for(def);
 }
 
+void Executor::prepare(const std::string& workflow) {
+    if (const registry::WorkflowEntry* entry = registry_.find(workflow); entry && entry->def)
+        (void)code_for(entry->def);
+}
+
 Result<std::string> Executor::submit(const SubmitRequest& r) {
     if (stopping_) return make_error(ErrorCode::unavailable, "luaflowd is shutting down");
     const registry::WorkflowEntry* entry = registry_.find(r.workflow);

@@ -176,6 +176,7 @@ class Executor final : public ExecutionControl, public stdlib::ChildWorkflows {
     void check_shutdown_done();
     std::string new_execution_id();
     std::string scratch_dir(const Execution& e, std::size_t i) const;
+    void prepare(const std::string& workflow) override;
     // The Lua state and functions an execution of `def` runs with; null when it runs no Lua.
     Result<std::shared_ptr<const scripting::WorkflowCode>>
     code_for(const std::shared_ptr<const scripting::WorkflowDef>& def);

@@ -31,7 +31,14 @@ class LuaCall final : public Attempt {
     LuaCall(scripting::RunQueue& scheduler, const AttemptSpec& spec, Mode mode, Finished finished)
         : scheduler_(scheduler), spec_(spec), mode_(mode), finished_(std::move(finished)) {}
 
+    // Its turn on the run queue: the ctx and the coroutine are made then (RunQueue::defer).
     void start() override {
+        scheduler_.defer([this, alive = std::weak_ptr<int>(alive_)] {
+            if (!alive.expired() && !done_) begin();
+        });
+    }
+
+    void begin() {
         const scripting::ActionDef& action = spec_.def->actions[spec_.action];
         scripting::LuaState& state = *spec_.code->lua;
         auto ctx = build_ctx(state);
@@ -57,7 +64,7 @@ class LuaCall final : public Attempt {
             [this](scripting::Task& t, const TaskOutcome& outcome) { on_task_done(t, outcome); });
         const scripting::ActionCode& code = spec_.code->actions[spec_.action];
         const LuaRef& fn = mode_ == Mode::when ? code.when : mode_ == Mode::argv ? code.argv_fn : code.fn;
-        if (auto started = task_->start(fn, ctx_, deadline, true); !started) {
+        if (auto started = task_->start(fn, ctx_, deadline); !started) {
             report(failure(AttemptResult::Kind::resource, started.error().message), false);
         }
     }
@@ -219,6 +226,7 @@ class LuaCall final : public Attempt {
     std::unique_ptr<loop::Timer> timer_;
     std::unique_ptr<scripting::Task> task_;
     bool done_ = false;
+    std::shared_ptr<int> alive_ = std::make_shared<int>(0); // a deferred start finds it gone
 };
 
 } // namespace

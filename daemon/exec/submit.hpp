@@ -41,6 +41,9 @@ class Submitter {
     // At its concurrency limit: a new execution would queue (or be skipped with overlap = "skip").
     virtual bool busy(const std::string& workflow) = 0;
     virtual Counts counts(const std::string& workflow) const = 0;
+    // An execution of the workflow is due soon (a schedule): makes its Lua state now, so that the
+    // evaluation of its file is not paid at the instant it fires. Errors wait for the submit.
+    virtual void prepare(const std::string& workflow) = 0;
 
   protected:
     ~Submitter() = default;

@@ -111,6 +111,9 @@ void Scheduler::requeue(const std::string& id, WorkflowState& w) {
     for (const RuleState& r : w.rules)
         if (r.next && (!w.queued_at || *r.next < *w.queued_at)) w.queued_at = r.next;
     if (w.queued_at) due_.insert({*w.queued_at, id});
+    // Its state is made now, not in the turn it fires (a state unused for a minute is closed).
+    if (w.enabled && w.queued_at && *w.queued_at * 1'000'000'000 - w.armed_ns < kPrepareAheadNs)
+        executor_.prepare(id);
 }
 
 void Scheduler::arm() {

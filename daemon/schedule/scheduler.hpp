@@ -23,6 +23,8 @@ namespace luaflow::schedule {
 // Occurrences more than this far behind the clock when noticed were passed over (the wall clock
 // stepped forward, the machine slept): they follow `catchup` like those missed while the daemon was down.
 inline constexpr UnixSeconds kPassedOver = 60;
+// A workflow due within this long has its Lua state made when its timer is armed (Submitter::prepare).
+inline constexpr std::int64_t kPrepareAheadNs = 30'000'000'000;
 // At most this many catch-up runs per rule and decision; older missed occurrences are dropped.
 inline constexpr std::int64_t kMaxCatchupRuns = 100;
 // Missed occurrences counted one by one up to this many; beyond, the count says "more than".

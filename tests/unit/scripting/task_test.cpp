@@ -240,3 +240,15 @@ TEST_CASE("a queued task runs at the run queue's next pass, and one it starts ru
     CHECK(results == std::vector<double>{2, 2});
     CHECK(f.scheduler->runnable() == 0);
 }
+
+TEST_CASE("deferred starts run at the run queue's next pass, in order") {
+    Fixture f;
+    std::vector<int> ran;
+    for (int i = 0; i < 3; ++i)
+        f.scheduler->defer([&ran, i] { ran.push_back(i); });
+    CHECK(ran.empty());
+    CHECK(f.scheduler->runnable() == 3);
+    uv_run(&f.loop, UV_RUN_NOWAIT);
+    CHECK(ran == std::vector<int>{0, 1, 2});
+    CHECK(f.scheduler->runnable() == 0);
+}
