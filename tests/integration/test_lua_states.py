@@ -3,6 +3,7 @@ execution that runs Lua evaluates its file again into one, which the next execut
 is in use (a file-level local keeps counting); a workflow of plain commands never gets one. A file
 whose top level gives other actions on a second evaluation fails the run with a message naming it,
 and the daemon goes on."""
+import datetime
 import os
 import sys
 import time
@@ -63,6 +64,24 @@ class LuaStatesTest(unittest.TestCase):
             self.assertIn("depend on the time", err)
             r = d.ctl_json("run", "counter", "--wait")
             self.assertEqual(r["status"], "succeeded", r)
+        finally:
+            self.assertEqual(d.stop(), 0)
+
+    def test_a_workflow_due_soon_gets_its_state_before_it_fires(self):
+        # Due in 20 s: its state is made when its timer is armed, not in the turn it fires. Due in an
+        # hour: none yet.
+        soon = (datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(seconds=20)).strftime(
+            "%Y-%m-%dT%H:%M:%S")
+        later = (datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(hours=1)).strftime(
+            "%Y-%m-%dT%H:%M:%S")
+        text = """
+return workflow {{ schedule = {{ rrule = "FREQ=DAILY", tz = "UTC", dtstart = "{at}" }},
+  actions = {{ a = {{ run = function() return true end }} }} }}
+"""
+        d = Daemon({"soon.lua": text.format(at=soon), "later.lua": text.format(at=later)})
+        try:
+            d.start()
+            self.assertEqual(d.call("stats")["lua_states"], 1)
         finally:
             self.assertEqual(d.stop(), 0)
 
