@@ -19,7 +19,8 @@ namespace {
 
 // A client that stops reading while we write gets disconnected past this much queued output.
 constexpr std::size_t kMaxQueuedOutput = 64u << 20;
-// Requests one connection may have sent ahead of their answers.
+// Requests one connection may have sent ahead of their answers: past it, reading from it waits until
+// half of them are answered (back-pressure, as nginx and h2o do for a pipelining client).
 constexpr std::size_t kMaxPendingReplies = 1024;
 
 class Connection;
@@ -69,6 +70,10 @@ class Connection : public std::enable_shared_from_this<Connection> {
 
     void start() {
         handle_->self = shared_from_this();
+        read_start();
+    }
+
+    void read_start() {
         int rc = uv_read_start(
             stream(),
             [](uv_handle_t*, size_t suggested, uv_buf_t* buf) {
@@ -126,9 +131,10 @@ class Connection : public std::enable_shared_from_this<Connection> {
                 write(std::move(line));
                 if (closed()) return;
             }
-            if (!head->done) return;
+            if (!head->done) break;
             replies_.pop_front();
         }
+        if (paused_ && !closed() && replies_.size() <= kMaxPendingReplies / 2) resume();
         close_if_answered();
     }
 
@@ -138,6 +144,10 @@ class Connection : public std::enable_shared_from_this<Connection> {
         buffer_.append(data, n);
         size_t start = 0;
         for (size_t nl; (nl = buffer_.find('\n', start)) != std::string::npos; start = nl + 1) {
+            if (replies_.size() >= kMaxPendingReplies) {
+                pause();
+                break;
+            }
             std::string line = buffer_.substr(start, nl - start);
             dispatch(line);
             if (closed()) return;
@@ -160,6 +170,25 @@ class Connection : public std::enable_shared_from_this<Connection> {
         }
     }
 
+    // Too many answers outstanding (behind a `wait`, or a client that pipelines faster than commits):
+    // no more is read from it until half are answered; what was read stays in the buffer.
+    void pause() {
+        if (paused_) return;
+        paused_ = true;
+        uv_read_stop(stream());
+        if (!told_paused_)
+            log::info("control socket: a client has %zu requests ahead of their answers; reading from it "
+                      "waits until it takes them",
+                      replies_.size());
+        told_paused_ = true;
+    }
+
+    void resume() {
+        paused_ = false;
+        on_data(nullptr, 0); // the lines read before the pause
+        if (!paused_ && !closed() && !discarding_) read_start();
+    }
+
     // After an overlong line: once every answer is written, the write side ends (the client reads EOF).
     void close_if_answered() {
         if (!discarding_ || shut_down_ || closed() || !replies_.empty() || writes_in_flight_ > 0) return;
@@ -173,15 +202,9 @@ class Connection : public std::enable_shared_from_this<Connection> {
 
     void dispatch(const std::string& line) {
         if (line.find_first_not_of(" \t\r") == std::string::npos) return;
-        // Replies wait in order behind one that has not ended (a `wait`, a `logs --follow`): a client that
-        // keeps sending meanwhile and never reads would make them grow without bound.
-        if (replies_.size() >= kMaxPendingReplies) {
-            log::warn(
-                "control socket: a client sent %zu requests ahead of its answers; closing the connection",
-                replies_.size());
-            close();
-            return;
-        }
+        // Replies wait in order behind one that has not ended (a `wait`, a `logs --follow`): on_data stops
+        // reading past kMaxPendingReplies, so a client that keeps sending and never reads cannot make them
+        // grow without bound.
         bool too_deep = json_nesting_exceeds(line, protocol::kMaxJsonDepth);
         json req = too_deep ? json(json::value_t::discarded) : json::parse(line, nullptr, false);
         json id = req.is_object() && req.contains("id") ? req["id"] : json();
@@ -259,8 +282,10 @@ class Connection : public std::enable_shared_from_this<Connection> {
     std::string buffer_;
     std::deque<std::shared_ptr<ConnectionReply>> replies_;
     std::size_t writes_in_flight_ = 0;
-    bool discarding_ = false; // an overlong line came: input is dropped
-    bool shut_down_ = false;  // ...and the answers are all written
+    bool discarding_ = false;  // an overlong line came: input is dropped
+    bool paused_ = false;      // reading waits for answers to be taken (pause())
+    bool told_paused_ = false; // the log said so once for this connection
+    bool shut_down_ = false;   // ...and the answers are all written
 };
 
 std::string dump(const json& value) {

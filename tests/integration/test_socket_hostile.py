@@ -93,30 +93,44 @@ class SocketHostileTest(DaemonTest):
         self.assert_alive()
 
     def test_requests_behind_a_wait_that_are_never_read(self):
+        # Past 1024 answers outstanding the daemon stops reading from the client (back-pressure): its
+        # sends block, the daemon's memory stays bounded, and everyone else is served.
         eid = self.d.ctl_json("run", "slow")["id"]
         s = self.connect()
         s.settimeout(5)
-        closed = False
+        blocked = False
         try:
             s.sendall(json.dumps({"id": 0, "method": "wait", "params": {"execution": eid}}).encode() + b"\n")
-            for _ in range(200):
+            for _ in range(2000):
                 s.sendall(b'{"id":1,"method":"status"}\n' * 100)
         except OSError:
-            closed = True
-        if not closed:
-            # The daemon closes it once too many answers wait behind the `wait`.
-            s.settimeout(10)
-            try:
-                closed = s.recv(1 << 16) == b""
-            except OSError:
-                closed = True
-        s.close()
-        self.assertTrue(closed, "the daemon kept a connection whose answers pile up")
-        wait_for(lambda: "requests ahead of its answers" in self.d.log_text(), timeout=5,
-                 what="the log line about the client")
+            blocked = True
+        self.assertTrue(blocked, "the daemon read 200,000 requests behind a wait")
+        wait_for(lambda: "requests ahead of their answers; reading from it waits" in self.d.log_text(),
+                 timeout=5, what="the log line about the client")
         self.assert_alive()
+        s.close()
         self.d.ctl_json("cancel", eid)
+        self.assert_alive()
 
+    def test_a_pipelining_client_gets_every_answer(self):
+        # 3000 requests behind a wait: the daemon reads 1024, waits, and reads on as the answers go.
+        eid = self.d.ctl_json("run", "slow")["id"]
+        s = self.connect()
+        s.settimeout(30)
+        lines = [json.dumps({"id": 0, "method": "wait", "params": {"execution": eid}})]
+        lines += [json.dumps({"id": i, "method": "status"}) for i in range(1, 3001)]
+        s.sendall(("\n".join(lines) + "\n").encode())
+        self.d.ctl_json("cancel", eid)
+        buf = b""
+        while buf.count(b"\n") < 3001:
+            chunk = s.recv(1 << 16)
+            self.assertTrue(chunk, "the daemon closed the connection")
+            buf += chunk
+        answers = [json.loads(line) for line in buf.splitlines()]
+        self.assertEqual([a["id"] for a in answers], list(range(3001)))
+        self.assertTrue(all("result" in a for a in answers[1:]))
+        s.close()
 
 if __name__ == "__main__":
     unittest.main()
