@@ -178,7 +178,7 @@ Result<std::string> Executor::submit(const SubmitRequest& r) {
     row.trigger = e->trigger;
     row.input = e->input;
     row.shared = e->shared;
-    row.created_at = now_unix_ms();
+    row.created_at = r.triggered_at.value_or(now_unix_ms());
     if (start_now) row.started_at = e->started_at = row.created_at;
     row.scheduled_for = e->scheduled_for;
     row.scheduled_tz = e->scheduled_tz;

@@ -25,6 +25,9 @@ struct SubmitRequest {
     json trigger = {{"type", "manual"}};
     std::optional<UnixMillis> scheduled_for;
     std::optional<std::string> scheduled_tz; // the zone of the rule that fired it
+    // When its trigger fired (default: when submit runs): every run a schedule starts at one instant is
+    // stamped with the same wake-up, not with its place in the line.
+    std::optional<UnixMillis> triggered_at;
     std::optional<std::string> parent;
     bool queue_even_if_skip = false; // catch-up runs queue even with overlap = "skip"
 };

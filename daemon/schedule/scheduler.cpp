@@ -118,12 +118,29 @@ void Scheduler::requeue(const std::string& id, WorkflowState& w) {
 
 void Scheduler::arm() {
     if (stopped_ || due_.empty()) return timer_.disarm();
-    timer_.arm_at(due_.begin()->first * 1'000'000'000);
+    const UnixSeconds at = due_.begin()->first;
+    if (warmed_for_ != at && at * 1'000'000'000 - now_ns() > kWarmAheadNs)
+        timer_.arm_at(at * 1'000'000'000 - kWarmAheadNs);
+    else
+        timer_.arm_at(at * 1'000'000'000);
+}
+
+void Scheduler::warm_up(UnixSeconds at) {
+    warmed_for_ = at;
+    for (auto it = due_.begin(); it != due_.end() && it->first == at; ++it) {
+        executor_.prepare(it->second); // its Lua state, if it was closed since requeue
+        executor_.busy(it->second);
+    }
 }
 
 void Scheduler::on_fire() {
     if (stopped_) return;
-    const UnixSeconds now = static_cast<UnixSeconds>(now_ns() / 1'000'000'000);
+    const std::int64_t woke = now_ns();
+    const UnixSeconds now = static_cast<UnixSeconds>(woke / 1'000'000'000);
+    if (!due_.empty() && due_.begin()->first > now) {
+        warm_up(due_.begin()->first);
+        return arm();
+    }
     // Everything due is taken off the line, and all of it starts before any rule computes its next
     // occurrence: the tenth fire of an instant does not wait for nine recurrence expansions (issue 16).
     // All of it is one loop turn, so one transaction.
@@ -139,7 +156,7 @@ void Scheduler::on_fire() {
         if (at < now - kPassedOver)
             passed_over.push_back(id);
         else
-            fire(workflows_.at(id), at);
+            fire(workflows_.at(id), at, woke);
     }
     for (const auto& [at, id] : due) {
         if (at < now - kPassedOver) continue;
@@ -163,7 +180,7 @@ void Scheduler::on_clock_set() {
     arm();
 }
 
-void Scheduler::fire(WorkflowState& w, UnixSeconds at) {
+void Scheduler::fire(WorkflowState& w, UnixSeconds at, std::int64_t woke_ns) {
     // Every rule due at `at` moves on; the workflow runs once even when two rules name the same instant.
     // The occurrences handled, the execution they start (submit) or the event that says why not are one
     // transaction: a restart neither fires twice nor forgets.
@@ -182,15 +199,15 @@ void Scheduler::fire(WorkflowState& w, UnixSeconds at) {
                  " execution(s) still running (overlap = \"skip\")");
         return;
     }
-    // The start time is taken as the executor takes started_at, before the run is stored. Only an
-    // occurrence armed before its time says how late firing is (the current second at a start or
-    // reload fires at once, up to 1 s after it).
-    const std::int64_t started = now_ns();
-    if (launch(w, at, *first, false) && w.armed_ns < at * 1'000'000'000)
-        lateness_.record(std::max<std::int64_t>(0, started - at * 1'000'000'000));
+    // The run is stamped with the wake-up, as are all fires of this instant (one turn, one commit).
+    // Only an occurrence armed before its time says how late firing is (the current second at a start
+    // or reload fires at once, up to 1 s after it).
+    if (launch(w, at, *first, false, woke_ns) && w.armed_ns < at * 1'000'000'000)
+        lateness_.record(std::max<std::int64_t>(0, woke_ns - at * 1'000'000'000));
 }
 
-bool Scheduler::launch(WorkflowState& w, UnixSeconds at, const RuleState& r, bool catchup) {
+bool Scheduler::launch(WorkflowState& w, UnixSeconds at, const RuleState& r, bool catchup,
+                       std::optional<std::int64_t> woke_ns) {
     // A full disk: nothing is written for the occurrence, and it is said once per workflow per spell.
     bool first_refusal = false;
     if (auto room = db_.admit_new_work(w.def->id, first_refusal); !room) {
@@ -206,6 +223,7 @@ bool Scheduler::launch(WorkflowState& w, UnixSeconds at, const RuleState& r, boo
     req.scheduled_for = at * 1000;
     req.scheduled_tz = r.rule.zone.name();
     req.queue_even_if_skip = catchup; // catchup = "all" asked for every run
+    if (woke_ns) req.triggered_at = *woke_ns / 1'000'000;
     auto id = executor_.submit(req);
     if (!id) {
         log::error("workflow %s: scheduled run for %s not started: %s", w.def->id.c_str(),

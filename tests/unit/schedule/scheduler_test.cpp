@@ -180,3 +180,16 @@ TEST_CASE("an occurrence before an enable was missed, even in the second of the 
     CHECK(store::skipped_count(*rig.db, "wf") == 2);
     CHECK(rig.schedules->next_fire("wf") == kStart + 20);
 }
+
+TEST_CASE("the wake-up before an instant fires nothing; the fire is stamped with the wake-up at it") {
+    Rig rig(kMinutely);
+    rig.at(kStart + 59, kSecond - schedule::kWarmAheadNs); // the early wake-up (kWarmAheadNs before)
+    CHECK(rig.fired().empty());
+    CHECK(rig.schedules->lateness().summary()["count"] == 0);
+    rig.at(kStart + 60, 250'000); // the timer at the instant, woken 0.25 ms late
+    REQUIRE(rig.fired() == std::vector<std::int64_t>{kStart + 60});
+    auto id = store::list_executions(*rig.db, {"wf", std::nullopt, 1})[0]["id"].get<std::string>();
+    // The run's start is the wake-up on the scheduler's clock (here the test's), not when submit ran.
+    CHECK(store::find_execution(*rig.db, id)->started_at == (kStart + 60) * 1000);
+    CHECK(rig.schedules->lateness().summary()["p50_ms"].get<double>() == doctest::Approx(0.25));
+}
