@@ -663,17 +663,21 @@ void Executor::complete(Execution& e, ExecStatus status, std::optional<std::stri
         q.erase(std::remove(q.begin(), q.end(), id), q.end());
     }
     Watchers::Ended watchers = watchers_.take(id);
-    db_.after_commit([this, id, status, parent = e.parent, watchers = std::move(watchers)] {
-        if (parent) on_child_ended(*parent, id, status);
-        if (!watchers.waiters.empty()) {
-            auto row = store::find_execution(db_, id);
-            json report = row ? inspect_document(*row) : json();
+    // The report is read now, inside the transaction that ends the run (it holds the store's locks), and
+    // given after its commit: read after it, each query was a read transaction of its own.
+    json report;
+    if (!watchers.waiters.empty()) {
+        auto row = store::find_execution(db_, id);
+        report = row ? inspect_document(*row) : json();
+    }
+    db_.after_commit(
+        [this, id, status, parent = e.parent, watchers = std::move(watchers), report = std::move(report)] {
+            if (parent) on_child_ended(*parent, id, status);
             for (const auto& w : watchers.waiters)
                 w(report);
-        }
-        for (const auto& end : watchers.log_ends)
-            end();
-    });
+            for (const auto& end : watchers.log_ends)
+                end();
+        });
     executions_.erase(id);
     start_queued(workflow);
     check_shutdown_done();
