@@ -63,6 +63,22 @@ return workflow {{ concurrency = {concurrency}, actions = actions }}
 
 CONFIG = 'shutdown_grace = "1s"\n'
 
+# Asks `status` over the socket argv[1] until its stdin closes, then prints the longest round trip (ms).
+STATUS_ASKER = """
+import os, select, sys, time
+sys.path.insert(0, %r)
+import luaflow_bench as lb
+c = lb.Client(sys.argv[1])
+c.call("status")
+print("asking", flush=True)
+worst = 0.0
+while not select.select([sys.stdin], [], [], 0)[0]:
+    t = time.perf_counter()
+    c.call("status")
+    worst = max(worst, (time.perf_counter() - t) * 1000)
+print(worst)
+""" % os.path.dirname(os.path.abspath(__file__))
+
 
 def pct(xs, p):
     xs = sorted(xs)
@@ -168,10 +184,16 @@ def run_layout(build, layout, n, sleep_s, calls, rtts, queue_limit=0):
         t_seen_done = time.time()
         cpu_wake = d.cpu_s() - cpu_before_wake
         rss_end, hwm_end = d.mem_kib()
-        # One inspect of the finished run: what a user's `luaflowctl inspect` costs at this size.
+        # One inspect of the finished run: what a user's `luaflowctl inspect` costs at this size. Meanwhile
+        # another process asks `status` in a loop (not a thread: this one's JSON decoding holds the GIL):
+        # how long the daemon holds its socket while it answers.
+        asker = subprocess.Popen([sys.executable, "-c", STATUS_ASKER, d.sock], stdin=subprocess.PIPE,
+                                 stdout=subprocess.PIPE, text=True)
+        asker.stdout.readline()  # connected and asking
         t0 = time.perf_counter()
         docs = action_docs(c, ids)
         inspect_s = time.perf_counter() - t0
+        inspect_status_max_ms = float(asker.communicate("")[0].strip() or "nan")
         rss_inspect, hwm_inspect = d.mem_kib()
         acts = [a for doc in docs for a in doc["actions"].values()]
         ok = sum(a["status"] == "succeeded" for a in acts)
@@ -195,6 +217,7 @@ def run_layout(build, layout, n, sleep_s, calls, rtts, queue_limit=0):
             "lua_kib": max(kib) if kib else float("nan"),
             "start_rtts": start_rtts, "wake_rtts": wake_rtts, "cpu_start": cpu_start, "cpu_wake": cpu_wake,
             "inspect_s": inspect_s, "inspect_rss": rss_inspect - rss_end, "inspect_hwm": hwm_inspect,
+            "inspect_status_max_ms": inspect_status_max_ms,
         }
     finally:
         d.stop()
@@ -237,7 +260,8 @@ def report(r, floor):
           f"({r['wake_to_done'] * 1e6 / n:.1f} us per action; the client saw it {r['wake_to_seen'] * 1000:.0f} ms "
           f"after wake_at); daemon CPU {r['cpu_wake'] * 1000:.0f} ms ({r['cpu_wake'] * 1e6 / n:.1f} us per action)")
     print(f"  afterwards, inspect of the finished execution(s): {r['inspect_s'] * 1000:.0f} ms, RSS "
-          f"+{r['inspect_rss'] / 1024:.1f} MiB (HWM {r['inspect_hwm'] / 1024:.1f} MiB)")
+          f"+{r['inspect_rss'] / 1024:.1f} MiB (HWM {r['inspect_hwm'] / 1024:.1f} MiB); status round trips "
+          f"meanwhile, on another connection, at most {r['inspect_status_max_ms']:.1f} ms")
     print(f"  status round trip while they start: max {max(r['start_rtts']):.1f} ms "
           f"({len(r['start_rtts'])} calls); while they wake and finish: max {max(r['wake_rtts']):.1f} ms "
           f"({len(r['wake_rtts'])} calls) (one loop turn each: the daemon does not answer meanwhile)")
@@ -286,7 +310,9 @@ def main():
                          "asleep_in_window": r["asleep_in_window"], "idle_rss_mib": r["idle"]["rss"] / 1024,
                          "peak_rss_mib": r["hwm_end"] / 1024, "ctl_p99_ms": pct(r["asleep"]["ctl"], 0.99),
                          "sock_p99_ms": pct(r["asleep"]["sock"], 0.99),
-                         "ctl_version_p99_ms": pct(floor["version"][0], 0.99), "inspect_ms": r["inspect_s"] * 1000})
+                         "ctl_version_p99_ms": pct(floor["version"][0], 0.99), "inspect_ms": r["inspect_s"] * 1000,
+                         "inspect_rss_mib": r["inspect_rss"] / 1024,
+                         "inspect_status_max_ms": r["inspect_status_max_ms"]})
         if len(results) > 1:
             xs = [r["n"] for r in results]
             print(f"[{layout}] across sizes {xs}:")

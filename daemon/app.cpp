@@ -207,6 +207,7 @@ int run_daemon(const Options& options, std::int64_t started_ns) {
     int exit_code = 0;
     {
         store::Checkpointer checkpointer(&loop, *db, cfg.state + "/luaflow.db");
+        store::Reader reader(&loop, cfg.state + "/luaflow.db");
         store::DiskSpace disk(&loop, *db, cfg.state);
         disk.start();
         Engine engine(&loop, *db, cfg);
@@ -263,7 +264,7 @@ int run_daemon(const Options& options, std::int64_t started_ns) {
             });
         };
 
-        control::Context ctx{&loop, *db, registry, executor, scheduler, started, reload};
+        control::Context ctx{&loop, *db, reader, registry, executor, scheduler, started, reload};
         control::SocketServer server(&loop, control::make_handler(ctx));
         if (auto r = server.listen(cfg.socket.path, cfg.socket.mode, cfg.socket.group); !r) {
             log::error("%s", r.error().message.c_str());

@@ -5,6 +5,7 @@
 #include "daemon/registry/registry.hpp"
 #include "daemon/schedule/scheduler.hpp"
 #include "daemon/store/db.hpp"
+#include "daemon/store/reader.hpp"
 
 #include <functional>
 
@@ -13,6 +14,7 @@ namespace luaflow::control {
 struct Context {
     uv_loop_t* loop;
     store::Db& db;
+    store::Reader& reader; // large reads (inspect), off the loop
     registry::Registry& registry;
     exec::ExecutionControl& executor;
     schedule::Scheduler& scheduler;

@@ -26,6 +26,8 @@ class Reply {
     // Several event lines in one write (a page of a stream).
     virtual void events(const std::vector<json>& values) = 0;
     virtual void result(const json& value) = 0;
+    // A result serialised already, as one JSON value without a newline (one built off the loop).
+    virtual void result_text(std::string json_text) = 0;
     virtual void error(const Error& error) = 0;
     // A result that is a long array, sent in parts as it is produced so that neither side holds all of it:
     // open, add elements (a page at a time), close. The wire shows one ordinary result line.

@@ -668,7 +668,7 @@ void Executor::complete(Execution& e, ExecStatus status, std::optional<std::stri
     json report;
     if (!watchers.waiters.empty()) {
         auto row = store::find_execution(db_, id);
-        report = row ? inspect_document(*row) : json();
+        report = row ? inspect_document(std::move(*row)) : json();
     }
     db_.after_commit(
         [this, id, status, parent = e.parent, watchers = std::move(watchers), report = std::move(report)] {
@@ -792,7 +792,7 @@ Result<void> Executor::when_finished(const std::string& id, std::function<void(c
     }
     auto row = store::find_execution(db_, id);
     if (!row) return make_error(ErrorCode::not_found, "no execution '" + id + "'");
-    json report = inspect_document(*row);
+    json report = inspect_document(std::move(*row));
     db_.after_commit([fn = std::move(fn), report] { fn(report); });
     return {};
 }

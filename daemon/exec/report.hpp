@@ -7,7 +7,7 @@
 
 namespace luaflow::exec {
 
-// The inspect document of an execution as the store holds it.
-nlohmann::json inspect_document(const store::ExecutionRow& row);
+// The inspect document of an execution as the store holds it (the row's values are moved into it).
+nlohmann::json inspect_document(store::ExecutionRow row);
 
 } // namespace luaflow::exec

@@ -58,6 +58,33 @@ Result<std::unique_ptr<Db>> Db::open(const std::string& path) {
     return db;
 }
 
+Result<std::unique_ptr<Db>> Db::open_reader(const std::string& path) {
+    std::unique_ptr<Db> db(new Db());
+    int rc = sqlite3_open_v2(path.c_str(), &db->db_, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX, nullptr);
+    if (rc != SQLITE_OK)
+        return make_error(ErrorCode::unavailable,
+                          "cannot open database " + path +
+                              " to read: " + (db->db_ ? sqlite3_errmsg(db->db_) : sqlite3_errstr(rc)));
+    sqlite3_busy_timeout(db->db_, 2000);
+    // Its page cache lives as long as the connection: 512 KiB, not SQLite's 2 MiB (the kernel's page
+    // cache holds the file anyway).
+    sqlite3_exec(db->db_, "PRAGMA cache_size=-512", nullptr, nullptr, nullptr);
+    return db;
+}
+
+Result<void> Db::begin_read() {
+    // BEGIN alone takes no snapshot; the first read does, and every later read of the transaction
+    // sees the same one.
+    if (int rc = sqlite3_exec(db_, "BEGIN", nullptr, nullptr, nullptr); rc != SQLITE_OK)
+        return make_error(ErrorCode::unavailable,
+                          std::string("cannot read the store: ") + sqlite3_errmsg(db_));
+    return {};
+}
+
+void Db::end_read() {
+    sqlite3_exec(db_, "COMMIT", nullptr, nullptr, nullptr);
+}
+
 int Db::on_commit(void* self) {
     if (static_cast<Db*>(self)->committing_) return 0;
     log::error("illegal commit attempt: a change outside the turn's write transaction (store writes take "

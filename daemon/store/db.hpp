@@ -42,6 +42,12 @@ class Db {
   public:
     // Opens (creating) the database file, sets the pragmas and applies pending migrations.
     static Result<std::unique_ptr<Db>> open(const std::string& path);
+    // A read-only connection to a database open() has set up, for a thread of the pool (store/reader):
+    // it never writes, so it has no write transaction, journal or commit hook.
+    static Result<std::unique_ptr<Db>> open_reader(const std::string& path);
+    // A read transaction on a reader: its reads see one commit, whatever commits meanwhile.
+    Result<void> begin_read();
+    void end_read();
     ~Db();
     Db(const Db&) = delete;
     Db& operator=(const Db&) = delete;

@@ -56,6 +56,7 @@ struct Daemon {
     registry::Registry* registry = nullptr;
     exec::Executor* executor = nullptr;
     std::unique_ptr<schedule::Scheduler> scheduler;
+    std::unique_ptr<store::Reader> reader;
     std::unique_ptr<control::Context> ctx;
     std::unique_ptr<control::SocketServer> server;
     std::string socket_path;
@@ -70,6 +71,7 @@ struct Daemon {
         uv_loop_init(&loop);
         db = std::move(store::Db::open(dir.file("luaflow.db")).value());
         engine = std::make_unique<Engine>(&loop, *db, cfg);
+        reader = std::make_unique<store::Reader>(&loop, dir.file("luaflow.db"));
         registry = &engine->registry;
         executor = &engine->executor;
         for (const auto& e : registry::first_load(*registry, &loop).errors)
@@ -77,7 +79,7 @@ struct Daemon {
         scheduler = std::make_unique<schedule::Scheduler>(&loop, *db, *registry, *executor);
         scheduler->start();
         ctx = std::make_unique<control::Context>(control::Context{
-            &loop, *db, *registry, *executor, *scheduler, uv_hrtime(),
+            &loop, *db, *reader, *registry, *executor, *scheduler, uv_hrtime(),
             [this](registry::Registry::ReloadDone done) { registry->reload(true, std::move(done)); }});
         server = std::make_unique<control::SocketServer>(&loop, control::make_handler(*ctx));
         socket_path = dir.file("luaflowd.sock");

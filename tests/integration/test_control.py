@@ -16,17 +16,20 @@ return workflow { actions = { a = { run = function(ctx) log.info("echo %s", ctx.
 """
 
 
-class ControlTest(DaemonTest):
-    WORKFLOWS = {"echo.lua": ECHO}
+SLOW = "return workflow { actions = { a = { run = function() sleep(30) end } } }"
 
-    def raw(self, payload, read=True):
+
+class ControlTest(DaemonTest):
+    WORKFLOWS = {"echo.lua": ECHO, "slow.lua": SLOW}
+
+    def raw(self, payload, read=True, lines=1):
         s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         s.connect(self.d.socket)
         s.sendall(payload)
         data = b""
         if read:
             s.settimeout(5)
-            while not data.endswith(b"\n"):
+            while not (data.endswith(b"\n") and data.count(b"\n") >= lines):
                 chunk = s.recv(65536)
                 if not chunk:
                     break
@@ -52,7 +55,7 @@ class ControlTest(DaemonTest):
         idle = [socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) for _ in range(20)]
         for c in idle:
             c.connect(self.d.socket)
-        self.assertEqual(self.d.ctl_json("status")["workflows"], 1)
+        self.assertEqual(self.d.ctl_json("status")["workflows"], 2)
         for c in idle:
             c.close()
 
@@ -69,6 +72,20 @@ class ControlTest(DaemonTest):
         s.close()
         ids = [json.loads(l)["id"] for l in data.splitlines()]
         self.assertEqual(ids, list(range(50)))
+
+    def test_an_inspect_behind_a_cancel_on_one_connection_shows_the_cancel(self):
+        # inspect is read off the loop, from the store as committed: after the commit of the turn that
+        # read it, so what the request before it changed is there.
+        eid = self.d.ctl_json("run", "slow")["id"]
+        wait_for(lambda: self.d.ctl_json("inspect", eid)["actions"]["a"]["status"] == "running",
+                 what="the action to run")
+        data = self.raw((json.dumps({"id": 1, "method": "cancel", "params": {"execution": eid}}) + "\n" +
+                         json.dumps({"id": 2, "method": "inspect", "params": {"execution": eid}}) + "\n"
+                         ).encode(), lines=2)
+        cancel, inspect = [json.loads(line) for line in data.splitlines()]
+        self.assertEqual(cancel["result"]["status"], "cancelled", cancel)
+        self.assertEqual(inspect["result"]["status"], "cancelled", inspect)
+        self.assertEqual(inspect["result"]["actions"]["a"]["status"], "cancelled", inspect)
 
     def test_exit_codes(self):
         self.assertEqual(self.d.ctl("frobnicate")[0], 2)
@@ -100,7 +117,7 @@ class ControlTest(DaemonTest):
         self.assertEqual(self.d.ctl_json("executions", "--workflow", "echo", "--status", "failed"), [])
         # A workflow whose file is gone still lists the executions the store holds.
         os.remove(os.path.join(self.d.workflows, "echo.lua"))
-        wait_for(lambda: self.d.ctl_json("status")["workflows"] == 0, what="echo to be unloaded")
+        wait_for(lambda: self.d.ctl_json("status")["workflows"] == 1, what="echo to be unloaded")
         self.assertEqual([e["id"] for e in self.d.ctl_json("executions", "--workflow", "echo")], [eid])
 
     def test_issue_13_test_takes_input_as_run_does(self):
