@@ -4,7 +4,10 @@
   python3 bench/engine_bench.py --build build [-n 20000] [--json]
 
 1. Throughput: executions/s of a 3-action Lua workflow submitted over the socket and run to completion
-   (median of 3 runs), next to the raw SQLite commit rate and the commits one execution costs.
+   (median of 3 runs), next to its limit: the same rows written through the daemon's own store functions
+   and schema with as many executions per commit as the daemon made under load, and nothing else
+   (BUILD/bench/raw_store_rows). The raw SQLite commit rate is printed too: it was the limit while an
+   execution cost several commits; under load the daemon commits once per loop turn, for many.
    The same one at a time: `run` with `wait` on one connection, each answered (the report) before
    the next is sent: executions/s and the round trip's p50/p99, next to a bare `status` round trip.
 2. Idle resident memory with 100 and 1000 workflows loaded.
@@ -120,17 +123,25 @@ def main():
     ap.add_argument("-n", type=int, default=20000)
     args = ap.parse_args()
     lb.require(args.build, os.path.join("bench", "raw_sqlite_commit"))
+    lb.require(args.build, os.path.join("bench", "raw_store_rows"))
     tmp = tempfile.mkdtemp()
     raw = float(subprocess.check_output([os.path.join(args.build, "bench", "raw_sqlite_commit"), tmp, "20000"]))
     shutil.rmtree(tmp)
     rate, alone, loaded = throughput(args.build, args.n)
-    bar = 0.3 * raw / alone
+    per_commit = max(1, round(1 / loaded)) if loaded > 0 else 1
+    tmp = tempfile.mkdtemp()
+    store_rate = float(subprocess.check_output([os.path.join(args.build, "bench", "raw_store_rows"), tmp,
+                                                str(args.n), str(per_commit)]))
+    shutil.rmtree(tmp)
     print(f"raw SQLite commits/s (WAL, synchronous=NORMAL, 1 row each): {raw:,.0f}")
     print(f"commits per execution: {alone} when alone, {loaded:.3f} under load (one commit per loop turn)")
+    print(f"the store's rows of one execution alone, {per_commit} executions per commit (raw_store_rows): "
+          f"{store_rate:,.0f} executions/s")
     print(f"3-action Lua workflow over the socket: {rate:,.0f} executions/s (median of 3 x {args.n})")
-    print(f"  goal >= 3000/s and >= 30% of raw/commits-per-execution = {bar:,.0f}/s: ratio {rate / (raw / alone):.0%}")
+    print(f"  goal >= 3000/s and >= 30% of the store's rows alone = {0.3 * store_rate:,.0f}/s: "
+          f"ratio {rate / store_rate:.0%}")
     figures = {"raw_commits_per_s": raw, "commits_alone": alone, "commits_loaded": loaded, "n": args.n,
-               "executions_per_s": rate, "limit_executions_per_s": raw / alone}
+               "executions_per_s": rate, "limit_executions_per_s": store_rate, "store_per_commit": per_commit}
     seq_rate, seq_p50, seq_p99, bare_p50 = one_at_a_time(args.build, max(1000, args.n // 5))
     print(f"the same one at a time (run with wait, one connection): {seq_rate:,.0f} executions/s, "
           f"round trip p50 {seq_p50:.3f} ms, p99 {seq_p99:.3f} ms (bare status round trip p50 {bare_p50:.3f} ms; "
