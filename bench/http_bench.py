@@ -8,6 +8,8 @@ limit measured in the same run.
 1. nginx on 127.0.0.1 (a free port) serves one small static file with keep-alive; its config, pid,
    logs and temp paths live in a temp dir (nginx -p DIR -c DIR/nginx.conf -g 'daemon off;').
 2. wrk -t THREADS -c ACTIONS -d SECONDS against it: the requests/s the machine can do (the limit).
+   And BUILD/bench/raw_curl_multi: ACTIONS keep-alive transfers looping on one libcurl multi handle on
+   one thread, nothing else: what libcurl itself gives, which http.get cannot pass (it is libcurl).
 3. luaflowd in a temp dir runs one execution of a workflow with ACTIONS independent Lua actions; each
    loops `http.get` on the same URL for SECONDS and returns how many 200s it got. Requests/s is their
    sum over the actions' span (first started_at to last finished_at, from the run's report).
@@ -163,13 +165,14 @@ def main():
     ap.add_argument("--file-size", type=int, default=128)
     ap.add_argument("--rounds", type=int, default=3)
     args = ap.parse_args()
-    lb.require(args.build)
+    lb.require(args.build, os.path.join("bench", "raw_curl_multi"))
     root = tempfile.mkdtemp(prefix="luaflow-http-bench-nginx-")
     port = free_port()
     nginx = start_nginx(root, port, args.workers, args.file_size)
     url = f"http://127.0.0.1:{port}/hello.txt"
     daemon = Luaflowd(args.build, args.actions)
-    ratios, wrk_rates, rates = [], [], []
+    ratios, wrk_rates, rates, curl_rates = [], [], [], []
+    raw_curl = os.path.join(args.build, "bench", "raw_curl_multi")
     try:
         daemon.start()
         print(f"nginx: 1 static file of {args.file_size} B, {args.workers} worker(s), keep-alive; "
@@ -178,6 +181,9 @@ def main():
             n0 = nginx_cpu(nginx.pid)
             wrk_rate, wrk_errors, wrk_cpu = run_wrk(url, args.threads, args.actions, args.seconds)
             n1 = nginx_cpu(nginx.pid)
+            curl_rate, curl_cpu = (float(x) for x in subprocess.check_output(
+                [raw_curl, url, str(args.actions), str(args.seconds)], text=True).split())
+            curl_rates.append(curl_rate)
             rate, ok, other, span, cpu = daemon.run(url, args.seconds)
             n2 = nginx_cpu(nginx.pid)
             ratios.append(rate / wrk_rate)
@@ -185,6 +191,8 @@ def main():
             rates.append(rate)
             print(f"round {i + 1}: wrk -t{args.threads} -c{args.actions} -d{args.seconds}s {wrk_rate:,.0f} requests/s "
                   f"(wrk CPU {wrk_cpu * 1e6:.1f} us/request; nginx CPU {n1 - n0:.2f} s){' ' + wrk_errors if wrk_errors else ''}")
+            print(f"         bare libcurl, {args.actions} transfers on one multi handle: {curl_rate:,.0f} requests/s "
+                  f"({curl_cpu:.1f} us CPU/request); {curl_rate / wrk_rate:.0%} of wrk")
             print(f"         luaflowd, {args.actions} Lua actions looping http.get: {rate:,.0f} requests/s "
                   f"({ok:,} x 200, {other} other, over {span:.2f} s; luaflowd CPU {cpu:.2f} s = "
                   f"{cpu / max(ok, 1) * 1e6:.1f} us/request; nginx CPU {n2 - n1:.2f} s); ratio {rate / wrk_rate:.0%}")
@@ -195,8 +203,12 @@ def main():
         shutil.rmtree(root, ignore_errors=True)
     ratio = statistics.median(ratios)
     print(f"  goal >= 50% of wrk: median ratio {ratio:.0%} {'PASS' if ratio >= 0.5 else 'MISS'}")
+    curl_ratio = statistics.median(r / c for r, c in zip(rates, curl_rates))
+    print(f"  of bare libcurl: median ratio {curl_ratio:.0%}; bare libcurl is "
+          f"{statistics.median(c / w for c, w in zip(curl_rates, wrk_rates)):.0%} of wrk")
     lb.emit_json(args, "http", {"ratio": ratio, "requests_per_s": statistics.median(rates),
-                                "wrk_requests_per_s": statistics.median(wrk_rates), "rounds": args.rounds})
+                                "wrk_requests_per_s": statistics.median(wrk_rates), "rounds": args.rounds,
+                                "curl_requests_per_s": statistics.median(curl_rates), "curl_ratio": curl_ratio})
 
 
 if __name__ == "__main__":
