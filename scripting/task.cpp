@@ -100,7 +100,7 @@ void Task::release_coroutine() {
         collect_garbage(*state_);
 }
 
-Result<void> Task::start(const LuaRef& fn, const LuaRef& arg, std::uint64_t deadline_ns, bool queued) {
+Result<void> Task::start(const LuaRef& fn, const LuaRef& arg, std::uint64_t deadline_ns) {
     deadline_ns_ = deadline_ns;
     auto created = protected_call(state_->L(), [&](lua_State* L) {
         lua_State* co = lua_newthread(L);
@@ -111,13 +111,7 @@ Result<void> Task::start(const LuaRef& fn, const LuaRef& arg, std::uint64_t dead
         co_ = co;
     });
     if (!created) return created;
-    // The function is below its argument: resume with one argument.
-    if (queued) {
-        resume_nargs_ = 1;
-        scheduler_.make_runnable(id_);
-    } else {
-        step(1);
-    }
+    step(1); // the function is below its argument: resume with one argument
     return {};
 }
 

@@ -90,12 +90,11 @@ class Task {
     Task(const Task&) = delete;
     Task& operator=(const Task&) = delete;
 
-    // Runs fn(arg) until its first wait, slice end or return: now, or with `queued` on the run queue's
-    // next pass (within its per-turn budget, so that thousands started together do not hold the loop).
-    // `deadline_ns` (uv_hrtime, 0 = none) stops code that loops without waiting; a timer of the caller
-    // handles a deadline met while waiting. Fails (without calling done) only when the coroutine cannot
-    // be created (memory).
-    Result<void> start(const LuaRef& fn, const LuaRef& arg, std::uint64_t deadline_ns, bool queued = false);
+    // Runs fn(arg) now, until its first wait, slice end or return (a caller that starts thousands
+    // together spreads them over turns with RunQueue::defer). `deadline_ns` (uv_hrtime, 0 = none) stops code
+    // that loops without waiting; a timer of the caller handles a deadline met while waiting. Fails (without
+    // calling done) only when the coroutine cannot be created (memory).
+    Result<void> start(const LuaRef& fn, const LuaRef& arg, std::uint64_t deadline_ns);
 
     // The task whose coroutine is L and is running now; nullptr outside an action coroutine.
     static Task* current(lua_State* L);

@@ -218,23 +218,29 @@ TEST_CASE("a wait's result that does not fit in a full state ends the task with 
     }
 }
 
-TEST_CASE("a queued task runs at the run queue's next pass, and one it starts runs in the same pass") {
+TEST_CASE("a deferred start runs at the run queue's next pass, and one it defers runs in the same pass") {
     Fixture f;
     LuaRef fn = f.compile("local x = ... return x + 1");
     lua_pushnumber(f.state->L(), 1);
     LuaRef arg = LuaRef::pop(f.state->L());
     std::vector<double> results;
-    std::unique_ptr<Task> second;
-    Task first(f.state, *f.scheduler, {}, [&](Task& task, const TaskOutcome&) {
-        results.push_back(lua_tonumber(task.results_thread(), 1));
-        // Its dependent, as the executor starts it when an action ends at once.
-        second = std::make_unique<Task>(f.state, *f.scheduler, TaskLabel{}, [&](Task& t, const TaskOutcome&) {
-            results.push_back(lua_tonumber(t.results_thread(), 1));
-        });
-        REQUIRE(second->start(fn, arg, 0, true));
+    std::unique_ptr<Task> first, second;
+    f.scheduler->defer([&] {
+        first =
+            std::make_unique<Task>(f.state, *f.scheduler, TaskLabel{}, [&](Task& task, const TaskOutcome&) {
+                results.push_back(lua_tonumber(task.results_thread(), 1));
+                // Its dependent, as the executor starts it when an action ends at once.
+                f.scheduler->defer([&] {
+                    second = std::make_unique<Task>(
+                        f.state, *f.scheduler, TaskLabel{}, [&](Task& t, const TaskOutcome&) {
+                            results.push_back(lua_tonumber(t.results_thread(), 1));
+                        });
+                    REQUIRE(second->start(fn, arg, 0));
+                });
+            });
+        REQUIRE(first->start(fn, arg, 0));
     });
-    REQUIRE(first.start(fn, arg, 0, true));
-    CHECK(results.empty()); // queued: nothing ran yet
+    CHECK(results.empty()); // deferred: nothing ran yet
     CHECK(f.scheduler->runnable() == 1);
     uv_run(&f.loop, UV_RUN_NOWAIT); // one loop turn: one pass of the run queue
     CHECK(results == std::vector<double>{2, 2});
