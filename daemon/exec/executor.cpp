@@ -469,8 +469,11 @@ void Executor::launch_attempt(Execution& e, std::size_t i) {
     a.status = ActionStatus::running;
     ++a.attempts;
     a.child_calls = 0;
-    store::start_attempt(db_.write(), e.id, def.name, a.attempts, now_unix_ms(), lua ? "" : def.host,
-                         lua ? json() : allocation_json(a.allocation));
+    if (lua)
+        defer_start_write(e, i, now_unix_ms());
+    else
+        store::start_attempt(db_.write(), e.id, def.name, a.attempts, now_unix_ms(), def.host,
+                             allocation_json(a.allocation));
     std::string id = e.id;
     int attempt_no = a.attempts;
     auto begin = [this, id, i, attempt_no] {
@@ -509,6 +512,27 @@ void Executor::launch_attempt(Execution& e, std::size_t i) {
         begin();
     else
         db_.after_commit(std::move(begin));
+}
+
+void Executor::defer_start_write(Execution& e, std::size_t i, UnixMillis at) {
+    e.actions[i].start_unwritten = at;
+    if (unwritten_starts_.empty()) db_.before_commit([this] { write_unwritten_starts(); });
+    unwritten_starts_.emplace_back(e.id, i);
+    db_.write(); // the transaction the start belongs to is open: the commit that runs the hook comes
+}
+
+void Executor::write_start(Execution& e, std::size_t i) {
+    ActionState& a = e.actions[i];
+    if (!a.start_unwritten) return;
+    store::start_attempt(db_.write(), e.id, e.def->actions[i].name, a.attempts, *a.start_unwritten, "");
+    a.start_unwritten.reset();
+}
+
+void Executor::write_unwritten_starts() {
+    std::vector<std::pair<std::string, std::size_t>> starts;
+    starts.swap(unwritten_starts_);
+    for (const auto& [id, i] : starts)
+        if (Execution* e = find(id)) write_start(*e, i);
 }
 
 void Executor::on_attempt_done(const std::string& id, std::size_t i, int attempt_no, AttemptResult r) {
@@ -555,6 +579,7 @@ void Executor::settle_attempt(Execution& ex, std::size_t i, AttemptResult r) {
                   what.c_str(), format_duration(delay).c_str());
         a.status = ActionStatus::pending;
         a.next_attempt_at = at;
+        write_start(*e, i); // the attempt counts, and shows when it started
         store::schedule_retry(db_.write(), e->id, def.name, at, secrets_.redact(r.error), a.node);
         arm_retry(*e, i, at);
         return;
@@ -610,6 +635,10 @@ void Executor::finish_action(Execution& e, std::size_t i, ActionStatus status, c
     row.exit_code = r.exit_code;
     row.finished_at = now_unix_ms();
     row.node = a.node;
+    if (a.start_unwritten) {
+        row.start = store::ActionResult::Start{a.attempts, *a.start_unwritten};
+        a.start_unwritten.reset();
+    }
     store::finish_action(db_.write(), e.id, e.def->actions[i].name, row);
 }
 

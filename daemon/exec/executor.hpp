@@ -88,6 +88,9 @@ class Executor final : public ExecutionControl, public stdlib::ChildWorkflows {
         int attempt_base = 0;
         json node = json::object();
         std::unique_ptr<Attempt> attempt; // the running attempt or `when` check
+        // A Lua attempt's start not written yet: with its end when that comes before the commit (one
+        // statement instead of two), else just before the commit (write_unwritten_starts).
+        std::optional<UnixMillis> start_unwritten;
         bool checking_when = false;
         std::unique_ptr<loop::Timer> retry_timer;
         std::optional<UnixMillis> next_attempt_at;
@@ -151,6 +154,10 @@ class Executor final : public ExecutionControl, public stdlib::ChildWorkflows {
     void advance_after_commit(const Execution& e);
     void begin_action(Execution& e, std::size_t i);
     void launch_attempt(Execution& e, std::size_t i);
+    // The start of a Lua attempt, kept for the end's statement; written before the commit if needed.
+    void defer_start_write(Execution& e, std::size_t i, UnixMillis at);
+    void write_start(Execution& e, std::size_t i);
+    void write_unwritten_starts();
     AttemptSpec attempt_spec(const Execution& e, std::size_t i) const;
     void on_when_checked(const std::string& id, std::size_t i, std::optional<bool> run_it,
                          AttemptResult failure);
@@ -197,6 +204,7 @@ class Executor final : public ExecutionControl, public stdlib::ChildWorkflows {
     ProcessRunner process_runner_;
     Queues queues_;
     bool wake_scheduled_ = false;
+    std::vector<std::pair<std::string, std::size_t>> unwritten_starts_; // (execution, action)
     std::string state_dir_;
 
     std::unordered_map<std::string, std::unique_ptr<Execution>> executions_; // queued and running

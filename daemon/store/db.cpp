@@ -283,6 +283,12 @@ void Db::begin_again() {
 bool Db::flush() {
     if (commit_blocked_ || held_) return false;
     if (in_write_) {
+        while (!before_commit_.empty()) { // one may queue another
+            std::vector<std::function<void()>> fns;
+            fns.swap(before_commit_);
+            for (auto& fn : fns)
+                fn();
+        }
         if (!commit()) return false;
     }
     // Every callback waiting for this commit runs now. What they write goes into the next transaction,

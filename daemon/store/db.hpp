@@ -61,6 +61,9 @@ class Db {
     bool in_write() const { return in_write_; }
     // Runs fn once the current changes are committed (at once when nothing is pending).
     void after_commit(std::function<void()> fn);
+    // Runs fn in the open transaction just before it is committed (writes that a later change of the
+    // same turn may make unneeded). Needs a write transaction open.
+    void before_commit(std::function<void()> fn) { before_commit_.push_back(std::move(fn)); }
     // Commits the open transaction and runs the after-commit callbacks; callbacks that write open a new
     // transaction, committed by the next flush. Returns true when more work is pending.
     bool flush();
@@ -121,6 +124,7 @@ class Db {
     sqlite3* db_ = nullptr;
     std::unordered_map<const char*, std::unique_ptr<Stmt>> stmts_;
     std::vector<std::function<void()>> after_commit_;
+    std::vector<std::function<void()>> before_commit_;
     std::function<void()> on_pending_;
     std::source_location began_at_;
     WriteTx tx_{*this};

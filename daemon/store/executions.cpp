@@ -188,9 +188,16 @@ void finish_action(WriteTx& tx, const std::string& execution, const std::string&
         "UPDATE actions SET status = :status, output = :output, error = :error, event = :event, "
         "exit_code = :exit_code, finished_at = :at, node = COALESCE(:node, node), next_attempt_at = NULL, "
         "waiting = NULL WHERE execution_id = :execution AND name = :action";
+    // The same with what start_attempt writes for a Lua attempt (no host, no allocation).
+    static constexpr const char* kSqlWithStart =
+        "UPDATE actions SET status = :status, output = :output, error = :error, event = :event, "
+        "exit_code = :exit_code, finished_at = :at, node = COALESCE(:node, node), next_attempt_at = NULL, "
+        "waiting = NULL, attempts = :attempts, started_at = :started_at, host = NULL, allocation = NULL "
+        "WHERE execution_id = :execution AND name = :action";
     Db& db = tx.db();
-    Stmt::Use q(db.stmt(kSql));
+    Stmt::Use q(db.stmt(r.start ? kSqlWithStart : kSql));
     q.bind(":execution", execution).bind(":action", action).bind(":status", to_string(r.status));
+    if (r.start) q.bind(":attempts", r.start->attempts).bind(":started_at", r.start->at);
     if (r.output)
         q.bind(":output", r.output->dump());
     else

@@ -94,6 +94,13 @@ struct ActionResult {
     std::optional<int> exit_code;
     UnixMillis finished_at = 0;
     std::optional<json> node; // unchanged when absent
+    // The attempt's start when it was not written yet (a Lua attempt that ends in the transaction that
+    // started it): attempts and started_at are written with the end, in one statement.
+    struct Start {
+        int attempts = 0;
+        UnixMillis at = 0;
+    };
+    std::optional<Start> start;
 };
 
 std::int64_t max_execution_seq(Db& db);

@@ -143,3 +143,38 @@ TEST_CASE("no Lua reference outlives the engine") {
     }
     CHECK(scripting::LuaRef::live_count() == before);
 }
+
+TEST_CASE("a Lua action that ends in the turn it started writes its start with its end; one that waits "
+          "has its start committed") {
+    TestEngine e(TestEngine::Files{{"quick.lua", R"(
+return workflow { actions = { a = { run = function() return 1 end } } })"},
+                                   {"waits.lua", R"(
+return workflow { actions = { a = { run = function() sleep(0.2) return 2 end } } })"}});
+    // quick: the execution and its action inserted, the action ended (its start in the same statement),
+    // the execution ended: 4 row changes, not 5.
+    const int before = sqlite3_total_changes(e.db->handle());
+    json report = e.run("quick");
+    CHECK(report["status"] == "succeeded");
+    CHECK(sqlite3_total_changes(e.db->handle()) - before == 4);
+    CHECK(report["actions"]["a"]["attempts"] == 1);
+    CHECK(report["actions"]["a"]["started_at"].is_string());
+
+    exec::SubmitRequest req;
+    req.workflow = "waits";
+    auto id = e.executor->submit(req);
+    REQUIRE(id);
+    uv_run(&e.loop, UV_RUN_NOWAIT); // the action starts and sleeps; the turn commits
+    e.db->flush();
+    auto row = store::find_execution(*e.db, *id);
+    REQUIRE(row);
+    REQUIRE(row->actions.size() == 1);
+    CHECK(row->actions[0].status == ActionStatus::running);
+    CHECK(row->actions[0].attempts == 1);
+    CHECK(row->actions[0].started_at.has_value());
+    json done;
+    REQUIRE(e.executor->when_finished(*id, [&](const json& r) { done = r; }));
+    while (done.is_null())
+        uv_run(&e.loop, UV_RUN_ONCE);
+    CHECK(done["actions"]["a"]["output"] == 2);
+    CHECK(done["actions"]["a"]["attempts"] == 1);
+}
