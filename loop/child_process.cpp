@@ -433,21 +433,15 @@ class ChildProcess::Core : public std::enable_shared_from_this<Core> {
     void end_marked() {
         auto marker = options_.env.find(options_.marker);
         if (marker == options_.env.end()) return;
-        auto found = std::make_shared<std::vector<MarkedProcess>>();
         std::weak_ptr<Core> weak = weak_from_this();
-        auto queued = run_in_pool(
-            loop_,
-            [found, name = marker->first, value = marker->second] {
-                *found = find_marked_processes(name);
-                std::erase_if(*found, [&](const MarkedProcess& p) { return p.value != value; });
-            },
-            [found, weak, loop = loop_, kill_after = options_.kill_after_ms] {
+        find_marked_processes_async(
+            loop_, marker->first, marker->second,
+            [weak, loop = loop_, kill_after = options_.kill_after_ms](std::vector<MarkedProcess> found) {
                 // Ended even when the child's state is gone: they are its processes all the same.
-                end_processes(loop, std::move(*found), kill_after, nullptr, [weak] {
+                end_processes(loop, std::move(found), kill_after, nullptr, [weak] {
                     if (auto core = weak.lock()) core->marked_gone();
                 });
             });
-        if (!queued) marked_gone();
     }
 
     // What still holds the pipes carries no marker (its environment was replaced): a moment to finish

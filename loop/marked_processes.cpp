@@ -1,12 +1,19 @@
 #include "loop/marked_processes.hpp"
 
+#include "loop/thread_pool.hpp"
+
+#include <atomic>
 #include <cerrno>
 #include <csignal>
 #include <cstdlib>
 #include <dirent.h>
 #include <fcntl.h>
+#include <map>
+#include <memory>
+#include <mutex>
 #include <string_view>
 #include <sys/stat.h>
+#include <tuple>
 #include <unistd.h>
 
 namespace luaflow::loop {
@@ -135,6 +142,72 @@ std::vector<MarkedProcess> find_marked_processes(const std::string& name,
     }
     ::closedir(dir);
     return found;
+}
+
+namespace {
+
+// The calls of find_marked_processes_async for one (loop, name, proc): those a running read serves, and
+// those waiting for the next.
+struct MarkedReads {
+    struct Call {
+        std::string value;
+        std::function<void(std::vector<MarkedProcess>)> done;
+    };
+    bool reading = false;
+    std::vector<Call> waiting;
+};
+using ReadsKey = std::tuple<uv_loop_t*, std::string, std::string>;
+// Only the loop threads touch it (each its own loop's entries); an entry goes once nothing waits.
+std::map<ReadsKey, std::shared_ptr<MarkedReads>> g_reads;
+std::mutex g_reads_mutex;
+std::atomic<std::uint64_t> g_read_count{0};
+
+void start_read(const ReadsKey& key, const std::shared_ptr<MarkedReads>& reads) {
+    auto calls = std::make_shared<std::vector<MarkedReads::Call>>();
+    calls->swap(reads->waiting);
+    reads->reading = true;
+    auto found = std::make_shared<std::vector<MarkedProcess>>();
+    auto finish = [key, reads, calls, found] {
+        for (auto& call : *calls) {
+            std::vector<MarkedProcess> mine;
+            for (const MarkedProcess& p : *found)
+                if (p.value == call.value) mine.push_back(p);
+            call.done(std::move(mine));
+        }
+        reads->reading = false;
+        if (!reads->waiting.empty()) return start_read(key, reads);
+        std::lock_guard lock(g_reads_mutex);
+        g_reads.erase(key);
+    };
+    auto queued = run_in_pool(
+        std::get<0>(key),
+        [name = std::get<1>(key), proc = std::get<2>(key), found] {
+            ++g_read_count;
+            *found = find_marked_processes(name, {}, proc);
+        },
+        finish);
+    if (!queued) finish();
+}
+
+} // namespace
+
+void find_marked_processes_async(uv_loop_t* loop, const std::string& name, const std::string& value,
+                                 std::function<void(std::vector<MarkedProcess>)> done,
+                                 const std::string& proc) {
+    ReadsKey key{loop, name, proc};
+    std::shared_ptr<MarkedReads> reads;
+    {
+        std::lock_guard lock(g_reads_mutex);
+        auto& slot = g_reads[key];
+        if (!slot) slot = std::make_shared<MarkedReads>();
+        reads = slot;
+    }
+    reads->waiting.push_back({value, std::move(done)});
+    if (!reads->reading) start_read(key, reads);
+}
+
+std::uint64_t marked_process_reads() {
+    return g_read_count;
 }
 
 void end_processes(uv_loop_t* loop, std::vector<MarkedProcess> processes, std::uint64_t kill_after_ms,

@@ -28,6 +28,17 @@ std::vector<MarkedProcess> find_marked_processes(const std::string& name,
                                                  const std::vector<std::string>& among = {},
                                                  const std::string& proc = "/proc");
 
+// The same off the loop: the live processes whose `name` is `value`, given to `done` on the loop. The
+// calls made while a read of /proc runs share the next one, which starts after they were made (so a
+// process forked just before a call is seen): a burst of N jobs ending costs two reads, not N (each
+// read opens the environment of every process of this user). When the pool refuses the work, `done`
+// gets nothing.
+void find_marked_processes_async(uv_loop_t* loop, const std::string& name, const std::string& value,
+                                 std::function<void(std::vector<MarkedProcess>)> done,
+                                 const std::string& proc = "/proc");
+// Reads of /proc find_marked_processes_async has made in this process (for tests).
+std::uint64_t marked_process_reads();
+
 // SIGTERM to each one's process group (unless it is ours) and to itself; SIGKILL to those still there
 // `kill_after_ms` later, after calling `on_kill` with each; `done` once all are gone (a zombie counts as
 // gone). Runs on `loop` without blocking it, and owns itself until then.
