@@ -127,10 +127,8 @@ void Scheduler::arm() {
 
 void Scheduler::warm_up(UnixSeconds at) {
     warmed_for_ = at;
-    for (auto it = due_.begin(); it != due_.end() && it->first == at; ++it) {
+    for (auto it = due_.begin(); it != due_.end() && it->first == at; ++it)
         executor_.prepare(it->second); // its Lua state, if it was closed since requeue
-        executor_.busy(it->second);
-    }
 }
 
 void Scheduler::on_fire() {
