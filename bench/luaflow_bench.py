@@ -45,13 +45,24 @@ class Client:
         self.s.sendall(json.dumps({"id": self.next_id, "method": method, "params": params or {}}).encode() + b"\n")
 
     def recv(self):
-        while b"\n" not in self.buf:
-            chunk = self.s.recv(1 << 20)
-            if not chunk:
-                raise RuntimeError("daemon closed the socket")
-            self.buf += chunk
-        line, self.buf = self.buf.split(b"\n", 1)
-        return json.loads(line)
+        return json.loads(self.recv_line())
+
+    def recv_line(self):
+        """The next answer line, undecoded (also kept as last_line)."""
+        # Chunks are joined once and only each new one is searched: a megabytes-long answer (an inspect
+        # of 10 000 actions) would otherwise cost the client time quadratic in its length.
+        if b"\n" not in self.buf:
+            chunks = [self.buf]
+            while True:
+                chunk = self.s.recv(1 << 20)
+                if not chunk:
+                    raise RuntimeError("daemon closed the socket")
+                chunks.append(chunk)
+                if b"\n" in chunk:
+                    break
+            self.buf = b"".join(chunks)
+        self.last_line, self.buf = self.buf.split(b"\n", 1)
+        return self.last_line
 
     def call(self, method, params=None):
         self.send(method, params)
@@ -89,6 +100,13 @@ class Client:
 
     def close(self):
         self.s.close()
+
+
+def result_of(answer):
+    """An answer's result; raises on an error answer."""
+    if "error" in answer:
+        raise RuntimeError(answer["error"])
+    return answer["result"]
 
 
 def proc_status(pid, *keys):

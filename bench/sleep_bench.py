@@ -33,6 +33,7 @@ For each layout and size, on one daemon in a temp dir (luaflowd -c CONFIG -w WOR
 The slope per sleeping action is (RSS asleep - RSS idle) / N; with --sizes it is also fitted across
 sizes. Prints PASS/MISS against the goals; always exits 0 (benchmarks measure, they do not assert).
 """
+import json
 import os
 import statistics
 import subprocess
@@ -119,6 +120,21 @@ def action_docs(c, ids):
     return [c.call("inspect", {"execution": i}) for i in ids]
 
 
+def timed_docs(c, ids):
+    """The inspect documents, the seconds until the last answer's last byte came, and the seconds this
+    process then took to decode them (Python's JSON, part of the figure but not of the daemon's work)."""
+    lines = []
+    t0 = time.perf_counter()
+    for i in ids:
+        c.send("inspect", {"execution": i})
+        c.recv_line()
+        lines.append(c.last_line)
+    received = time.perf_counter() - t0
+    t1 = time.perf_counter()
+    docs = [lb.result_of(json.loads(line)) for line in lines]
+    return docs, received, time.perf_counter() - t1
+
+
 def settle(d, until, quiet=0.3, c=None, rtts=None):
     """Waits until the daemon has used at most 5% of a CPU over the last `quiet` s (its clock ticks are
     10 ms), or until `until`. With a client, asks `status` every 10 ms meanwhile and appends the round
@@ -184,17 +200,18 @@ def run_layout(build, layout, n, sleep_s, calls, rtts, queue_limit=0):
         t_seen_done = time.time()
         cpu_wake = d.cpu_s() - cpu_before_wake
         rss_end, hwm_end = d.mem_kib()
-        # One inspect of the finished run: what a user's `luaflowctl inspect` costs at this size. Meanwhile
-        # another process asks `status` in a loop (not a thread: this one's JSON decoding holds the GIL):
-        # how long the daemon holds its socket while it answers.
+        # One inspect of the finished run: what a user's `luaflowctl inspect` costs at this size.
+        docs, received_s, decode_s = timed_docs(c, ids)
+        inspect_s = received_s + decode_s
+        rss_inspect, hwm_inspect = d.mem_kib()
+        # Once more while another process asks `status` in a loop (not a thread: this one's JSON decoding
+        # holds the GIL), apart from the timed one (on 2 cores the asker takes one): how long the daemon
+        # holds its socket while it answers.
         asker = subprocess.Popen([sys.executable, "-c", STATUS_ASKER, d.sock], stdin=subprocess.PIPE,
                                  stdout=subprocess.PIPE, text=True)
         asker.stdout.readline()  # connected and asking
-        t0 = time.perf_counter()
-        docs = action_docs(c, ids)
-        inspect_s = time.perf_counter() - t0
+        action_docs(c, ids)
         inspect_status_max_ms = float(asker.communicate("")[0].strip() or "nan")
-        rss_inspect, hwm_inspect = d.mem_kib()
         acts = [a for doc in docs for a in doc["actions"].values()]
         ok = sum(a["status"] == "succeeded" for a in acts)
         bad = [a for a in acts if a["status"] != "succeeded"]
@@ -217,6 +234,7 @@ def run_layout(build, layout, n, sleep_s, calls, rtts, queue_limit=0):
             "lua_kib": max(kib) if kib else float("nan"),
             "start_rtts": start_rtts, "wake_rtts": wake_rtts, "cpu_start": cpu_start, "cpu_wake": cpu_wake,
             "inspect_s": inspect_s, "inspect_rss": rss_inspect - rss_end, "inspect_hwm": hwm_inspect,
+            "inspect_decode_s": decode_s,
             "inspect_status_max_ms": inspect_status_max_ms,
         }
     finally:
@@ -259,7 +277,8 @@ def report(r, floor):
           f"first wake to execution(s) finished {r['wake_to_done'] * 1000:.0f} ms "
           f"({r['wake_to_done'] * 1e6 / n:.1f} us per action; the client saw it {r['wake_to_seen'] * 1000:.0f} ms "
           f"after wake_at); daemon CPU {r['cpu_wake'] * 1000:.0f} ms ({r['cpu_wake'] * 1e6 / n:.1f} us per action)")
-    print(f"  afterwards, inspect of the finished execution(s): {r['inspect_s'] * 1000:.0f} ms, RSS "
+    print(f"  afterwards, inspect of the finished execution(s): {r['inspect_s'] * 1000:.0f} ms, of which Python's "
+          f"decoding of the answer {r['inspect_decode_s'] * 1000:.0f} ms; RSS "
           f"+{r['inspect_rss'] / 1024:.1f} MiB (HWM {r['inspect_hwm'] / 1024:.1f} MiB); status round trips "
           f"meanwhile, on another connection, at most {r['inspect_status_max_ms']:.1f} ms")
     print(f"  status round trip while they start: max {max(r['start_rtts']):.1f} ms "
@@ -311,6 +330,7 @@ def main():
                          "peak_rss_mib": r["hwm_end"] / 1024, "ctl_p99_ms": pct(r["asleep"]["ctl"], 0.99),
                          "sock_p99_ms": pct(r["asleep"]["sock"], 0.99),
                          "ctl_version_p99_ms": pct(floor["version"][0], 0.99), "inspect_ms": r["inspect_s"] * 1000,
+                         "inspect_decode_ms": r["inspect_decode_s"] * 1000,
                          "inspect_rss_mib": r["inspect_rss"] / 1024,
                          "inspect_status_max_ms": r["inspect_status_max_ms"]})
         if len(results) > 1:

@@ -80,10 +80,9 @@ void handle_inspect(Context& ctx, const json& params, const std::shared_ptr<Repl
     ctx.db.after_commit([&reader = ctx.reader, id = *id, reply] {
         reader.run(
             [id](store::Db& db) -> Result<std::string> {
-                auto row = store::find_execution(db, id);
-                if (!row) return make_error(ErrorCode::not_found, "no execution '" + id + "'");
-                return exec::inspect_document(std::move(*row))
-                    .dump(-1, ' ', false, json::error_handler_t::replace);
+                auto text = exec::inspect_text(db, id);
+                if (!text) return make_error(ErrorCode::not_found, "no execution '" + id + "'");
+                return std::move(*text);
             },
             [reply](Result<std::string> text) {
                 if (!text) return reply->error(text.error());

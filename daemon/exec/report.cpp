@@ -1,7 +1,10 @@
 #include "daemon/exec/report.hpp"
 
+#include "common/status.hpp"
 #include "common/time_format.hpp"
 #include "daemon/tz/zone.hpp"
+
+#include <map>
 
 namespace luaflow::exec {
 
@@ -11,6 +14,85 @@ namespace {
 
 json or_null(std::optional<std::string>&& v) {
     return v ? json(std::move(*v)) : json();
+}
+
+std::string dumped(const json& v) {
+    return v.dump(-1, ' ', false, json::error_handler_t::replace);
+}
+
+void append_string(std::string& out, const std::string& s) {
+    out += dumped(json(s));
+}
+
+void append_opt_string(std::string& out, const std::optional<std::string>& s) {
+    if (s)
+        append_string(out, *s);
+    else
+        out += "null";
+}
+
+void append_time(std::string& out, const std::optional<std::int64_t>& t) {
+    if (!t) {
+        out += "null";
+        return;
+    }
+    out += '"'; // digits and -:T.+ need no escaping
+    out += format_rfc3339(*t);
+    out += '"';
+}
+
+// A JSON column as it is stored. The store writes these columns only with json::dump (executions.cpp:
+// finish_action, start_attempt), so the text is the value's own dump, and parsing and dumping it again
+// gives the same text: it goes in as it is (checking it with json::accept was a third of an inspect of
+// 10 000 actions).
+void append_stored_json(std::string& out, const std::optional<std::string>& text) {
+    if (text && !text->empty())
+        out += *text;
+    else
+        out += "null";
+}
+
+// One action's object, its keys in the order json::dump gives them (sorted), as inspect_document has it.
+void append_action(std::string& out, const store::ActionText& a, const json* children) {
+    const ActionStatus status = parse_action_status(a.status).value_or(ActionStatus::failed);
+    out += "{\"attempts\":";
+    out += std::to_string(a.attempts);
+    if (children) {
+        out += ",\"children\":";
+        out += dumped(*children);
+    }
+    out += ",\"error\":";
+    append_opt_string(out, a.error);
+    if (a.event) {
+        out += ",\"event\":";
+        append_string(out, *a.event);
+    }
+    out += ",\"exit_code\":";
+    out += a.exit_code ? std::to_string(static_cast<int>(*a.exit_code)) : std::string("null");
+    out += ",\"finished_at\":";
+    append_time(out, a.finished_at);
+    out += ",\"host\":";
+    append_opt_string(out, a.host);
+    if (a.next_attempt_at) {
+        out += ",\"next_attempt_at\":";
+        append_time(out, a.next_attempt_at);
+    }
+    out += ",\"output\":";
+    append_stored_json(out, a.output);
+    if (a.allocation) {
+        out += ",\"resources\":";
+        append_stored_json(out, a.allocation);
+    }
+    out += ",\"started_at\":";
+    append_time(out, a.started_at);
+    out += ",\"status\":\""; // a status name needs no escaping
+    out += to_string(status);
+    out += '"';
+    if (a.waiting && status == ActionStatus::pending) {
+        out += ",\"waiting\":";
+        append_string(out, *a.waiting);
+    }
+    out += '}';
 }
 
 } // namespace
@@ -62,6 +144,39 @@ json inspect_document(store::ExecutionRow r) {
     doc["events"] = std::move(r.events);
     doc["notifications"] = json::array();
     return doc;
+}
+
+std::optional<std::string> inspect_text(store::Db& db, const std::string& id) {
+    auto header = store::find_execution_header(db, id);
+    if (!header) return std::nullopt;
+    std::map<std::string, json> children; // by action, as inspect_document lists them
+    for (const store::ChildRow& c : header->children) {
+        json& list = children[c.action];
+        if (list.is_null()) list = json::array();
+        json child = json::object();
+        child["id"] = c.id;
+        child["workflow"] = c.workflow;
+        child["status"] = to_string(c.status);
+        list.push_back(std::move(child));
+    }
+    // "actions" sorts first of the document's keys: its text, then the rest of the document's.
+    std::string out = "{\"actions\":{";
+    out.reserve(1 << 16);
+    bool first = true;
+    store::each_action_text(db, id, [&](const store::ActionText& a) {
+        if (!first) out += ',';
+        first = false;
+        append_string(out, a.name);
+        out += ':';
+        auto it = children.find(a.name);
+        append_action(out, a, it == children.end() ? nullptr : &it->second);
+    });
+    out += "},";
+    json rest = inspect_document(std::move(*header));
+    rest.erase("actions");
+    std::string tail = dumped(rest);
+    out.append(tail, 1, std::string::npos); // without its "{"
+    return out;
 }
 
 } // namespace luaflow::exec

@@ -5,9 +5,18 @@
 
 #include <nlohmann/json.hpp>
 
+#include <optional>
+#include <string>
+
 namespace luaflow::exec {
 
 // The inspect document of an execution as the store holds it (the row's values are moved into it).
 nlohmann::json inspect_document(store::ExecutionRow row);
+
+// The same document as JSON text, exactly inspect_document(find_execution(db, id)).dump(), written out
+// row by row: the actions' stored outputs go in as the text they are stored as, and no document of the
+// whole is built (a 10 000-action execution: 2.5 MB of text, no 2.5 MB of nodes). Nothing when there
+// is no such execution.
+std::optional<std::string> inspect_text(store::Db& db, const std::string& id);
 
 } // namespace luaflow::exec

@@ -301,6 +301,47 @@ std::optional<ExecutionRow> find_execution(Db& db, const std::string& id) {
     return row;
 }
 
+std::optional<ExecutionRow> find_execution_header(Db& db, const std::string& id) {
+    static const std::string sql =
+        std::string("SELECT ") + kExecutionColumns + " FROM executions WHERE id = :id";
+    std::optional<ExecutionRow> row;
+    {
+        Stmt::Use q(db.stmt(sql.c_str()));
+        q.bind(":id", id);
+        if (q.step()) row = read_execution(q);
+    }
+    if (row) {
+        row->children = children_of(db, id);
+        row->events = execution_events(db, id);
+    }
+    return row;
+}
+
+void each_action_text(Db& db, const std::string& id, const std::function<void(const ActionText&)>& fn) {
+    static constexpr const char* kSql =
+        "SELECT name, status, attempts, output, error, event, exit_code, host, started_at, finished_at, "
+        "next_attempt_at, waiting, allocation FROM actions WHERE execution_id = :id ORDER BY name";
+    Stmt::Use q(db.stmt(kSql));
+    q.bind(":id", id);
+    ActionText a;
+    while (q.step()) {
+        a.name = q.text(0);
+        a.status = q.text(1);
+        a.attempts = static_cast<int>(q.int64(2));
+        a.output = q.opt_text(3);
+        a.error = q.opt_text(4);
+        a.event = q.opt_text(5);
+        a.exit_code = q.opt_int64(6);
+        a.host = q.opt_text(7);
+        a.started_at = q.opt_int64(8);
+        a.finished_at = q.opt_int64(9);
+        a.next_attempt_at = q.opt_int64(10);
+        a.waiting = q.opt_text(11);
+        a.allocation = q.opt_text(12);
+        fn(a);
+    }
+}
+
 Result<std::string> resolve_execution(Db& db, const std::string& id_or_prefix) {
     static constexpr const char* kSql =
         "SELECT id FROM executions WHERE id >= :prefix AND id < :end ORDER BY id LIMIT 2";

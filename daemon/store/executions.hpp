@@ -10,6 +10,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include <functional>
 #include <optional>
 #include <string>
 #include <vector>
@@ -129,6 +130,18 @@ std::vector<ExecutionRow> active_executions(Db& db);
 // The executions `parent` started with workflows.run, oldest first.
 std::vector<ChildRow> children_of(Db& db, const std::string& parent);
 std::optional<ExecutionRow> find_execution(Db& db, const std::string& id);
+// The same without its actions (`actions` empty; children and events read).
+std::optional<ExecutionRow> find_execution_header(Db& db, const std::string& id);
+// An action's row as stored, its JSON columns as their text (what the store wrote with json::dump), for
+// writing a document out without parsing them (exec/report: inspect_text).
+struct ActionText {
+    std::string name, status;
+    int attempts = 0;
+    std::optional<std::string> output, error, event, host, waiting, allocation;
+    std::optional<std::int64_t> exit_code, started_at, finished_at, next_attempt_at;
+};
+// The execution's actions by name, one at a time.
+void each_action_text(Db& db, const std::string& id, const std::function<void(const ActionText&)>& fn);
 // The id of the execution named by `id_or_prefix`: exact, or a unique prefix.
 Result<std::string> resolve_execution(Db& db, const std::string& id_or_prefix);
 

@@ -2,6 +2,7 @@
 
 #include <doctest/doctest.h>
 
+#include <cstdio>
 #include <cstdlib>
 #include <ctime>
 
@@ -39,6 +40,34 @@ TEST_CASE("RFC 3339 with the local offset, round trip") {
     CHECK(parse_rfc3339("2026-11-22T09:00:00.5Z") == t + 500);
     // Summer time gives +02:00.
     CHECK(format_rfc3339(1'782'900'000'000).substr(23) == "+02:00");
+}
+
+TEST_CASE("format_rfc3339 writes every field and offset as printf would") {
+    for (const char* zone :
+         {"UTC", "Asia/Kathmandu", "America/St_Johns", "Pacific/Kiritimati", "America/Sao_Paulo"}) {
+        ZoneGuard tz(zone);
+        for (UnixMillis t : {UnixMillis{0}, UnixMillis{1'795'338'000'001}, UnixMillis{1'782'900'123'456},
+                             UnixMillis{-1}, UnixMillis{-86'400'123}, UnixMillis{253'402'300'799'999}}) {
+            std::time_t secs = static_cast<std::time_t>(t / 1000);
+            int ms = static_cast<int>(t % 1000);
+            if (ms < 0) {
+                ms += 1000;
+                --secs;
+            }
+            std::tm tm{};
+            localtime_r(&secs, &tm);
+            long off = tm.tm_gmtoff / 60;
+            char sign = off < 0 ? '-' : '+';
+            off = off < 0 ? -off : off;
+            char want[64];
+            std::snprintf(want, sizeof want, "%04d-%02d-%02dT%02d:%02d:%02d.%03d%c%02ld:%02ld",
+                          tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, ms,
+                          sign, off / 60, off % 60);
+            CHECK_MESSAGE(format_rfc3339(t) == want, zone, " ", t);
+            if (tm.tm_year + 1900 <= 9999)
+                CHECK(parse_rfc3339(format_rfc3339(t)) == t); // RFC 3339 has 4 digits
+        }
+    }
 }
 
 TEST_CASE("parse_rfc3339 refuses what is not RFC 3339") {

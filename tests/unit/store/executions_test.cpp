@@ -1,5 +1,6 @@
 #include "daemon/exec/report.hpp"
 #include "daemon/store/db.hpp"
+#include "daemon/store/events.hpp"
 #include "daemon/store/executions.hpp"
 #include "daemon/store/logs.hpp"
 #include "daemon/store/retention.hpp"
@@ -110,6 +111,69 @@ TEST_CASE("action transitions and the inspect document") {
           "finished_at", "scheduled_for", "parent", "actions", "notifications"})
         CHECK_MESSAGE(doc.contains(key), key);
     CHECK(active_executions(*db).empty());
+}
+
+TEST_CASE("inspect_text is the inspect document's dump, written row by row") {
+    TempDir dir;
+    auto db = std::move(Db::open(dir.file("luaflow.db")).value());
+    insert_definition(db->write(), "d1", {"wf", "wf.lua", "x"});
+    NewExecution e = sample("abc123", 1);
+    e.actions = {"a", "b", "c \"quoted\"", "d", "e", "\u00e9t\u00e9"};
+    e.scheduled_for = 1'800'000'000'000;
+    e.scheduled_tz = "Europe/Berlin";
+    insert_execution(db->write(), e);
+    // a: retried, then succeeded with a nested, non-ASCII output, on a host with resources; two children.
+    start_attempt(db->write(), "abc123", "a", 1, 2'000, "gpu1", nlohmann::json{{"cpus", 2}, {"gpus", {"0"}}});
+    schedule_retry(db->write(), "abc123", "a", 3'000, "boom", std::nullopt);
+    start_attempt(db->write(), "abc123", "a", 2, 3'000, "gpu1", nlohmann::json{{"cpus", 2}, {"gpus", {"0"}}});
+    ActionResult ok;
+    ok.output = nlohmann::json{{"n", 2.5}, {"list", {1, "z\u00fcrich", nullptr}}, {"deep", {{"k", true}}}};
+    ok.exit_code = 0;
+    ok.finished_at = 3'500;
+    finish_action(db->write(), "abc123", "a", ok);
+    for (int k = 1; k <= 2; ++k) {
+        NewExecution child = sample("child" + std::to_string(k), 1 + k);
+        child.parent = "abc123";
+        child.trigger = {
+            {"type", "child"}, {"parent", "abc123"}, {"action", "a"}, {"attempt", 2}, {"call", k}};
+        insert_execution(db->write(), child);
+    }
+    // b skipped; c failed with an error that needs escaping and an event; d waits; e waits for its retry.
+    ActionResult skipped;
+    skipped.status = ActionStatus::skipped;
+    skipped.finished_at = 3'600;
+    finish_action(db->write(), "abc123", "b", skipped);
+    start_attempt(db->write(), "abc123", "c \"quoted\"", 1, 3'700, "");
+    ActionResult failed;
+    failed.status = ActionStatus::failed;
+    failed.error = "line 1\n\"line\" 2\t\u0001";
+    failed.event = ActionEvent::resource;
+    failed.exit_code = 137;
+    failed.finished_at = 3'800;
+    finish_action(db->write(), "abc123", "c \"quoted\"", failed);
+    set_waiting(db->write(), "abc123", "d", "queue gpu: 2 of 2 running");
+    start_attempt(db->write(), "abc123", "e", 1, 3'900, "");
+    schedule_retry(db->write(), "abc123", "e", 9'000, "not yet", nlohmann::json{{"tries", 1}});
+    record_event(db->write(), {"wf", std::string("abc123"), Event::late, 1'500, 1, "started 2 s late"});
+    db->flush();
+
+    auto row = find_execution(*db, "abc123");
+    REQUIRE(row);
+    const std::string want = exec::inspect_document(std::move(*row))
+                                 .dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+    auto got = exec::inspect_text(*db, "abc123");
+    REQUIRE(got);
+    CHECK(*got == want);
+    CHECK(nlohmann::json::parse(*got)["actions"]["a"]["children"].size() == 2);
+    CHECK_FALSE(exec::inspect_text(*db, "nope"));
+
+    // And finished, with an error of its own.
+    finish_execution(db->write(), "abc123", ExecStatus::failed, std::string("action 'c \"quoted\"' failed"),
+                     4'000);
+    db->flush();
+    CHECK(*exec::inspect_text(*db, "abc123") ==
+          exec::inspect_document(*find_execution(*db, "abc123"))
+              .dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
 }
 
 TEST_CASE("retry resets actions and counts attempts from a new base") {
