@@ -46,32 +46,25 @@ ExecutionRow read_execution(Stmt::Use& q) {
 }
 
 void read_actions(Db& db, ExecutionRow& r) {
-    static constexpr const char* kSql =
-        "SELECT name, status, attempts, attempt_base, output, error, event, exit_code, host, node, "
-        "started_at, "
-        "finished_at, next_attempt_at, waiting, allocation FROM actions WHERE execution_id = :id ORDER BY "
-        "name";
-    Stmt::Use q(db.stmt(kSql));
-    q.bind(":id", r.id);
-    while (q.step()) {
+    each_action_text(db, r.id, [&r](const ActionText& t) {
         ActionRow a;
-        a.name = q.text(0);
-        a.status = parse_action_status(q.text(1)).value_or(ActionStatus::failed);
-        a.attempts = static_cast<int>(q.int64(2));
-        a.attempt_base = static_cast<int>(q.int64(3));
-        a.output = opt_json(q.opt_text(4));
-        a.error = q.opt_text(5);
-        a.event = q.opt_text(6);
-        a.exit_code = opt_int(q.opt_int64(7));
-        a.host = q.opt_text(8);
-        if (auto node = opt_json(q.opt_text(9)); node && node->is_object()) a.node = *node;
-        a.started_at = q.opt_int64(10);
-        a.finished_at = q.opt_int64(11);
-        a.next_attempt_at = q.opt_int64(12);
-        a.waiting = q.opt_text(13);
-        a.allocation = opt_json(q.opt_text(14));
+        a.name = t.name;
+        a.status = parse_action_status(t.status).value_or(ActionStatus::failed);
+        a.attempts = t.attempts;
+        a.attempt_base = t.attempt_base;
+        a.output = opt_json(t.output);
+        a.error = t.error;
+        a.event = t.event;
+        a.exit_code = opt_int(t.exit_code);
+        a.host = t.host;
+        if (auto node = opt_json(t.node); node && node->is_object()) a.node = *node;
+        a.started_at = t.started_at;
+        a.finished_at = t.finished_at;
+        a.next_attempt_at = t.next_attempt_at;
+        a.waiting = t.waiting;
+        a.allocation = opt_json(t.allocation);
         r.actions.push_back(std::move(a));
-    }
+    });
 }
 
 } // namespace
@@ -285,19 +278,8 @@ std::vector<ChildRow> children_of(Db& db, const std::string& parent) {
 }
 
 std::optional<ExecutionRow> find_execution(Db& db, const std::string& id) {
-    static const std::string sql =
-        std::string("SELECT ") + kExecutionColumns + " FROM executions WHERE id = :id";
-    std::optional<ExecutionRow> row;
-    {
-        Stmt::Use q(db.stmt(sql.c_str()));
-        q.bind(":id", id);
-        if (q.step()) row = read_execution(q);
-    }
-    if (row) {
-        read_actions(db, *row);
-        row->children = children_of(db, id);
-        row->events = execution_events(db, id);
-    }
+    auto row = find_execution_header(db, id);
+    if (row) read_actions(db, *row);
     return row;
 }
 
@@ -318,9 +300,10 @@ std::optional<ExecutionRow> find_execution_header(Db& db, const std::string& id)
 }
 
 void each_action_text(Db& db, const std::string& id, const std::function<void(const ActionText&)>& fn) {
-    static constexpr const char* kSql =
-        "SELECT name, status, attempts, output, error, event, exit_code, host, started_at, finished_at, "
-        "next_attempt_at, waiting, allocation FROM actions WHERE execution_id = :id ORDER BY name";
+    static constexpr const char* kSql = "SELECT name, status, attempts, attempt_base, output, error, event, "
+                                        "exit_code, host, node, started_at, "
+                                        "finished_at, next_attempt_at, waiting, allocation FROM actions "
+                                        "WHERE execution_id = :id ORDER BY name";
     Stmt::Use q(db.stmt(kSql));
     q.bind(":id", id);
     ActionText a;
@@ -328,16 +311,18 @@ void each_action_text(Db& db, const std::string& id, const std::function<void(co
         a.name = q.text(0);
         a.status = q.text(1);
         a.attempts = static_cast<int>(q.int64(2));
-        a.output = q.opt_text(3);
-        a.error = q.opt_text(4);
-        a.event = q.opt_text(5);
-        a.exit_code = q.opt_int64(6);
-        a.host = q.opt_text(7);
-        a.started_at = q.opt_int64(8);
-        a.finished_at = q.opt_int64(9);
-        a.next_attempt_at = q.opt_int64(10);
-        a.waiting = q.opt_text(11);
-        a.allocation = q.opt_text(12);
+        a.attempt_base = static_cast<int>(q.int64(3));
+        a.output = q.opt_text(4);
+        a.error = q.opt_text(5);
+        a.event = q.opt_text(6);
+        a.exit_code = q.opt_int64(7);
+        a.host = q.opt_text(8);
+        a.node = q.opt_text(9);
+        a.started_at = q.opt_int64(10);
+        a.finished_at = q.opt_int64(11);
+        a.next_attempt_at = q.opt_int64(12);
+        a.waiting = q.opt_text(13);
+        a.allocation = q.opt_text(14);
         fn(a);
     }
 }

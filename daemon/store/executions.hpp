@@ -136,8 +136,8 @@ std::optional<ExecutionRow> find_execution_header(Db& db, const std::string& id)
 // writing a document out without parsing them (exec/report: inspect_text).
 struct ActionText {
     std::string name, status;
-    int attempts = 0;
-    std::optional<std::string> output, error, event, host, waiting, allocation;
+    int attempts = 0, attempt_base = 0;
+    std::optional<std::string> output, error, event, host, node, waiting, allocation;
     std::optional<std::int64_t> exit_code, started_at, finished_at, next_attempt_at;
 };
 // The execution's actions by name, one at a time.
