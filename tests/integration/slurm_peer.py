@@ -12,6 +12,7 @@ Run as a program (`/usr/bin/python3 slurm_peer.py --serve`) it starts a cluster,
 It prints `SKIP: reason` and exits 0 when the Slurm binaries are missing; the tests then call missing_peer()
 (a skip, or a failure in CI: LUAFLOW_REQUIRE_PEERS).
 """
+import fcntl
 import os
 import shutil
 import socket
@@ -58,6 +59,16 @@ def _munge_works():
 def ensure_munge():
     if _munge_works():
         return
+    # Several tests (ctest -j) may find munge down at once: one starts it, the others wait on the lock
+    # and then find it working. Without the lock the second munged fails on the socket the first bound.
+    with open("/tmp/luaflow-munge-start.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if _munge_works():
+            return
+        _start_munged()
+
+
+def _start_munged():
     key = "/etc/munge/munge.key"
     os.makedirs("/etc/munge", exist_ok=True)
     if not os.path.exists(key):
@@ -69,12 +80,12 @@ def ensure_munge():
         os.makedirs(d, exist_ok=True)
         shutil.chown(d, "munge", "munge")
     # munged forks into the background itself; --force gets past a stale socket of a dead one.
-    subprocess.run(["runuser", "-u", "munge", "--", shutil.which("munged", path=SBIN_PATHS), "--force"],
-                   check=True, timeout=30)
+    started = subprocess.run(["runuser", "-u", "munge", "--", shutil.which("munged", path=SBIN_PATHS),
+                              "--force"], timeout=30)
     deadline = time.monotonic() + 15
     while not _munge_works():
         if time.monotonic() > deadline:
-            raise RuntimeError("munged started but `munge -n | unmunge` still fails")
+            raise RuntimeError(f"munged (exit {started.returncode}) started but `munge -n | unmunge` still fails")
         time.sleep(0.1)
 
 
