@@ -12,6 +12,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string_view>
 #include <sys/stat.h>
 #include <thread>
@@ -23,14 +24,15 @@ namespace luaflow::loop {
 namespace {
 
 // A /proc file, read whole with a close-on-exec descriptor (a job started meanwhile must not inherit
-// it); `uid` is its owner, the process's. Empty when it cannot be read (gone, or not ours).
-std::string read_proc_file(const std::string& path, uid_t* uid = nullptr) {
+// it); `uid` is its owner, the process's. Nothing when it cannot be opened (gone, not ours, or not
+// readable: the environment of a process that is not dumpable).
+std::optional<std::string> read_proc_file(const std::string& path, uid_t* uid = nullptr) {
     int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-    if (fd < 0) return {};
+    if (fd < 0) return std::nullopt;
     struct stat st {};
     if (uid && (::fstat(fd, &st) != 0 || st.st_uid != *uid)) {
         ::close(fd);
-        return {};
+        return std::nullopt;
     }
     std::string text;
     char buf[16384];
@@ -44,35 +46,52 @@ std::string read_proc_file(const std::string& path, uid_t* uid = nullptr) {
     return text;
 }
 
-// The state letter and process group from /proc/PID/stat ("pid (comm) S ppid pgrp ..."; comm may hold
-// spaces and parentheses, so the fields count from the last ')').
-bool stat_of(const std::string& proc, pid_t pid, char& state, pid_t& pgid) {
-    std::string s = read_proc_file(proc + "/" + std::to_string(pid) + "/stat");
-    std::size_t close = s.rfind(')');
-    if (close == std::string::npos || close + 2 >= s.size()) return false;
-    const char* at = s.c_str() + close + 2;
-    state = *at;
-    char* end = nullptr;
-    std::strtol(at + 1, &end, 10); // ppid
-    long pgrp = std::strtol(end, &end, 10);
-    pgid = static_cast<pid_t>(pgrp);
-    return true;
-}
-
-// Whether PROC/PID is a process of `uid` that is not a zombie (whose environment is empty for good).
-bool owned_and_live(const std::string& proc, pid_t pid, uid_t uid) {
-    struct stat st {};
-    if (::stat((proc + "/" + std::to_string(pid)).c_str(), &st) != 0 || st.st_uid != uid) return false;
+struct ProcStat {
     char state = 0;
     pid_t pgid = 0;
-    return stat_of(proc, pid, state, pgid) && state != 'Z' && state != 'X';
+    unsigned long flags = 0;
+};
+
+// The state letter, process group and flags from /proc/PID/stat ("pid (comm) S ppid pgrp session tty
+// tpgid flags ..."; comm may hold spaces and parentheses, so the fields count from the last ')').
+std::optional<ProcStat> stat_of(const std::string& proc, pid_t pid) {
+    std::string s = read_proc_file(proc + "/" + std::to_string(pid) + "/stat").value_or("");
+    std::size_t close = s.rfind(')');
+    if (close == std::string::npos || close + 2 >= s.size()) return std::nullopt;
+    const char* at = s.c_str() + close + 2;
+    ProcStat st;
+    st.state = *at;
+    char* end = nullptr;
+    std::strtol(at + 1, &end, 10); // ppid
+    st.pgid = static_cast<pid_t>(std::strtol(end, &end, 10));
+    for (int skip = 0; skip < 3; ++skip) // session, tty_nr, tpgid
+        std::strtol(end, &end, 10);
+    st.flags = std::strtoul(end, &end, 10);
+    return st;
+}
+
+std::atomic<std::uint64_t> g_environ_waits{0};
+
+bool live(const ProcStat& st) {
+    return st.state != 'Z' && st.state != 'X';
+}
+
+// A kernel thread's environment is empty for good (PF_KTHREAD in include/linux/sched.h).
+constexpr unsigned long kKernelThread = 0x00200000;
+
+// Whether PROC/PID is a live process of `uid` (not a zombie, not a kernel thread) whose empty
+// environment may yet fill: one in the middle of an execve.
+bool may_be_exec_ing(const std::string& proc, pid_t pid, uid_t uid) {
+    struct stat st {};
+    if (::stat((proc + "/" + std::to_string(pid)).c_str(), &st) != 0 || st.st_uid != uid) return false;
+    auto ps = stat_of(proc, pid);
+    return ps && live(*ps) && !(ps->flags & kKernelThread);
 }
 
 bool gone(pid_t pid) {
     if (::kill(pid, 0) != 0) return true;
-    char state = 0;
-    pid_t pgid = 0;
-    return !stat_of("/proc", pid, state, pgid) || state == 'Z' || state == 'X';
+    auto ps = stat_of("/proc", pid);
+    return !ps || !live(*ps);
 }
 
 // Owned by its timer handle: freed in the handle's close callback.
@@ -124,21 +143,7 @@ std::vector<MarkedProcess> find_marked_processes(const std::string& name,
     pid_t self = ::getpid();
     uid_t uid = ::geteuid();
     std::string prefix = name + "=";
-    while (dirent* d = ::readdir(dir)) {
-        char* end = nullptr;
-        long pid = std::strtol(d->d_name, &end, 10);
-        if (*end || pid <= 0 || pid == self) continue;
-        const std::string path = proc + "/" + d->d_name + "/environ";
-        std::string env = read_proc_file(path, &uid);
-        // A process in the middle of an execve shows an empty environment until the new image's is set
-        // up: a job's child exec'ing just as the job ends (`setsid sleep 30 &`, its setsid already done)
-        // was missed, and outlived the job (the torture test caught it once). Read again a few times;
-        // only a live process of ours with an empty environment pays the 5 ms.
-        for (int tries = 0; env.empty() && tries < 5 && owned_and_live(proc, static_cast<pid_t>(pid), uid);
-             ++tries) {
-            std::this_thread::sleep_for(std::chrono::milliseconds(1));
-            env = read_proc_file(path, &uid);
-        }
+    auto consider = [&](pid_t pid, const std::string& env) {
         MarkedProcess p;
         bool marked = false;
         std::size_t at = 0;
@@ -155,14 +160,47 @@ std::vector<MarkedProcess> find_marked_processes(const std::string& name,
                 if (var.size() > other.size() && var.starts_with(other) && var[other.size()] == '=')
                     p.among.push_back(other);
         }
-        if (!marked) continue;
-        char state = 0;
-        if (!stat_of(proc, static_cast<pid_t>(pid), state, p.pgid) || state == 'Z' || state == 'X') continue;
-        p.pid = static_cast<pid_t>(pid);
+        if (!marked) return;
+        auto ps = stat_of(proc, pid);
+        if (!ps || !live(*ps)) return;
+        p.pid = pid;
+        p.pgid = ps->pgid;
         found.push_back(std::move(p));
+    };
+    // A process in the middle of an execve shows an empty environment until the new image's is set up:
+    // a job's child exec'ing just as the job ends (`setsid sleep 30 &`, its setsid already done) was
+    // missed, and outlived the job (the torture test caught it once). Those are read again after the
+    // pass, a few times 1 ms apart, all together: a scan waits 5 ms at most, however many there are.
+    std::vector<pid_t> empty;
+    while (dirent* d = ::readdir(dir)) {
+        char* end = nullptr;
+        long pid = std::strtol(d->d_name, &end, 10);
+        if (*end || pid <= 0 || pid == self) continue;
+        auto env = read_proc_file(proc + "/" + d->d_name + "/environ", &uid);
+        if (!env) continue; // gone, not ours, or not readable
+        if (env->empty()) {
+            if (may_be_exec_ing(proc, static_cast<pid_t>(pid), uid)) empty.push_back(static_cast<pid_t>(pid));
+            continue;
+        }
+        consider(static_cast<pid_t>(pid), *env);
     }
     ::closedir(dir);
+    for (int tries = 0; tries < 5 && !empty.empty(); ++tries) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(1));
+        ++g_environ_waits;
+        std::erase_if(empty, [&](pid_t pid) {
+            auto env = read_proc_file(proc + "/" + std::to_string(pid) + "/environ", &uid);
+            if (!env) return true;
+            if (env->empty()) return !may_be_exec_ing(proc, pid, uid);
+            consider(pid, *env);
+            return true;
+        });
+    }
     return found;
+}
+
+std::uint64_t environ_waits() {
+    return g_environ_waits;
 }
 
 namespace {

@@ -28,6 +28,9 @@ std::vector<MarkedProcess> find_marked_processes(const std::string& name,
                                                  const std::vector<std::string>& among = {},
                                                  const std::string& proc = "/proc");
 
+// The 1 ms waits find_marked_processes has made for empty environments to fill (for tests).
+std::uint64_t environ_waits();
+
 // The same off the loop: the live processes whose `name` is `value`, given to `done` on the loop. The
 // calls made while a read of /proc runs share the next one, which starts after they were made (so a
 // process forked just before a call is seen): a burst of N jobs ending costs two reads, not N (each
