@@ -3,7 +3,8 @@
 // machine, in the same run.
 //
 //   raw_spawn [-n N] [-k K] [--stdio pipes|ignore] [--spawner uv|posix_spawn] [--ballast MIB] [--vmas V]
-//             (defaults 2000, 1, pipes, uv, 0, 0)
+//             [--job-files DIR]
+//             (defaults 2000, 1, pipes, uv, 0, 0, none)
 //
 // --stdio pipes   stdout and stderr are pipes read to EOF, and a spawn is done once the exit has arrived
 //                 and both pipes are at EOF: what the daemon's loop/child_process.cpp waits for
@@ -13,6 +14,12 @@
 // --spawner posix_spawn  glibc's posix_spawn (clone(CLONE_VM | CLONE_VFORK): no copy of the parent's
 //                        address space) with POSIX_SPAWN_SETSID, the exit seen through a pidfd polled
 //                        by a uv_poll_t and reaped with waitid(P_PIDFD): what the daemon could do instead
+// --job-files DIR  each child runs in a directory of its own made for it, DIR/N, holding a 300-byte
+//                  file written before the spawn: the files SPEC 5 gives a job (its fresh scratch
+//                  directory as its cwd, LUAFLOW_INPUT in it), made the cheapest way (inline, on the
+//                  loop). On an ext4 without a journal each new inode costs in proportion to the inodes
+//                  deleted in the last minutes, so this limit moves with the disk's recent history and
+//                  is measured next to the daemon, on the same filesystem.
 // The child inherits this process's environment. The next spawn starts in the callback that ended the
 // previous one. --ballast touches that many MiB of heap first and --vmas maps that many separate
 // one-page regions: a fork copies the parent's memory map (per mapping) and the page tables of its
@@ -20,7 +27,7 @@
 // as the parent grows (luaflowd: ~19 MiB RSS, ~3 MiB anonymous, ~260 mappings).
 //
 // Prints one JSON line: {"n":N,"inflight":K,"stdio":"pipes","spawner":"uv","ballast_mib":B,"vmas":V,
-// "maps":M,"seconds":S,"rate":R,"cpu_us":C,"children_cpu_us":CC,"in_spawn_us":I,"failed":F}
+// "job_files":J,"maps":M,"seconds":S,"rate":R,"cpu_us":C,"children_cpu_us":CC,"in_spawn_us":I,"failed":F}
 //   C   this process's user + system time per spawn (the loop's share, comparable with the daemon's own)
 //   CC  the children's, per spawn (before and after their execve)
 //   M   this process's mappings before the first spawn
@@ -34,10 +41,12 @@
 #include <spawn.h>
 #include <sys/mman.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -74,6 +83,7 @@ struct Bench {
     int finished = 0;
     int failed = 0;
     double in_spawn_us = 0; // the loop blocked inside uv_spawn / posix_spawn, in total
+    std::string job_files;  // --job-files DIR, or empty
     char buffer[64 * 1024];
 };
 
@@ -228,6 +238,21 @@ void start_one(Bench& b) {
         stdio[2].flags = UV_IGNORE;
     }
     uv_process_options_t opts{};
+    std::string cwd;
+    if (!b.job_files.empty()) {
+        cwd = b.job_files + "/" + std::to_string(b.started);
+        static const std::string input(300, 'x');
+        int fd = -1;
+        if (::mkdir(cwd.c_str(), 0755) != 0 ||
+            (fd = ::open((cwd + "/input.json").c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644)) <
+                0 ||
+            ::write(fd, input.data(), input.size()) != static_cast<ssize_t>(input.size())) {
+            std::fprintf(stderr, "raw_spawn: %s: %s\n", cwd.c_str(), std::strerror(errno));
+            std::abort();
+        }
+        ::close(fd);
+        opts.cwd = cwd.c_str();
+    }
     opts.file = program;
     opts.args = args;
     opts.flags = UV_PROCESS_DETACHED;
@@ -267,7 +292,7 @@ double cpu_us(int who) {
 
 int usage() {
     std::fprintf(stderr, "usage: raw_spawn [-n N] [-k K] [--stdio pipes|ignore] [--spawner uv|posix_spawn] "
-                         "[--ballast MIB] [--vmas V]\n");
+                         "[--ballast MIB] [--vmas V] [--job-files DIR]\n");
     return 2;
 }
 
@@ -276,7 +301,7 @@ int usage() {
 int main(int argc, char** argv) {
     int n = 2000, inflight = 1;
     long ballast_mib = 0, vmas = 0;
-    std::string stdio = "pipes", spawner = "uv";
+    std::string stdio = "pipes", spawner = "uv", job_files;
     for (int i = 1; i < argc; ++i) {
         std::string arg = argv[i];
         if (i + 1 >= argc) return usage();
@@ -293,11 +318,14 @@ int main(int argc, char** argv) {
             ballast_mib = std::atol(v);
         else if (arg == "--vmas")
             vmas = std::atol(v);
+        else if (arg == "--job-files")
+            job_files = v;
         else
             return usage();
     }
     if (n <= 0 || inflight <= 0 || (stdio != "pipes" && stdio != "ignore") ||
-        (spawner != "uv" && spawner != "posix_spawn") || ballast_mib < 0 || vmas < 0)
+        (spawner != "uv" && spawner != "posix_spawn") || ballast_mib < 0 || vmas < 0 ||
+        (!job_files.empty() && spawner != "uv"))
         return usage();
     std::vector<char> ballast(static_cast<size_t>(ballast_mib) << 20);
     for (size_t i = 0; i < ballast.size(); i += 4096)
@@ -324,6 +352,7 @@ int main(int argc, char** argv) {
     b.pipes = stdio == "pipes";
     b.posix = spawner == "posix_spawn";
     b.total = n;
+    b.job_files = job_files;
     double self0 = cpu_us(RUSAGE_SELF), children0 = cpu_us(RUSAGE_CHILDREN);
     auto t0 = std::chrono::steady_clock::now();
     for (int i = 0; i < inflight && b.started < b.total; ++i)
@@ -333,11 +362,11 @@ int main(int argc, char** argv) {
     double self = (cpu_us(RUSAGE_SELF) - self0) / n, children = (cpu_us(RUSAGE_CHILDREN) - children0) / n;
     std::printf(
         "{\"n\":%d,\"inflight\":%d,\"stdio\":\"%s\",\"spawner\":\"%s\",\"ballast_mib\":%ld,\"vmas\":%ld,"
-        "\"maps\":%d,"
+        "\"job_files\":%s,\"maps\":%d,"
         "\"seconds\":%.4f,\"rate\":%.1f,\"cpu_us\":%.1f,\"children_cpu_us\":%.1f,\"in_spawn_us\":%.1f,"
         "\"failed\":%d}\n",
-        n, inflight, stdio.c_str(), spawner.c_str(), ballast_mib, vmas, maps, s, b.finished / s, self,
-        children, b.in_spawn_us / n, b.failed);
+        n, inflight, stdio.c_str(), spawner.c_str(), ballast_mib, vmas, job_files.empty() ? "false" : "true",
+        maps, s, b.finished / s, self, children, b.in_spawn_us / n, b.failed);
     uv_loop_close(b.loop);
     return b.failed == 0 ? 0 : 1;
 }
