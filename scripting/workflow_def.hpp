@@ -74,7 +74,9 @@ struct Triggers {
     bool manual = true;
     nlohmann::json webhook; // null when absent; kept as written for the webhook issue
     nlohmann::json watch;
+    // {workflow, on}: "on" is always there ("success", "failure" or "any"); null when absent.
     nlohmann::json after;
+    int after_line = 0; // of `triggers`, for the error a loop of `after` triggers is
 };
 
 // An action's Lua functions, in its workflow's state.

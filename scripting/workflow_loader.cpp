@@ -431,7 +431,9 @@ class Validator {
             if (on != "success" && on != "failure" && on != "any")
                 fail(line,
                      "triggers.after.on: expected \"success\", \"failure\" or \"any\", got \"" + on + "\"");
+            after["on"] = on;
             def_.triggers.after = after;
+            def_.triggers.after_line = line;
         });
         lua_pop(L_, 1);
     }

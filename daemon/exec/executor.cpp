@@ -124,7 +124,7 @@ void Executor::prepare(const std::string& workflow) {
 }
 
 Result<std::string> Executor::submit(const SubmitRequest& r) {
-    if (stopping_) return make_error(ErrorCode::unavailable, "luaflowd is shutting down");
+    if (stopping_ && !r.follows) return make_error(ErrorCode::unavailable, "luaflowd is shutting down");
     const registry::WorkflowEntry* entry = registry_.find(r.workflow);
     if (!entry) return make_error(ErrorCode::not_found, "no workflow '" + r.workflow + "'");
     if (!entry->def)
@@ -146,7 +146,7 @@ Result<std::string> Executor::submit(const SubmitRequest& r) {
     if (!input) return input.error();
 
     int running = running_per_workflow_[def->id];
-    bool start_now = running < def->concurrency && queued_[def->id].empty();
+    bool start_now = !stopping_ && running < def->concurrency && queued_[def->id].empty();
     if (!start_now && def->overlap == scripting::Overlap::skip && !r.queue_even_if_skip) {
         return make_error(ErrorCode::conflict, "workflow '" + def->id + "' is at its concurrency limit (" +
                                                    std::to_string(def->concurrency) +
@@ -195,7 +195,7 @@ Result<std::string> Executor::submit(const SubmitRequest& r) {
         // Its first actions' attempts are written with it, in this turn's transaction (one commit less
         // per execution, issue 16); they start after the commit. A child's wait for the turn after: its
         // parent's Lua is still on the stack.
-        start_execution(ref, !r.parent);
+        start_execution(ref, !r.parent && !r.follows);
     } else {
         queued_[def->id].push_back(id);
     }
@@ -695,21 +695,53 @@ void Executor::complete(Execution& e, ExecStatus status, std::optional<std::stri
     // The report is read now, inside the transaction that ends the run (it holds the store's locks), and
     // given after its commit: read after it, each query was a read transaction of its own.
     json report;
-    if (!watchers.waiters.empty()) {
+    const std::vector<std::string>& followers = registry_.followers_of(workflow);
+    if (!watchers.waiters.empty() || !followers.empty()) {
         auto row = store::find_execution(db_, id);
         report = row ? inspect_document(std::move(*row)) : json();
     }
-    db_.after_commit(
-        [this, id, status, parent = e.parent, watchers = std::move(watchers), report = std::move(report)] {
-            if (parent) on_child_ended(*parent, id, status);
-            for (const auto& w : watchers.waiters)
-                w(report);
-            for (const auto& end : watchers.log_ends)
-                end();
-        });
+    std::optional<std::string> parent = e.parent;
     executions_.erase(id);
     start_queued(workflow);
+    if (!followers.empty()) start_followers(workflow, id, status, report);
+    db_.after_commit([this, id, status, parent = std::move(parent), watchers = std::move(watchers),
+                      report = std::move(report)] {
+        if (parent) on_child_ended(*parent, id, status);
+        for (const auto& w : watchers.waiters)
+            w(report);
+        for (const auto& end : watchers.log_ends)
+            end();
+    });
     check_shutdown_done();
+}
+
+// SPEC 4: `after = { workflow=, on= }` starts its workflow when an execution of the named one ends with a
+// matching status ("failure": failed or timed out; "any": every end, a cancel too), with that execution's
+// report as input. Written in the transaction that writes the end: a crash loses both or neither.
+void Executor::start_followers(const std::string& workflow, const std::string& id, ExecStatus status,
+                               const json& report) {
+    const std::vector<std::string> followers = registry_.followers_of(workflow); // submit may reload
+    for (const std::string& follower : followers) {
+        const registry::WorkflowEntry* entry = registry_.find(follower);
+        if (!entry || !entry->def) continue;
+        const std::string on = entry->def->triggers.after.value("on", "success");
+        bool matches = on == "any" || (on == "success" && status == ExecStatus::succeeded) ||
+                       (on == "failure" && (status == ExecStatus::failed || status == ExecStatus::timed_out));
+        if (!matches) continue;
+        SubmitRequest r;
+        r.workflow = follower;
+        r.input = report;
+        r.trigger = {
+            {"type", "after"}, {"workflow", workflow}, {"execution", id}, {"status", to_string(status)}};
+        r.follows = true;
+        auto started = submit(r);
+        if (started)
+            log::info("execution %s of %s started after execution %s of %s (%s)", started->c_str(),
+                      follower.c_str(), id.c_str(), workflow.c_str(), to_string(status));
+        else
+            log::error("workflow %s: not started after execution %s of %s (%s): %s", follower.c_str(),
+                       id.c_str(), workflow.c_str(), to_string(status), started.error().message.c_str());
+    }
 }
 
 void Executor::start_queued(const std::string& workflow) {

@@ -176,6 +176,8 @@ class Executor final : public ExecutionControl, public stdlib::ChildWorkflows {
     void stop_execution(Execution& e, ExecStatus status, const std::string& error);
     void complete(Execution& e, ExecStatus status, std::optional<std::string> error);
     void start_queued(const std::string& workflow);
+    void start_followers(const std::string& workflow, const std::string& id, ExecStatus status,
+                         const json& report);
     void release_slot(Execution& e, std::size_t i);
     void wait_for(Execution& e, std::size_t i, const std::string& why);
     void wake_waiters();

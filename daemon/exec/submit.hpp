@@ -30,6 +30,10 @@ struct SubmitRequest {
     std::optional<UnixMillis> triggered_at;
     std::optional<std::string> parent;
     bool queue_even_if_skip = false; // catch-up runs queue even with overlap = "skip"
+    // An `after` trigger's run, submitted inside the transaction that ends the execution it follows:
+    // it starts after the commit (the ending execution is still on the stack), and while the daemon
+    // shuts down it is written queued, for the next start, rather than refused.
+    bool follows = false;
 };
 
 struct Counts {

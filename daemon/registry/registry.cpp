@@ -33,6 +33,39 @@ const WorkflowEntry* Registry::find(const std::string& id) const {
     return it == entries_.end() ? nullptr : &it->second;
 }
 
+const std::vector<std::string>& Registry::followers_of(const std::string& workflow) const {
+    static const std::vector<std::string> none;
+    auto it = followers_.find(workflow);
+    return it == followers_.end() ? none : it->second;
+}
+
+void Registry::index_followers() {
+    followers_.clear();
+    for (const auto& [id, e] : entries_)
+        if (e.def && e.def->triggers.after.is_object())
+            followers_[e.def->triggers.after.value("workflow", "")].push_back(id);
+}
+
+// The loop of `after` triggers `def` would close with the workflows loaded now ("a -> b -> a"), as its
+// load error. Each workflow names at most one other, so following the names from `def` either ends or
+// comes back to it: the workflows already loaded hold no loop (each was checked so).
+std::optional<scripting::LoadError> Registry::after_loop(const scripting::WorkflowDef& def) const {
+    if (!def.triggers.after.is_object()) return std::nullopt;
+    std::string path = def.id;
+    std::string next = def.triggers.after.value("workflow", "");
+    for (std::size_t steps = 0; steps <= entries_.size(); ++steps) {
+        path += " -> " + next;
+        if (next == def.id)
+            return scripting::LoadError{def.file, def.triggers.after_line,
+                                        "triggers.after: a loop of `after` triggers: " + path +
+                                            " (each would start the next for ever)"};
+        const WorkflowEntry* e = find(next);
+        if (!e || !e->def || !e->def->triggers.after.is_object()) return std::nullopt;
+        next = e->def->triggers.after.value("workflow", "");
+    }
+    return std::nullopt;
+}
+
 int Registry::error_count() const {
     int n = 0;
     for (const auto& [id, e] : entries_)
@@ -78,6 +111,10 @@ void Registry::load_file(WorkflowEntry& entry, const std::string& path, bool for
     }
     auto def = std::get<std::shared_ptr<scripting::WorkflowDef>>(std::move(loaded));
     if (auto err = check_ ? check_(*def) : std::nullopt) {
+        set_error(entry, *err);
+        return;
+    }
+    if (auto err = after_loop(*def)) {
         set_error(entry, *err);
         return;
     }
@@ -207,6 +244,7 @@ ReloadReport Registry::apply(DirectoryScan scan, bool force) {
         if (e.def) ++report.workflows;
         if (e.error) report.errors.push_back(*e.error);
     }
+    index_followers();
     if (on_change && !changed.empty()) on_change(changed);
     return report;
 }
@@ -223,6 +261,7 @@ Result<std::string> Registry::load_only(const std::string& path) {
     entry.file = path;
     std::vector<std::string> changed;
     load_file(entry, path, true, changed);
+    index_followers();
     if (entry.error) return make_error(ErrorCode::invalid, entry.error->to_string());
     if (!entry.def) return make_error(ErrorCode::invalid, path + ": cannot read the file");
     return id;

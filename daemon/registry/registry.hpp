@@ -61,6 +61,8 @@ class Registry {
     const std::string& dir() const { return dir_; }
 
     const WorkflowEntry* find(const std::string& id) const;
+    // The workflows whose `after` trigger names `workflow` (their last good versions), by id.
+    const std::vector<std::string>& followers_of(const std::string& workflow) const;
     const std::map<std::string, WorkflowEntry>& all() const { return entries_; }
     int error_count() const;
 
@@ -87,6 +89,8 @@ class Registry {
     void watch_dirs(std::vector<std::string> dirs);
     bool scripts_changed(const WorkflowEntry& entry) const;
     void set_error(WorkflowEntry& entry, scripting::LoadError error);
+    std::optional<scripting::LoadError> after_loop(const scripting::WorkflowDef& def) const;
+    void index_followers();
     void rescan_lib();
     void watch_path(const std::string& path);
     void schedule_reload();
@@ -97,6 +101,7 @@ class Registry {
     SandboxFactory sandbox_;
     Check check_;
     std::map<std::string, WorkflowEntry> entries_;
+    std::map<std::string, std::vector<std::string>> followers_; // by the workflow their `after` names
     LibSnapshot lib_;
     std::vector<std::unique_ptr<loop::FsWatch>> watchers_;
     std::vector<std::string> watched_dirs_;

@@ -178,3 +178,42 @@ return workflow { actions = { a = { run = function() sleep(0.2) return 2 end } }
     CHECK(done["actions"]["a"]["output"] == 2);
     CHECK(done["actions"]["a"]["attempts"] == 1);
 }
+
+TEST_CASE("an `after` trigger's execution is written in the commit that ends the one it follows") {
+    TestEngine e(TestEngine::Files{{"lead.lua", R"(
+return workflow { actions = { a = { run = function() return 1 end } } })"},
+                                   {"next.lua", R"(
+return workflow { triggers = { after = { workflow = "lead" } },
+  actions = { b = { run = function(ctx) return ctx.input.status end } } })"}});
+    // Seen from another connection (it reads only what is committed) right after the commit that ended
+    // `lead`, before anything later is written.
+    auto reader = store::Db::open_reader(e.dir.file("luaflow.db"));
+    REQUIRE(reader);
+    json seen;
+    json seen_trigger;
+    exec::SubmitRequest req;
+    req.workflow = "lead";
+    auto id = e.executor->submit(req);
+    REQUIRE(id);
+    bool ended = false;
+    REQUIRE(e.executor->when_finished(*id, [&](const json&) {
+        ended = true;
+        store::ExecutionFilter f;
+        f.workflow = "next";
+        seen = store::list_executions(**reader, f);
+        if (seen.size() == 1)
+            if (auto row = store::find_execution(**reader, seen[0]["id"].get<std::string>()))
+                seen_trigger = row->trigger;
+    }));
+    while (!ended)
+        uv_run(&e.loop, UV_RUN_ONCE);
+    REQUIRE(seen.size() == 1);
+    CHECK(seen_trigger["type"] == "after");
+    CHECK(seen_trigger["execution"] == *id);
+    // Then it runs, with the report as its input.
+    json done;
+    REQUIRE(e.executor->when_finished(seen[0]["id"].get<std::string>(), [&](const json& r) { done = r; }));
+    while (done.is_null())
+        uv_run(&e.loop, UV_RUN_ONCE);
+    CHECK(done["actions"]["b"]["output"] == "succeeded");
+}
