@@ -16,6 +16,7 @@
 #include "daemon/store/disk_space.hpp"
 #include "daemon/store/executions.hpp"
 #include "daemon/store/retention_pruner.hpp"
+#include "daemon/triggers/file_watches.hpp"
 #include "loop/service_notify.hpp"
 #include "loop/uv_handle.hpp"
 #include "version.hpp"
@@ -230,11 +231,15 @@ int run_daemon(const Options& options, std::int64_t started_ns) {
         executor.recover();
         // After recovery, so that catch-up runs queue behind the executions the store already holds.
         schedule::Scheduler scheduler(&loop, *db, registry, executor, {}, started_ns);
-        registry.on_change = [&scheduler](const std::vector<std::string>& changed) {
-            for (const auto& id : changed)
+        triggers::FileWatches file_watches(&loop, *db, registry, executor);
+        registry.on_change = [&scheduler, &file_watches](const std::vector<std::string>& changed) {
+            for (const auto& id : changed) {
                 scheduler.refresh(id);
+                file_watches.refresh(id);
+            }
         };
         scheduler.start();
+        file_watches.start();
         db->flush();
         store::RetentionPruner pruner(&loop, *db, cfg.state + "/scratch");
         pruner.configure(cfg.retention.days, cfg.retention.keep_per_workflow);
@@ -281,6 +286,7 @@ int run_daemon(const Options& options, std::int64_t started_ns) {
                       format_duration(cfg.shutdown_grace).c_str());
             server.close();
             scheduler.stop();
+            file_watches.stop();
             executor.shutdown(cfg.shutdown_grace, [&] { uv_stop(&loop); });
         };
         auto sighup = watch_signal(&loop, SIGHUP, [&] { reload(nullptr); });

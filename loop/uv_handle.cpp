@@ -111,4 +111,24 @@ int FsWatch::start(const std::string& path, std::function<void()> fn) {
     return rc;
 }
 
+DirWatch::DirWatch(uv_loop_t* loop) {
+    auto* box = new Box();
+    uv_fs_event_init(loop, &box->uv);
+    h_ = UvHandle<Box>(box);
+}
+
+int DirWatch::start(const std::string& dir, std::function<void(const std::string& name, int events)> fn) {
+    h_->fn = std::move(fn);
+    int rc = uv_fs_event_start(
+        &h_->uv,
+        [](uv_fs_event_t* e, const char* name, int events, int status) {
+            Box* b = box_of<Box>(e);
+            if (!b || status < 0) return;
+            b->fn(name ? std::string(name) : std::string(), events);
+        },
+        dir.c_str(), 0);
+    if (rc == 0) uv_unref(h_.handle());
+    return rc;
+}
+
 } // namespace luaflow::loop

@@ -145,4 +145,27 @@ class FsWatch {
     UvHandle<Box> h_;
 };
 
+// A directory's changes, each with the name of the entry it concerns (inotify through uv_fs_event):
+// `fn(name, events)` with UV_RENAME (created, removed, moved) and/or UV_CHANGE (written). An event of the
+// directory itself (removed or moved: no event comes after it) carries the directory's own name, as
+// libuv reports it.
+class DirWatch {
+  public:
+    explicit DirWatch(uv_loop_t* loop);
+    DirWatch(const DirWatch&) = delete;
+    DirWatch& operator=(const DirWatch&) = delete;
+
+    // 0, or libuv's error code (UV_ENOENT: the directory is not there).
+    [[nodiscard]] int start(const std::string& dir,
+                            std::function<void(const std::string& name, int events)> fn);
+
+  private:
+    struct Box {
+        uv_fs_event_t uv;
+        bool closing = false;
+        std::function<void(const std::string&, int)> fn;
+    };
+    UvHandle<Box> h_;
+};
+
 } // namespace luaflow::loop

@@ -26,6 +26,7 @@ LAYERS = {
     "daemon/registry": 4,   # the workflows directory: files, lib/, hot reload
     "daemon/exec": 5,       # executions: the state machine, queues, hosts, runners, launchers
     "daemon/schedule": 6,   # RRULE and cron, the scheduler that submits executions
+    "daemon/triggers": 6,   # the other triggers that submit executions: file watches
     "daemon/control": 7,    # the Unix socket and its handlers
     "daemon": 8,            # the wiring: engine, app (the daemon), offline (validate/test), options
 }

@@ -127,3 +127,23 @@ CREATE TABLE sources (
     digest TEXT PRIMARY KEY,
     text   TEXT NOT NULL
 ) WITHOUT ROWID;
+
+-- migration 7
+-- File watches (SPEC 4, `triggers.watch`): a directory a workflow watches, once its files present when the
+-- watch first began were taken as the baseline (they start nothing), and each file seen since, with what
+-- it was when last handled, so that a restart starts a run for what changed while it was down, and
+-- nothing twice.
+CREATE TABLE watch_dirs (
+    workflow TEXT NOT NULL,
+    dir      TEXT NOT NULL,
+    PRIMARY KEY (workflow, dir)
+) WITHOUT ROWID;
+
+CREATE TABLE watch_files (
+    workflow TEXT NOT NULL,
+    dir      TEXT NOT NULL,
+    name     TEXT NOT NULL,
+    mtime_ns INTEGER NOT NULL,
+    size     INTEGER NOT NULL,
+    PRIMARY KEY (workflow, dir, name)
+) WITHOUT ROWID;
