@@ -7,6 +7,7 @@
 #include "daemon/engine.hpp"
 #include "daemon/exec/executor.hpp"
 #include "daemon/exec/leftovers.hpp"
+#include "daemon/http/api_server.hpp"
 #include "daemon/offline.hpp"
 #include "daemon/registry/registry.hpp"
 #include "daemon/registry/workflow_files.hpp"
@@ -180,9 +181,6 @@ int run_daemon(const Options& options, std::int64_t started_ns) {
         return 1;
     }
     config::Config cfg = std::move(cfg_result.value());
-    if (!cfg.http.listen.empty())
-        log::warn("http.listen is set (%s) but the HTTP API is not part of this version; not listening",
-                  cfg.http.listen.c_str());
     std::error_code ec;
     std::filesystem::create_directories(cfg.state, ec);
     if (ec) {
@@ -276,6 +274,17 @@ int run_daemon(const Options& options, std::int64_t started_ns) {
             return 1;
         }
         log::info("listening on %s", cfg.socket.path.c_str());
+        std::unique_ptr<http::ApiServer> api;
+        if (!cfg.http.listen.empty()) {
+            auto started_api = http::ApiServer::start(&loop, cfg, ctx);
+            if (!started_api) {
+                log::error("%s", started_api.error().message.c_str());
+                server.close();
+                return 1;
+            }
+            api = std::move(started_api.value());
+            log::info("HTTP API on %s (port %d)", cfg.http.listen.c_str(), api->port());
+        }
 
         bool stopping = false;
         auto stop = [&] {
@@ -285,6 +294,7 @@ int run_daemon(const Options& options, std::int64_t started_ns) {
             log::info("stopping: running actions get %s to finish",
                       format_duration(cfg.shutdown_grace).c_str());
             server.close();
+            if (api) api->close();
             scheduler.stop();
             file_watches.stop();
             executor.shutdown(cfg.shutdown_grace, [&] { uv_stop(&loop); });

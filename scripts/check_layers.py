@@ -28,7 +28,8 @@ LAYERS = {
     "daemon/schedule": 6,   # RRULE and cron, the scheduler that submits executions
     "daemon/triggers": 6,   # the other triggers that submit executions: file watches
     "daemon/control": 7,    # the Unix socket and its handlers
-    "daemon": 8,            # the wiring: engine, app (the daemon), offline (validate/test), options
+    "daemon/http": 8,       # the HTTP API: its routes over the socket's handlers, the module's loader
+    "daemon": 9,            # the wiring: engine, app (the daemon), offline (validate/test), options
 }
 ONLY = {"ctl": {"common"}}  # luaflowctl links luaflow_common only
 

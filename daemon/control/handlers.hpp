@@ -30,6 +30,8 @@ void handle_status(Context& ctx, const json& params, const std::shared_ptr<Reply
 void handle_list(Context& ctx, const json& params, const std::shared_ptr<Reply>& reply);
 void handle_show(Context& ctx, const json& params, const std::shared_ptr<Reply>& reply);
 void handle_run(Context& ctx, const json& params, const std::shared_ptr<Reply>& reply);
+// `run` started by another door (the HTTP API: {"type":"api"}): the same checks and answer.
+void run_execution(Context& ctx, const json& params, json trigger, const std::shared_ptr<Reply>& reply);
 void handle_executions(Context& ctx, const json& params, const std::shared_ptr<Reply>& reply);
 void handle_inspect(Context& ctx, const json& params, const std::shared_ptr<Reply>& reply);
 void handle_wait(Context& ctx, const json& params, const std::shared_ptr<Reply>& reply);

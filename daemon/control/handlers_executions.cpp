@@ -30,12 +30,17 @@ std::optional<std::string> execution_param(Context& ctx, const json& params,
 } // namespace
 
 void handle_run(Context& ctx, const json& params, const std::shared_ptr<Reply>& reply) {
+    run_execution(ctx, params, {{"type", "manual"}}, reply);
+}
+
+void run_execution(Context& ctx, const json& params, json trigger, const std::shared_ptr<Reply>& reply) {
     auto workflow = string_param(params, "workflow");
     if (!workflow) return reply->error(workflow.error());
     bool first_refusal = false;
     if (auto room = ctx.db.admit_new_work(*workflow, first_refusal); !room) return reply->error(room.error());
     exec::SubmitRequest req;
     req.workflow = *workflow;
+    req.trigger = std::move(trigger);
     req.input = params.value("input", json::object());
     req.input_strings = params.value("input_strings", json::object());
     if (!req.input.is_object())

@@ -138,7 +138,8 @@ Result<std::string> Executor::submit(const SubmitRequest& r) {
         return make_error(ErrorCode::conflict,
                           "workflow '" + def->id + "' is disabled (luaflowctl enable " + def->id + ")");
     std::string trigger_type = r.trigger.value("type", "manual");
-    if (trigger_type == "manual" && !def->triggers.manual)
+    // The API is a manual run from another machine: triggers.manual = false refuses both.
+    if ((trigger_type == "manual" || trigger_type == "api") && !def->triggers.manual)
         return make_error(ErrorCode::conflict, "workflow '" + def->id +
                                                    "' does not allow manual runs "
                                                    "(triggers.manual = false)");

@@ -1,0 +1,241 @@
+#include "daemon/http/routes.hpp"
+
+#include "loop/uv_handle.hpp"
+
+#include <cctype>
+#include <vector>
+
+namespace luaflow::http {
+
+using nlohmann::json;
+
+namespace {
+
+constexpr const char* kJson = "application/json";
+
+int status_of(ErrorCode code) {
+    switch (code) {
+    case ErrorCode::invalid:
+        return 400;
+    case ErrorCode::not_found:
+        return 404;
+    case ErrorCode::conflict:
+        return 409;
+    case ErrorCode::unavailable:
+        return 503;
+    case ErrorCode::internal:
+        return 500;
+    }
+    return 500;
+}
+
+std::string error_body(const std::string& message) {
+    return json{{"error", message}}.dump(-1, ' ', false, json::error_handler_t::replace);
+}
+
+// A socket handler's answer as an HTTP response: the result with `ok` (200, or 201 for a creation), an
+// error with the status its code maps to. Streams are not asked of it by the endpoints here.
+class HttpReply final : public control::Reply {
+  public:
+    HttpReply(std::shared_ptr<Response> response, int ok) : response_(std::move(response)), ok_(ok) {}
+
+    void result(const json& value) override {
+        response_->send(ok_, kJson, value.dump(-1, ' ', false, json::error_handler_t::replace));
+    }
+    void result_text(std::string text) override { response_->send(ok_, kJson, std::move(text)); }
+    void error(const Error& e) override { response_->send(status_of(e.code), kJson, error_body(e.message)); }
+    void event(const json&) override {}
+    void events(const std::vector<json>&) override {}
+    void open_result_array() override { array_.assign(1, '['); }
+    void add_result_elements(const std::vector<json>& values) override {
+        for (const json& v : values) {
+            if (array_.size() > 1) array_ += ',';
+            array_ += v.dump(-1, ' ', false, json::error_handler_t::replace);
+        }
+    }
+    void close_result_array() override {
+        array_ += ']';
+        response_->send(ok_, kJson, std::move(array_));
+    }
+    void when_drained(std::function<void()> fn) override { fn(); }
+    bool alive() const override { return response_->alive(); }
+    void on_gone(std::function<void()>) override {}
+
+  private:
+    std::shared_ptr<Response> response_;
+    int ok_;
+    std::string array_;
+};
+
+// A socket handler's answer handed to functions (the run that `?wait=` then waits on).
+class CallbackReply final : public control::Reply {
+  public:
+    CallbackReply(std::function<void(const json&)> ok, std::function<void(const Error&)> failed)
+        : ok_(std::move(ok)), failed_(std::move(failed)) {}
+    void result(const json& value) override { ok_(value); }
+    void result_text(std::string text) override { ok_(json::parse(text)); }
+    void error(const Error& e) override { failed_(e); }
+    void event(const json&) override {}
+    void events(const std::vector<json>&) override {}
+    void open_result_array() override {}
+    void add_result_elements(const std::vector<json>&) override {}
+    void close_result_array() override {}
+    void when_drained(std::function<void()> fn) override { fn(); }
+    bool alive() const override { return true; }
+    void on_gone(std::function<void()>) override {}
+
+  private:
+    std::function<void(const json&)> ok_;
+    std::function<void(const Error&)> failed_;
+};
+
+std::vector<std::string> segments(const std::string& path) {
+    std::vector<std::string> out;
+    std::size_t at = 1;
+    while (at <= path.size()) {
+        std::size_t slash = path.find('/', at);
+        if (slash == std::string::npos) slash = path.size();
+        if (slash > at) out.push_back(path.substr(at, slash - at));
+        at = slash + 1;
+    }
+    return out;
+}
+
+int hex(char c) {
+    if (c >= '0' && c <= '9') return c - '0';
+    c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    return c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+}
+
+std::string decode(std::string_view s) {
+    std::string out;
+    for (std::size_t i = 0; i < s.size(); ++i) {
+        if (s[i] == '+') {
+            out += ' ';
+        } else if (s[i] == '%' && i + 2 < s.size() && hex(s[i + 1]) >= 0 && hex(s[i + 2]) >= 0) {
+            out += static_cast<char>(hex(s[i + 1]) * 16 + hex(s[i + 2]));
+            i += 2;
+        } else {
+            out += s[i];
+        }
+    }
+    return out;
+}
+
+} // namespace
+
+std::optional<std::string> query_value(const std::string& query, const std::string& key) {
+    std::size_t at = 0;
+    while (at <= query.size()) {
+        std::size_t amp = query.find('&', at);
+        if (amp == std::string::npos) amp = query.size();
+        std::string_view pair(query.data() + at, amp - at);
+        std::size_t eq = pair.find('=');
+        if (decode(pair.substr(0, eq)) == key)
+            return eq == std::string_view::npos ? std::string() : decode(pair.substr(eq + 1));
+        at = amp + 1;
+    }
+    return std::nullopt;
+}
+
+ApiRoutes::ApiRoutes(control::Context& ctx) : ctx_(ctx), socket_(control::make_handler(ctx)) {}
+
+void ApiRoutes::handle(Request request, std::shared_ptr<Response> response) {
+    const std::vector<std::string> parts = segments(request.path);
+    const std::string& method = request.method;
+    auto call = [&](const char* socket_method, json params, int ok = 200) {
+        socket_(socket_method, params, std::make_shared<HttpReply>(response, ok));
+    };
+    auto wrong_method = [&](const char* allowed) {
+        response->send(405, kJson, error_body(method + " " + request.path + ": use " + allowed));
+    };
+    if (parts == std::vector<std::string>{"healthz"}) {
+        if (method != "GET") return wrong_method("GET");
+        return response->send(200, kJson, R"({"status":"ok"})");
+    }
+    if (parts.size() >= 2 && parts[0] == "v1" && parts[1] == "workflows") {
+        if (parts.size() == 2) {
+            if (method != "GET") return wrong_method("GET");
+            return call("list", json::object());
+        }
+        if (parts.size() == 3) {
+            if (method != "GET") return wrong_method("GET");
+            return call("show", {{"workflow", parts[2]}});
+        }
+        if (parts.size() == 4 && parts[3] == "executions") {
+            if (method != "POST") return wrong_method("POST");
+            return run(parts[2], request, response);
+        }
+    }
+    if (parts.size() >= 2 && parts[0] == "v1" && parts[1] == "executions") {
+        if (parts.size() == 2) {
+            if (method != "GET") return wrong_method("GET");
+            json params = json::object();
+            for (const char* key : {"workflow", "status"})
+                if (auto v = query_value(request.query, key)) params[key] = *v;
+            if (auto v = query_value(request.query, "limit")) {
+                char* end = nullptr;
+                long n = std::strtol(v->c_str(), &end, 10);
+                if (v->empty() || *end || n < 1 || n > 1'000'000)
+                    return response->send(400, kJson,
+                                          error_body("limit must be a positive integer, got '" + *v + "'"));
+                params["limit"] = static_cast<std::uint64_t>(n);
+            }
+            return call("executions", params);
+        }
+        if (parts.size() == 3) {
+            if (method != "GET") return wrong_method("GET");
+            return call("inspect", {{"execution", parts[2]}});
+        }
+        if (parts.size() == 4 && parts[3] == "cancel") {
+            if (method != "POST") return wrong_method("POST");
+            return call("cancel", {{"execution", parts[2]}});
+        }
+    }
+    response->send(404, kJson, error_body("no endpoint " + method + " " + request.path));
+}
+
+// POST /v1/workflows/{id}/executions: the body is the input. With ?wait=DURATION the answer waits for the
+// end: 200 with the report when it ends in time, else 202 with the id (SPEC 7).
+void ApiRoutes::run(const std::string& workflow, Request& request,
+                    const std::shared_ptr<Response>& response) {
+    json input = json::object();
+    if (!request.body.empty()) {
+        input = json::parse(request.body, nullptr, false);
+        if (input.is_discarded() || !input.is_object())
+            return response->send(400, kJson,
+                                  error_body("the body must be a JSON object (the input), or empty"));
+    }
+    std::optional<Millis> wait;
+    if (auto w = query_value(request.query, "wait")) {
+        wait = parse_duration(*w);
+        if (!wait || *wait < 0 || *wait > kMaxWait)
+            return response->send(
+                400, kJson, error_body("wait: expected a duration up to 1h such as 30s, got '" + *w + "'"));
+    }
+    json params = {{"workflow", workflow}, {"input", std::move(input)}};
+    const json trigger = {{"type", "api"}};
+    if (!wait)
+        return control::run_execution(ctx_, params, trigger, std::make_shared<HttpReply>(response, 201));
+    auto started = [this, response, wait = *wait](const json& answer) {
+        std::string id = answer.value("id", "");
+        auto timer = std::make_shared<loop::Timer>(ctx_.loop);
+        auto finished = ctx_.executor.when_finished(id, [response, timer](const json& report) {
+            timer->stop();
+            response->send(200, kJson, report.dump(-1, ' ', false, json::error_handler_t::replace));
+        });
+        if (!finished)
+            return response->send(status_of(finished.error().code), kJson,
+                                  error_body(finished.error().message));
+        // The timer holds the response, not itself: it goes with the waiter's callback.
+        timer->start(static_cast<std::uint64_t>(wait), [response, id] {
+            response->send(202, kJson, json{{"id", id}}.dump());
+        });
+    };
+    auto failed = [response](const Error& e) {
+        response->send(status_of(e.code), kJson, error_body(e.message));
+    };
+    control::run_execution(ctx_, params, trigger, std::make_shared<CallbackReply>(started, failed));
+}
+
+} // namespace luaflow::http

@@ -1,0 +1,33 @@
+#pragma once
+// The HTTP API's endpoints (SPEC 7) over the control socket's handlers: each endpoint is one of the
+// socket's methods with its parameters taken from the path, the query and the body, so the socket and
+// HTTP answer with the same documents, from the same code.
+#include "daemon/control/handlers.hpp"
+#include "daemon/http/module.hpp"
+
+#include <memory>
+#include <string>
+
+namespace luaflow::http {
+
+// The longest `?wait=` honoured; a longer one is refused (a client that wants longer polls `GET
+// /v1/executions/{id}`).
+inline constexpr Millis kMaxWait = 3'600'000;
+
+class ApiRoutes final : public Routes {
+  public:
+    explicit ApiRoutes(control::Context& ctx);
+    void handle(Request request, std::shared_ptr<Response> response) override;
+
+  private:
+    void run(const std::string& workflow, Request& request, const std::shared_ptr<Response>& response);
+
+    control::Context& ctx_;
+    control::Handler socket_;
+};
+
+// The value of `key` in an application/x-www-form-urlencoded query ("a=1&b=x%20y"), decoded; nothing when
+// absent.
+std::optional<std::string> query_value(const std::string& query, const std::string& key);
+
+} // namespace luaflow::http

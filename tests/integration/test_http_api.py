@@ -1,0 +1,181 @@
+"""The HTTP API (SPEC 7, issue 17), driven with python's http.client: the bearer token, every endpoint of
+this slice with the same documents as `luaflowctl --json`, `?wait=`, the body limit (413, and the next
+request answered), wrong methods and paths, and a clean stop with a keep-alive connection open."""
+import http.client
+import json
+import os
+import re
+import socket
+import subprocess
+import sys
+import time
+import unittest
+
+sys.path.insert(0, os.path.dirname(__file__))
+import harness  # noqa: E402
+from harness import LUAFLOWD, Daemon, wait_for  # noqa: E402
+
+TOKEN = "s3cret-token-for-tests"
+
+THREE = """
+return workflow {
+  actions = {
+    a = { run = function(ctx) return { n = ctx.input.n or 1 } end },
+    b = { needs = { "a" }, run = function(ctx) return ctx.outputs.a.n * 2 end },
+  },
+}
+"""
+SLOW = """
+return workflow { actions = { nap = { run = function() sleep(3); return true end } } }
+"""
+NO_MANUAL = """
+return workflow { triggers = { manual = false }, actions = { a = { run = function() return 1 end } } }
+"""
+
+
+def config(token_file):
+    return f'shutdown_grace = "2s"\nhttp = {{ listen = "127.0.0.1:0", token_file = "{token_file}" }}\n'
+
+
+class Api:
+    def __init__(self, port):
+        self.port = port
+
+    def request(self, method, path, body=None, token=TOKEN, headers=None):
+        c = http.client.HTTPConnection("127.0.0.1", self.port, timeout=15)
+        h = dict(headers or {})
+        if token is not None:
+            h["Authorization"] = f"Bearer {token}"
+        c.request(method, path, body=body, headers=h)
+        r = c.getresponse()
+        data = r.read()
+        c.close()
+        return r.status, json.loads(data) if data else None
+
+
+class HttpApiTest(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.d = Daemon({"three.lua": THREE, "slow.lua": SLOW, "no-manual.lua": NO_MANUAL})
+        token_file = os.path.join(cls.d.dir, "token")
+        with open(token_file, "w") as f:
+            f.write(TOKEN + "\n")  # the trailing newline is not part of it
+        with open(cls.d.config, "w") as f:
+            f.write(config(token_file))
+        cls.d.start()
+        port = re.search(r"HTTP API on 127\.0\.0\.1:0 \(port (\d+)\)", cls.d.log_text())
+        cls.api = Api(int(port.group(1)))
+
+    @classmethod
+    def tearDownClass(cls):
+        harness.finish(cls.d)
+
+    def test_healthz_is_open_and_the_rest_needs_the_token(self):
+        self.assertEqual(self.api.request("GET", "/healthz", token=None), (200, {"status": "ok"}))
+        for token in (None, "wrong", TOKEN + "x", ""):
+            status, doc = self.api.request("GET", "/v1/workflows", token=token)
+            self.assertEqual(status, 401, token)
+            self.assertIn("Authorization: Bearer", doc["error"])
+        status, _ = self.api.request("GET", "/v1/workflows", token=None, headers={"Authorization": "Basic eDp5"})
+        self.assertEqual(status, 401)
+
+    def test_workflows_are_what_luaflowctl_says(self):
+        self.assertEqual(self.api.request("GET", "/v1/workflows"), (200, self.d.ctl_json("list")))
+        self.assertEqual(self.api.request("GET", "/v1/workflows/three"), (200, self.d.ctl_json("show", "three")))
+        status, doc = self.api.request("GET", "/v1/workflows/nope")
+        self.assertEqual(status, 404)
+        self.assertIn("nope", doc["error"])
+
+    def test_a_run_is_created_inspected_and_listed(self):
+        status, doc = self.api.request("POST", "/v1/workflows/three/executions", body=json.dumps({"n": 4}))
+        self.assertEqual(status, 201)
+        eid = doc["id"]
+        wait_for(lambda: self.d.ctl_json("inspect", eid)["status"] == "succeeded", what="the run to end")
+        status, report = self.api.request("GET", f"/v1/executions/{eid}")
+        self.assertEqual(status, 200)
+        self.assertEqual(report, self.d.ctl_json("inspect", eid))
+        self.assertEqual(report["trigger"], {"type": "api"})
+        self.assertEqual(report["actions"]["b"]["output"], 8)
+        status, listed = self.api.request("GET", "/v1/executions?workflow=three&limit=1")
+        self.assertEqual(status, 200)
+        self.assertEqual(listed, self.d.ctl_json("executions", "--workflow", "three", "--limit", "1"))
+        self.assertEqual(self.api.request("GET", "/v1/executions?limit=abc")[0], 400)
+        self.assertEqual(self.api.request("GET", "/v1/executions/ffffffffffffffff")[0], 404)
+
+    def test_wait_answers_with_the_report_or_202(self):
+        status, report = self.api.request("POST", "/v1/workflows/three/executions?wait=10s",
+                                          body=json.dumps({"n": 21}))
+        self.assertEqual(status, 200)
+        self.assertEqual(report["status"], "succeeded")
+        self.assertEqual(report["actions"]["b"]["output"], 42)
+        t = time.monotonic()
+        status, doc = self.api.request("POST", "/v1/workflows/slow/executions?wait=200ms")
+        self.assertEqual(status, 202)
+        self.assertLess(time.monotonic() - t, 2.5)
+        self.assertEqual(self.d.ctl_json("inspect", doc["id"])["status"], "running")
+        # Cancelled over the API.
+        status, doc = self.api.request("POST", f"/v1/executions/{doc['id']}/cancel")
+        self.assertEqual((status, doc["status"]), (200, "cancelled"))
+        self.assertEqual(self.api.request("POST", "/v1/workflows/three/executions?wait=soon")[0], 400)
+
+    def test_bad_requests_name_what_is_wrong(self):
+        status, doc = self.api.request("POST", "/v1/workflows/three/executions", body="[1, 2]")
+        self.assertEqual(status, 400)
+        self.assertIn("JSON object", doc["error"])
+        status, doc = self.api.request("POST", "/v1/workflows/three/executions", body="{not json")
+        self.assertEqual(status, 400)
+        self.assertEqual(self.api.request("POST", "/v1/workflows/nope/executions")[0], 404)
+        status, doc = self.api.request("POST", "/v1/workflows/no-manual/executions")
+        self.assertEqual(status, 409)
+        self.assertIn("manual", doc["error"])
+        status, doc = self.api.request("GET", "/v1/nothing-here")
+        self.assertEqual(status, 404)
+        status, doc = self.api.request("DELETE", "/v1/executions")
+        self.assertEqual(status, 405)
+        self.assertIn("GET", doc["error"])
+
+    def test_a_body_over_the_limit_is_413_and_the_next_request_is_answered(self):
+        body = b"x" * (10 << 20)
+        s = socket.create_connection(("127.0.0.1", self.api.port), timeout=10)
+        s.sendall(b"POST /v1/workflows/three/executions HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " +
+                  TOKEN.encode() + b"\r\nContent-Length: " + str(len(body)).encode() + b"\r\n\r\n")
+        head = s.recv(4096)
+        s.close()
+        self.assertTrue(head.startswith(b"HTTP/1.1 413"), head[:80])
+        self.assertEqual(self.api.request("GET", "/healthz", token=None)[0], 200)
+
+
+class HttpApiLifeTest(unittest.TestCase):
+    def test_a_keep_alive_connection_does_not_hold_the_stop(self):
+        d = Daemon({"three.lua": THREE})
+        try:
+            token_file = os.path.join(d.dir, "token")
+            with open(token_file, "w") as f:
+                f.write(TOKEN)
+            with open(d.config, "w") as f:
+                f.write(config(token_file))
+            d.start()
+            port = int(re.search(r"\(port (\d+)\)", d.log_text()).group(1))
+            c = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+            c.request("GET", "/healthz")
+            self.assertEqual(c.getresponse().read(), b'{"status":"ok"}')  # the connection stays open
+            t = time.monotonic()
+            self.assertEqual(d.stop(), 0)
+            self.assertLess(time.monotonic() - t, 5)
+            c.close()
+        finally:
+            d.cleanup()
+
+    def test_listen_without_a_token_file_does_not_start(self):
+        d = Daemon({"three.lua": THREE}, config='http = { listen = "127.0.0.1:0" }\n')
+        try:
+            p = subprocess.run([LUAFLOWD, "-c", d.config, "-w", d.workflows, "-s", d.state, "--socket", d.socket],
+                               capture_output=True, text=True, timeout=30)
+            self.assertEqual(p.returncode, 1)
+            self.assertIn("http.token_file", p.stderr)
+        finally:
+            d.cleanup()
+
+
+if __name__ == "__main__":
+    harness.main()
