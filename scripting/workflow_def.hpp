@@ -72,11 +72,11 @@ struct ActionDef {
 
 struct Triggers {
     bool manual = true;
-    nlohmann::json webhook; // null when absent; kept as written for the webhook issue
+    nlohmann::json webhook; // {secret | secret_file, respond}; null when absent
     nlohmann::json watch;
     // {workflow, on}: "on" is always there ("success", "failure" or "any"); null when absent.
     nlohmann::json after;
-    int after_line = 0; // of `triggers`, for the error a loop of `after` triggers is
+    int line = 0; // of `triggers`, for the errors found after the load (a loop of `after` triggers)
 };
 
 // An action's Lua functions, in its workflow's state.

@@ -390,6 +390,7 @@ class Validator {
         if (!get(wf, "triggers")) return;
         if (!lua_istable(L_, -1)) expected("", "triggers", "a table");
         int line = line_for("", "triggers");
+        def_.triggers.line = line;
         part(lua_gettop(L_), line, [&](int t) {
             check_unknown(t, {"manual", "webhook", "watch", "after"}, "triggers", line);
         });
@@ -400,6 +401,7 @@ class Validator {
             json j = opt_table_json(t, key, "triggers", true);
             if (!get(t, key)) return json();
             lua_pop(L_, 1);
+            if (j.is_array() && j.empty()) j = json::object(); // `webhook = {}`: on, with no options
             for (auto it = j.begin(); it != j.end(); ++it)
                 if (!fields.count(it.key()))
                     report(field_line(it.key(), line),
@@ -407,7 +409,14 @@ class Validator {
             return j;
         };
         part(lua_gettop(L_), line, [&](int t) {
-            def_.triggers.webhook = sub(t, "webhook", {"secret", "secret_file"});
+            json hook = sub(t, "webhook", {"secret", "secret_file", "respond"});
+            for (const char* key : {"secret", "secret_file", "respond"})
+                if (hook.is_object() && hook.contains(key) && !hook[key].is_string())
+                    fail(line, std::string("triggers.webhook.") + key + ": expected a string, got " +
+                                   hook[key].dump());
+            if (hook.is_object() && hook.contains("secret") && hook.contains("secret_file"))
+                fail(line, "triggers.webhook: secret or secret_file, not both");
+            def_.triggers.webhook = hook;
         });
         part(lua_gettop(L_), line, [&](int t) {
             json watch = sub(t, "watch", {"path", "pattern", "events"});
@@ -433,7 +442,6 @@ class Validator {
                      "triggers.after.on: expected \"success\", \"failure\" or \"any\", got \"" + on + "\"");
             after["on"] = on;
             def_.triggers.after = after;
-            def_.triggers.after_line = line;
         });
         lua_pop(L_, 1);
     }
@@ -764,6 +772,11 @@ class Validator {
     }
 
     void resolve_deps() {
+        const json& hook = def_.triggers.webhook;
+        if (hook.is_object() && hook.contains("respond") &&
+            !def_.action_index(hook["respond"].get<std::string>()))
+            report(def_.triggers.line,
+                   "triggers.webhook.respond: no action '" + hook["respond"].get<std::string>() + "'");
         for (ActionDef& a : def_.actions) {
             current_action_line_ = a.line;
             for (const std::string& n : a.needs) {

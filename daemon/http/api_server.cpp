@@ -108,6 +108,7 @@ Result<std::unique_ptr<ApiServer>> ApiServer::start(uv_loop_t* loop, const confi
     std::string error;
     api->server_ = start_server(loop, options, api->routes_.get(), &error);
     if (!api->server_) return make_error(ErrorCode::unavailable, error);
+    api->routes_->set_server(api->server_);
     return api;
 }
 

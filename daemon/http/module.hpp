@@ -17,7 +17,8 @@ struct Request {
     std::string path;  // normalised (no "." or ".."), without the query
     std::string query; // what follows '?', as sent
     std::string content_type;
-    std::string body; // whole: the module has read it (at most Options::max_body)
+    std::string signature; // the X-Luaflow-Signature header (webhooks), as sent
+    std::string body;      // whole: the module has read it (at most Options::max_body)
 };
 
 // The answer to one request; the module's. Calls after the first send, or once the client has gone,
@@ -58,6 +59,10 @@ class Server {
     // Stops listening and closes every connection; answers in flight are dropped.
     virtual void close() = 0;
     virtual int port() const = 0;
+    // Whether `signature` is "sha256=" and the hex HMAC-SHA256 of `body` under `secret` (libcrypto's,
+    // compared in constant time): a webhook's check (SPEC 7).
+    virtual bool signature_matches(const std::string& secret, const std::string& body,
+                                   const std::string& signature) const = 0;
 };
 
 // The module's one exported function: a server listening per `options`, or null with `error` set.

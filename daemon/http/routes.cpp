@@ -1,6 +1,10 @@
 #include "daemon/http/routes.hpp"
 
+#include "common/log.hpp"
+#include "common/read_source_file.hpp"
 #include "loop/uv_handle.hpp"
+
+#include <filesystem>
 
 #include <cctype>
 #include <vector>
@@ -192,37 +196,58 @@ void ApiRoutes::handle(Request request, std::shared_ptr<Response> response) {
             return call("cancel", {{"execution", parts[2]}});
         }
     }
+    if (parts.size() == 2 && parts[0] == "hooks") {
+        if (method != "POST") return wrong_method("POST");
+        return hook(parts[1], request, response);
+    }
     response->send(404, kJson, error_body("no endpoint " + method + " " + request.path));
 }
 
-// POST /v1/workflows/{id}/executions: the body is the input. With ?wait=DURATION the answer waits for the
-// end: 200 with the report when it ends in time, else 202 with the id (SPEC 7).
-void ApiRoutes::run(const std::string& workflow, Request& request,
-                    const std::shared_ptr<Response>& response) {
-    json input = json::object();
-    if (!request.body.empty()) {
-        input = json::parse(request.body, nullptr, false);
-        if (input.is_discarded() || !input.is_object())
-            return response->send(400, kJson,
-                                  error_body("the body must be a JSON object (the input), or empty"));
+// The `?wait=DURATION` of a request, or the 400 it gets.
+std::optional<Millis> ApiRoutes::wait_of(const Request& request, const std::shared_ptr<Response>& response,
+                                         bool& bad) {
+    bad = false;
+    auto w = query_value(request.query, "wait");
+    if (!w) return std::nullopt;
+    auto wait = parse_duration(*w);
+    if (!wait || *wait < 0 || *wait > kMaxWait) {
+        bad = true;
+        response->send(400, kJson,
+                       error_body("wait: expected a duration up to 1h such as 30s, got '" + *w + "'"));
+        return std::nullopt;
     }
-    std::optional<Millis> wait;
-    if (auto w = query_value(request.query, "wait")) {
-        wait = parse_duration(*w);
-        if (!wait || *wait < 0 || *wait > kMaxWait)
-            return response->send(
-                400, kJson, error_body("wait: expected a duration up to 1h such as 30s, got '" + *w + "'"));
-    }
-    json params = {{"workflow", workflow}, {"input", std::move(input)}};
-    const json trigger = {{"type", "api"}};
+    return wait;
+}
+
+// Starts the run; without `wait` answers `created` with its id, with it waits for the end: 200 with the
+// report (or, with `respond`, that action's output) when it ends in time, else 202 with the id (SPEC 7).
+void ApiRoutes::start(json params, json trigger, std::optional<Millis> wait,
+                      std::optional<std::string> respond, int created,
+                      const std::shared_ptr<Response>& response) {
     if (!wait)
-        return control::run_execution(ctx_, params, trigger, std::make_shared<HttpReply>(response, 201));
-    auto started = [this, response, wait = *wait](const json& answer) {
+        return control::run_execution(ctx_, params, std::move(trigger),
+                                      std::make_shared<HttpReply>(response, created));
+    auto started = [this, response, wait = *wait, respond = std::move(respond)](const json& answer) {
         std::string id = answer.value("id", "");
         auto timer = std::make_shared<loop::Timer>(ctx_.loop);
-        auto finished = ctx_.executor.when_finished(id, [response, timer](const json& report) {
+        auto finished = ctx_.executor.when_finished(id, [response, timer, respond](const json& report) {
             timer->stop();
-            response->send(200, kJson, report.dump(-1, ' ', false, json::error_handler_t::replace));
+            if (!respond)
+                return response->send(200, kJson,
+                                      report.dump(-1, ' ', false, json::error_handler_t::replace));
+            // The named action's output; a run that did not get it through is the server's failure.
+            const json& action = report["actions"].value(*respond, json::object());
+            if (action.value("status", "") != "succeeded")
+                return response->send(
+                    500, kJson,
+                    json{{"error", "execution " + report.value("id", "") + " " + report.value("status", "") +
+                                       " without action '" + *respond + "' succeeding"},
+                         {"id", report.value("id", "")},
+                         {"status", report.value("status", "")}}
+                        .dump(-1, ' ', false, json::error_handler_t::replace));
+            response->send(
+                200, kJson,
+                action.value("output", json()).dump(-1, ' ', false, json::error_handler_t::replace));
         });
         if (!finished)
             return response->send(status_of(finished.error().code), kJson,
@@ -235,7 +260,72 @@ void ApiRoutes::run(const std::string& workflow, Request& request,
     auto failed = [response](const Error& e) {
         response->send(status_of(e.code), kJson, error_body(e.message));
     };
-    control::run_execution(ctx_, params, trigger, std::make_shared<CallbackReply>(started, failed));
+    control::run_execution(ctx_, params, std::move(trigger),
+                           std::make_shared<CallbackReply>(started, failed));
+}
+
+// POST /v1/workflows/{id}/executions: the body is the input; 201 {"id"}, or with ?wait= as start().
+void ApiRoutes::run(const std::string& workflow, Request& request,
+                    const std::shared_ptr<Response>& response) {
+    json input = json::object();
+    if (!request.body.empty()) {
+        input = json::parse(request.body, nullptr, false);
+        if (input.is_discarded() || !input.is_object())
+            return response->send(400, kJson,
+                                  error_body("the body must be a JSON object (the input), or empty"));
+    }
+    bool bad = false;
+    auto wait = wait_of(request, response, bad);
+    if (bad) return;
+    start({{"workflow", workflow}, {"input", std::move(input)}}, {{"type", "api"}}, wait, std::nullopt, 201,
+          response);
+}
+
+// POST /hooks/{workflow}: the webhook trigger (SPEC 7). A JSON object body is the input, anything else
+// { body = "..." }; with a secret, X-Luaflow-Signature must be the body's HMAC-SHA256; 202 {"id"}, or with
+// ?wait= as start() (with the trigger's `respond`).
+void ApiRoutes::hook(const std::string& workflow, Request& request,
+                     const std::shared_ptr<Response>& response) {
+    const registry::WorkflowEntry* entry = ctx_.registry.find(workflow);
+    if (!entry || !entry->def)
+        return response->send(404, kJson, error_body("no workflow '" + workflow + "'"));
+    const json& trigger = entry->def->triggers.webhook;
+    if (!trigger.is_object())
+        return response->send(
+            404, kJson, error_body("workflow '" + workflow + "' has no webhook trigger (triggers.webhook)"));
+    std::string secret = trigger.value("secret", "");
+    if (trigger.contains("secret_file")) {
+        std::filesystem::path file = trigger["secret_file"].get<std::string>();
+        if (file.is_relative()) file = std::filesystem::path(ctx_.registry.dir()) / file;
+        auto text = read_source_file(file.string(), 64 * 1024);
+        if (!text) {
+            log::error("workflow %s: webhook: %s", workflow.c_str(), text.error().message.c_str());
+            return response->send(
+                500, kJson,
+                error_body("workflow '" + workflow + "': its webhook secret_file cannot be read"));
+        }
+        secret = std::move(*text);
+        while (!secret.empty() && std::isspace(static_cast<unsigned char>(secret.back())))
+            secret.pop_back();
+    }
+    if (trigger.contains("secret") || trigger.contains("secret_file")) {
+        if (request.signature.empty())
+            return response->send(
+                401, kJson,
+                error_body("this webhook needs X-Luaflow-Signature: sha256=<hex HMAC-SHA256 of "
+                           "the body with its secret>"));
+        if (!server_ || !server_->signature_matches(secret, request.body, request.signature))
+            return response->send(401, kJson, error_body("X-Luaflow-Signature does not match the body"));
+    }
+    json input = json::parse(request.body, nullptr, false);
+    if (input.is_discarded() || !input.is_object()) input = {{"body", request.body}};
+    bool bad = false;
+    auto wait = wait_of(request, response, bad);
+    if (bad) return;
+    std::optional<std::string> respond;
+    if (trigger.contains("respond")) respond = trigger["respond"].get<std::string>();
+    start({{"workflow", workflow}, {"input", std::move(input)}}, {{"type", "webhook"}}, wait, respond, 202,
+          response);
 }
 
 } // namespace luaflow::http

@@ -19,11 +19,20 @@ class ApiRoutes final : public Routes {
     explicit ApiRoutes(control::Context& ctx);
     void handle(Request request, std::shared_ptr<Response> response) override;
 
+    // The module's server, for the webhooks' signatures (it holds libcrypto).
+    void set_server(const Server* server) { server_ = server; }
+
   private:
     void run(const std::string& workflow, Request& request, const std::shared_ptr<Response>& response);
+    void hook(const std::string& workflow, Request& request, const std::shared_ptr<Response>& response);
+    std::optional<Millis> wait_of(const Request& request, const std::shared_ptr<Response>& response,
+                                  bool& bad);
+    void start(nlohmann::json params, nlohmann::json trigger, std::optional<Millis> wait,
+               std::optional<std::string> respond, int created, const std::shared_ptr<Response>& response);
 
     control::Context& ctx_;
     control::Handler socket_;
+    const Server* server_ = nullptr;
 };
 
 // The value of `key` in an application/x-www-form-urlencoded query ("a=1&b=x%20y"), decoded; nothing when

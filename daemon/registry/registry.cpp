@@ -56,7 +56,7 @@ std::optional<scripting::LoadError> Registry::after_loop(const scripting::Workfl
     for (std::size_t steps = 0; steps <= entries_.size(); ++steps) {
         path += " -> " + next;
         if (next == def.id)
-            return scripting::LoadError{def.file, def.triggers.after_line,
+            return scripting::LoadError{def.file, def.triggers.line,
                                         "triggers.after: a loop of `after` triggers: " + path +
                                             " (each would start the next for ever)"};
         const WorkflowEntry* e = find(next);

@@ -1,6 +1,8 @@
 """The HTTP API (SPEC 7, issue 17), driven with python's http.client: the bearer token, every endpoint of
 this slice with the same documents as `luaflowctl --json`, `?wait=`, the body limit (413, and the next
 request answered), wrong methods and paths, and a clean stop with a keep-alive connection open."""
+import hashlib
+import hmac
 import http.client
 import json
 import os
@@ -28,6 +30,34 @@ return workflow {
 SLOW = """
 return workflow { actions = { nap = { run = function() sleep(3); return true end } } }
 """
+HOOK_OPEN = """
+return workflow {
+  triggers = { manual = false, webhook = {} },
+  actions = { got = { run = function(ctx) return ctx.input end } },
+}
+"""
+HOOK_SIGNED = """
+return workflow {
+  triggers = { webhook = { secret = "k3y" } },
+  actions = { got = { run = function(ctx) return ctx.input end } },
+}
+"""
+HOOK_FILE = """
+return workflow {
+  triggers = { webhook = { secret_file = "secrets/hook.key" } },
+  actions = { got = { run = function(ctx) return ctx.input end } },
+}
+"""
+HOOK_RESPOND = """
+return workflow {
+  triggers = { webhook = { respond = "reply" } },
+  actions = {
+    parse = { run = function(ctx) if ctx.input.fail then error("bad order") end; return ctx.input.qty * 2 end },
+    reply = { needs = { "parse" }, run = function(ctx) return { accepted = true, qty = ctx.outputs.parse } end },
+    after_reply = { needs = { "reply" }, run = function() return "logged" end },
+  },
+}
+"""
 NO_MANUAL = """
 return workflow { triggers = { manual = false }, actions = { a = { run = function() return 1 end } } }
 """
@@ -53,10 +83,17 @@ class Api:
         return r.status, json.loads(data) if data else None
 
 
-class HttpApiTest(unittest.TestCase):
+class ApiDaemon(unittest.TestCase):
+    """A daemon with the HTTP API for a whole test class."""
+
     @classmethod
     def setUpClass(cls):
-        cls.d = Daemon({"three.lua": THREE, "slow.lua": SLOW, "no-manual.lua": NO_MANUAL})
+        cls.d = Daemon({"three.lua": THREE, "slow.lua": SLOW, "no-manual.lua": NO_MANUAL, "hook-open.lua": HOOK_OPEN,
+                        "hook-signed.lua": HOOK_SIGNED, "hook-file.lua": HOOK_FILE,
+                        "hook-respond.lua": HOOK_RESPOND})
+        os.makedirs(os.path.join(cls.d.workflows, "secrets"))
+        with open(os.path.join(cls.d.workflows, "secrets", "hook.key"), "w") as f:
+            f.write("from-a-file\n")
         token_file = os.path.join(cls.d.dir, "token")
         with open(token_file, "w") as f:
             f.write(TOKEN + "\n")  # the trailing newline is not part of it
@@ -70,6 +107,8 @@ class HttpApiTest(unittest.TestCase):
     def tearDownClass(cls):
         harness.finish(cls.d)
 
+
+class HttpApiTest(ApiDaemon):
     def test_healthz_is_open_and_the_rest_needs_the_token(self):
         self.assertEqual(self.api.request("GET", "/healthz", token=None), (200, {"status": "ok"}))
         for token in (None, "wrong", TOKEN + "x", ""):
@@ -143,6 +182,73 @@ class HttpApiTest(unittest.TestCase):
         s.close()
         self.assertTrue(head.startswith(b"HTTP/1.1 413"), head[:80])
         self.assertEqual(self.api.request("GET", "/healthz", token=None)[0], 200)
+
+
+def sign(secret, body):
+    return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+
+
+class WebhookTest(ApiDaemon):
+    def hook(self, path, body=b"", signature=None):
+        headers = {"X-Luaflow-Signature": signature} if signature else {}
+        return self.api.request("POST", path, body=body, token=None, headers=headers)
+
+    def input_of(self, eid):
+        wait_for(lambda: self.d.ctl_json("inspect", eid)["status"] == "succeeded", what="the hook's run")
+        doc = self.d.ctl_json("inspect", eid)
+        self.assertEqual(doc["trigger"], {"type": "webhook"})
+        return doc["input"]
+
+    def test_an_open_hook_takes_json_or_any_body_without_the_token(self):
+        status, doc = self.hook("/hooks/hook-open", json.dumps({"order": 7}).encode())
+        self.assertEqual(status, 202)
+        self.assertEqual(self.input_of(doc["id"]), {"order": 7})
+        status, doc = self.hook("/hooks/hook-open", b"plain text, not JSON")
+        self.assertEqual(status, 202)
+        self.assertEqual(self.input_of(doc["id"]), {"body": "plain text, not JSON"})
+        status, doc = self.hook("/hooks/hook-open", b"[1, 2]")
+        self.assertEqual(self.input_of(doc["id"]), {"body": "[1, 2]"})
+
+    def test_a_secret_needs_the_body_signed(self):
+        body = json.dumps({"event": "push"}).encode()
+        status, doc = self.hook("/hooks/hook-signed", body)
+        self.assertEqual(status, 401)
+        self.assertIn("X-Luaflow-Signature", doc["error"])
+        for bad in (sign("other", body), sign("k3y", body + b" "), "sha256=zz", sign("k3y", body)[:-2], "md5=00"):
+            self.assertEqual(self.hook("/hooks/hook-signed", body, bad)[0], 401, bad)
+        status, doc = self.hook("/hooks/hook-signed", body, sign("k3y", body))
+        self.assertEqual(status, 202)
+        self.assertEqual(self.input_of(doc["id"]), {"event": "push"})
+        status, doc = self.hook("/hooks/hook-signed", body, sign("k3y", body).upper().replace("SHA256=", "sha256="))
+        self.assertEqual(status, 202)  # hex digits in either case
+        status, doc = self.hook("/hooks/hook-file", body, sign("from-a-file", body))
+        self.assertEqual(status, 202)
+
+    def test_respond_answers_with_the_named_action_output(self):
+        status, doc = self.hook("/hooks/hook-respond?wait=10s", json.dumps({"qty": 5}).encode())
+        self.assertEqual((status, doc), (200, {"accepted": True, "qty": 10}))
+        status, doc = self.hook("/hooks/hook-respond?wait=10s", json.dumps({"qty": 5, "fail": True}).encode())
+        self.assertEqual(status, 500)
+        self.assertEqual(doc["status"], "failed")
+        self.assertIn("reply", doc["error"])
+        # Without respond, ?wait= answers with the report.
+        status, doc = self.hook("/hooks/hook-open?wait=10s", b"{}")
+        self.assertEqual((status, doc["status"], doc["trigger"]), (200, "succeeded", {"type": "webhook"}))
+
+    def test_hooks_that_are_not_there(self):
+        status, doc = self.hook("/hooks/three")
+        self.assertEqual(status, 404)
+        self.assertIn("no webhook trigger", doc["error"])
+        self.assertEqual(self.hook("/hooks/nope")[0], 404)
+        self.assertEqual(self.api.request("GET", "/hooks/hook-open", token=None)[0], 405)
+
+    def test_respond_must_name_an_action(self):
+        path = os.path.join(self.d.dir, "bad-respond.lua")
+        with open(path, "w") as f:
+            f.write(HOOK_RESPOND.replace('respond = "reply"', 'respond = "nope"'))
+        rc, out, err = self.d.ctl("validate", path)
+        self.assertEqual(rc, 1)
+        self.assertIn("bad-respond.lua:3: triggers.webhook.respond: no action 'nope'", out + err)
 
 
 class HttpApiLifeTest(unittest.TestCase):

@@ -12,6 +12,8 @@
 
 #include <h2o.h>
 #include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
 #include <openssl/sha.h>
 
 #include <sys/socket.h>
@@ -87,6 +89,13 @@ void respond(h2o_req_t* req, int status, std::string_view content_type, std::str
     req->res.content_length = body.size();
     add_header(req, H2O_TOKEN_CONTENT_TYPE, content_type);
     h2o_send_inline(req, body.data(), body.size()); // copies the body
+}
+
+int hex_digit(char c) {
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    return -1;
 }
 
 class H2oResponse;
@@ -201,6 +210,27 @@ class H2oServer final : public Server {
 
     int port() const override { return port_; }
 
+    bool signature_matches(const std::string& secret, const std::string& body,
+                           const std::string& signature) const override {
+        constexpr std::string_view kPrefix = "sha256=";
+        if (signature.size() != kPrefix.size() + 2 * SHA256_DIGEST_LENGTH || !signature.starts_with(kPrefix))
+            return false;
+        unsigned char given[SHA256_DIGEST_LENGTH];
+        for (std::size_t i = 0; i < sizeof given; ++i) {
+            int hi = hex_digit(signature[kPrefix.size() + 2 * i]),
+                lo = hex_digit(signature[kPrefix.size() + 2 * i + 1]);
+            if (hi < 0 || lo < 0) return false;
+            given[i] = static_cast<unsigned char>(hi * 16 + lo);
+        }
+        unsigned char expected[EVP_MAX_MD_SIZE];
+        unsigned int len = 0;
+        if (!HMAC(EVP_sha256(), secret.data(), static_cast<int>(secret.size()),
+                  reinterpret_cast<const unsigned char*>(body.data()), body.size(), expected, &len) ||
+            len != SHA256_DIGEST_LENGTH)
+            return false;
+        return CRYPTO_memcmp(given, expected, sizeof given) == 0;
+    }
+
   private:
     std::vector<uv_handle_t*> handles() const {
         std::vector<uv_handle_t*> out;
@@ -240,6 +270,9 @@ class H2oServer final : public Server {
         }
         if (ssize_t i = h2o_find_header(&req->headers, H2O_TOKEN_CONTENT_TYPE, -1); i >= 0)
             r.content_type.assign(req->headers.entries[i].value.base, req->headers.entries[i].value.len);
+        static const h2o_iovec_t kSignature = h2o_iovec_init(H2O_STRLIT("x-luaflow-signature"));
+        if (ssize_t i = h2o_find_header_by_str(&req->headers, kSignature.base, kSignature.len, -1); i >= 0)
+            r.signature.assign(req->headers.entries[i].value.base, req->headers.entries[i].value.len);
         if (req->entity.base) r.body.assign(req->entity.base, req->entity.len);
         s->routes_->handle(std::move(r), std::make_shared<H2oResponse>(req));
         return 0;
