@@ -623,6 +623,7 @@ void Executor::finish_action(Execution& e, std::size_t i, ActionStatus status, c
     }
     a.status = status;
     a.next_attempt_at.reset();
+    ++metrics_.workflows[e.def->id].actions[to_string(status)];
     store::ActionResult row;
     row.status = status;
     if (status == ActionStatus::succeeded) {
@@ -682,6 +683,9 @@ void Executor::complete(Execution& e, ExecStatus status, std::optional<std::stri
     UnixMillis now = now_unix_ms();
     if (error) error = secrets_.redact(*error);
     store::finish_execution(db_.write(), e.id, status, error, now);
+    WorkflowMetrics& m = metrics_.workflows[e.def->id];
+    ++m.executions[to_string(status)];
+    m.duration.observe(static_cast<double>(now - e.started_at.value_or(now)) / 1000.0);
     log::info("execution %s of %s %s%s%s", e.id.c_str(), e.def->id.c_str(), to_string(status),
               error ? ": " : "", error ? error->c_str() : "");
     std::string id = e.id;
@@ -714,6 +718,20 @@ void Executor::complete(Execution& e, ExecStatus status, std::optional<std::stri
             end();
     });
     check_shutdown_done();
+}
+
+ActionCounts Executor::action_counts() const {
+    ActionCounts c;
+    for (const auto& [id, e] : executions_)
+        for (std::size_t i = 0; i < e->actions.size(); ++i) {
+            const ActionState& a = e->actions[i];
+            if (a.status == ActionStatus::running) ++c.running;
+            if (a.in_wait_list) {
+                ++c.waiting;
+                ++c.waiting_by_queue[e->def->actions[i].queue];
+            }
+        }
+    return c;
 }
 
 // SPEC 4: `after = { workflow=, on= }` starts its workflow when an execution of the named one ends with a

@@ -66,6 +66,8 @@ class Executor final : public ExecutionControl, public stdlib::ChildWorkflows {
     std::uint64_t watch_logs(const std::string& id, std::function<void()> on_lines,
                              std::function<void()> on_end) override;
     void unwatch_logs(std::uint64_t token) override { watchers_.unwatch_logs(token); }
+    const Metrics& metrics() const override { return metrics_; }
+    ActionCounts action_counts() const override;
 
     // Graceful stop: no new executions or actions; running ones get `grace`; then they are abandoned
     // (still `running` in the store, so the next start treats them as interrupted) and `done` is called.
@@ -218,6 +220,7 @@ class Executor final : public ExecutionControl, public stdlib::ChildWorkflows {
     loop::Timer park_timer_;
 
     bool stopping_ = false;
+    Metrics metrics_;
     std::function<void()> shutdown_done_;
     std::unique_ptr<loop::Timer> grace_timer_;
 };

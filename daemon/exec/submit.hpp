@@ -6,6 +6,7 @@
 #include "common/result.hpp"
 #include "common/status.hpp"
 #include "common/time_format.hpp"
+#include "daemon/exec/metrics.hpp"
 
 #include <nlohmann/json.hpp>
 
@@ -70,6 +71,9 @@ class ExecutionControl : public Submitter {
     virtual std::uint64_t watch_logs(const std::string& id, std::function<void()> on_lines,
                                      std::function<void()> on_end) = 0;
     virtual void unwatch_logs(std::uint64_t token) = 0;
+    // Counted since the start (GET /metrics), and the actions now.
+    virtual const Metrics& metrics() const = 0;
+    virtual ActionCounts action_counts() const = 0;
 
   protected:
     ~ExecutionControl() = default;

@@ -99,7 +99,7 @@ Result<std::unique_ptr<ApiServer>> ApiServer::start(uv_loop_t* loop, const confi
     auto start_server = reinterpret_cast<StartServer>(*symbol);
 
     std::unique_ptr<ApiServer> api(new ApiServer());
-    api->routes_ = std::make_unique<ApiRoutes>(ctx);
+    api->routes_ = std::make_unique<ApiRoutes>(ctx, config.state);
     Options options;
     options.host = address->first;
     options.port = address->second;

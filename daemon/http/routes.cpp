@@ -2,6 +2,7 @@
 
 #include "common/log.hpp"
 #include "common/read_source_file.hpp"
+#include "daemon/http/metrics.hpp"
 #include "loop/uv_handle.hpp"
 
 #include <filesystem>
@@ -142,7 +143,8 @@ std::optional<std::string> query_value(const std::string& query, const std::stri
     return std::nullopt;
 }
 
-ApiRoutes::ApiRoutes(control::Context& ctx) : ctx_(ctx), socket_(control::make_handler(ctx)) {}
+ApiRoutes::ApiRoutes(control::Context& ctx, std::string state_dir)
+    : ctx_(ctx), socket_(control::make_handler(ctx)), state_dir_(std::move(state_dir)) {}
 
 void ApiRoutes::handle(Request request, std::shared_ptr<Response> response) {
     const std::vector<std::string> parts = segments(request.path);
@@ -156,6 +158,11 @@ void ApiRoutes::handle(Request request, std::shared_ptr<Response> response) {
     if (parts == std::vector<std::string>{"healthz"}) {
         if (method != "GET") return wrong_method("GET");
         return response->send(200, kJson, R"({"status":"ok"})");
+    }
+    if (parts == std::vector<std::string>{"metrics"}) {
+        if (method != "GET") return wrong_method("GET");
+        return response->send(200, "text/plain; version=0.0.4; charset=utf-8",
+                              metrics_text(ctx_, state_dir_));
     }
     if (parts.size() >= 2 && parts[0] == "v1" && parts[1] == "workflows") {
         if (parts.size() == 2) {

@@ -16,7 +16,8 @@ inline constexpr Millis kMaxWait = 3'600'000;
 
 class ApiRoutes final : public Routes {
   public:
-    explicit ApiRoutes(control::Context& ctx);
+    // `state_dir`: the store's directory (its size is a metric).
+    ApiRoutes(control::Context& ctx, std::string state_dir);
     void handle(Request request, std::shared_ptr<Response> response) override;
 
     // The module's server, for the webhooks' signatures (it holds libcrypto).
@@ -32,6 +33,7 @@ class ApiRoutes final : public Routes {
 
     control::Context& ctx_;
     control::Handler socket_;
+    std::string state_dir_;
     const Server* server_ = nullptr;
 };
 

@@ -39,4 +39,13 @@ void CodeCache::sweep() {
     if (entries_.empty()) sweeper_.stop();
 }
 
+std::map<std::string, std::size_t> CodeCache::memory_by_workflow() const {
+    std::map<std::string, std::size_t> out;
+    for (const auto& [key, entry] : entries_) {
+        auto def = entry.def.lock();
+        if (def && entry.code && entry.code->lua) out[def->id] += entry.code->lua->memory_used();
+    }
+    return out;
+}
+
 } // namespace luaflow::registry

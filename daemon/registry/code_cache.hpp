@@ -30,6 +30,8 @@ class CodeCache {
     // definition is gone. Runs by itself every keep_ms / 2 while any code is kept.
     void sweep();
     std::size_t size() const { return entries_.size(); }
+    // The memory the kept Lua states use, by workflow (two versions of one in use add up).
+    std::map<std::string, std::size_t> memory_by_workflow() const;
 
   private:
     struct Entry {

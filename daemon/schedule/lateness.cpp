@@ -10,6 +10,7 @@ void Lateness::record(std::int64_t late_ns) {
     else
         samples_[count_ % kWindow] = late_ns;
     ++count_;
+    histogram_.observe(static_cast<double>(late_ns) / 1e9);
 }
 
 nlohmann::json Lateness::summary() const {

@@ -58,6 +58,9 @@ return workflow {
   },
 }
 """
+FAILS = """
+return workflow { actions = { boom = { run = function() error("no luck") end } } }
+"""
 NO_MANUAL = """
 return workflow { triggers = { manual = false }, actions = { a = { run = function() return 1 end } } }
 """
@@ -90,7 +93,7 @@ class ApiDaemon(unittest.TestCase):
     def setUpClass(cls):
         cls.d = Daemon({"three.lua": THREE, "slow.lua": SLOW, "no-manual.lua": NO_MANUAL, "hook-open.lua": HOOK_OPEN,
                         "hook-signed.lua": HOOK_SIGNED, "hook-file.lua": HOOK_FILE,
-                        "hook-respond.lua": HOOK_RESPOND})
+                        "hook-respond.lua": HOOK_RESPOND, "fails.lua": FAILS})
         os.makedirs(os.path.join(cls.d.workflows, "secrets"))
         with open(os.path.join(cls.d.workflows, "secrets", "hook.key"), "w") as f:
             f.write("from-a-file\n")
@@ -249,6 +252,54 @@ class WebhookTest(ApiDaemon):
         rc, out, err = self.d.ctl("validate", path)
         self.assertEqual(rc, 1)
         self.assertIn("bad-respond.lua:3: triggers.webhook.respond: no action 'nope'", out + err)
+
+
+class MetricsTest(ApiDaemon):
+    def metrics(self):
+        try:
+            from prometheus_client.parser import text_string_to_metric_families
+        except ImportError:
+            harness.missing_peer("python3-prometheus-client (Prometheus's text parser) is not installed")
+        c = http.client.HTTPConnection("127.0.0.1", self.api.port, timeout=15)
+        c.request("GET", "/metrics", headers={"Authorization": f"Bearer {TOKEN}"})
+        r = c.getresponse()
+        self.assertEqual(r.status, 200)
+        self.assertTrue(r.getheader("Content-Type").startswith("text/plain; version=0.0.4"))
+        text = r.read().decode()
+        c.close()
+        samples = {}
+        for family in text_string_to_metric_families(text):
+            self.assertTrue(family.documentation, family.name)
+            for s in family.samples:
+                samples[(s.name, tuple(sorted(s.labels.items())))] = s.value
+        return text, samples
+
+    def test_metrics_parse_and_count_what_happened(self):
+        for n in range(3):
+            self.d.ctl_json("run", "three", "--wait")
+        self.api.request("POST", "/v1/workflows/three/executions?wait=10s")
+        self.d.ctl_json("run", "fails", "--wait", expect_rc=1)
+        text, m = self.metrics()
+        self.assertIn("# TYPE luaflow_executions_total counter", text)
+        self.assertEqual(m[("luaflow_executions_total", (("status", "succeeded"), ("workflow", "three")))], 4)
+        self.assertEqual(m[("luaflow_executions_total", (("status", "failed"), ("workflow", "fails")))], 1)
+        self.assertEqual(m[("luaflow_actions_total", (("status", "succeeded"), ("workflow", "three")))], 8)
+        self.assertEqual(m[("luaflow_actions_total", (("status", "failed"), ("workflow", "fails")))], 1)
+        self.assertEqual(m[("luaflow_execution_duration_seconds_count", (("workflow", "three"),))], 4)
+        self.assertEqual(m[("luaflow_execution_duration_seconds_bucket", (("le", "+Inf"), ("workflow", "three")))], 4)
+        self.assertEqual(m[("luaflow_executions_running", (("workflow", "three"),))], 0)
+        self.assertEqual(m[("luaflow_actions_running", ())], 0)
+        self.assertGreater(m[("luaflow_store_bytes", (("file", "db"),))], 0)
+        self.assertEqual(m[("luaflow_schedule_lateness_seconds_count", ())], 0)
+        self.assertEqual(m[("luaflow_workflows", (("state", "error"),))], 0)
+        self.assertGreater(m[("luaflow_store_commits_total", ())], 0)
+        self.assertGreater(m[("luaflow_lua_memory_bytes", (("workflow", "three"),))], 0)
+        # A running one shows.
+        eid = self.api.request("POST", "/v1/workflows/slow/executions")[1]["id"]
+        wait_for(lambda: self.metrics()[1][("luaflow_executions_running", (("workflow", "slow"),))] == 1,
+                 what="the running gauge")
+        self.api.request("POST", f"/v1/executions/{eid}/cancel")
+        self.assertEqual(self.api.request("GET", "/metrics", token=None)[0], 401)
 
 
 class HttpApiLifeTest(unittest.TestCase):
