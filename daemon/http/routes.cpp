@@ -5,7 +5,13 @@
 #include "daemon/http/metrics.hpp"
 #include "loop/uv_handle.hpp"
 
+#include "loop/thread_pool.hpp"
+
+#include <cerrno>
+#include <cstring>
+#include <fcntl.h>
 #include <filesystem>
+#include <unistd.h>
 
 #include <cctype>
 #include <vector>
@@ -170,7 +176,9 @@ void ApiRoutes::handle(Request request, std::shared_ptr<Response> response) {
             return call("list", json::object());
         }
         if (parts.size() == 3) {
-            if (method != "GET") return wrong_method("GET");
+            if (method == "PUT") return put_workflow(parts[2], request, response);
+            if (method == "DELETE") return delete_workflow(parts[2], response);
+            if (method != "GET") return wrong_method("GET, PUT or DELETE");
             return call("show", {{"workflow", parts[2]}});
         }
         if (parts.size() == 4 && parts[3] == "executions") {
@@ -333,6 +341,121 @@ void ApiRoutes::hook(const std::string& workflow, Request& request,
     if (trigger.contains("respond")) respond = trigger["respond"].get<std::string>();
     start({{"workflow", workflow}, {"input", std::move(input)}}, {{"type", "webhook"}}, wait, respond, 202,
           response);
+}
+
+namespace {
+
+// Writes `text` to `path` so that a reader sees the old file or the new one, never a part: a temporary
+// file in the same directory, flushed to the disk, renamed over it. An error's message, or empty.
+std::string write_atomically(const std::string& path, const std::string& text) {
+    std::string dir = path.substr(0, path.rfind('/'));
+    // Not a *.lua name: the directory's scan must not take it for a workflow.
+    std::string tmp = dir + "/." + path.substr(dir.size() + 1) + ".luaflow-put-" + std::to_string(::getpid());
+    int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd < 0) return "cannot write " + tmp + ": " + std::strerror(errno);
+    std::size_t done = 0;
+    while (done < text.size()) {
+        ssize_t n = ::write(fd, text.data() + done, text.size() - done);
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) {
+            std::string e = "cannot write " + tmp + ": " + std::strerror(errno);
+            ::close(fd);
+            ::unlink(tmp.c_str());
+            return e;
+        }
+        done += static_cast<std::size_t>(n);
+    }
+    if (::fsync(fd) != 0 || ::close(fd) != 0) {
+        std::string e = "cannot write " + tmp + ": " + std::strerror(errno);
+        ::unlink(tmp.c_str());
+        return e;
+    }
+    if (::rename(tmp.c_str(), path.c_str()) != 0) {
+        std::string e = "cannot rename " + tmp + " to " + path + ": " + std::strerror(errno);
+        ::unlink(tmp.c_str());
+        return e;
+    }
+    if (int d = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC); d >= 0) { // the rename, durable
+        ::fsync(d);
+        ::close(d);
+    }
+    return {};
+}
+
+json errors_json(const std::vector<scripting::LoadError>& errors) {
+    json out = json::array();
+    for (const scripting::LoadError& e : errors)
+        out.push_back({{"file", e.file}, {"line", e.line}, {"message", e.message}});
+    return out;
+}
+
+} // namespace
+
+// Runs fn once the workflows directory has been read again (the answer then shows the change).
+void ApiRoutes::after_reload(std::function<void()> fn) {
+    std::weak_ptr<int> alive = alive_;
+    ctx_.registry.reload(false, [alive, fn = std::move(fn)](const registry::ReloadReport&) {
+        if (!alive.expired()) fn();
+    });
+}
+
+// PUT /v1/workflows/{id}: the body is the file's text, checked as `validate` does (422 with every error and
+// nothing written), then written atomically; 201 (new) or 200 with the `show` document once loaded.
+void ApiRoutes::put_workflow(const std::string& id, Request& request,
+                             const std::shared_ptr<Response>& response) {
+    if (!scripting::is_valid_workflow_id(id))
+        return response->send(400, kJson,
+                              error_body("'" + id +
+                                         "' is not a valid workflow id (letters, digits, '_', '.', '-', "
+                                         "starting with a letter or digit)"));
+    const registry::WorkflowEntry* entry = ctx_.registry.find(id);
+    const bool existed = entry != nullptr;
+    std::string path = existed ? entry->file : ctx_.registry.dir() + "/" + id + ".lua";
+    std::vector<scripting::LoadError> errors = ctx_.registry.check_text(id, path, request.body);
+    if (!errors.empty())
+        return response->send(
+            422, kJson,
+            json{{"error", errors.front().to_string()}, {"errors", errors_json(errors)}}.dump(
+                -1, ' ', false, json::error_handler_t::replace));
+    auto error = std::make_shared<std::string>();
+    std::weak_ptr<int> alive = alive_;
+    auto queued = loop::run_in_pool(
+        ctx_.loop, [path, text = std::move(request.body), error] { *error = write_atomically(path, text); },
+        [this, alive, id, existed, error, response] {
+            if (alive.expired()) return;
+            if (!error->empty()) {
+                log::error("PUT /v1/workflows/%s: %s", id.c_str(), error->c_str());
+                return response->send(500, kJson, error_body(*error));
+            }
+            log::info("workflow %s %s over the HTTP API", id.c_str(), existed ? "replaced" : "created");
+            after_reload([this, id, existed, response] {
+                socket_("show", {{"workflow", id}},
+                        std::make_shared<HttpReply>(response, existed ? 200 : 201));
+            });
+        });
+    if (!queued) response->send(503, kJson, error_body(queued.error().message));
+}
+
+// DELETE /v1/workflows/{id}: removes its file; running executions finish with the version they started
+// with. 204 once the directory has been read again.
+void ApiRoutes::delete_workflow(const std::string& id, const std::shared_ptr<Response>& response) {
+    const registry::WorkflowEntry* entry = ctx_.registry.find(id);
+    if (!entry) return response->send(404, kJson, error_body("no workflow '" + id + "'"));
+    auto error = std::make_shared<std::string>();
+    std::weak_ptr<int> alive = alive_;
+    auto queued = loop::run_in_pool(
+        ctx_.loop,
+        [path = entry->file, error] {
+            if (::unlink(path.c_str()) != 0 && errno != ENOENT)
+                *error = "cannot remove " + path + ": " + std::strerror(errno);
+        },
+        [this, alive, id, error, response] {
+            if (alive.expired()) return;
+            if (!error->empty()) return response->send(500, kJson, error_body(*error));
+            log::info("workflow %s deleted over the HTTP API", id.c_str());
+            after_reload([response] { response->send(204, kJson, ""); });
+        });
+    if (!queued) response->send(503, kJson, error_body(queued.error().message));
 }
 
 } // namespace luaflow::http

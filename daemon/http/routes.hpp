@@ -26,6 +26,9 @@ class ApiRoutes final : public Routes {
   private:
     void run(const std::string& workflow, Request& request, const std::shared_ptr<Response>& response);
     void hook(const std::string& workflow, Request& request, const std::shared_ptr<Response>& response);
+    void put_workflow(const std::string& id, Request& request, const std::shared_ptr<Response>& response);
+    void delete_workflow(const std::string& id, const std::shared_ptr<Response>& response);
+    void after_reload(std::function<void()> fn);
     std::optional<Millis> wait_of(const Request& request, const std::shared_ptr<Response>& response,
                                   bool& bad);
     void start(nlohmann::json params, nlohmann::json trigger, std::optional<Millis> wait,
@@ -35,6 +38,8 @@ class ApiRoutes final : public Routes {
     control::Handler socket_;
     std::string state_dir_;
     const Server* server_ = nullptr;
+    // Pool jobs' answers find it expired once the routes are gone (the daemon's end).
+    std::shared_ptr<int> alive_ = std::make_shared<int>(0);
 };
 
 // The value of `key` in an application/x-www-form-urlencoded query ("a=1&b=x%20y"), decoded; nothing when

@@ -66,6 +66,16 @@ std::optional<scripting::LoadError> Registry::after_loop(const scripting::Workfl
     return std::nullopt;
 }
 
+std::vector<scripting::LoadError> Registry::check_text(const std::string& id, const std::string& path,
+                                                       const std::string& text) {
+    scripting::SandboxOptions options = sandbox_(id);
+    options.lib = lib_.files;
+    auto loaded = scripting::load_workflow(id, path, text, options, check_);
+    if (auto* err = std::get_if<scripting::LoadError>(&loaded)) return err->all();
+    if (auto err = after_loop(*std::get<std::shared_ptr<scripting::WorkflowDef>>(loaded))) return {*err};
+    return {};
+}
+
 int Registry::error_count() const {
     int n = 0;
     for (const auto& [id, e] : entries_)

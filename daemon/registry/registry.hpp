@@ -66,6 +66,11 @@ class Registry {
     const std::map<std::string, WorkflowEntry>& all() const { return entries_; }
     int error_count() const;
 
+    // Every error `text` would have as the workflow `id` at `path` (its sandbox, lib/, the schedule's check,
+    // the loop of `after` triggers), in source order, without keeping anything: PUT /v1/workflows/ID.
+    std::vector<scripting::LoadError> check_text(const std::string& id, const std::string& path,
+                                                 const std::string& text);
+
     // A definition from the store (the text an execution started with), loaded into a fresh state.
     Result<std::shared_ptr<const scripting::WorkflowDef>> load_stored(const std::string& digest);
 

@@ -254,6 +254,49 @@ class WebhookTest(ApiDaemon):
         self.assertIn("bad-respond.lua:3: triggers.webhook.respond: no action 'nope'", out + err)
 
 
+class WorkflowFilesTest(ApiDaemon):
+    def put(self, wid, text):
+        return self.api.request("PUT", f"/v1/workflows/{wid}", body=text.encode())
+
+    def test_put_checks_writes_and_loads_then_delete_removes(self):
+        path = os.path.join(self.d.workflows, "made.lua")
+        status, doc = self.put("made", THREE)
+        self.assertEqual(status, 201)
+        self.assertEqual(doc, self.d.ctl_json("show", "made"))
+        with open(path) as f:
+            self.assertEqual(f.read(), THREE)
+        self.assertEqual(self.api.request("POST", "/v1/workflows/made/executions?wait=10s")[1]["status"], "succeeded")
+        # Replaced: 200, and the new version is the one that runs.
+        status, doc = self.put("made", THREE.replace("* 2", "* 3"))
+        self.assertEqual(status, 200)
+        report = self.api.request("POST", "/v1/workflows/made/executions?wait=10s", body=b'{"n": 2}')[1]
+        self.assertEqual(report["actions"]["b"]["output"], 6)
+        # A broken text: 422 with every error, in order, and the file as it was.
+        broken = THREE.replace('needs = { "a" }', 'needs = { "zz" }').replace("return workflow {", "return workflow {\n  colour = 1,")
+        status, doc = self.put("made", broken)
+        self.assertEqual(status, 422)
+        self.assertEqual([e["line"] for e in doc["errors"]], sorted(e["line"] for e in doc["errors"]))
+        self.assertEqual(len(doc["errors"]), 2, doc)
+        self.assertIn("colour", doc["errors"][0]["message"])
+        self.assertIn("zz", doc["errors"][1]["message"])
+        self.assertEqual(doc["error"].split(":")[0], path)
+        with open(path) as f:
+            self.assertEqual(f.read(), THREE.replace("* 2", "* 3"))
+        self.assertEqual(sorted(os.listdir(self.d.workflows)), sorted(
+            ["three.lua", "slow.lua", "no-manual.lua", "hook-open.lua", "hook-signed.lua", "hook-file.lua",
+             "hook-respond.lua", "fails.lua", "made.lua", "secrets"]))
+        status, doc = self.put("../escape", THREE)
+        self.assertIn(status, (400, 404))
+        self.assertEqual(self.put(".hidden", THREE)[0], 400)
+        # Deleted: 204, gone from list, its past executions stay.
+        status, _ = self.api.request("DELETE", "/v1/workflows/made")
+        self.assertEqual(status, 204)
+        self.assertFalse(os.path.exists(path))
+        self.assertNotIn("made", [w["id"] for w in self.d.ctl_json("list")])
+        self.assertEqual(len(self.d.ctl_json("executions", "--workflow", "made")), 2)
+        self.assertEqual(self.api.request("DELETE", "/v1/workflows/made")[0], 404)
+
+
 class MetricsTest(ApiDaemon):
     def metrics(self):
         try:

@@ -5,8 +5,8 @@
 //
 // A server lives to the end of the process: libh2o 2.2 cannot dispose of its context from inside a loop
 // callback (h2o_context_dispose runs the loop itself). close() stops listening, ends every connection
-// (shutdown(2): libh2o then closes each through its own path) and unrefs the context's handles, so that the
-// loop can end; the memory stays reachable from kServers.
+// (shutdown(2): libh2o then closes each through its own path) and, once they are closed, closes the context's
+// handles, so that the loop can end; the memory stays reachable from kLastServer.
 #define H2O_USE_LIBUV 1
 #include "daemon/http/module.hpp"
 
@@ -137,7 +137,10 @@ class H2oResponse final : public Response {
     RequestGuard* guard_;
 };
 
-std::vector<H2oServer*> kServers; // see the top of the file
+// The servers made, each linking the one before (see the top of the file). A plain pointer, not a
+// container: the module's static destructors run before LeakSanitizer looks at the end of the process,
+// and a destroyed container would leave the servers unreachable.
+H2oServer* kLastServer = nullptr;
 
 class H2oServer final : public Server {
   public:
@@ -204,11 +207,21 @@ class H2oServer final : public Server {
             uv_os_fd_t fd;
             if (uv_fileno(reinterpret_cast<uv_handle_t*>(&c->tcp), &fd) == 0) ::shutdown(fd, SHUT_RDWR);
         }
-        for (uv_handle_t* h : own_handles_)
-            if (!uv_is_closing(h)) uv_unref(h);
+        close_own_handles_when_idle();
     }
 
     int port() const override { return port_; }
+    H2oServer* previous = nullptr; // kLastServer's chain
+
+    // After close(), once the last connection has closed: libh2o's context handles are closed too (nothing
+    // of libh2o runs after that), so that the loop ends and uv_loop_close frees it. The context itself is
+    // never disposed of (see the top of the file).
+    void close_own_handles_when_idle() {
+        if (!closed_ || count_ > 0) return;
+        for (uv_handle_t* h : own_handles_)
+            if (!uv_is_closing(h)) uv_close(h, nullptr);
+        own_handles_.clear();
+    }
 
     bool signature_matches(const std::string& secret, const std::string& body,
                            const std::string& signature) const override {
@@ -313,6 +326,7 @@ class H2oServer final : public Server {
         if (s->connections_ == c) s->connections_ = c->next;
         if (--s->count_ < s->options_.max_connections) s->said_full_ = false;
         delete c;
+        s->close_own_handles_when_idle();
     }
 
     uv_loop_t* loop_;
@@ -340,7 +354,8 @@ extern "C" __attribute__((visibility("default"))) luaflow::http::Server*
 luaflow_http_start(uv_loop_t* loop, const luaflow::http::Options& options, luaflow::http::Routes* routes,
                    std::string* error) {
     auto* server = new luaflow::http::H2oServer(loop, options, routes);
-    luaflow::http::kServers.push_back(server);
+    server->previous = luaflow::http::kLastServer;
+    luaflow::http::kLastServer = server;
     if (!server->listen(error)) return nullptr;
     return server;
 }
