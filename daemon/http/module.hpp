@@ -7,6 +7,7 @@
 #include <uv.h>
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 
@@ -29,6 +30,16 @@ class Response {
     virtual void send(int status, const std::string& content_type, std::string body) = 0;
     // False once the client has gone (it closed, or the connection timed out).
     virtual bool alive() const = 0;
+    // Runs `fn` if the client goes before the answer has ended (not after end() or send()).
+    virtual void on_gone(std::function<void()> fn) = 0;
+
+    // A streamed answer (a long log, Server-Sent Events) instead of send(): the status and headers now,
+    // then chunks as they come (chunked transfer), then end(). `when_drained` runs `fn` once everything
+    // written so far has gone to the client (never if the client goes first): the moment to write more.
+    virtual void start_stream(int status, const std::string& content_type) = 0;
+    virtual void write(std::string chunk) = 0;
+    virtual void when_drained(std::function<void()> fn) = 0;
+    virtual void end() = 0;
 };
 
 // The daemon's side: every authorised request (see Options::token) comes here, on the loop.

@@ -78,6 +78,61 @@ class HttpReply final : public control::Reply {
     std::string array_;
 };
 
+// The `logs` handler's answer as a stream: plain text lines ("TIME  ACTION#ATTEMPT  STREAM  LINE", as
+// luaflowctl logs prints them) for the log so far, or Server-Sent Events (one `data:` event per line as it
+// is committed, then `event: end` with the summary) with follow.
+class LogsReply final : public control::Reply {
+  public:
+    LogsReply(std::shared_ptr<Response> response, bool events)
+        : response_(std::move(response)), sse_(events) {}
+
+    void event(const json& value) override { events({value}); }
+    void events(const std::vector<json>& values) override {
+        start();
+        std::string out;
+        for (const json& v : values)
+            out += "data: " + v.dump(-1, ' ', false, json::error_handler_t::replace) + "\n\n";
+        response_->write(std::move(out));
+    }
+    void result(const json& value) override { // the summary that ends a stream of events
+        start();
+        response_->write("event: end\ndata: " + value.dump(-1, ' ', false, json::error_handler_t::replace) +
+                         "\n\n");
+        response_->end();
+    }
+    void result_text(std::string text) override { result(json::parse(text, nullptr, false)); }
+    void error(const Error& e) override {
+        if (!started_) return response_->send(status_of(e.code), kJson, error_body(e.message));
+        if (sse_) response_->write("event: error\ndata: " + error_body(e.message) + "\n\n");
+        response_->end();
+    }
+    void open_result_array() override { start(); }
+    void add_result_elements(const std::vector<json>& values) override {
+        std::string out;
+        for (const json& l : values) {
+            std::string who = l.value("action", json()).is_string() ? l["action"].get<std::string>() : "-";
+            if (l.value("attempt", json()).is_number_integer()) who += "#" + l["attempt"].dump();
+            out += l.value("time", "") + "  " + who + "  " + l.value("stream", "") + "  " +
+                   l.value("line", "") + "\n";
+        }
+        response_->write(std::move(out));
+    }
+    void close_result_array() override { response_->end(); }
+    void when_drained(std::function<void()> fn) override { response_->when_drained(std::move(fn)); }
+    bool alive() const override { return response_->alive(); }
+    void on_gone(std::function<void()> fn) override { response_->on_gone(std::move(fn)); }
+
+  private:
+    void start() {
+        if (std::exchange(started_, true)) return;
+        response_->start_stream(200, sse_ ? "text/event-stream" : "text/plain; charset=utf-8");
+    }
+
+    std::shared_ptr<Response> response_;
+    bool sse_;
+    bool started_ = false;
+};
+
 // A socket handler's answer handed to functions (the run that `?wait=` then waits on).
 class CallbackReply final : public control::Reply {
   public:
@@ -205,6 +260,14 @@ void ApiRoutes::handle(Request request, std::shared_ptr<Response> response) {
         if (parts.size() == 3) {
             if (method != "GET") return wrong_method("GET");
             return call("inspect", {{"execution", parts[2]}});
+        }
+        if (parts.size() == 4 && parts[3] == "logs") {
+            if (method != "GET") return wrong_method("GET");
+            auto follow = query_value(request.query, "follow");
+            bool events = follow && *follow != "0" && *follow != "false";
+            json params = {{"execution", parts[2]}, {"follow", events}};
+            if (auto action = query_value(request.query, "action")) params["action"] = *action;
+            return socket_("logs", params, std::make_shared<LogsReply>(response, events));
         }
         if (parts.size() == 4 && parts[3] == "cancel") {
             if (method != "POST") return wrong_method("POST");

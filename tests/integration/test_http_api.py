@@ -58,6 +58,12 @@ return workflow {
   },
 }
 """
+TALK = """
+return workflow { actions = { talk = { run = function()
+  for i = 1, 3 do log.info("line %d", i); sleep(0.3) end
+  return true
+end } } }
+"""
 FAILS = """
 return workflow { actions = { boom = { run = function() error("no luck") end } } }
 """
@@ -93,7 +99,7 @@ class ApiDaemon(unittest.TestCase):
     def setUpClass(cls):
         cls.d = Daemon({"three.lua": THREE, "slow.lua": SLOW, "no-manual.lua": NO_MANUAL, "hook-open.lua": HOOK_OPEN,
                         "hook-signed.lua": HOOK_SIGNED, "hook-file.lua": HOOK_FILE,
-                        "hook-respond.lua": HOOK_RESPOND, "fails.lua": FAILS})
+                        "hook-respond.lua": HOOK_RESPOND, "fails.lua": FAILS, "talk.lua": TALK})
         os.makedirs(os.path.join(cls.d.workflows, "secrets"))
         with open(os.path.join(cls.d.workflows, "secrets", "hook.key"), "w") as f:
             f.write("from-a-file\n")
@@ -282,9 +288,8 @@ class WorkflowFilesTest(ApiDaemon):
         self.assertEqual(doc["error"].split(":")[0], path)
         with open(path) as f:
             self.assertEqual(f.read(), THREE.replace("* 2", "* 3"))
-        self.assertEqual(sorted(os.listdir(self.d.workflows)), sorted(
-            ["three.lua", "slow.lua", "no-manual.lua", "hook-open.lua", "hook-signed.lua", "hook-file.lua",
-             "hook-respond.lua", "fails.lua", "made.lua", "secrets"]))
+        # No temporary file is left behind.
+        self.assertEqual([n for n in os.listdir(self.d.workflows) if n.startswith(".")], [])
         status, doc = self.put("../escape", THREE)
         self.assertIn(status, (400, 404))
         self.assertEqual(self.put(".hidden", THREE)[0], 400)
@@ -295,6 +300,60 @@ class WorkflowFilesTest(ApiDaemon):
         self.assertNotIn("made", [w["id"] for w in self.d.ctl_json("list")])
         self.assertEqual(len(self.d.ctl_json("executions", "--workflow", "made")), 2)
         self.assertEqual(self.api.request("DELETE", "/v1/workflows/made")[0], 404)
+
+
+class LogsTest(ApiDaemon):
+    def open(self, path):
+        c = http.client.HTTPConnection("127.0.0.1", self.api.port, timeout=15)
+        c.request("GET", path, headers={"Authorization": f"Bearer {TOKEN}"})
+        return c, c.getresponse()
+
+    def test_follow_streams_events_until_the_end_then_the_text(self):
+        eid = self.api.request("POST", "/v1/workflows/talk/executions")[1]["id"]
+        c, r = self.open(f"/v1/executions/{eid}/logs?follow=1")
+        self.assertEqual(r.status, 200)
+        self.assertEqual(r.getheader("Content-Type"), "text/event-stream")
+        events, data, kind = [], [], None
+        t0 = time.monotonic()
+        first_at = None
+        while True:
+            line = r.fp.readline().decode()
+            self.assertTrue(line, "the stream ended without an end event")
+            line = line.rstrip("\n")
+            if line.startswith("event: "):
+                kind = line[7:]
+            elif line.startswith("data: "):
+                data.append(json.loads(line[6:]))
+            elif line == "":
+                events.append((kind or "message", data[-1]))
+                if first_at is None and kind is None and "line 1" in data[-1].get("line", ""):
+                    first_at = time.monotonic() - t0
+                if kind == "end":
+                    break
+                kind = None
+        c.close()
+        lines = [d["line"] for k, d in events if k == "message"]
+        self.assertEqual([l for l in lines if l.startswith("line ")], ["line 1", "line 2", "line 3"])
+        self.assertEqual(events[-1][0], "end")
+        # The first line came as it was committed, not with the end (0.9 s of sleeps later).
+        self.assertLess(first_at, 0.6)
+        self.assertEqual(self.d.ctl_json("inspect", eid)["status"], "succeeded")
+        status_text = self.open(f"/v1/executions/{eid}/logs")
+        body = status_text[1].read().decode()
+        status_text[0].close()
+        self.assertEqual(status_text[1].getheader("Content-Type"), "text/plain; charset=utf-8")
+        self.assertRegex(body, r"\n?\S+  talk#1  log  line 2\n")
+        self.assertEqual(self.api.request("GET", "/v1/executions/ffffffffffffffff/logs")[0], 404)
+        self.assertEqual(self.api.request("GET", f"/v1/executions/{eid}/logs?action=nope")[0], 404)
+
+    def test_a_follower_that_goes_away_costs_nothing(self):
+        eid = self.api.request("POST", "/v1/workflows/talk/executions")[1]["id"]
+        for _ in range(5):
+            c, r = self.open(f"/v1/executions/{eid}/logs?follow=1")
+            r.fp.readline()
+            c.close()
+        self.assertEqual(self.api.request("GET", "/healthz", token=None)[0], 200)
+        wait_for(lambda: self.d.ctl_json("inspect", eid)["status"] == "succeeded", what="the run to end")
 
 
 class MetricsTest(ApiDaemon):

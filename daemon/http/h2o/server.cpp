@@ -20,7 +20,11 @@
 
 #include <algorithm>
 #include <cstring>
+#include <functional>
+#include <memory>
+#include <new>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 namespace luaflow::http {
@@ -106,7 +110,14 @@ struct RequestGuard {
     H2oResponse* response;
 };
 
-class H2oResponse final : public Response {
+// A streamed answer's generator, in the request's pool: libh2o calls `proceed` once what was sent has
+// been written, `stop` if the client goes.
+struct StreamGenerator {
+    h2o_generator_t super; // first: libh2o hands us &super
+    H2oResponse* response;
+};
+
+class H2oResponse final : public Response, public std::enable_shared_from_this<H2oResponse> {
   public:
     explicit H2oResponse(h2o_req_t* req) : req_(req) {
         guard_ =
@@ -114,27 +125,127 @@ class H2oResponse final : public Response {
         guard_->response = this;
     }
     ~H2oResponse() override {
-        // Dropped unanswered (a bug of a route): the client still gets an answer.
-        if (req_) send(500, "application/json", R"({"error":"no answer was made to this request"})");
+        if (!req_) return;
+        // Dropped unanswered (a route's bug, or the daemon's end): the client still gets an answer, or its
+        // stream an end when none is being written.
+        if (!generator_) {
+            send(500, "application/json", R"({"error":"no answer was made to this request"})");
+            return;
+        }
+        if (!sending_) {
+            end();
+            return;
+        }
+        // libh2o still writes the buffer: it lives on with the request's memory.
+        auto* holder = static_cast<std::shared_ptr<std::string>*>(
+            h2o_mem_alloc_shared(&req_->pool, sizeof(std::shared_ptr<std::string>), [](void* p) {
+                static_cast<std::shared_ptr<std::string>*>(p)->~shared_ptr();
+            }));
+        new (holder) std::shared_ptr<std::string>(std::move(in_flight_));
+        release();
     }
 
     void send(int status, const std::string& content_type, std::string body) override {
-        if (!req_) return;
+        if (!req_ || generator_) return;
+        respond(release(), status, content_type, body);
+    }
+    bool alive() const override { return req_ != nullptr; }
+    void on_gone(std::function<void()> fn) override { on_gone_ = std::move(fn); }
+
+    void start_stream(int status, const std::string& content_type) override {
+        if (!req_ || generator_) return;
+        generator_ = static_cast<StreamGenerator*>(h2o_mem_alloc_pool(&req_->pool, sizeof(StreamGenerator)));
+        generator_->super.proceed = on_proceed;
+        generator_->super.stop = on_stop;
+        generator_->response = this;
+        self_ = shared_from_this(); // a stream lives until its last chunk is handed over or its client goes
+        req_->res.status = status;
+        req_->res.reason = reason_of(status);
+        add_header(req_, H2O_TOKEN_CONTENT_TYPE, content_type);
+        add_header(req_, H2O_TOKEN_CACHE_CONTROL, "no-cache");
+        h2o_start_response(req_, &generator_->super);
+    }
+    void write(std::string chunk) override {
+        if (!req_ || !generator_ || ending_) return;
+        pending_ += chunk;
+        flush();
+    }
+    void when_drained(std::function<void()> fn) override {
+        drained_ = std::move(fn);
+        flush();
+    }
+    void end() override {
+        if (!req_ || !generator_ || ending_) return;
+        ending_ = true;
+        flush();
+    }
+
+  private:
+    h2o_req_t* release() {
         h2o_req_t* req = req_;
         req_ = nullptr;
         guard_->response = nullptr;
-        respond(req, status, content_type, body);
+        if (generator_) generator_->response = nullptr;
+        return req;
     }
-    bool alive() const override { return req_ != nullptr; }
 
-  private:
+    // Sends what is pending unless a send is in flight (libh2o takes one at a time, and the buffer must
+    // live until its `proceed`).
+    void flush() {
+        if (!req_ || !generator_ || sending_) return;
+        if (pending_.empty() && !ending_) {
+            if (auto fn = std::exchange(drained_, nullptr)) fn();
+            return;
+        }
+        sending_ = true;
+        if (ending_) {
+            std::shared_ptr<H2oResponse> keep = std::move(self_); // `this` lives to the end of the call
+            // The last chunk lives in the request's memory, which libh2o frees once it is written.
+            h2o_iovec_t buf = h2o_strdup(&req_->pool, pending_.data(), pending_.size());
+            pending_.clear();
+            h2o_req_t* req = release(); // the request may be freed inside h2o_send
+            h2o_send(req, &buf, buf.len ? 1 : 0, H2O_SEND_STATE_FINAL);
+            return;
+        }
+        in_flight_ = std::make_shared<std::string>(std::move(pending_));
+        pending_.clear();
+        h2o_iovec_t buf = h2o_iovec_init(in_flight_->data(), in_flight_->size());
+        h2o_send(req_, &buf, 1, H2O_SEND_STATE_IN_PROGRESS);
+    }
+
+    static void on_proceed(h2o_generator_t* g, h2o_req_t*) {
+        H2oResponse* r = reinterpret_cast<StreamGenerator*>(g)->response;
+        if (!r) return;
+        r->sending_ = false;
+        r->in_flight_.reset();
+        r->flush();
+    }
+    static void on_stop(h2o_generator_t* g, h2o_req_t*) {
+        if (H2oResponse* r = reinterpret_cast<StreamGenerator*>(g)->response) r->gone();
+    }
     static void on_dispose(void* p) {
-        auto* guard = static_cast<RequestGuard*>(p);
-        if (guard->response) guard->response->req_ = nullptr;
+        if (H2oResponse* r = static_cast<RequestGuard*>(p)->response) r->gone();
+    }
+    void gone() {
+        std::shared_ptr<H2oResponse> keep = std::move(self_);
+        if (!req_) return;
+        req_ = nullptr;
+        guard_->response = nullptr;
+        if (generator_) generator_->response = nullptr;
+        drained_ = nullptr;
+        if (auto fn = std::exchange(on_gone_, nullptr)) fn();
     }
 
     h2o_req_t* req_;
     RequestGuard* guard_;
+    StreamGenerator* generator_ = nullptr;
+    std::string pending_;                    // written, not yet handed to libh2o
+    std::shared_ptr<std::string> in_flight_; // handed to libh2o, until its proceed (its bytes never move)
+    bool sending_ = false;
+    bool ending_ = false;
+    std::function<void()> drained_;
+    std::function<void()> on_gone_;
+    std::shared_ptr<H2oResponse> self_; // while streaming
 };
 
 // The servers made, each linking the one before (see the top of the file). A plain pointer, not a
