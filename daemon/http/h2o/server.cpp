@@ -7,6 +7,9 @@
 // callback (h2o_context_dispose runs the loop itself). close() stops listening, ends every connection
 // (shutdown(2): libh2o then closes each through its own path) and, once they are closed, closes the context's
 // handles, so that the loop can end; the memory stays reachable from kLastServer.
+//
+// It calls libuv itself rather than through loop/uv_handle: it is a shared object of its own, which does not
+// link the engine (that would be a second copy of it), and libh2o owns the handles it gets.
 #define H2O_USE_LIBUV 1
 #include "daemon/http/module.hpp"
 
