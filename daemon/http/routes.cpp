@@ -371,21 +371,35 @@ void ApiRoutes::hook(const std::string& workflow, Request& request,
     if (!trigger.is_object())
         return response->send(
             404, kJson, error_body("workflow '" + workflow + "' has no webhook trigger (triggers.webhook)"));
-    std::string secret = trigger.value("secret", "");
-    if (trigger.contains("secret_file")) {
-        std::filesystem::path file = trigger["secret_file"].get<std::string>();
-        if (file.is_relative()) file = std::filesystem::path(ctx_.registry.dir()) / file;
-        auto text = read_source_file(file.string(), 64 * 1024);
-        if (!text) {
-            log::error("workflow %s: webhook: %s", workflow.c_str(), text.error().message.c_str());
-            return response->send(
-                500, kJson,
-                error_body("workflow '" + workflow + "': its webhook secret_file cannot be read"));
-        }
-        secret = std::move(*text);
-        while (!secret.empty() && std::isspace(static_cast<unsigned char>(secret.back())))
-            secret.pop_back();
-    }
+    if (!trigger.contains("secret_file"))
+        return accept_hook(workflow, trigger, trigger.value("secret", ""), request, response);
+    // The secret file is read on the thread pool (blocking I/O), then the request goes on.
+    std::filesystem::path file = trigger["secret_file"].get<std::string>();
+    if (file.is_relative()) file = std::filesystem::path(ctx_.registry.dir()) / file;
+    auto secret = std::make_shared<Result<std::string>>(std::string());
+    auto held = std::make_shared<Request>(std::move(request));
+    std::weak_ptr<int> alive = alive_;
+    auto queued = loop::run_in_pool(
+        ctx_.loop, [path = file.string(), secret] { *secret = read_source_file(path, 64 * 1024); },
+        [this, alive, workflow, trigger, path = file.string(), secret, held, response] {
+            if (alive.expired()) return;
+            if (!*secret) {
+                log::error("workflow %s: webhook: %s", workflow.c_str(), secret->error().message.c_str());
+                return response->send(500, kJson,
+                                      error_body("workflow '" + workflow + "': its webhook secret_file " +
+                                                 path + " cannot be read"));
+            }
+            std::string text = std::move(secret->value());
+            while (!text.empty() && std::isspace(static_cast<unsigned char>(text.back())))
+                text.pop_back();
+            accept_hook(workflow, trigger, text, *held, response);
+        });
+    if (!queued) response->send(503, kJson, error_body(queued.error().message));
+}
+
+// A webhook request once its secret is known: the signature's check, the input, the run.
+void ApiRoutes::accept_hook(const std::string& workflow, const json& trigger, const std::string& secret,
+                            Request& request, const std::shared_ptr<Response>& response) {
     if (trigger.contains("secret") || trigger.contains("secret_file")) {
         if (request.signature.empty())
             return response->send(

@@ -26,6 +26,8 @@ class ApiRoutes final : public Routes {
   private:
     void run(const std::string& workflow, Request& request, const std::shared_ptr<Response>& response);
     void hook(const std::string& workflow, Request& request, const std::shared_ptr<Response>& response);
+    void accept_hook(const std::string& workflow, const nlohmann::json& trigger, const std::string& secret,
+                     Request& request, const std::shared_ptr<Response>& response);
     void put_workflow(const std::string& id, Request& request, const std::shared_ptr<Response>& response);
     void delete_workflow(const std::string& id, const std::shared_ptr<Response>& response);
     void after_reload(std::function<void()> fn);

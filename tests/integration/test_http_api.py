@@ -244,6 +244,16 @@ class WebhookTest(ApiDaemon):
         status, doc = self.hook("/hooks/hook-open?wait=10s", b"{}")
         self.assertEqual((status, doc["status"], doc["trigger"]), (200, "succeeded", {"type": "webhook"}))
 
+    def test_an_unreadable_secret_file_is_500_naming_it(self):
+        key = os.path.join(self.d.workflows, "secrets", "hook.key")
+        os.rename(key, key + ".away")
+        try:
+            status, doc = self.hook("/hooks/hook-file", b"{}", sign("from-a-file", b"{}"))
+        finally:
+            os.rename(key + ".away", key)
+        self.assertEqual(status, 500)
+        self.assertIn("secrets/hook.key", doc["error"])
+
     def test_hooks_that_are_not_there(self):
         status, doc = self.hook("/hooks/three")
         self.assertEqual(status, 404)
