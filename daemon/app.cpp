@@ -243,6 +243,7 @@ int run_daemon(const Options& options, std::int64_t started_ns) {
         pruner.configure(cfg.retention.days, cfg.retention.keep_per_workflow);
         pruner.start();
 
+        std::unique_ptr<http::ApiServer> api; // started below, once the socket listens
         auto reload = [&](registry::Registry::ReloadDone done) {
             service::notify("RELOADING=1");
             std::string file = options.config_file.empty() ? config::kDefaultConfigFile : options.config_file;
@@ -257,6 +258,7 @@ int run_daemon(const Options& options, std::int64_t started_ns) {
                 cfg = std::move(fresh.value());
                 executor.apply_config(cfg);
                 pruner.configure(cfg.retention.days, cfg.retention.keep_per_workflow);
+                if (api) api->reload(cfg);
             } else {
                 log::error("config not reloaded: %s", fresh.error().message.c_str());
             }
@@ -274,7 +276,6 @@ int run_daemon(const Options& options, std::int64_t started_ns) {
             return 1;
         }
         log::info("listening on %s", cfg.socket.path.c_str());
-        std::unique_ptr<http::ApiServer> api;
         if (!cfg.http.listen.empty()) {
             auto started_api = http::ApiServer::start(&loop, cfg, ctx);
             if (!started_api) {

@@ -52,6 +52,22 @@ Result<void*> load_module() {
                       "the HTTP API needs " + std::string(kModuleFile) + " (not at " + where + ")");
 }
 
+// The bearer token: the file's content without trailing white space (its newline).
+Result<std::string> read_token(const config::Config& config) {
+    if (config.http.token_file.empty())
+        return make_error(ErrorCode::invalid,
+                          "http.listen is set but http.token_file is not: every endpoint but "
+                          "/healthz and /hooks/* needs the token it holds (SPEC 7)");
+    auto text = read_source_file(config.http.token_file);
+    if (!text) return make_error(ErrorCode::invalid, "http.token_file: " + text.error().message);
+    std::string token = std::move(text.value());
+    while (!token.empty() && std::isspace(static_cast<unsigned char>(token.back())))
+        token.pop_back();
+    if (token.empty())
+        return make_error(ErrorCode::invalid, "http.token_file: " + config.http.token_file + " is empty");
+    return token;
+}
+
 } // namespace
 
 Result<std::pair<std::string, int>> parse_listen(const std::string& text) {
@@ -83,33 +99,37 @@ Result<std::unique_ptr<ApiServer>> ApiServer::start(uv_loop_t* loop, const confi
                                                     control::Context& ctx) {
     auto address = parse_listen(config.http.listen);
     if (!address) return address.error();
-    if (config.http.token_file.empty())
-        return make_error(ErrorCode::invalid,
-                          "http.listen is set but http.token_file is not: every endpoint but "
-                          "/healthz and /hooks/* needs the token it holds (SPEC 7)");
-    auto text = read_source_file(config.http.token_file);
-    if (!text) return make_error(ErrorCode::invalid, "http.token_file: " + text.error().message);
-    std::string token = *text;
-    while (!token.empty() && std::isspace(static_cast<unsigned char>(token.back())))
-        token.pop_back();
-    if (token.empty())
-        return make_error(ErrorCode::invalid, "http.token_file: " + config.http.token_file + " is empty");
+    auto token = read_token(config);
+    if (!token) return token.error();
     auto symbol = load_module();
     if (!symbol) return symbol.error();
     auto start_server = reinterpret_cast<StartServer>(*symbol);
 
     std::unique_ptr<ApiServer> api(new ApiServer());
     api->routes_ = std::make_unique<ApiRoutes>(ctx, config.state);
+    api->listen_ = config.http.listen;
     Options options;
     options.host = address->first;
     options.port = address->second;
-    options.token = std::move(token);
+    options.token = std::move(token.value());
     options.log = log_from_module;
     std::string error;
     api->server_ = start_server(loop, options, api->routes_.get(), &error);
     if (!api->server_) return make_error(ErrorCode::unavailable, error);
     api->routes_->set_server(api->server_);
     return api;
+}
+
+void ApiServer::reload(const config::Config& config) {
+    if (config.http.listen != listen_)
+        log::warn("http.listen: a new address (%s) takes effect at the next start; still on %s",
+                  config.http.listen.empty() ? "none" : config.http.listen.c_str(), listen_.c_str());
+    auto token = read_token(config);
+    if (!token) {
+        log::error("%s; the HTTP API keeps its token", token.error().message.c_str());
+        return;
+    }
+    server_->set_token(token.value());
 }
 
 void ApiServer::close() {

@@ -20,6 +20,11 @@ class ApiServer {
     ApiServer(const ApiServer&) = delete;
     ApiServer& operator=(const ApiServer&) = delete;
 
+    // A reloaded config (SIGHUP): the token is read again from http.token_file, so that a token can be
+    // rotated without a restart; one that cannot be read leaves the old one in force (and says why).
+    // A new http.listen waits for the next start.
+    void reload(const config::Config& config);
+
     // Stops listening and ends every connection (shutdown).
     void close();
     int port() const { return server_->port(); }
@@ -27,6 +32,7 @@ class ApiServer {
   private:
     ApiServer() = default;
     std::unique_ptr<ApiRoutes> routes_;
+    std::string listen_;
     Server* server_ = nullptr; // the module's; it lives to the process's end (module.hpp)
 };
 

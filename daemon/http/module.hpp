@@ -70,6 +70,9 @@ class Server {
     // Stops listening and closes every connection; answers in flight are dropped.
     virtual void close() = 0;
     virtual int port() const = 0;
+    // From now on the bearer token is `token` (the daemon's SIGHUP re-reads http.token_file); requests
+    // already authorised are not asked again.
+    virtual void set_token(const std::string& token) = 0;
     // Whether `signature` is "sha256=" and the hex HMAC-SHA256 of `body` under `secret` (libcrypto's,
     // compared in constant time): a webhook's check (SPEC 7).
     virtual bool signature_matches(const std::string& secret, const std::string& body,

@@ -7,6 +7,7 @@ import http.client
 import json
 import os
 import re
+import signal
 import socket
 import subprocess
 import sys
@@ -434,6 +435,32 @@ class HttpApiLifeTest(unittest.TestCase):
             c.close()
         finally:
             d.cleanup()
+
+    def test_sighup_reads_the_token_file_again(self):
+        d = Daemon({"three.lua": THREE})
+        try:
+            token_file = os.path.join(d.dir, "token")
+            with open(token_file, "w") as f:
+                f.write(TOKEN)
+            with open(d.config, "w") as f:
+                f.write(config(token_file))
+            d.start()
+            api = Api(int(re.search(r"\(port (\d+)\)", d.log_text()).group(1)))
+            self.assertEqual(api.request("GET", "/v1/workflows")[0], 200)
+            with open(token_file, "w") as f:
+                f.write("rotated-token\n")
+            d.proc.send_signal(signal.SIGHUP)
+            wait_for(lambda: api.request("GET", "/v1/workflows", token="rotated-token")[0] == 200,
+                     what="the new token to be taken")
+            self.assertEqual(api.request("GET", "/v1/workflows")[0], 401)
+            # A token file that cannot be read at a reload leaves the token in force, and says why.
+            os.unlink(token_file)
+            self.assertEqual(d.ctl("reload")[0], 0)
+            wait_for(lambda: "the HTTP API keeps its token" in d.log_text(), what="the reload's error")
+            self.assertIn(token_file, d.log_text())
+            self.assertEqual(api.request("GET", "/v1/workflows", token="rotated-token")[0], 200)
+        finally:
+            harness.finish(d)
 
     def test_listen_without_a_token_file_does_not_start(self):
         d = Daemon({"three.lua": THREE}, config='http = { listen = "127.0.0.1:0" }\n')

@@ -260,8 +260,12 @@ class H2oServer final : public Server {
   public:
     H2oServer(uv_loop_t* loop, const Options& options, Routes* routes)
         : loop_(loop), options_(options), routes_(routes) {
-        SHA256(reinterpret_cast<const unsigned char*>(options_.token.data()), options_.token.size(),
-               token_sha_);
+        set_token(options_.token);
+    }
+
+    void set_token(const std::string& token) override {
+        options_.token = token;
+        SHA256(reinterpret_cast<const unsigned char*>(token.data()), token.size(), token_sha_);
     }
 
     bool listen(std::string* error) {
