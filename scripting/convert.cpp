@@ -1,6 +1,7 @@
 #include "scripting/convert.hpp"
 
 #include "common/protocol.hpp"
+#include "common/utf8.hpp"
 #include "scripting/lazy_outputs.hpp"
 
 #include <cmath>
@@ -46,38 +47,8 @@ json number_json(double d) {
     return d;
 }
 
-// The offset of the first byte that breaks UTF-8 (RFC 3629: no overlongs, surrogates or code points
-// past U+10FFFF), or npos. JSON text is UTF-8: a string that is not cannot be stored or sent.
-std::size_t invalid_utf8_at(const unsigned char* s, std::size_t n) {
-    std::size_t i = 0;
-    while (i < n) {
-        unsigned char c = s[i];
-        if (c < 0x80) {
-            ++i;
-            continue;
-        }
-        std::size_t len = c >= 0xC2 && c <= 0xDF   ? 2
-                          : c >= 0xE0 && c <= 0xEF ? 3
-                          : c >= 0xF0 && c <= 0xF4 ? 4
-                                                   : 0;
-        if (len == 0 || i + len > n) return i;
-        unsigned char lo = 0x80, hi = 0xBF;
-        if (c == 0xE0) lo = 0xA0;
-        if (c == 0xED) hi = 0x9F;
-        if (c == 0xF0) lo = 0x90;
-        if (c == 0xF4) hi = 0x8F;
-        if (s[i + 1] < lo || s[i + 1] > hi) return i;
-        for (std::size_t k = 2; k < len; ++k)
-            if (s[i + k] < 0x80 || s[i + k] > 0xBF) return i;
-        i += len;
-    }
-    return std::string::npos;
-}
-
-std::string utf8_problem(const std::string& path, const char* s, std::size_t at) {
-    char byte[8];
-    std::snprintf(byte, sizeof byte, "0x%02X", static_cast<unsigned char>(s[at]));
-    return path + ": the string is not UTF-8 text (byte " + byte + " at offset " + std::to_string(at) +
+std::string utf8_problem(const std::string& path, const char* s, std::size_t n, std::size_t at) {
+    return path + ": the string is not UTF-8 text (" + describe_invalid_utf8(std::string_view(s, n), at) +
            "); binary data must be encoded first, e.g. as hex or base64";
 }
 
@@ -103,9 +74,8 @@ struct Converter {
         case LUA_TSTRING: {
             size_t n = 0;
             const char* s = lua_tolstring(L, idx, &n);
-            if (std::size_t at = invalid_utf8_at(reinterpret_cast<const unsigned char*>(s), n);
-                at != std::string::npos)
-                return fail(utf8_problem(path, s, at));
+            if (std::size_t at = invalid_utf8_at(std::string_view(s, n)); at != std::string::npos)
+                return fail(utf8_problem(path, s, n, at));
             out = std::string(s, n);
             return true;
         }
@@ -176,9 +146,8 @@ struct Converter {
             if (lua_type(L, -2) == LUA_TSTRING) {
                 size_t n = 0;
                 const char* s = lua_tolstring(L, -2, &n);
-                if (std::size_t at = invalid_utf8_at(reinterpret_cast<const unsigned char*>(s), n);
-                    at != std::string::npos) {
-                    std::string msg = utf8_problem(path + " (a key)", s, at);
+                if (std::size_t at = invalid_utf8_at(std::string_view(s, n)); at != std::string::npos) {
+                    std::string msg = utf8_problem(path + " (a key)", s, n, at);
                     lua_pop(L, 2);
                     return fail(msg);
                 }

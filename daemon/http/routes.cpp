@@ -2,6 +2,7 @@
 
 #include "common/log.hpp"
 #include "common/read_source_file.hpp"
+#include "common/utf8.hpp"
 #include "daemon/http/metrics.hpp"
 #include "loop/uv_handle.hpp"
 
@@ -410,7 +411,16 @@ void ApiRoutes::accept_hook(const std::string& workflow, const json& trigger, co
             return response->send(401, kJson, error_body("X-Luaflow-Signature does not match the body"));
     }
     json input = json::parse(request.body, nullptr, false);
-    if (input.is_discarded() || !input.is_object()) input = {{"body", request.body}};
+    if (input.is_discarded() || !input.is_object()) {
+        // JSON text (the store's, the report's) holds UTF-8 only: a binary body cannot be `body`.
+        if (std::size_t at = invalid_utf8_at(request.body); at != std::string::npos)
+            return response->send(415, kJson,
+                                  error_body("the body is neither a JSON object nor UTF-8 text (" +
+                                             describe_invalid_utf8(request.body, at) +
+                                             "); send binary data encoded, e.g. as base64 in a JSON "
+                                             "object"));
+        input = {{"body", request.body}};
+    }
     bool bad = false;
     auto wait = wait_of(request, response, bad);
     if (bad) return;

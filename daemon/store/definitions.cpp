@@ -58,7 +58,7 @@ void insert_definition(WriteTx& tx, const std::string& digest, const Definition&
         .bind(":workflow", def.workflow)
         .bind(":file", def.file)
         .bind(":source", def.source);
-    q.bind(":now", now_unix_ms()).bind(":files", files.dump()).run();
+    q.bind(":now", now_unix_ms()).bind_json(":files", files).run();
 }
 
 std::optional<Definition> find_definition(Db& db, const std::string& digest) {

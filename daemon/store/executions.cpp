@@ -94,12 +94,8 @@ void insert_execution(WriteTx& tx, const NewExecution& e) {
             .bind(":seq", e.seq)
             .bind(":workflow", e.workflow)
             .bind(":definition", e.definition);
-        q.bind(":status", to_string(e.status))
-            .bind(":trigger", e.trigger.dump())
-            .bind(":input", e.input.dump());
-        q.bind(":shared", e.shared.dump())
-            .bind(":created_at", e.created_at)
-            .bind(":started_at", e.started_at);
+        q.bind(":status", to_string(e.status)).bind_json(":trigger", e.trigger).bind_json(":input", e.input);
+        q.bind_json(":shared", e.shared).bind(":created_at", e.created_at).bind(":started_at", e.started_at);
         q.bind(":scheduled_for", e.scheduled_for).bind(":scheduled_tz", e.scheduled_tz);
         q.bind(":parent", e.parent).run();
     }
@@ -138,7 +134,7 @@ void save_shared(WriteTx& tx, const std::string& id, const json& shared) {
     static constexpr const char* kSql = "UPDATE executions SET shared = :shared WHERE id = :id";
     Db& db = tx.db();
     Stmt::Use q(db.stmt(kSql));
-    q.bind(":id", id).bind(":shared", shared.dump()).run();
+    q.bind(":id", id).bind_json(":shared", shared).run();
 }
 
 void start_attempt(WriteTx& tx, const std::string& execution, const std::string& action, int attempts,
@@ -157,7 +153,7 @@ void start_attempt(WriteTx& tx, const std::string& execution, const std::string&
     if (allocation.is_null())
         q.bind_null(":allocation");
     else
-        q.bind(":allocation", allocation.dump());
+        q.bind_json(":allocation", allocation);
     q.run();
 }
 

@@ -21,7 +21,7 @@ void kv_set(WriteTx& tx, const std::string& scope, const std::string& key, const
         "ON CONFLICT(scope, key) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at";
     Db& db = tx.db();
     Stmt::Use q(db.stmt(kSql));
-    q.bind(":scope", scope).bind(":key", key).bind(":value", value.dump()).bind(":at", now_unix_ms()).run();
+    q.bind(":scope", scope).bind(":key", key).bind_json(":value", value).bind(":at", now_unix_ms()).run();
 }
 
 bool kv_delete(WriteTx& tx, const std::string& scope, const std::string& key) {

@@ -4,6 +4,7 @@
 #include "daemon/store/db.hpp"
 
 #include <cstdlib>
+#include <nlohmann/json.hpp>
 #include <unistd.h>
 
 namespace luaflow::store {
@@ -66,6 +67,10 @@ Stmt::Use& Stmt::Use::bind(const char* name, std::string_view v) {
     bound_.emplace_back(i, std::string(v));
     bind_value(s_.stmt_, i, bound_.back().second);
     return *this;
+}
+
+Stmt::Use& Stmt::Use::bind_json(const char* name, const nlohmann::json& v) {
+    return bind(name, v.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
 }
 
 Stmt::Use& Stmt::Use::bind(const char* name, std::int64_t v) {

@@ -1,6 +1,7 @@
 #pragma once
 // A prepared statement, prepared once (SQLITE_PREPARE_PERSISTENT) and finalized in its destructor.
 // Each use goes through Stmt::Use, which resets and clears the bindings when it ends (Fossil db_reset).
+#include <nlohmann/json_fwd.hpp>
 #include <sqlite3.h>
 
 #include <cstdint>
@@ -48,6 +49,9 @@ class Stmt {
         Use& bind(const char* name, const char* v) { return bind(name, std::string_view(v)); }
         Use& bind(const char* name, const std::string& v) { return bind(name, std::string_view(v)); }
         Use& bind(const char* name, std::int64_t v);
+        // A JSON column's text. Every door checks that strings are UTF-8; one that is not anyway is
+        // written with U+FFFD in its place rather than end the daemon (nlohmann's dump throws).
+        Use& bind_json(const char* name, const nlohmann::json& v);
         Use& bind(const char* name, int v) { return bind(name, static_cast<std::int64_t>(v)); }
         Use& bind(const char* name, double v);
         Use& bind_null(const char* name);

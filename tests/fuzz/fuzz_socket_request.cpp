@@ -3,18 +3,12 @@
 // the loop, as in the daemon. What must hold (common/protocol.hpp): every line read back is one JSON
 // object with an "id" and one of "result", "error", "event"; and unless the daemon closed the connection
 // (a client too far ahead, a line too long), every non-blank request line gets exactly one final answer.
-#include "daemon/control/handlers.hpp"
 #include "daemon/control/socket_server.hpp"
-#include "daemon/engine.hpp"
-#include "daemon/schedule/scheduler.hpp"
-#include "daemon/store/db.hpp"
-#include "tests/fuzz/fuzz_support.hpp"
+#include "tests/fuzz/fuzz_daemon.hpp"
 
 #include <cerrno>
 #include <cstdint>
 #include <fcntl.h>
-#include <filesystem>
-#include <fstream>
 #include <memory>
 #include <poll.h>
 #include <string>
@@ -27,60 +21,14 @@ namespace {
 using namespace luaflow;
 using nlohmann::json;
 
-// Quick workflows only: every execution a request starts ends within milliseconds, so a `wait` or a
-// `logs --follow` is answered well before the bound below.
-const char* const kWorkflows[][2] = {
-    {"h.lua", R"(return workflow { actions = { a = { run = function(ctx) return { n = 1 } end } } })"},
-    {"inputs.lua", R"(return workflow {
-  input = { n = { type = "number", default = 1 }, s = { type = "string", required = false } },
-  actions = {
-    first = { run = function(ctx) log.info("n=" .. tostring(ctx.input.n)); kv.set("k", ctx.input.n) end },
-    second = { needs = { "first" }, run = function(ctx) error("second fails") end },
-  },
-})"},
-    {"daily.lua", R"(return workflow {
-  schedule = { rrule = "FREQ=DAILY;BYHOUR=9;BYMINUTE=0", tz = "Europe/Berlin" },
-  actions = { a = { run = function() end } },
-})"},
-};
-
 // How long a client waits for its answers before the missing ones are a failure.
 constexpr std::uint64_t kAnswerBoundNs = 8'000'000'000;
 
-struct Daemon {
-    testing::TempDir dir;
-    config::Config cfg;
-    uv_loop_t loop;
-    std::unique_ptr<store::Db> db;
-    std::unique_ptr<Engine> engine;
-    registry::Registry* registry = nullptr;
-    exec::Executor* executor = nullptr;
-    std::unique_ptr<schedule::Scheduler> scheduler;
-    std::unique_ptr<store::Reader> reader;
-    std::unique_ptr<control::Context> ctx;
+struct Daemon : fuzz::Daemon {
     std::unique_ptr<control::SocketServer> server;
     std::string socket_path;
 
     Daemon() {
-        fuzz::quiet_process();
-        cfg.state = dir.path();
-        cfg.workflows = dir.file("workflows");
-        std::filesystem::create_directories(cfg.workflows);
-        for (const auto& [name, text] : kWorkflows)
-            std::ofstream(cfg.workflows + "/" + name) << text;
-        uv_loop_init(&loop);
-        db = std::move(store::Db::open(dir.file("luaflow.db")).value());
-        engine = std::make_unique<Engine>(&loop, *db, cfg);
-        reader = std::make_unique<store::Reader>(&loop, dir.file("luaflow.db"));
-        registry = &engine->registry;
-        executor = &engine->executor;
-        for (const auto& e : registry::first_load(*registry, &loop).errors)
-            fuzz::violated("a fuzz workflow does not load: " + e.to_string());
-        scheduler = std::make_unique<schedule::Scheduler>(&loop, *db, *registry, *executor);
-        scheduler->start();
-        ctx = std::make_unique<control::Context>(control::Context{
-            &loop, *db, *reader, *registry, *executor, *scheduler, uv_hrtime(),
-            [this](registry::Registry::ReloadDone done) { registry->reload(true, std::move(done)); }});
         server = std::make_unique<control::SocketServer>(&loop, control::make_handler(*ctx));
         socket_path = dir.file("luaflowd.sock");
         if (!server->listen(socket_path, std::nullopt, "")) fuzz::violated("cannot listen on " + socket_path);

@@ -11,7 +11,7 @@ build=$1
 seconds=$2
 shift 2
 targets=("$@")
-[ ${#targets[@]} -gt 0 ] || targets=(fuzz_socket_request fuzz_workflow_loader fuzz_config fuzz_schedule_strings fuzz_json_lua)
+[ ${#targets[@]} -gt 0 ] || targets=(fuzz_socket_request fuzz_http_request fuzz_workflow_loader fuzz_config fuzz_schedule_strings fuzz_json_lua)
 scratch=$(mktemp -d /tmp/luaflow-fuzz-XXXXXX)
 
 run_one() {  # target

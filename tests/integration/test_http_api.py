@@ -245,6 +245,16 @@ class WebhookTest(ApiDaemon):
         status, doc = self.hook("/hooks/hook-open?wait=10s", b"{}")
         self.assertEqual((status, doc["status"], doc["trigger"]), (200, "succeeded", {"type": "webhook"}))
 
+    def test_a_body_that_is_not_utf8_is_415_and_the_daemon_stays(self):
+        # Found by fuzz_http_request: the bytes went into the input as `body`, and storing it ended the daemon.
+        status, doc = self.hook("/hooks/hook-open", b'{"a\xde\xc81}')
+        self.assertEqual(status, 415)
+        self.assertIn("byte 0xDE at offset 3", doc["error"])
+        status, doc = self.hook("/hooks/hook-open?wait=10s", "plain text, caf\u00e9".encode())
+        self.assertEqual(status, 200)
+        self.assertEqual(doc["input"], {"body": "plain text, caf\u00e9"})
+        self.assertEqual(self.api.request("GET", "/healthz", token=None)[0], 200)
+
     def test_an_unreadable_secret_file_is_500_naming_it(self):
         key = os.path.join(self.d.workflows, "secrets", "hook.key")
         os.rename(key, key + ".away")
