@@ -30,8 +30,12 @@ void handle_status(Context& ctx, const json& params, const std::shared_ptr<Reply
 void handle_list(Context& ctx, const json& params, const std::shared_ptr<Reply>& reply);
 void handle_show(Context& ctx, const json& params, const std::shared_ptr<Reply>& reply);
 void handle_run(Context& ctx, const json& params, const std::shared_ptr<Reply>& reply);
-// `run` started by another door (the HTTP API: {"type":"api"}): the same checks and answer.
-void run_execution(Context& ctx, const json& params, json trigger, const std::shared_ptr<Reply>& reply);
+// `run` started by another door (the HTTP API: {"type":"api"}): the same checks and answer. With
+// `submitted`, that gets the new execution's id in the turn it is submitted, instead of `reply` getting
+// {"id"} after the commit, so that a wait on its end is in place before it can end (a quick execution
+// ends in that very turn); errors still go to `reply`.
+void run_execution(Context& ctx, const json& params, json trigger, const std::shared_ptr<Reply>& reply,
+                   const std::function<void(const std::string& id)>& submitted = nullptr);
 void handle_executions(Context& ctx, const json& params, const std::shared_ptr<Reply>& reply);
 void handle_inspect(Context& ctx, const json& params, const std::shared_ptr<Reply>& reply);
 void handle_wait(Context& ctx, const json& params, const std::shared_ptr<Reply>& reply);

@@ -33,11 +33,10 @@ void handle_run(Context& ctx, const json& params, const std::shared_ptr<Reply>& 
     run_execution(ctx, params, {{"type", "manual"}}, reply);
 }
 
-void run_execution(Context& ctx, const json& params, json trigger, const std::shared_ptr<Reply>& reply) {
+void run_execution(Context& ctx, const json& params, json trigger, const std::shared_ptr<Reply>& reply,
+                   const std::function<void(const std::string& id)>& submitted) {
     auto workflow = string_param(params, "workflow");
     if (!workflow) return reply->error(workflow.error());
-    bool first_refusal = false;
-    if (auto room = ctx.db.admit_new_work(*workflow, first_refusal); !room) return reply->error(room.error());
     exec::SubmitRequest req;
     req.workflow = *workflow;
     req.trigger = std::move(trigger);
@@ -47,6 +46,7 @@ void run_execution(Context& ctx, const json& params, json trigger, const std::sh
         return reply->error(make_error(ErrorCode::invalid, "input must be a JSON object"));
     auto id = ctx.executor.submit(req);
     if (!id) return answer_error(ctx, reply, id.error());
+    if (submitted) return submitted(*id);
     if (!params.value("wait", false)) return answer(ctx, reply, {{"id", *id}});
     auto waiting = ctx.executor.when_finished(*id, [reply](const json& report) { reply->result(report); });
     if (!waiting) answer_error(ctx, reply, waiting.error());

@@ -134,6 +134,9 @@ Result<std::string> Executor::submit(const SubmitRequest& r) {
     // A full disk refuses new work from every door: a child (workflows.run) or an `after` trigger too.
     bool first_refusal = false;
     if (auto room = db_.admit_new_work(def->id, first_refusal); !room) return room.error();
+    // The turn's transaction first: the read below is then part of it, not a read transaction of its own
+    // (shared-memory locks taken and dropped for one row, on every run).
+    (void)db_.write();
     if (!store::enabled_override(db_, def->id).value_or(def->enabled))
         return make_error(ErrorCode::conflict,
                           "workflow '" + def->id + "' is disabled (luaflowctl enable " + def->id + ")");

@@ -134,13 +134,13 @@ class LogsReply final : public control::Reply {
     bool started_ = false;
 };
 
-// A socket handler's answer handed to functions (the run that `?wait=` then waits on).
-class CallbackReply final : public control::Reply {
+// A run's refusal (run_execution with `submitted`, for `?wait=`): the answer to the client; the run's id
+// goes to `submitted` instead of a result.
+class FailureReply final : public control::Reply {
   public:
-    CallbackReply(std::function<void(const json&)> ok, std::function<void(const Error&)> failed)
-        : ok_(std::move(ok)), failed_(std::move(failed)) {}
-    void result(const json& value) override { ok_(value); }
-    void result_text(std::string text) override { ok_(json::parse(text)); }
+    explicit FailureReply(std::function<void(const Error&)> failed) : failed_(std::move(failed)) {}
+    void result(const json&) override {}
+    void result_text(std::string) override {}
     void error(const Error& e) override { failed_(e); }
     void event(const json&) override {}
     void events(const std::vector<json>&) override {}
@@ -152,7 +152,6 @@ class CallbackReply final : public control::Reply {
     void on_gone(std::function<void()>) override {}
 
   private:
-    std::function<void(const json&)> ok_;
     std::function<void(const Error&)> failed_;
 };
 
@@ -306,8 +305,7 @@ void ApiRoutes::start(json params, json trigger, std::optional<Millis> wait,
     if (!wait)
         return control::run_execution(ctx_, params, std::move(trigger),
                                       std::make_shared<HttpReply>(response, created));
-    auto started = [this, response, wait = *wait, respond = std::move(respond)](const json& answer) {
-        std::string id = answer.value("id", "");
+    auto started = [this, response, wait = *wait, respond = std::move(respond)](const std::string& id) {
         auto timer = std::make_shared<loop::Timer>(ctx_.loop);
         auto finished = ctx_.executor.when_finished(id, [response, timer, respond](const json& report) {
             timer->stop();
@@ -331,16 +329,19 @@ void ApiRoutes::start(json params, json trigger, std::optional<Millis> wait,
         if (!finished)
             return response->send(status_of(finished.error().code), kJson,
                                   error_body(finished.error().message));
-        // The timer holds the response, not itself: it goes with the waiter's callback.
-        timer->start(static_cast<std::uint64_t>(wait), [response, id] {
-            response->send(202, kJson, json{{"id", id}}.dump());
+        // From the commit of the submission: a 202 names an execution the store has. An end in the same
+        // turn comes after this in the commit's callbacks, and stops the timer.
+        ctx_.db.after_commit([timer, response, id, wait] {
+            // The timer holds the response, not itself: it goes with the waiter's callback.
+            timer->start(static_cast<std::uint64_t>(wait), [response, id] {
+                response->send(202, kJson, json{{"id", id}}.dump());
+            });
         });
     };
     auto failed = [response](const Error& e) {
         response->send(status_of(e.code), kJson, error_body(e.message));
     };
-    control::run_execution(ctx_, params, std::move(trigger),
-                           std::make_shared<CallbackReply>(started, failed));
+    control::run_execution(ctx_, params, std::move(trigger), std::make_shared<FailureReply>(failed), started);
 }
 
 // POST /v1/workflows/{id}/executions: the body is the input; 201 {"id"}, or with ?wait= as start().
