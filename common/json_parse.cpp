@@ -19,7 +19,7 @@ Result<nlohmann::json> parse_json_bounded(std::string_view text, std::size_t max
     json value;
     try {
         value = json::parse(text.begin(), text.end(), bound);
-    } catch (const json::parse_error& e) {
+    } catch (const json::exception& e) { // a parse error, or out_of_range: a number such as 1e999
         return make_error(ErrorCode::invalid, e.what());
     }
     if (too_deep)

@@ -1,5 +1,7 @@
 #include "daemon/http/routes.hpp"
 
+#include "common/json_depth.hpp"
+#include "common/json_parse.hpp"
 #include "common/log.hpp"
 #include "common/read_source_file.hpp"
 #include "common/utf8.hpp"
@@ -15,6 +17,7 @@
 #include <unistd.h>
 
 #include <cctype>
+#include <charconv>
 #include <vector>
 
 namespace luaflow::http {
@@ -248,9 +251,10 @@ void ApiRoutes::handle(Request request, std::shared_ptr<Response> response) {
             for (const char* key : {"workflow", "status"})
                 if (auto v = query_value(request.query, key)) params[key] = *v;
             if (auto v = query_value(request.query, "limit")) {
-                char* end = nullptr;
-                long n = std::strtol(v->c_str(), &end, 10);
-                if (v->empty() || *end || n < 1 || n > 1'000'000)
+                // The whole value (a decoded %00 ends no number here), digits only.
+                long n = 0;
+                auto [end, ec] = std::from_chars(v->data(), v->data() + v->size(), n);
+                if (v->empty() || ec != std::errc() || end != v->data() + v->size() || n < 1 || n > 1'000'000)
                     return response->send(400, kJson,
                                           error_body("limit must be a positive integer, got '" + *v + "'"));
                 params["limit"] = static_cast<std::uint64_t>(n);
@@ -349,10 +353,16 @@ void ApiRoutes::run(const std::string& workflow, Request& request,
                     const std::shared_ptr<Response>& response) {
     json input = json::object();
     if (!request.body.empty()) {
-        input = json::parse(request.body, nullptr, false);
-        if (input.is_discarded() || !input.is_object())
+        // Bounded: a document nested 100 000 deep would overflow the stack wherever it was copied next.
+        auto parsed = parse_json_bounded(request.body);
+        if (!parsed)
+            return response->send(400, kJson,
+                                  error_body("the body must be a JSON object (the input), or empty: " +
+                                             parsed.error().message));
+        if (!parsed->is_object())
             return response->send(400, kJson,
                                   error_body("the body must be a JSON object (the input), or empty"));
+        input = std::move(parsed.value());
     }
     bool bad = false;
     auto wait = wait_of(request, response, bad);
@@ -411,8 +421,13 @@ void ApiRoutes::accept_hook(const std::string& workflow, const json& trigger, co
         if (!server_ || !server_->signature_matches(secret, request.body, request.signature))
             return response->send(401, kJson, error_body("X-Luaflow-Signature does not match the body"));
     }
-    json input = json::parse(request.body, nullptr, false);
-    if (input.is_discarded() || !input.is_object()) {
+    json input;
+    if (auto parsed = parse_json_bounded(request.body); parsed && parsed->is_object()) {
+        input = std::move(parsed.value());
+    } else if (!parsed && json_nesting_exceeds(request.body, protocol::kMaxJsonDepth)) {
+        // JSON too deep to be an input (SPEC 3), not text that happens not to be JSON.
+        return response->send(400, kJson, error_body("the body: " + parsed.error().message));
+    } else {
         // JSON text (the store's, the report's) holds UTF-8 only: a binary body cannot be `body`.
         if (std::size_t at = invalid_utf8_at(request.body); at != std::string::npos)
             return response->send(415, kJson,

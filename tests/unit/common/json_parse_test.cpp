@@ -29,3 +29,11 @@ TEST_CASE("JSON up to 128 levels parses whole; syntax errors name the offset") {
     REQUIRE_FALSE(bad);
     CHECK(bad.error().message.find("parse error at line 1, column") != std::string::npos);
 }
+
+TEST_CASE("a number too large for a double is an error, not an exception (found by the HTTP test)") {
+    for (const char* text : {"1e999", "[1, -1e999]", "{\"limit\": 1e400}"}) {
+        auto r = parse_json_bounded(text);
+        REQUIRE_FALSE(r);
+        CHECK(r.error().message.find("number overflow") != std::string::npos);
+    }
+}
