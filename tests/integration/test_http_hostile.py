@@ -557,10 +557,9 @@ class NonReadersTest(HostileApiTest):
         self.assertEqual((status, report["status"]), (200, "succeeded"))
         eid = report["id"]
         growth = self.measure_growth()
-        # 72 MB of log text, were each answer held whole. (Not many more readers: the loop serves every stream a
-        # page a turn, so that another client waits about a page's work per stream while they fill their
-        # sockets' buffers, a few MB each.)
-        readers = [self.api.connect() for _ in range(6)]
+        # 480 MB of log text, were each answer held whole. While they fill their sockets' buffers (a few MB
+        # each) the streams take turns a page at a time, all of them together, so no one else waits behind them.
+        readers = [self.api.connect() for _ in range(40)]
         try:
             for s in readers:
                 s.sendall(self.api.get_line(f"/v1/executions/{eid}/logs") * 2)
