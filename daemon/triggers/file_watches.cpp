@@ -27,6 +27,19 @@ bool matches(const std::string& pattern, const std::string& name) {
 
 } // namespace
 
+// What a stat of the watched directory found: 0 and its inode, or a libuv error (UV_ENOENT, UV_ENOTDIR).
+struct FileWatches::DirState {
+    int rc = UV_ENOENT;
+    ino_t ino = 0;
+
+    static DirState of(const std::string& dir) {
+        struct stat st {};
+        if (::stat(dir.c_str(), &st) != 0) return {};
+        if (!S_ISDIR(st.st_mode)) return {UV_ENOTDIR, 0};
+        return {0, st.st_ino};
+    }
+};
+
 struct FileWatches::Watch {
     explicit Watch(uv_loop_t* loop) : look_again(loop) {}
 
@@ -39,7 +52,8 @@ struct FileWatches::Watch {
     std::unique_ptr<loop::DirWatch> dir_watch;
     ino_t dir_ino = 0; // of the directory watched: one made again at its path is another
     loop::Timer look_again;
-    bool missing = false;                                      // said once until it is back
+    bool missing = false; // said once until it is back
+    bool looking = false; // a stat of the directory is on the pool: one at a time (it may hang)
     std::map<std::string, std::unique_ptr<loop::Timer>> quiet; // by file name: its debounce
     // Pool jobs of a watch that has gone (a reload, the shutdown) find this expired and do nothing.
     std::shared_ptr<int> alive = std::make_shared<int>(0);
@@ -90,11 +104,33 @@ void FileWatches::refresh(const std::string& workflow) {
     arm(ref);
 }
 
+// The directory is looked at on the pool (a stat of a dead network mount would hold the loop), then
+// watched from the loop.
 void FileWatches::arm(Watch& w) {
-    struct stat st {};
+    if (w.looking) return;
+    w.looking = true;
+    auto found = std::make_shared<DirState>();
+    std::weak_ptr<int> alive = w.alive;
+    Watch* wp = &w;
+    auto queued = loop::run_in_pool(
+        loop_, [dir = w.dir, found] { *found = DirState::of(dir); },
+        [this, wp, alive, found] {
+            if (alive.expired()) return;
+            wp->looking = false;
+            armed(*wp, *found);
+        });
+    if (!queued) {
+        w.looking = false;
+        log::error("workflow %s: %s", w.workflow.c_str(), queued.error().message.c_str());
+        look_again_later(w);
+    }
+}
+
+void FileWatches::armed(Watch& w, const DirState& found) {
+    if (w.dir_watch) return; // watched meanwhile
     auto dir_watch = std::make_unique<loop::DirWatch>(loop_);
     Watch* wp = &w;
-    int rc = ::stat(w.dir.c_str(), &st) != 0 ? UV_ENOENT : !S_ISDIR(st.st_mode) ? UV_ENOTDIR : 0;
+    int rc = found.rc;
     if (rc == 0)
         rc = dir_watch->start(w.dir, [this, wp](const std::string& name, int) { on_event(*wp, name); });
     if (rc != 0) {
@@ -108,7 +144,7 @@ void FileWatches::arm(Watch& w) {
     w.missing = false;
     w.look_again.stop();
     w.dir_watch = std::move(dir_watch);
-    w.dir_ino = st.st_ino;
+    w.dir_ino = found.ino;
     catch_up(w);
 }
 
@@ -129,14 +165,30 @@ void FileWatches::on_event(Watch& w, const std::string& name) {
     timer->start(kQuietMs, [this, wp, name] { settle(*wp, name); });
 }
 
+// The directory's own event (or a file's of the same name): is the one watched still there?
 void FileWatches::check_dir(Watch& w) {
-    struct stat st {};
-    // One stat of a directory whose own event just came: its inode is in the cache.
-    if (::stat(w.dir.c_str(), &st) == 0 && S_ISDIR(st.st_mode) && st.st_ino == w.dir_ino) return;
-    log::warn("workflow %s: %s was removed or moved; looking for it every %llu ms", w.workflow.c_str(),
-              w.dir.c_str(), static_cast<unsigned long long>(kLookAgainMs));
-    w.missing = true;
-    look_again_later(w);
+    if (w.looking || !w.dir_watch) return;
+    w.looking = true;
+    auto found = std::make_shared<DirState>();
+    std::weak_ptr<int> alive = w.alive;
+    Watch* wp = &w;
+    auto queued = loop::run_in_pool(
+        loop_, [dir = w.dir, found] { *found = DirState::of(dir); },
+        [this, wp, alive, found] {
+            if (alive.expired()) return;
+            Watch& watch = *wp;
+            watch.looking = false;
+            if (found->rc == 0 && found->ino == watch.dir_ino) return;
+            log::warn("workflow %s: %s was removed or moved; looking for it every %llu ms",
+                      watch.workflow.c_str(), watch.dir.c_str(),
+                      static_cast<unsigned long long>(kLookAgainMs));
+            watch.missing = true;
+            look_again_later(watch);
+        });
+    if (!queued) {
+        w.looking = false;
+        log::error("workflow %s: %s", w.workflow.c_str(), queued.error().message.c_str());
+    }
 }
 
 // What changed while nobody watched: each file whose state differs from the store's, new or gone, is

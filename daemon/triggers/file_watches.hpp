@@ -47,7 +47,9 @@ class FileWatches {
 
   private:
     struct Watch;
+    struct DirState;
     void arm(Watch& w);
+    void armed(Watch& w, const DirState& found);
     void look_again_later(Watch& w);
     void on_event(Watch& w, const std::string& name);
     void check_dir(Watch& w);
