@@ -52,6 +52,9 @@ struct Config {
     struct {
         std::string listen; // empty: off
         std::string token_file;
+        std::uint64_t max_body = 1u << 20; // a larger request body gets 413 before it is read
+        Millis timeout = 10'000;           // a request's headers and body; an idle keep-alive connection
+        int max_connections = 256;         // beyond it a new connection is closed at once
     } http;
     struct {
         int days = 30;

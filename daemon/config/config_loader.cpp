@@ -67,10 +67,29 @@ class Checker {
         }
         if (doc.contains("http")) {
             const json& h = doc["http"];
-            if (auto r = object_with(h, "http", {"listen", "token_file"}); !r) return r.error();
+            if (auto r = object_with(h, "http",
+                                     {"listen", "token_file", "max_body", "timeout", "max_connections"});
+                !r)
+                return r.error();
             if (auto r = str(h, "listen", c.http.listen, "http"); !r) return r.error();
             if (auto r = str(h, "token_file", c.http.token_file, "http"); !r) return r.error();
             c.http.token_file = resolve_path(c.http.token_file, base_);
+            if (h.contains("max_body")) {
+                auto bytes = size_value(h["max_body"]);
+                if (!bytes || *bytes < 1024)
+                    return fail("max_body", "http.max_body: " + h["max_body"].dump() +
+                                                " is not a size of at least 1K (like \"1M\")");
+                c.http.max_body = *bytes;
+            }
+            if (h.contains("timeout")) {
+                auto d = duration(h["timeout"]);
+                if (!d || *d < 100)
+                    return fail("timeout", "http.timeout: " + h["timeout"].dump() +
+                                               " is not a duration of at least 100ms (like \"10s\")");
+                c.http.timeout = *d;
+            }
+            if (auto r = integer(h, "max_connections", c.http.max_connections, "http", 1); !r)
+                return r.error();
         }
         if (doc.contains("retention")) {
             const json& r = doc["retention"];
@@ -133,11 +152,7 @@ class Checker {
                 c.sandbox.exec = s["exec"].get<bool>();
             }
             if (s.contains("memory")) {
-                std::optional<std::uint64_t> bytes;
-                if (s["memory"].is_number_unsigned() || s["memory"].is_number_integer())
-                    bytes = s["memory"].get<std::uint64_t>();
-                else if (s["memory"].is_string())
-                    bytes = parse_size(s["memory"].get<std::string>());
+                auto bytes = size_value(s["memory"]);
                 if (!bytes || *bytes < (1u << 20))
                     return fail("memory", "sandbox.memory: " + s["memory"].dump() +
                                               " is not a size of at least 1M (like \"64M\")");
@@ -201,6 +216,14 @@ class Checker {
         for (auto it = j.begin(); it != j.end(); ++it)
             if (!keys.count(it.key())) return fail(it.key(), "unknown key '" + ctx + "." + it.key() + "'");
         return {};
+    }
+
+    // A size: a number of bytes, or a string such as "64M".
+    static std::optional<std::uint64_t> size_value(const json& v) {
+        if (v.is_number_unsigned() || (v.is_number_integer() && v.get<long long>() >= 0))
+            return v.get<std::uint64_t>();
+        if (v.is_string()) return parse_size(v.get<std::string>());
+        return std::nullopt;
     }
 
     Result<void> str(const json& j, const char* key, std::string& out, const std::string& ctx = "") {

@@ -107,11 +107,14 @@ Result<std::unique_ptr<ApiServer>> ApiServer::start(uv_loop_t* loop, const confi
 
     std::unique_ptr<ApiServer> api(new ApiServer());
     api->routes_ = std::make_unique<ApiRoutes>(ctx, config.state);
-    api->listen_ = config.http.listen;
+    api->started_ = config.http;
     Options options;
     options.host = address->first;
     options.port = address->second;
     options.token = std::move(token.value());
+    options.max_body = config.http.max_body;
+    options.request_timeout_ms = static_cast<std::uint64_t>(config.http.timeout);
+    options.max_connections = config.http.max_connections;
     options.log = log_from_module;
     std::string error;
     api->server_ = start_server(loop, options, api->routes_.get(), &error);
@@ -121,9 +124,10 @@ Result<std::unique_ptr<ApiServer>> ApiServer::start(uv_loop_t* loop, const confi
 }
 
 void ApiServer::reload(const config::Config& config) {
-    if (config.http.listen != listen_)
-        log::warn("http.listen: a new address (%s) takes effect at the next start; still on %s",
-                  config.http.listen.empty() ? "none" : config.http.listen.c_str(), listen_.c_str());
+    const auto& now = config.http;
+    if (now.listen != started_.listen || now.max_body != started_.max_body ||
+        now.timeout != started_.timeout || now.max_connections != started_.max_connections)
+        log::warn("http: a new listen, max_body, timeout or max_connections takes effect at the next start");
     auto token = read_token(config);
     if (!token) {
         log::error("%s; the HTTP API keeps its token", token.error().message.c_str());

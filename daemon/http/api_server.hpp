@@ -22,7 +22,7 @@ class ApiServer {
 
     // A reloaded config (SIGHUP): the token is read again from http.token_file, so that a token can be
     // rotated without a restart; one that cannot be read leaves the old one in force (and says why).
-    // A new http.listen waits for the next start.
+    // The other http keys wait for the next start.
     void reload(const config::Config& config);
 
     // Stops listening and ends every connection (shutdown).
@@ -32,8 +32,8 @@ class ApiServer {
   private:
     ApiServer() = default;
     std::unique_ptr<ApiRoutes> routes_;
-    std::string listen_;
-    Server* server_ = nullptr; // the module's; it lives to the process's end (module.hpp)
+    decltype(config::Config::http) started_; // what it started with
+    Server* server_ = nullptr;               // the module's; it lives to the process's end (module.hpp)
 };
 
 // "127.0.0.1:8470", "[::1]:8470" -> host and port, or an error naming the value.

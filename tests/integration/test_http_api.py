@@ -472,6 +472,62 @@ class HttpApiLifeTest(unittest.TestCase):
         finally:
             harness.finish(d)
 
+    def test_max_body_timeout_and_max_connections_are_the_config_s(self):
+        d = Daemon({"three.lua": THREE})
+        try:
+            token_file = os.path.join(d.dir, "token")
+            with open(token_file, "w") as f:
+                f.write(TOKEN)
+            with open(d.config, "w") as f:
+                f.write(f'http = {{ listen = "127.0.0.1:0", token_file = "{token_file}", max_body = "2K", '
+                        f'timeout = "1s", max_connections = 4 }}\n')
+            d.start()
+            api = Api(int(re.search(r"\(port (\d+)\)", d.log_text()).group(1)))
+            self.assertEqual(api.request("POST", "/v1/workflows/three/executions", body=b"{}" + b" " * 2000)[0], 201)
+            c = http.client.HTTPConnection("127.0.0.1", api.port, timeout=10)
+            c.request("POST", "/v1/workflows/three/executions", body=b"{}" + b" " * 3000,
+                      headers={"Authorization": f"Bearer {TOKEN}"})
+            self.assertEqual(c.getresponse().status, 413)  # libh2o's own answer (text), before the body is read
+            c.close()
+            # An idle keep-alive connection is closed after the timeout.
+            idle = socket.create_connection(("127.0.0.1", api.port), timeout=10)
+            t = time.monotonic()
+            self.assertEqual(idle.recv(1), b"")
+            self.assertGreater(time.monotonic() - t, 0.7)
+            self.assertLess(time.monotonic() - t, 5)
+            idle.close()
+            # Four connections at most: a fifth is closed at once, and once one goes a new one is served.
+            held = []
+
+            def four_held():
+                # Each accepted and counted: it has been answered. A connection the client has just closed
+                # may still count until the loop has read its end, so a refused one is tried again.
+                while len(held) < 4:
+                    s = socket.create_connection(("127.0.0.1", api.port), timeout=10)
+                    try:
+                        s.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+                        answered = s.recv(4096).startswith(b"HTTP/1.1 200")
+                    except ConnectionError:
+                        answered = False
+                    if not answered:
+                        s.close()
+                        return False
+                    held.append(s)
+                return True
+
+            wait_for(four_held, what="four connections held")
+            extra = socket.create_connection(("127.0.0.1", api.port), timeout=10)
+            t = time.monotonic()
+            self.assertEqual(extra.recv(1), b"")
+            self.assertLess(time.monotonic() - t, 0.5)  # at once, not at the timeout
+            extra.close()
+            held.pop().close()
+            wait_for(four_held, what="a new connection served in its place")
+            for s in held:
+                s.close()
+        finally:
+            harness.finish(d)
+
     def test_listen_without_a_token_file_does_not_start(self):
         d = Daemon({"three.lua": THREE}, config='http = { listen = "127.0.0.1:0" }\n')
         try:

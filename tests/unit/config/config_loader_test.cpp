@@ -207,3 +207,29 @@ TEST_CASE("a config file that fills its memory is an error, not a crash") {
         CHECK(c.error().message.find("luaflowd.lua") != std::string::npos);
     }
 }
+
+TEST_CASE("http: the body limit, the request timeout and the connection cap, with their defaults") {
+    testing::TempDir dir;
+    auto d = load_text(dir, "http = { listen = '127.0.0.1:0', token_file = 't' }\n");
+    REQUIRE(d);
+    CHECK(d->http.max_body == 1u << 20);
+    CHECK(d->http.timeout == 10'000);
+    CHECK(d->http.max_connections == 256);
+    auto c =
+        load_text(dir, "http = { listen = '127.0.0.1:0', token_file = 't', max_body = '64K', timeout = '2s', "
+                       "max_connections = 32 }\n");
+    REQUIRE(c);
+    CHECK(c->http.max_body == 64u << 10);
+    CHECK(c->http.timeout == 2'000);
+    CHECK(c->http.max_connections == 32);
+    CHECK(load_text(dir, "http = { max_body = 4096 }\n")->http.max_body == 4096);
+    std::string f = dir.file("luaflowd.lua");
+    CHECK(load_text(dir, "http = { max_body = '12' }\n").error().message ==
+          f + ":1: http.max_body: \"12\" is not a size of at least 1K (like \"1M\")");
+    CHECK(load_text(dir, "http = { timeout = '10ms' }\n").error().message ==
+          f + ":1: http.timeout: \"10ms\" is not a duration of at least 100ms (like \"10s\")");
+    CHECK(load_text(dir, "http = { max_connections = 0 }\n").error().message.find("http.max_connections") !=
+          std::string::npos);
+    CHECK(load_text(dir, "http = { max_body = -5 }\n").error().message.find("http.max_body") !=
+          std::string::npos);
+}
