@@ -104,9 +104,9 @@ void FileWatches::refresh(const std::string& workflow) {
     arm(ref);
 }
 
-// The directory is looked at on the pool (a stat of a dead network mount would hold the loop), then
-// watched from the loop.
-void FileWatches::arm(Watch& w) {
+// The directory is looked at on the pool (a stat of a dead network mount would hold the loop), one look at
+// a time; then `then` on the loop, unless the watch has gone meanwhile.
+void FileWatches::look_at_dir(Watch& w, void (FileWatches::*then)(Watch&, const DirState&)) {
     if (w.looking) return;
     w.looking = true;
     auto found = std::make_shared<DirState>();
@@ -114,16 +114,20 @@ void FileWatches::arm(Watch& w) {
     Watch* wp = &w;
     auto queued = loop::run_in_pool(
         loop_, [dir = w.dir, found] { *found = DirState::of(dir); },
-        [this, wp, alive, found] {
+        [this, wp, alive, found, then] {
             if (alive.expired()) return;
             wp->looking = false;
-            armed(*wp, *found);
+            (this->*then)(*wp, *found);
         });
     if (!queued) {
         w.looking = false;
         log::error("workflow %s: %s", w.workflow.c_str(), queued.error().message.c_str());
         look_again_later(w);
     }
+}
+
+void FileWatches::arm(Watch& w) {
+    look_at_dir(w, &FileWatches::armed);
 }
 
 void FileWatches::armed(Watch& w, const DirState& found) {
@@ -167,28 +171,15 @@ void FileWatches::on_event(Watch& w, const std::string& name) {
 
 // The directory's own event (or a file's of the same name): is the one watched still there?
 void FileWatches::check_dir(Watch& w) {
-    if (w.looking || !w.dir_watch) return;
-    w.looking = true;
-    auto found = std::make_shared<DirState>();
-    std::weak_ptr<int> alive = w.alive;
-    Watch* wp = &w;
-    auto queued = loop::run_in_pool(
-        loop_, [dir = w.dir, found] { *found = DirState::of(dir); },
-        [this, wp, alive, found] {
-            if (alive.expired()) return;
-            Watch& watch = *wp;
-            watch.looking = false;
-            if (found->rc == 0 && found->ino == watch.dir_ino) return;
-            log::warn("workflow %s: %s was removed or moved; looking for it every %llu ms",
-                      watch.workflow.c_str(), watch.dir.c_str(),
-                      static_cast<unsigned long long>(kLookAgainMs));
-            watch.missing = true;
-            look_again_later(watch);
-        });
-    if (!queued) {
-        w.looking = false;
-        log::error("workflow %s: %s", w.workflow.c_str(), queued.error().message.c_str());
-    }
+    if (w.dir_watch) look_at_dir(w, &FileWatches::checked_dir);
+}
+
+void FileWatches::checked_dir(Watch& w, const DirState& found) {
+    if (found.rc == 0 && found.ino == w.dir_ino) return;
+    log::warn("workflow %s: %s was removed or moved; looking for it every %llu ms", w.workflow.c_str(),
+              w.dir.c_str(), static_cast<unsigned long long>(kLookAgainMs));
+    w.missing = true;
+    look_again_later(w);
 }
 
 // What changed while nobody watched: each file whose state differs from the store's, new or gone, is

@@ -48,11 +48,13 @@ class FileWatches {
   private:
     struct Watch;
     struct DirState;
+    void look_at_dir(Watch& w, void (FileWatches::*then)(Watch&, const DirState&));
     void arm(Watch& w);
     void armed(Watch& w, const DirState& found);
     void look_again_later(Watch& w);
     void on_event(Watch& w, const std::string& name);
     void check_dir(Watch& w);
+    void checked_dir(Watch& w, const DirState& found);
     void catch_up(Watch& w);
     void settle(Watch& w, const std::string& name);
     void handle(Watch& w, const std::string& name, std::optional<store::FileState> now);

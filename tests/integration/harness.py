@@ -4,6 +4,7 @@ Tests wait on conditions with deadlines, never with fixed sleeps.
 """
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -87,6 +88,18 @@ class Daemon:
         except AssertionError as e:
             raise AssertionError(f"{e}; luaflowd exit status {self.proc.poll()}; log:\n{self.log_text()[-3000:]}")
         return self
+
+    def start_with_http_api(self, token, http_options="", env=None):
+        """Starts the daemon with the HTTP API on a free port of 127.0.0.1, its bearer token in a file (with a
+        newline, which is not part of it) and `http_options` (more keys of `http`); the port."""
+        self.token_file = os.path.join(self.dir, "token")
+        with open(self.token_file, "w") as f:
+            f.write(token + "\n")
+        with open(self.config, "w") as f:
+            f.write(f'shutdown_grace = "2s"\nhttp = {{ listen = "127.0.0.1:0", token_file = "{self.token_file}"'
+                    f'{", " + http_options if http_options else ""} }}\n')
+        self.start(env=env)
+        return int(re.search(r"HTTP API on 127\.0\.0\.1:0 \(port (\d+)\)", self.log_text()).group(1))
 
     def send_line(self, line):
         """One raw request line over the socket; its answer, parsed (errors included)."""

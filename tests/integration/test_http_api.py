@@ -6,7 +6,6 @@ import hmac
 import http.client
 import json
 import os
-import re
 import signal
 import socket
 import subprocess
@@ -73,10 +72,6 @@ return workflow { triggers = { manual = false }, actions = { a = { run = functio
 """
 
 
-def config(token_file):
-    return f'shutdown_grace = "2s"\nhttp = {{ listen = "127.0.0.1:0", token_file = "{token_file}" }}\n'
-
-
 class Api:
     def __init__(self, port):
         self.port = port
@@ -104,14 +99,7 @@ class ApiDaemon(unittest.TestCase):
         os.makedirs(os.path.join(cls.d.workflows, "secrets"))
         with open(os.path.join(cls.d.workflows, "secrets", "hook.key"), "w") as f:
             f.write("from-a-file\n")
-        token_file = os.path.join(cls.d.dir, "token")
-        with open(token_file, "w") as f:
-            f.write(TOKEN + "\n")  # the trailing newline is not part of it
-        with open(cls.d.config, "w") as f:
-            f.write(config(token_file))
-        cls.d.start()
-        port = re.search(r"HTTP API on 127\.0\.0\.1:0 \(port (\d+)\)", cls.d.log_text())
-        cls.api = Api(int(port.group(1)))
+        cls.api = Api(cls.d.start_with_http_api(TOKEN))
 
     @classmethod
     def tearDownClass(cls):
@@ -429,13 +417,7 @@ class HttpApiLifeTest(unittest.TestCase):
     def test_a_keep_alive_connection_does_not_hold_the_stop(self):
         d = Daemon({"three.lua": THREE})
         try:
-            token_file = os.path.join(d.dir, "token")
-            with open(token_file, "w") as f:
-                f.write(TOKEN)
-            with open(d.config, "w") as f:
-                f.write(config(token_file))
-            d.start()
-            port = int(re.search(r"\(port (\d+)\)", d.log_text()).group(1))
+            port = d.start_with_http_api(TOKEN)
             c = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
             c.request("GET", "/healthz")
             self.assertEqual(c.getresponse().read(), b'{"status":"ok"}')  # the connection stays open
@@ -449,13 +431,8 @@ class HttpApiLifeTest(unittest.TestCase):
     def test_sighup_reads_the_token_file_again(self):
         d = Daemon({"three.lua": THREE})
         try:
-            token_file = os.path.join(d.dir, "token")
-            with open(token_file, "w") as f:
-                f.write(TOKEN)
-            with open(d.config, "w") as f:
-                f.write(config(token_file))
-            d.start()
-            api = Api(int(re.search(r"\(port (\d+)\)", d.log_text()).group(1)))
+            api = Api(d.start_with_http_api(TOKEN))
+            token_file = d.token_file
             self.assertEqual(api.request("GET", "/v1/workflows")[0], 200)
             with open(token_file, "w") as f:
                 f.write("rotated-token\n")
@@ -475,14 +452,7 @@ class HttpApiLifeTest(unittest.TestCase):
     def test_max_body_timeout_and_max_connections_are_the_config_s(self):
         d = Daemon({"three.lua": THREE})
         try:
-            token_file = os.path.join(d.dir, "token")
-            with open(token_file, "w") as f:
-                f.write(TOKEN)
-            with open(d.config, "w") as f:
-                f.write(f'http = {{ listen = "127.0.0.1:0", token_file = "{token_file}", max_body = "2K", '
-                        f'timeout = "1s", max_connections = 4 }}\n')
-            d.start()
-            api = Api(int(re.search(r"\(port (\d+)\)", d.log_text()).group(1)))
+            api = Api(d.start_with_http_api(TOKEN, 'max_body = "2K", timeout = "1s", max_connections = 4'))
             self.assertEqual(api.request("POST", "/v1/workflows/three/executions", body=b"{}" + b" " * 2000)[0], 201)
             c = http.client.HTTPConnection("127.0.0.1", api.port, timeout=10)
             c.request("POST", "/v1/workflows/three/executions", body=b"{}" + b" " * 3000,

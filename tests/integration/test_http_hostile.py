@@ -127,10 +127,6 @@ end } } }
 """ % (FLOOD_ROUNDS, FLOOD_NAP_S)
 
 
-def config(token_file):
-    return f'shutdown_grace = "2s"\nhttp = {{ listen = "127.0.0.1:0", token_file = "{token_file}" }}\n'
-
-
 class Api:
     def __init__(self, port):
         self.port = port
@@ -226,14 +222,7 @@ class HostileApiTest(unittest.TestCase):
     @classmethod
     def start_daemon(cls):
         d = Daemon(cls.WORKFLOWS)
-        token_file = os.path.join(d.dir, "token")
-        with open(token_file, "w") as f:
-            f.write(TOKEN + "\n")
-        with open(d.config, "w") as f:
-            f.write(config(token_file))
-        d.start(env=DAEMON_ENV)
-        port = re.search(r"HTTP API on 127\.0\.0\.1:0 \(port (\d+)\)", d.log_text())
-        return d, Api(int(port.group(1)))
+        return d, Api(d.start_with_http_api(TOKEN, env=DAEMON_ENV))
 
     @classmethod
     def setUpClass(cls):
