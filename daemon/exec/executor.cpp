@@ -474,7 +474,7 @@ void Executor::launch_attempt(Execution& e, std::size_t i) {
     ++a.attempts;
     a.child_calls = 0;
     if (lua)
-        defer_start_write(e, i, now_unix_ms());
+        a.start_unwritten = now_unix_ms(); // written once its turn on the run queue comes (below)
     else
         store::start_attempt(db_.write(), e.id, def.name, a.attempts, now_unix_ms(), def.host,
                              allocation_json(a.allocation));
@@ -491,7 +491,16 @@ void Executor::launch_attempt(Execution& e, std::size_t i) {
             on_attempt_done(id, i, attempt_no, std::move(r));
         };
         if (is_lua(d.kind)) {
-            s.attempt = lua_runner_.run(spec, std::move(done));
+            // Many runs at once wait for their turn on the run queue: until it comes nothing of the
+            // attempt has run and nothing of it is written. Then its start goes with its end, or before
+            // the commit if it waits: one statement, not two, per action under load (6 % of the loop's
+            // time with 20 000 pipelined runs).
+            auto begun = [this, id, i, attempt_no] {
+                Execution* y = find(id);
+                if (y && y->actions[i].attempts == attempt_no && y->actions[i].start_unwritten)
+                    defer_start_write(*y, i, now_unix_ms());
+            };
+            s.attempt = lua_runner_.run(spec, std::move(done), std::move(begun));
         } else {
             SubprocessPlan plan;
             plan.argv =

@@ -38,7 +38,11 @@ class LuaCall final : public Attempt {
         });
     }
 
+    // Runs when its turn on the run queue comes, before the call.
+    void on_begin(std::function<void()> fn) { on_begin_ = std::move(fn); }
+
     void begin() {
+        if (on_begin_) std::exchange(on_begin_, nullptr)();
         const scripting::ActionDef& action = spec_.def->actions[spec_.action];
         scripting::LuaState& state = *spec_.code->lua;
         auto ctx = build_ctx(state);
@@ -226,15 +230,18 @@ class LuaCall final : public Attempt {
     std::unique_ptr<loop::Timer> timer_;
     std::unique_ptr<scripting::Task> task_;
     bool done_ = false;
+    std::function<void()> on_begin_;
     std::shared_ptr<int> alive_ = std::make_shared<int>(0); // a deferred start finds it gone
 };
 
 } // namespace
 
-std::unique_ptr<Attempt> LuaRunner::run(const AttemptSpec& spec, AttemptDone done) {
+std::unique_ptr<Attempt> LuaRunner::run(const AttemptSpec& spec, AttemptDone done,
+                                        std::function<void()> begun) {
     auto call =
         std::make_unique<LuaCall>(scheduler_, spec, LuaCall::Mode::body,
                                   [done = std::move(done)](AttemptResult r, bool) { done(std::move(r)); });
+    call->on_begin(std::move(begun));
     return call;
 }
 

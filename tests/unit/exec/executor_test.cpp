@@ -179,6 +179,32 @@ return workflow { actions = { a = { run = function() sleep(0.2) return 2 end } }
     CHECK(done["actions"]["a"]["attempts"] == 1);
 }
 
+TEST_CASE("a Lua attempt still waiting for its turn on the run queue at a commit is not written as started") {
+    TestEngine e(TestEngine::Files{{"quick.lua", R"(
+return workflow { actions = { a = { run = function() return 1 end } } })"}});
+    const int before = sqlite3_total_changes(e.db->handle());
+    exec::SubmitRequest req;
+    req.workflow = "quick";
+    auto id = e.executor->submit(req);
+    REQUIRE(id);
+    // Committed before the run queue's next pass (as when thousands of runs wait for theirs): the action
+    // is pending in the store, with no attempt made; a crash now would run it, as nothing of it has run.
+    e.db->flush();
+    auto row = store::find_execution(*e.db, *id);
+    REQUIRE(row);
+    CHECK(row->actions[0].status == ActionStatus::pending);
+    CHECK(row->actions[0].attempts == 0);
+    json done;
+    REQUIRE(e.executor->when_finished(*id, [&](const json& r) { done = r; }));
+    while (done.is_null())
+        uv_run(&e.loop, UV_RUN_ONCE);
+    CHECK(done["actions"]["a"]["attempts"] == 1);
+    CHECK(done["actions"]["a"]["started_at"].is_string());
+    // Its start went with its end: 4 row changes (the execution, its action, the action's end, the
+    // execution's end), not 5.
+    CHECK(sqlite3_total_changes(e.db->handle()) - before == 4);
+}
+
 TEST_CASE("an `after` trigger's execution is written in the commit that ends the one it follows") {
     TestEngine e(TestEngine::Files{{"lead.lua", R"(
 return workflow { actions = { a = { run = function() return 1 end } } })"},
