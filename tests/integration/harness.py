@@ -2,11 +2,13 @@
 
 Tests wait on conditions with deadlines, never with fixed sleeps.
 """
+import http.client
 import json
 import os
 import re
 import shutil
 import signal
+import socket
 import subprocess
 import tempfile
 import textwrap
@@ -158,6 +160,40 @@ class Daemon:
             if self.proc:
                 self.proc.kill()
         shutil.rmtree(self.dir, ignore_errors=True)
+
+
+_DEFAULT = object()
+
+
+class HttpApi:
+    """A client of a daemon's HTTP API on 127.0.0.1:port, with its bearer token."""
+
+    def __init__(self, port, token):
+        self.port = port
+        self.token = token
+
+    def request(self, method, path, body=None, token=_DEFAULT, headers=None):
+        """(status, parsed JSON body or None); token=None sends no Authorization; raises on a connection the
+        daemon dropped."""
+        token = self.token if token is _DEFAULT else token
+        c = http.client.HTTPConnection("127.0.0.1", self.port, timeout=15)
+        h = dict(headers or {})
+        if token is not None:
+            h["Authorization"] = f"Bearer {token}"
+        try:
+            c.request(method, path, body=body, headers=h)
+            r = c.getresponse()
+            data = r.read()
+        finally:
+            c.close()
+        return r.status, json.loads(data) if data else None
+
+    def connect(self, timeout=10):
+        return socket.create_connection(("127.0.0.1", self.port), timeout=timeout)
+
+    def get_line(self, path):
+        """A raw authorised GET of `path`, as bytes to send."""
+        return (f"GET {path} HTTP/1.1\r\nHost: luaflowd\r\nAuthorization: Bearer {self.token}\r\n\r\n").encode()
 
 
 def finish(d):

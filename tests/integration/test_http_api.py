@@ -72,20 +72,8 @@ return workflow { triggers = { manual = false }, actions = { a = { run = functio
 """
 
 
-class Api:
-    def __init__(self, port):
-        self.port = port
-
-    def request(self, method, path, body=None, token=TOKEN, headers=None):
-        c = http.client.HTTPConnection("127.0.0.1", self.port, timeout=15)
-        h = dict(headers or {})
-        if token is not None:
-            h["Authorization"] = f"Bearer {token}"
-        c.request(method, path, body=body, headers=h)
-        r = c.getresponse()
-        data = r.read()
-        c.close()
-        return r.status, json.loads(data) if data else None
+def Api(port):
+    return harness.HttpApi(port, TOKEN)
 
 
 class ApiDaemon(unittest.TestCase):

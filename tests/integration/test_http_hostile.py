@@ -127,29 +127,8 @@ end } } }
 """ % (FLOOD_ROUNDS, FLOOD_NAP_S)
 
 
-class Api:
-    def __init__(self, port):
-        self.port = port
-
-    def request(self, method, path, body=None, token=TOKEN, headers=None):
-        """(status, parsed JSON body or None); raises on a connection the daemon dropped."""
-        c = http.client.HTTPConnection("127.0.0.1", self.port, timeout=15)
-        h = dict(headers or {})
-        if token is not None:
-            h["Authorization"] = f"Bearer {token}"
-        try:
-            c.request(method, path, body=body, headers=h)
-            r = c.getresponse()
-            data = r.read()
-        finally:
-            c.close()
-        return r.status, json.loads(data) if data else None
-
-    def connect(self, timeout=10):
-        return socket.create_connection(("127.0.0.1", self.port), timeout=timeout)
-
-    def get_line(self, path):
-        return (f"GET {path} HTTP/1.1\r\nHost: luaflowd\r\nAuthorization: Bearer {TOKEN}\r\n\r\n").encode()
+def Api(port):
+    return harness.HttpApi(port, TOKEN)
 
 
 def closed_by_peer(s):
