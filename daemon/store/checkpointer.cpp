@@ -20,9 +20,11 @@ struct Checkpointer::Shared {
     std::string error;
 };
 
-Checkpointer::Checkpointer(uv_loop_t* loop, Db& db, std::string path, std::uint64_t first_hold_ms)
+Checkpointer::Checkpointer(uv_loop_t* loop, Db& db, std::string path, std::uint64_t first_hold_ms,
+                           int pages_before_checkpoint)
     : loop_(loop), db_(db), shared_(std::make_shared<Shared>()), hold_limit_(loop),
-      first_hold_ms_(first_hold_ms), hold_ms_(first_hold_ms) {
+      first_hold_ms_(first_hold_ms), pages_before_checkpoint_(pages_before_checkpoint),
+      hold_ms_(first_hold_ms) {
     shared_->path = std::move(path);
     shared_->owner = this;
     sqlite3_wal_hook(db_.handle(), &Checkpointer::on_wal, this);
@@ -44,7 +46,8 @@ bool Checkpointer::busy() const {
 
 int Checkpointer::on_wal(void* self, sqlite3*, const char*, int pages) {
     // Called inside COMMIT on the loop thread: only decide, do nothing slow here.
-    if (pages >= kPagesBeforeCheckpoint) static_cast<Checkpointer*>(self)->start_job(Phase::bulk);
+    auto* checkpointer = static_cast<Checkpointer*>(self);
+    if (pages >= checkpointer->pages_before_checkpoint_) checkpointer->start_job(Phase::bulk);
     return SQLITE_OK;
 }
 

@@ -27,8 +27,10 @@ class Db;
 class Checkpointer {
   public:
     // Installs the WAL hook on db; `path` is the database file the pool's connection opens.
-    // `first_hold_ms`: the first limit on a catch-up's hold (tests make it long, to be deterministic).
-    Checkpointer(uv_loop_t* loop, Db& db, std::string path, std::uint64_t first_hold_ms = kFirstHoldMs);
+    // `first_hold_ms`: the first limit on a catch-up's hold (tests make it long, to be deterministic);
+    // `pages_before_checkpoint`: tests make it small, to be quick.
+    Checkpointer(uv_loop_t* loop, Db& db, std::string path, std::uint64_t first_hold_ms = kFirstHoldMs,
+                 int pages_before_checkpoint = kPagesBeforeCheckpoint);
     ~Checkpointer();
     Checkpointer(const Checkpointer&) = delete;
     Checkpointer& operator=(const Checkpointer&) = delete;
@@ -64,6 +66,7 @@ class Checkpointer {
     loop::Timer hold_limit_;
     bool holding_ = false;
     std::uint64_t first_hold_ms_;
+    int pages_before_checkpoint_;
     std::uint64_t hold_ms_;
     std::uint64_t restarts_ = 0;
     std::uint64_t gave_up_ = 0;

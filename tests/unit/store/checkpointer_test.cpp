@@ -18,7 +18,8 @@ TEST_CASE("the WAL is checkpointed off the loop") {
     uv_loop_t loop;
     uv_loop_init(&loop);
     {
-        Checkpointer checkpointer(&loop, *db, path);
+        // At 1000 pages (the daemon's is 4000), so that the sizes below stay small.
+        Checkpointer checkpointer(&loop, *db, path, Checkpointer::kFirstHoldMs, 1000);
         db->exec("CREATE TABLE blobs(v BLOB)");
         std::string page(4000, 'x');
         for (int i = 0; i < 6000; ++i) {
@@ -61,7 +62,7 @@ TEST_CASE("under steady writes the WAL still starts over") {
     uv_loop_t loop;
     uv_loop_init(&loop);
     {
-        Checkpointer checkpointer(&loop, *db, path, 600'000); // never gives up on a catch-up here
+        Checkpointer checkpointer(&loop, *db, path, 600'000, 1000); // never gives up on a catch-up here
         db->exec("CREATE TABLE blobs(v BLOB)");
         std::string page(4000, 'x');
         auto write = [&](int n) {
