@@ -27,6 +27,7 @@ void print_help(std::FILE* out) {
                  "  next WF [-n N] [--after TIME]     upcoming fire times (default 5)\n"
                  "  kv get KEY | kv set KEY VALUE | kv delete KEY | kv list    [--workflow WF]\n"
                  "  reload\n"
+                 "  notify test NOTIFIER              send a test message through a notifier\n"
                  "  validate FILE...                  offline; no daemon needed\n"
                  "  test FILE [--input JSON | --input-file FILE] [-i KEY=VALUE]...\n"
                  "                                    run once in a throwaway state directory\n"
@@ -71,6 +72,7 @@ int dispatch(const Invocation& inv) {
         {"next", cmd_next},
         {"kv", cmd_kv},
         {"reload", cmd_reload},
+        {"notify", cmd_notify},
         {"validate", cmd_validate},
         {"test", cmd_test},
     };

@@ -227,6 +227,8 @@ int run_daemon(const Options& options, std::int64_t started_ns) {
         registry.watch();
         end_leftover_jobs(&loop, *db);
         executor.recover();
+        // What the store holds pending goes out now; what recovery wrote, after its commit.
+        engine.outbox.start();
         // After recovery, so that catch-up runs queue behind the executions the store already holds.
         schedule::Scheduler scheduler(&loop, *db, registry, executor, {}, started_ns);
         triggers::FileWatches file_watches(&loop, *db, registry, executor);
@@ -257,6 +259,7 @@ int run_daemon(const Options& options, std::int64_t started_ns) {
                 fresh->workflows = cfg.workflows;
                 cfg = std::move(fresh.value());
                 executor.apply_config(cfg);
+                engine.outbox.apply_config();
                 pruner.configure(cfg.retention.days, cfg.retention.keep_per_workflow);
                 if (api) api->reload(cfg);
             } else {
@@ -269,7 +272,8 @@ int run_daemon(const Options& options, std::int64_t started_ns) {
             });
         };
 
-        control::Context ctx{&loop, *db, reader, registry, executor, scheduler, started, reload};
+        control::Context ctx{&loop,     *db,           reader,  registry, executor,
+                             scheduler, engine.outbox, started, reload};
         control::SocketServer server(&loop, control::make_handler(ctx));
         if (auto r = server.listen(cfg.socket.path, cfg.socket.mode, cfg.socket.group); !r) {
             log::error("%s", r.error().message.c_str());

@@ -10,6 +10,12 @@ scripting::SandboxOptions sandbox_options(const config::Config& config, stdlib::
     scripting::SandboxOptions o;
     o.memory_limit = config.sandbox.memory;
     o.allow_exec = config.sandbox.exec;
+    if (config.notifiers_known) {
+        auto names = std::make_shared<std::set<std::string>>();
+        for (const auto& [name, n] : config.notifiers)
+            names->insert(name);
+        o.notifiers = std::move(names);
+    }
     o.workflows_dir = config.workflows;
     o.install_globals = [&services, workflow](lua_State* L, int env) {
         stdlib::install(L, env, services, workflow);
@@ -25,6 +31,6 @@ Engine::Engine(uv_loop_t* loop, store::Db& db, const config::Config& config)
           loop, db, config.workflows,
           [this, &config](const std::string& id) { return sandbox_options(config, executor.services(), id); },
           schedule::check_schedule),
-      executor(loop, db, registry, tasks, config) {}
+      outbox(loop, db, config), executor(loop, db, registry, tasks, config, outbox) {}
 
 } // namespace luaflow

@@ -8,6 +8,7 @@
 #include "daemon/exec/executor.hpp"
 #include "daemon/registry/registry.hpp"
 #include "daemon/store/commit_pump.hpp"
+#include "notifiers/outbox.hpp"
 #include "scripting/lua_state.hpp"
 #include "scripting/task.hpp"
 #include "stdlib/services.hpp"
@@ -29,7 +30,8 @@ struct Engine {
     store::CommitPump pump;
     scripting::RunQueue tasks;
     registry::Registry registry;
-    exec::Executor executor; // last: it uses the others, and goes first
+    notifiers::Outbox outbox; // sends nothing until started (the daemon, once recovered)
+    exec::Executor executor;  // last: it uses the others, and goes first
 };
 
 } // namespace luaflow

@@ -49,7 +49,10 @@ std::vector<scripting::LoadError> load_errors(const std::vector<std::string>& fi
         QuietServices services(&loop);
         for (const std::string& f : files) {
             config::Config cfg = config ? *config : config::Config{};
-            if (!config) cfg.workflows = directory_of(f);
+            if (!config) {
+                cfg.workflows = directory_of(f);
+                cfg.notifiers_known = false;
+            }
             std::string id = fs::path(f).stem().string();
             auto r = scripting::load_workflow_file(f, sandbox_options(cfg, services, id),
                                                    schedule::check_schedule);
@@ -85,6 +88,7 @@ json test(const std::string& file, const json& input, const json& input_strings)
     uv_loop_init(&loop);
     {
         config::Config cfg;
+        cfg.notifiers_known = false;
         cfg.state = state;
         cfg.workflows = directory_of(file);
         auto db = store::Db::open(state + "/luaflow.db");
@@ -95,6 +99,7 @@ json test(const std::string& file, const json& input, const json& input_strings)
                 {"report", nullptr}};
         } else {
             Engine engine(&loop, **db, cfg);
+            engine.outbox.record_only(); // SPEC 13: notifications are in the report, never sent
             registry::Registry& registry = engine.registry;
             exec::Executor& executor = engine.executor;
             auto id = registry.load_only(file);

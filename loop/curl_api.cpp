@@ -50,6 +50,12 @@ Result<CurlApi> load_curl_api(const char* soname) {
     LUAFLOW_CURL_SYMBOL(url_set);
     LUAFLOW_CURL_SYMBOL(url_get);
     LUAFLOW_CURL_SYMBOL(url_strerror);
+    LUAFLOW_CURL_SYMBOL(mime_init);
+    LUAFLOW_CURL_SYMBOL(mime_free);
+    LUAFLOW_CURL_SYMBOL(mime_addpart);
+    LUAFLOW_CURL_SYMBOL(mime_data);
+    LUAFLOW_CURL_SYMBOL(mime_type);
+    LUAFLOW_CURL_SYMBOL(mime_encoder);
 #undef LUAFLOW_CURL_SYMBOL
     if (auto found = lib->done(); !found) return found.error();
     return api;

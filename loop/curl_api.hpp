@@ -97,6 +97,14 @@ struct CurlApi {
     decltype(&::curl_url_get) url_get = nullptr;
     decltype(&::curl_url_strerror) url_strerror = nullptr;
 
+    // MIME messages: an e-mail's body, encoded by curl (notifiers/email.cpp).
+    decltype(&::curl_mime_init) mime_init = nullptr;
+    decltype(&::curl_mime_free) mime_free = nullptr;
+    decltype(&::curl_mime_addpart) mime_addpart = nullptr;
+    decltype(&::curl_mime_data) mime_data = nullptr;
+    decltype(&::curl_mime_type) mime_type = nullptr;
+    decltype(&::curl_mime_encoder) mime_encoder = nullptr;
+
     // curl_easy_setopt(easy, O, value), the value's type checked against O's at compile time: a long
     // for CURLOPTTYPE_LONG, an object pointer, a function pointer, a curl_off_t.
     template <CURLoption O, class T> CURLcode easy_set(CURL* easy, T value) const {

@@ -428,6 +428,7 @@ Result<std::unique_ptr<LuaState>> LuaState::create(const SandboxOptions& options
     s->limit_ = options.memory_limit;
     s->workflows_dir_ = options.workflows_dir;
     s->allow_exec_ = options.allow_exec;
+    s->notifiers_ = options.notifiers;
     s->lib_ = options.lib;
     luaJIT_setmode(s->L_, 0, LUAJIT_MODE_ENGINE | LUAJIT_MODE_OFF);
     lua_sethook(s->L_, guard_hook, LUA_MASKCOUNT, kHookInstructions);

@@ -10,6 +10,7 @@
 #include <functional>
 #include <lua.hpp>
 #include <memory>
+#include <set>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -60,6 +61,9 @@ struct SandboxOptions {
     // False: programs cannot be run (`exec` raises; actions with `cmd` or `shell` fail to load), for
     // workflows from less trusted authors (sandbox.exec = false, SPEC 3).
     bool allow_exec = true;
+    // The notifiers the config defines: a workflow's `notify` rule naming another is a load error. Null:
+    // not checked.
+    std::shared_ptr<const std::set<std::string>> notifiers;
     // Adds the standard library's globals to the sandbox table at index `env` (stdlib::install).
     std::function<void(lua_State* L, int env)> install_globals;
 };
@@ -86,6 +90,7 @@ class LuaState {
     void clear_memory_exceeded() { exceeded_ = false; }
     const std::string& workflows_dir() const { return workflows_dir_; }
     bool exec_allowed() const { return allow_exec_; }
+    const std::set<std::string>* notifiers() const { return notifiers_.get(); }
     // The lib/ modules require reads, or null to read them from disk.
     const SourceFiles* lib() const { return lib_.get(); }
 
@@ -112,6 +117,7 @@ class LuaState {
     RunGuard guard_;
     std::string workflows_dir_;
     bool allow_exec_ = true;
+    std::shared_ptr<const std::set<std::string>> notifiers_;
     std::shared_ptr<const SourceFiles> lib_;
     LuaRef env_;
 };

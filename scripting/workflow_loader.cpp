@@ -521,9 +521,17 @@ class Validator {
                 continue;
             }
             bool names = true;
+            const std::set<std::string>* known = LuaState::from(L_)->notifiers();
             for (const auto& n : it.value())
                 if (!n.is_string()) {
                     report(line, "notify." + it.key() + ": expected notifier names, got " + n.dump());
+                    names = false;
+                } else if (known && !known->count(n.get<std::string>())) {
+                    std::string have;
+                    for (const std::string& k : *known)
+                        have += (have.empty() ? "" : ", ") + k;
+                    report(line, "notify." + it.key() + ": unknown notifier '" + n.get<std::string>() +
+                                     "' (the config has " + (have.empty() ? "none" : have) + ")");
                     names = false;
                 }
             if (names) out[it.key()] = it.value();

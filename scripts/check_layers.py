@@ -24,6 +24,7 @@ LAYERS = {
     "stdlib": 3,            # the Lua standard library, over the Services interface
     "daemon/config": 3,     # luaflowd.lua, read in a sandbox
     "daemon/registry": 4,   # the workflows directory: files, lib/, hot reload
+    "notifiers": 4,         # the notification outbox: rules, messages, e-mail and webhook deliveries
     "daemon/exec": 5,       # executions: the state machine, queues, hosts, runners, launchers
     "daemon/schedule": 6,   # RRULE and cron, the scheduler that submits executions
     "daemon/triggers": 6,   # the other triggers that submit executions: file watches

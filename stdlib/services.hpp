@@ -50,6 +50,18 @@ class ChildWorkflows {
                                     std::function<void(const nlohmann::json&)> fn) = 0;
 };
 
+// notify() (SPEC 3 and 8): a message to a notifier of the config, written to the outbox.
+class Notifications {
+  public:
+    virtual ~Notifications() = default;
+    // Writes the row for the task's execution into the turn's transaction; an error naming `notifier`
+    // when the config has none of that name.
+    virtual Result<void> notify(const scripting::TaskLabel& from, const std::string& notifier,
+                                const std::string& subject, const std::string& body) = 0;
+    // Calls fn once everything written so far is committed.
+    virtual void when_durable(std::function<void()> fn) = 0;
+};
+
 class Services {
   public:
     virtual ~Services() = default;
@@ -70,6 +82,8 @@ class Services {
     virtual std::vector<std::string> sandbox_paths() { return {}; }
     // workflows.run; none where no executions are kept.
     virtual ChildWorkflows* children() { return nullptr; }
+    // notify(); none where nothing is kept (luaflowd --check).
+    virtual Notifications* notifications() { return nullptr; }
 };
 
 } // namespace luaflow::stdlib

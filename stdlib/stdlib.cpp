@@ -40,6 +40,7 @@ void install(lua_State* L, int env, Services& services, const std::string& workf
     install_fs(L, env);
     install_http(L, env);
     install_workflows(L, env);
+    install_notify(L, env);
 }
 
 Services* services_of(lua_State* L) {

@@ -8,8 +8,8 @@
 
 namespace luaflow::stdlib {
 
-// Adds the standard library (log, json, time, sleep, kv, env, fs, http, exec, workflows) to the table at
-// `env`. `workflow` names the state's workflow in daemon-log lines written at load time. `services` must
+// Adds the standard library (log, json, time, sleep, kv, env, fs, http, exec, workflows, notify) to the table
+// at `env`. `workflow` names the state's workflow in daemon-log lines written at load time. `services` must
 // outlive the state.
 void install(lua_State* L, int env, Services& services, const std::string& workflow);
 
@@ -24,6 +24,7 @@ void install_exec(lua_State* L, int env);
 void install_fs(lua_State* L, int env);
 void install_http(lua_State* L, int env);
 void install_workflows(lua_State* L, int env);
+void install_notify(lua_State* L, int env);
 
 // The Services registered for a state (install() keeps it in the registry).
 Services* services_of(lua_State* L);

@@ -5,7 +5,8 @@ return workflow {
   schedule = { rrule = "FREQ=HOURLY;BYMINUTE=0", tz = "Europe/Berlin" },
   triggers = { manual = true, webhook = { secret_file = "/etc/luaflow/secrets/inv" } },
   context  = { threshold = 10 },
-  notify   = { failure = { "ops" } },
+  -- With a notifier "ops" in luaflowd.lua (luaflowd.lua(5), notifiers), a failure e-mails it:
+  -- notify = { failure = { "ops" } },
   actions  = {
     check = {
       run = function(ctx)

@@ -86,6 +86,7 @@ int cmd_disable(const Invocation& inv);
 int cmd_next(const Invocation& inv);
 int cmd_kv(const Invocation& inv);
 int cmd_reload(const Invocation& inv);
+int cmd_notify(const Invocation& inv);
 int cmd_validate(const Invocation& inv);
 int cmd_test(const Invocation& inv);
 

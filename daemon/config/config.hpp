@@ -40,6 +40,20 @@ struct HostConfig {
     } slurm;
 };
 
+// Where notifications go (SPEC 2 `notifiers`, SPEC 8): an e-mail over SMTP, or a webhook.
+struct NotifierConfig {
+    enum class Kind { email, webhook };
+    Kind kind = Kind::webhook;
+    std::string url;
+    // email
+    std::string from;
+    std::vector<std::string> to;
+    std::string user, password_file; // AUTH when user is set; the password is the file's first line
+    std::string ca_file;             // certificates to trust for TLS instead of the system's
+    // webhook: json, slack, discord or ntfy
+    std::string format = "json";
+};
+
 struct Config {
     std::string file; // where it was read from; empty when defaults only
     std::string workflows = "/etc/luaflow/workflows";
@@ -63,9 +77,11 @@ struct Config {
     Millis shutdown_grace = 30'000;
     std::map<std::string, QueueConfig> queues;
     std::map<std::string, HostConfig> hosts = {{"local", {}}}; // "local" is always there
-    nlohmann::json notifiers =
-        nlohmann::json::object(); // validated for shape; used by the notifications issue
-    nlohmann::json notify = nlohmann::json::object();
+    std::map<std::string, NotifierConfig> notifiers;
+    // False where no config file was read (luaflowctl validate and test, for now): workflows' rules may
+    // name notifiers this config does not have.
+    bool notifiers_known = true;
+    nlohmann::json notify = nlohmann::json::object(); // global rules: { event = { notifier, ... } }
     struct {
         std::uint64_t memory = 64u << 20; // bytes per workflow Lua state
         std::vector<std::string> paths;

@@ -120,13 +120,7 @@ class Checker {
             if (auto r = hosts(doc["hosts"], c.hosts); !r) return r.error();
         }
         if (doc.contains("notifiers")) {
-            if (auto r = notifiers(doc["notifiers"]); !r) return r.error();
-            c.notifiers = doc["notifiers"];
-            for (auto& [name, n] : c.notifiers.items())
-                if (n.contains("email") && n["email"].is_object() &&
-                    n["email"].value("password_file", json()).is_string())
-                    n["email"]["password_file"] =
-                        resolve_path(n["email"]["password_file"].get<std::string>(), base_);
+            if (auto r = notifiers(doc["notifiers"], c.notifiers); !r) return r.error();
         }
         if (doc.contains("notify")) {
             const json& n = doc["notify"];
@@ -137,7 +131,7 @@ class Checker {
                 if (!string_list(it.value()))
                     return fail(it.key(), "notify." + it.key() + ": expected a list of notifier names");
                 for (const auto& name : it.value())
-                    if (doc.contains("notifiers") && !doc["notifiers"].contains(name.get<std::string>()))
+                    if (!c.notifiers.count(name.get<std::string>()))
                         return fail(it.key(), "notify." + it.key() + ": unknown notifier '" +
                                                   name.get<std::string>() + "'");
             }
@@ -338,36 +332,60 @@ class Checker {
         return {};
     }
 
-    Result<void> notifiers(const json& n) {
+    Result<void> notifiers(const json& n, std::map<std::string, NotifierConfig>& out) {
         if (!is_table(n))
             return fail("notifiers", "notifiers: expected { name = { email = {...} | webhook = {...} } }");
         for (auto it = n.begin(); it != n.end(); ++it) {
             std::string ctx = "notifiers." + it.key();
             if (auto r = object_with(it.value(), ctx, {"email", "webhook"}); !r) return r;
             if (it.value().size() != 1) return fail(it.key(), ctx + ": needs exactly one of email, webhook");
+            NotifierConfig nc;
             if (it.value().contains("email")) {
                 // An empty table reads as [] and passes object_with: read its fields from {} then.
                 const json& e = it.value()["email"].is_object() ? it.value()["email"] : kNoFields;
-                if (auto r = object_with(e, ctx + ".email", {"url", "from", "to", "user", "password_file"});
+                if (auto r = object_with(e, ctx + ".email",
+                                         {"url", "from", "to", "user", "password_file", "ca_file"});
                     !r)
                     return r;
-                if (!e.value("url", json()).is_string())
-                    return fail(it.key(), ctx + ".email: needs url = \"smtp://host:port\"");
+                std::string url = e.value("url", json()).is_string() ? e["url"].get<std::string>() : "";
+                if (url.rfind("smtp://", 0) != 0 && url.rfind("smtps://", 0) != 0)
+                    return fail(it.key(),
+                                ctx + ".email: needs url = \"smtp://host:port\" or \"smtps://host:port\"");
                 if (!e.value("from", json()).is_string())
                     return fail(it.key(), ctx + ".email: needs from = \"address\"");
-                if (!string_list(e.value("to", json())))
+                if (!string_list(e.value("to", json())) || e["to"].empty())
                     return fail(it.key(), ctx + ".email: needs to = { \"address\", ... }");
+                for (const char* key : {"user", "password_file", "ca_file"})
+                    if (e.contains(key) && !e[key].is_string())
+                        return fail(key, ctx + ".email." + key + ": expected a string");
+                if (e.contains("password_file") && !e.contains("user"))
+                    return fail("password_file", ctx + ".email: password_file needs user");
+                nc.kind = NotifierConfig::Kind::email;
+                nc.url = url;
+                nc.from = e["from"].get<std::string>();
+                for (const auto& to : e["to"])
+                    nc.to.push_back(to.get<std::string>());
+                nc.user = e.value("user", "");
+                nc.password_file = resolve_path(e.value("password_file", ""), base_);
+                nc.ca_file = resolve_path(e.value("ca_file", ""), base_);
             } else {
                 const json& w = it.value()["webhook"].is_object() ? it.value()["webhook"] : kNoFields;
                 if (auto r = object_with(w, ctx + ".webhook", {"url", "format"}); !r) return r;
-                if (!w.value("url", json()).is_string())
-                    return fail(it.key(), ctx + ".webhook: needs url = \"https://...\"");
+                std::string url = w.value("url", json()).is_string() ? w["url"].get<std::string>() : "";
+                if (url.rfind("http://", 0) != 0 && url.rfind("https://", 0) != 0)
+                    return fail(it.key(), ctx + ".webhook: needs url = \"https://...\" (or http://)");
+                if (w.contains("format") && !w["format"].is_string())
+                    return fail("format", ctx + ".webhook.format: expected json, slack, discord or ntfy");
                 std::string f = w.value("format", "json");
                 if (f != "json" && f != "slack" && f != "discord" && f != "ntfy")
                     return fail("format",
                                 ctx + ".webhook.format: expected json, slack, discord or ntfy, got \"" + f +
                                     "\"");
+                nc.kind = NotifierConfig::Kind::webhook;
+                nc.url = url;
+                nc.format = f;
             }
+            out[it.key()] = std::move(nc);
         }
         return {};
     }

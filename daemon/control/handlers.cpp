@@ -77,6 +77,7 @@ Handler make_handler(Context& ctx) {
         {"kv_delete", handle_kv_delete},
         {"kv_list", handle_kv_list},
         {"stats", handle_stats},
+        {"notify_test", handle_notify_test},
     };
     return [&ctx](const std::string& method, const json& params, std::shared_ptr<Reply> reply) {
         auto it = methods.find(method);

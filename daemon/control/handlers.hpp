@@ -6,6 +6,7 @@
 #include "daemon/schedule/scheduler.hpp"
 #include "daemon/store/db.hpp"
 #include "daemon/store/reader.hpp"
+#include "notifiers/outbox.hpp"
 
 #include <functional>
 
@@ -18,6 +19,7 @@ struct Context {
     registry::Registry& registry;
     exec::ExecutionControl& executor;
     schedule::Scheduler& scheduler;
+    notifiers::Outbox& outbox;
     std::uint64_t started_ns = 0; // uv_hrtime() at start, for uptime
     // SIGHUP's work: config and workflows; the report comes when the workflows directory has been read.
     std::function<void(registry::Registry::ReloadDone)> reload;
@@ -50,6 +52,7 @@ void handle_kv_delete(Context& ctx, const json& params, const std::shared_ptr<Re
 void handle_kv_list(Context& ctx, const json& params, const std::shared_ptr<Reply>& reply);
 void handle_next(Context& ctx, const json& params, const std::shared_ptr<Reply>& reply);
 void handle_stats(Context& ctx, const json& params, const std::shared_ptr<Reply>& reply);
+void handle_notify_test(Context& ctx, const json& params, const std::shared_ptr<Reply>& reply);
 
 // A string parameter, or an `invalid` error naming it.
 Result<std::string> string_param(const json& params, const char* name);

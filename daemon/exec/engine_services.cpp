@@ -8,9 +8,22 @@ namespace luaflow::exec {
 
 EngineServices::EngineServices(uv_loop_t* loop, store::Db& db, const Secrets& secrets, Watchers& watchers,
                                const Hosts& hosts, const std::map<std::string, std::string>& passed_env,
-                               stdlib::ChildWorkflows& children)
+                               stdlib::ChildWorkflows& children, notifiers::Outbox& outbox)
     : loop_(loop), db_(db), secrets_(secrets), watchers_(watchers), hosts_(hosts), passed_env_(passed_env),
-      children_(children) {}
+      children_(children), notifications_(db, outbox, secrets) {}
+
+Result<void> OutboxNotifications::notify(const scripting::TaskLabel& from, const std::string& notifier,
+                                         const std::string& subject, const std::string& body) {
+    notifiers::Message m;
+    m.event = "notify";
+    m.workflow = from.workflow;
+    m.execution = from.execution;
+    m.action = from.action;
+    m.time_ms = now_unix_ms();
+    m.subject = secrets_.redact(subject);
+    m.body = secrets_.redact(body);
+    return outbox_.notify(db_.write(), notifier, std::move(m));
+}
 
 void EngineServices::job_log(const std::string& execution, const std::string& action, int attempt,
                              const char* stream, std::string line) {

@@ -8,6 +8,7 @@
 #include "daemon/exec/watchers.hpp"
 #include "daemon/store/db.hpp"
 #include "loop/curl_multi.hpp"
+#include "notifiers/outbox.hpp"
 #include "stdlib/services.hpp"
 
 #include <map>
@@ -17,12 +18,27 @@
 
 namespace luaflow::exec {
 
+// notify(): the outbox, with the secrets masked in what goes out.
+class OutboxNotifications final : public stdlib::Notifications {
+  public:
+    OutboxNotifications(store::Db& db, notifiers::Outbox& outbox, const Secrets& secrets)
+        : db_(db), outbox_(outbox), secrets_(secrets) {}
+    Result<void> notify(const scripting::TaskLabel& from, const std::string& notifier,
+                        const std::string& subject, const std::string& body) override;
+    void when_durable(std::function<void()> fn) override { db_.after_commit(std::move(fn)); }
+
+  private:
+    store::Db& db_;
+    notifiers::Outbox& outbox_;
+    const Secrets& secrets_;
+};
+
 class EngineServices final : public stdlib::Services {
   public:
     // Every reference outlives the services (the executor owns them all).
     EngineServices(uv_loop_t* loop, store::Db& db, const Secrets& secrets, Watchers& watchers,
                    const Hosts& hosts, const std::map<std::string, std::string>& passed_env,
-                   stdlib::ChildWorkflows& children);
+                   stdlib::ChildWorkflows& children, notifiers::Outbox& outbox);
 
     void set_sandbox_paths(std::vector<std::string> paths) { sandbox_paths_ = std::move(paths); }
     // A line of an attempt's log, secrets masked; its watchers hear of it after the commit.
@@ -39,6 +55,7 @@ class EngineServices final : public stdlib::Services {
     // Made by the first http.* call, which loaded libcurl (loop/curl_api.hpp); nullptr without libcurl.
     loop::CurlMulti* curl() override;
     stdlib::ChildWorkflows* children() override { return &children_; }
+    stdlib::Notifications* notifications() override { return &notifications_; }
 
   private:
     uv_loop_t* loop_;
@@ -52,6 +69,7 @@ class EngineServices final : public stdlib::Services {
     const Hosts& hosts_;
     const std::map<std::string, std::string>& passed_env_;
     stdlib::ChildWorkflows& children_;
+    OutboxNotifications notifications_;
     std::vector<std::string> sandbox_paths_;
 };
 

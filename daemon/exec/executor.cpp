@@ -7,6 +7,7 @@
 #include "daemon/store/events.hpp"
 #include "daemon/store/executions.hpp"
 #include "daemon/store/logs.hpp"
+#include "daemon/store/schedules.hpp"
 
 #include <algorithm>
 #include <random>
@@ -26,11 +27,11 @@ const std::vector<std::string> kDefaultPass = {"PATH", "HOME", "LANG", "LC_ALL",
 } // namespace
 
 Executor::Executor(uv_loop_t* loop, store::Db& db, registry::Registry& registry,
-                   scripting::RunQueue& scheduler, const config::Config& config)
-    : loop_(loop), db_(db), registry_(registry),
+                   scripting::RunQueue& scheduler, const config::Config& config, notifiers::Outbox& outbox)
+    : loop_(loop), db_(db), registry_(registry), outbox_(outbox),
       passed_env_(passed_environment(config.env.pass.empty() ? kDefaultPass : config.env.pass)),
       hosts_(loop, config.state, passed_env_),
-      services_(loop, db, secrets_, watchers_, hosts_, passed_env_, *this), lua_runner_(scheduler),
+      services_(loop, db, secrets_, watchers_, hosts_, passed_env_, *this, outbox), lua_runner_(scheduler),
       process_runner_(
           loop,
           [this](const std::string& execution, const std::string& action, int attempt, const char* stream,
@@ -225,6 +226,7 @@ void Executor::start_execution(Execution& e, bool advance_now) {
                               tz::format_scheduled(*e.scheduled_for, e.scheduled_tz);
         log::info("execution %s of %s: %s", e.id.c_str(), e.def->id.c_str(), message.c_str());
         store::record_event(tx, {e.def->id, e.id, Event::late, *e.started_at, 1, message});
+        notify_event(e, Event::late, std::nullopt, {}, message);
     }
     arm_execution_timeout(e);
     if (advance_now)
@@ -594,6 +596,9 @@ void Executor::settle_attempt(Execution& ex, std::size_t i, AttemptResult r) {
         a.next_attempt_at = at;
         write_start(*e, i); // the attempt counts, and shows when it started
         store::schedule_retry(db_.write(), e->id, def.name, at, secrets_.redact(r.error), a.node);
+        if (r.kind == AttemptResult::Kind::resource) notify_event(*e, Event::resource, i, what);
+        notify_event(*e, Event::retry, i, what,
+                     "attempt " + std::to_string(a.attempts + 1) + " in " + format_duration(delay));
         arm_retry(*e, i, at);
         return;
     }
@@ -602,7 +607,10 @@ void Executor::settle_attempt(Execution& ex, std::size_t i, AttemptResult r) {
     ActionStatus status =
         r.kind == AttemptResult::Kind::timed_out ? ActionStatus::timed_out : ActionStatus::failed;
     std::optional<ActionEvent> event;
-    if (r.kind == AttemptResult::Kind::resource) event = ActionEvent::resource;
+    if (r.kind == AttemptResult::Kind::resource) {
+        event = ActionEvent::resource;
+        notify_event(*e, Event::resource, i, what);
+    }
     finish_action(*e, i, status, r, event);
     advance(*e);
 }
@@ -644,6 +652,7 @@ void Executor::finish_action(Execution& e, std::size_t i, ActionStatus status, c
         row.output = secrets_.redact(r.output);
     } else if (!r.error.empty()) {
         row.error = secrets_.redact(r.error);
+        a.error = *row.error;
     }
     row.event = std::move(event);
     row.exit_code = r.exit_code;
@@ -695,6 +704,13 @@ void Executor::complete(Execution& e, ExecStatus status, std::optional<std::stri
     UnixMillis now = now_unix_ms();
     if (error) error = secrets_.redact(*error);
     store::finish_execution(db_.write(), e.id, status, error, now);
+    e.status = status;
+    notify_event(e,
+                 status == ExecStatus::succeeded   ? Event::success
+                 : status == ExecStatus::timed_out ? Event::timeout
+                 : status == ExecStatus::cancelled ? Event::cancelled
+                                                   : Event::failure,
+                 std::nullopt, error.value_or(""));
     WorkflowMetrics& m = metrics_.workflows[e.def->id];
     ++m.executions[to_string(status)];
     m.duration.observe(static_cast<double>(now - e.started_at.value_or(now)) / 1000.0);
@@ -730,6 +746,46 @@ void Executor::complete(Execution& e, ExecStatus status, std::optional<std::stri
             end();
     });
     check_shutdown_done();
+}
+
+void Executor::notify_event(Execution& e, Event event, std::optional<std::size_t> i, const std::string& error,
+                            const std::string& detail) {
+    if (outbox_.targets(event, e.def->notify).empty()) return; // the common case: no rule, no cost
+    notifiers::Message m;
+    m.event = to_string(event);
+    m.workflow = e.def->id;
+    m.execution = e.id;
+    m.time_ms = now_unix_ms();
+    m.error = secrets_.redact(error);
+    m.detail = detail;
+    if (i) {
+        m.action = e.def->actions[*i].name;
+        m.status = to_string(e.actions[*i].status);
+    } else {
+        m.status = to_string(e.status);
+        // "action 'fetch' failed" says where; the action's own error says why (its stderr line).
+        for (std::size_t k = 0; k < e.actions.size(); ++k)
+            if (!e.actions[k].error.empty() && e.actions[k].status != ActionStatus::cancelled)
+                m.error += "\n" + e.def->actions[k].name + ": " + e.actions[k].error;
+    }
+    if (e.started_at) m.duration_ms = m.time_ms - *e.started_at;
+    outbox_.raise(db_.write(), event, e.def->notify, m);
+}
+
+void Executor::skipped(store::WriteTx& tx, const std::string& workflow, std::int64_t count,
+                       const std::string& message) {
+    UnixMillis now = now_unix_ms();
+    store::record_event(tx, {workflow, std::nullopt, Event::skipped, now, count, message});
+    store::add_skipped(tx, workflow, count);
+    const registry::WorkflowEntry* entry = registry_.find(workflow);
+    json rules = entry && entry->def ? entry->def->notify : json::object();
+    if (outbox_.targets(Event::skipped, rules).empty()) return;
+    notifiers::Message m;
+    m.event = to_string(Event::skipped);
+    m.workflow = workflow;
+    m.time_ms = now;
+    m.detail = message;
+    outbox_.raise(tx, Event::skipped, rules, m);
 }
 
 ActionCounts Executor::action_counts() const {

@@ -20,6 +20,7 @@
 #include "daemon/registry/registry.hpp"
 #include "daemon/store/db.hpp"
 #include "loop/uv_handle.hpp"
+#include "notifiers/outbox.hpp"
 #include "scripting/task.hpp"
 #include "stdlib/services.hpp"
 
@@ -49,7 +50,7 @@ inline constexpr int kMaxChildDepth = 16;
 class Executor final : public ExecutionControl, public stdlib::ChildWorkflows {
   public:
     Executor(uv_loop_t* loop, store::Db& db, registry::Registry& registry, scripting::RunQueue& scheduler,
-             const config::Config& config);
+             const config::Config& config, notifiers::Outbox& outbox);
     ~Executor();
 
     // Loads the executions the store holds as queued or running and carries them on (SPEC 5).
@@ -86,6 +87,7 @@ class Executor final : public ExecutionControl, public stdlib::ChildWorkflows {
   private:
     struct ActionState {
         ActionStatus status = ActionStatus::pending;
+        std::string error; // of its end, when it did not succeed: for the notification of the execution's
         int attempts = 0;
         int attempt_base = 0;
         json node = json::object();
@@ -188,6 +190,12 @@ class Executor final : public ExecutionControl, public stdlib::ChildWorkflows {
     std::string new_execution_id();
     std::string scratch_dir(const Execution& e, std::size_t i) const;
     void prepare(const std::string& workflow) override;
+    void skipped(store::WriteTx& tx, const std::string& workflow, std::int64_t count,
+                 const std::string& message) override;
+    // The notification of `event` about `e` (action `i` for retry and resource), written in this turn's
+    // transaction when a rule asks for it (SPEC 8).
+    void notify_event(Execution& e, Event event, std::optional<std::size_t> i = std::nullopt,
+                      const std::string& error = {}, const std::string& detail = {});
     // The Lua state and functions an execution of `def` runs with; null when it runs no Lua.
     Result<std::shared_ptr<const scripting::WorkflowCode>>
     code_for(const std::shared_ptr<const scripting::WorkflowDef>& def);
@@ -197,6 +205,7 @@ class Executor final : public ExecutionControl, public stdlib::ChildWorkflows {
     uv_loop_t* loop_;
     store::Db& db_;
     registry::Registry& registry_;
+    notifiers::Outbox& outbox_;
     std::map<std::string, std::string> passed_env_; // env.pass, read at start (what jobs inherit)
     Secrets secrets_;
     Watchers watchers_{db_};

@@ -142,7 +142,7 @@ json inspect_document(store::ExecutionRow r) {
     doc["parent"] = or_null(std::move(r.parent));
     doc["actions"] = std::move(actions);
     doc["events"] = std::move(r.events);
-    doc["notifications"] = json::array();
+    doc["notifications"] = std::move(r.notifications);
     return doc;
 }
 

@@ -7,6 +7,7 @@
 #include "common/status.hpp"
 #include "common/time_format.hpp"
 #include "daemon/exec/metrics.hpp"
+#include "daemon/store/db.hpp"
 
 #include <nlohmann/json.hpp>
 
@@ -52,6 +53,10 @@ class Submitter {
     // An execution of the workflow is due soon (a schedule): makes its Lua state now, so that the
     // evaluation of its file is not paid at the instant it fires. Errors wait for the submit.
     virtual void prepare(const std::string& workflow) = 0;
+    // Scheduled occurrences of `workflow` were dropped (overlap = "skip", catchup): the `skipped` event,
+    // recorded and notified in `tx`.
+    virtual void skipped(store::WriteTx& tx, const std::string& workflow, std::int64_t count,
+                         const std::string& message) = 0;
 
   protected:
     ~Submitter() = default;

@@ -117,6 +117,27 @@ std::string metrics_text(control::Context& ctx, const std::string& state_dir) {
     for (const auto& [queue, n] : a.waiting_by_queue)
         w.sample("luaflow_queue_depth", "queue=\"" + label(queue) + "\"", static_cast<double>(n));
 
+    const auto& notified = ctx.outbox.counts();
+    w.family("luaflow_notifications_total", "counter",
+             "Notifications that reached an end since the daemon started, by notifier and status: sent, or "
+             "failed for good after 24 h of attempts.");
+    for (const auto& [notifier, c] : notified) {
+        w.sample("luaflow_notifications_total", "notifier=\"" + label(notifier) + "\",status=\"sent\"",
+                 static_cast<double>(c.sent));
+        w.sample("luaflow_notifications_total", "notifier=\"" + label(notifier) + "\",status=\"failed\"",
+                 static_cast<double>(c.failed));
+    }
+    w.family("luaflow_notification_attempts_failed_total", "counter",
+             "Delivery attempts that failed and will be retried, since the daemon started, by notifier.");
+    for (const auto& [notifier, c] : notified)
+        w.sample("luaflow_notification_attempts_failed_total", "notifier=\"" + label(notifier) + "\"",
+                 static_cast<double>(c.retried));
+    w.family("luaflow_notifications_pending", "gauge",
+             "Notifications waiting to be delivered now, by notifier.");
+    for (const auto& [notifier, c] : notified)
+        w.sample("luaflow_notifications_pending", "notifier=\"" + label(notifier) + "\"",
+                 static_cast<double>(c.pending));
+
     w.family("luaflow_workflows", "gauge",
              "Workflows loaded, and of them those whose file does not load now.");
     double errors = ctx.registry.error_count();

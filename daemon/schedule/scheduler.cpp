@@ -226,11 +226,8 @@ bool Scheduler::launch(WorkflowState& w, UnixSeconds at, const RuleState& r, boo
     if (!id) {
         log::error("workflow %s: scheduled run for %s not started: %s", w.def->id.c_str(),
                    when(at, r.rule.zone).c_str(), id.error().message.c_str());
-        store::WriteTx& tx = db_.write();
-        store::record_event(tx,
-                            {w.def->id, std::nullopt, Event::skipped, now_ns() / 1'000'000, 1,
-                             "occurrence " + when(at, r.rule.zone) + " not started: " + id.error().message});
-        store::add_skipped(tx, w.def->id, 1);
+        executor_.skipped(db_.write(), w.def->id, 1,
+                          "occurrence " + when(at, r.rule.zone) + " not started: " + id.error().message);
         return false;
     }
     return true;
@@ -238,9 +235,7 @@ bool Scheduler::launch(WorkflowState& w, UnixSeconds at, const RuleState& r, boo
 
 void Scheduler::drop(WorkflowState& w, std::int64_t count, const std::string& message) {
     log::info("workflow %s: %s", w.def->id.c_str(), message.c_str());
-    store::WriteTx& tx = db_.write();
-    store::record_event(tx, {w.def->id, std::nullopt, Event::skipped, now_ns() / 1'000'000, count, message});
-    store::add_skipped(tx, w.def->id, count);
+    executor_.skipped(db_.write(), w.def->id, count, message);
 }
 
 Scheduler::Missed Scheduler::missed_between(const RuleState& r, UnixSeconds after, UnixSeconds before) const {

@@ -1,6 +1,7 @@
 #include "daemon/store/executions.hpp"
 
 #include "daemon/store/events.hpp"
+#include "daemon/store/notifications.hpp"
 
 namespace luaflow::store {
 
@@ -291,6 +292,7 @@ std::optional<ExecutionRow> find_execution_header(Db& db, const std::string& id)
     if (row) {
         row->children = children_of(db, id);
         row->events = execution_events(db, id);
+        row->notifications = execution_notifications(db, id);
     }
     return row;
 }

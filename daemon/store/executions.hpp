@@ -83,8 +83,9 @@ struct ExecutionRow {
     std::optional<std::string> scheduled_tz; // null in rows from before migration 6
     std::optional<std::string> parent;
     std::vector<ActionRow> actions;
-    std::vector<ChildRow> children; // oldest first
-    json events = json::array();    // [{"event","time","count","message"}]: late, ...
+    std::vector<ChildRow> children;     // oldest first
+    json events = json::array();        // [{"event","time","count","message"}]: late, ...
+    json notifications = json::array(); // [{"id","notifier","event","status","attempts","error","sent_at"}]
 };
 
 struct ActionResult {

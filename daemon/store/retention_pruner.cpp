@@ -2,6 +2,7 @@
 
 #include "common/log.hpp"
 #include "daemon/store/events.hpp"
+#include "daemon/store/notifications.hpp"
 #include "daemon/store/retention.hpp"
 #include "loop/thread_pool.hpp"
 
@@ -52,6 +53,7 @@ void RetentionPruner::step() {
     // Workflow events (dropped occurrences) age out with the executions; an execution's go with it.
     WriteTx& tx = db_.write();
     prune_events(tx, cutoff);
+    prune_notifications(tx, cutoff);
     std::vector<std::string> ids = prune_executions(tx, cutoff, keep_, kBatch);
     if (ids.empty()) return;
     log::info("retention: pruned %zu execution(s) older than %d days", ids.size(), days_);

@@ -147,3 +147,26 @@ CREATE TABLE watch_files (
     size     INTEGER NOT NULL,
     PRIMARY KEY (workflow, dir, name)
 ) WITHOUT ROWID;
+
+-- migration 9
+-- The notification outbox (SPEC 8): one row per message to one notifier, written in the transaction of
+-- the state change it reports, then sent from the committed row, retried with backoff for up to 24 h and
+-- across restarts. Not tied to its execution's row: retention prunes both by age, and a message still
+-- pending outlives an execution pruned for `keep_per_workflow`.
+CREATE TABLE notifications (
+    id           INTEGER PRIMARY KEY,
+    uid          TEXT NOT NULL,         -- the message's stable id: Message-ID, X-Luaflow-Notification-Id
+    notifier     TEXT NOT NULL,
+    event        TEXT NOT NULL,         -- success ... late (common/event.hpp), or notify
+    workflow     TEXT NOT NULL,
+    execution_id TEXT,
+    message      TEXT NOT NULL,         -- JSON: what it says (notifiers/message.hpp)
+    status       TEXT NOT NULL,         -- pending | sent | failed | recorded (luaflowctl test: never sent)
+    attempts     INTEGER NOT NULL DEFAULT 0,
+    error        TEXT,                  -- the last failed attempt's
+    created_at   INTEGER NOT NULL,      -- Unix milliseconds
+    next_at      INTEGER NOT NULL,      -- pending: when the next attempt is due
+    sent_at      INTEGER
+);
+CREATE INDEX notifications_due ON notifications(notifier, next_at) WHERE status = 'pending';
+CREATE INDEX notifications_execution ON notifications(execution_id) WHERE execution_id IS NOT NULL;

@@ -72,7 +72,7 @@ struct Daemon {
         scheduler = std::make_unique<schedule::Scheduler>(&loop, *db, *registry, *executor);
         scheduler->start();
         ctx = std::make_unique<control::Context>(control::Context{
-            &loop, *db, *reader, *registry, *executor, *scheduler, uv_hrtime(),
+            &loop, *db, *reader, *registry, *executor, *scheduler, engine->outbox, uv_hrtime(),
             [this](registry::Registry::ReloadDone done) { registry->reload(true, std::move(done)); }});
     }
 };

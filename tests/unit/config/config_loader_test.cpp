@@ -92,13 +92,25 @@ TEST_CASE("errors name FILE:LINE and the key") {
               .message.find("queues.gpu.concurrency: expected an integer >= 1") != std::string::npos);
     CHECK(load_text(dir, "sandbox = { memory = 'lots' }\n").error().message.find("sandbox.memory") !=
           std::string::npos);
-    CHECK(load_text(dir, "notifiers = { x = { webhook = { url = 'u', format = 'xml' } } }\n")
+    CHECK(load_text(dir, "notifiers = { x = { webhook = { url = 'https://h/x', format = 'xml' } } }\n")
               .error()
               .message.find("expected json, slack, discord or ntfy") != std::string::npos);
     CHECK(load_text(dir, "state = \n").error().message.find(f + ":") == 0);
     CHECK(load_text(dir, "notify = { failure = { 'nobody' } }\nnotifiers = {}\n")
               .error()
               .message.find("unknown notifier 'nobody'") != std::string::npos);
+    // Checked without any notifiers too (issue 18: a rule naming none that exists is an error).
+    CHECK(load_text(dir, "notify = { failure = { 'ops' } }\n").error().message ==
+          f + ":1: notify.failure: unknown notifier 'ops'");
+    CHECK(load_text(dir, "notifiers = { x = { webhook = { url = 'ftp://h/x' } } }\n")
+              .error()
+              .message.find("notifiers.x.webhook: needs url") != std::string::npos);
+    CHECK(load_text(dir, "notifiers = { x = { email = { url = 'http://h', from = 'a', to = { 'b' } } } }\n")
+              .error()
+              .message.find("smtps://") != std::string::npos);
+    CHECK(load_text(dir, "notifiers = { x = { email = { url = 'smtp://h', from = 'a', to = {} } } }\n")
+              .error()
+              .message.find("needs to =") != std::string::npos);
 }
 
 TEST_CASE("sandbox.paths are free of '..', need not exist yet, and relative ones are resolved") {
@@ -122,7 +134,7 @@ TEST_CASE("issue 13: relative paths in the config are resolved against the start
                            "env = { secrets = { K = 'secrets/k' } }\n"
                            "hosts = { box = { ssh = 'u@h', identity = 'keys/id' } }\n"
                            "notifiers = { ops = { email = { url = 'smtp://h', from = 'a', to = { 'b' },\n"
-                           "                                password_file = 'pw' } } }\n";
+                           "                                user = 'u', password_file = 'pw' } } }\n";
     auto c = load_config(path, "/srv/project");
     REQUIRE_MESSAGE(c, c.error().message);
     CHECK(c->workflows == "/srv/project/wf");
@@ -132,7 +144,7 @@ TEST_CASE("issue 13: relative paths in the config are resolved against the start
     CHECK(c->sandbox.paths == std::vector<std::string>{"/srv/project/data", "/abs"});
     CHECK(c->env.secrets["K"] == "/srv/project/secrets/k");
     CHECK(c->hosts["box"].ssh.identity == "/srv/project/keys/id");
-    CHECK(c->notifiers["ops"]["email"]["password_file"] == "/srv/project/pw");
+    CHECK(c->notifiers["ops"].password_file == "/srv/project/pw");
     // Without a base: the working directory.
     auto here = load_config(path);
     REQUIRE(here);
