@@ -116,37 +116,6 @@ std::string error_excerpt(std::string_view error) {
     return cut_bytes(text, kErrorBytes);
 }
 
-// "450ms", "1.5s", "42s", "2m 13s", "1h 5m", "3d 4h": the two largest units, read at a glance (the
-// config's format_duration spells exact values, such as "133s", for parse_duration to read back).
-std::string elapsed(std::int64_t ms) {
-    if (ms < 0) ms = 0;
-    char buf[64];
-    if (ms < 1000) {
-        std::snprintf(buf, sizeof buf, "%lldms", static_cast<long long>(ms));
-    } else if (ms < 10'000 && ms / 100 % 10 != 0) {
-        std::snprintf(buf, sizeof buf, "%lld.%llds", static_cast<long long>(ms / 1000),
-                      static_cast<long long>(ms / 100 % 10));
-    } else if (ms < 60'000) {
-        std::snprintf(buf, sizeof buf, "%llds", static_cast<long long>(ms / 1000));
-    } else {
-        struct Unit {
-            std::int64_t size;
-            const char* name;
-        };
-        static constexpr Unit units[] = {{86'400'000, "d"}, {3'600'000, "h"}, {60'000, "m"}, {1000, "s"}};
-        std::size_t u = 0;
-        while (ms < units[u].size)
-            ++u;
-        long long big = ms / units[u].size;
-        long long small = ms % units[u].size / units[u + 1].size;
-        if (small == 0)
-            std::snprintf(buf, sizeof buf, "%lld%s", big, units[u].name);
-        else
-            std::snprintf(buf, sizeof buf, "%lld%s %lld%s", big, units[u].name, small, units[u + 1].name);
-    }
-    return buf;
-}
-
 std::string action_phrase(const Message& m) {
     return m.action.empty() ? std::string("an action") : "action '" + m.action + "'";
 }
@@ -288,6 +257,37 @@ const char* ntfy_tag(std::optional<Event> event) {
 
 } // namespace
 
+// "450ms", "1.5s", "42s", "2m 13s", "1h 5m", "3d 4h": the two largest units, read at a glance (the
+// config's format_duration spells exact values, such as "133s", for parse_duration to read back).
+std::string readable_duration(std::int64_t ms) {
+    if (ms < 0) ms = 0;
+    char buf[64];
+    if (ms < 1000) {
+        std::snprintf(buf, sizeof buf, "%lldms", static_cast<long long>(ms));
+    } else if (ms < 10'000 && ms / 100 % 10 != 0) {
+        std::snprintf(buf, sizeof buf, "%lld.%llds", static_cast<long long>(ms / 1000),
+                      static_cast<long long>(ms / 100 % 10));
+    } else if (ms < 60'000) {
+        std::snprintf(buf, sizeof buf, "%llds", static_cast<long long>(ms / 1000));
+    } else {
+        struct Unit {
+            std::int64_t size;
+            const char* name;
+        };
+        static constexpr Unit units[] = {{86'400'000, "d"}, {3'600'000, "h"}, {60'000, "m"}, {1000, "s"}};
+        std::size_t u = 0;
+        while (ms < units[u].size)
+            ++u;
+        long long big = ms / units[u].size;
+        long long small = ms % units[u].size / units[u + 1].size;
+        if (small == 0)
+            std::snprintf(buf, sizeof buf, "%lld%s", big, units[u].name);
+        else
+            std::snprintf(buf, sizeof buf, "%lld%s %lld%s", big, units[u].name, small, units[u + 1].name);
+    }
+    return buf;
+}
+
 nlohmann::json to_json(const Message& m) {
     return nlohmann::json{
         {"id", m.id},
@@ -346,9 +346,9 @@ std::string text_of(const Message& m) {
         return text + "\n" + logs;
     }
     std::string text = headline(m, event);
-    if (m.duration_ms && is_end(*event)) text += " after " + elapsed(*m.duration_ms);
+    if (m.duration_ms && is_end(*event)) text += " after " + readable_duration(*m.duration_ms);
     text += "\n";
-    if (m.duration_ms && !is_end(*event)) text += "duration: " + elapsed(*m.duration_ms) + "\n";
+    if (m.duration_ms && !is_end(*event)) text += "duration: " + readable_duration(*m.duration_ms) + "\n";
     if (!m.detail.empty()) text += trimmed_lines(m.detail) + "\n";
     if (!m.execution.empty()) text += "execution " + m.execution + "\n";
     if (!m.status.empty() && (*event == Event::retry || *event == Event::resource))

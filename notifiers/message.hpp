@@ -54,6 +54,8 @@ WebhookRequest webhook_request(std::string_view format, const Message& m);
 // (=?UTF-8?B?...?=) of at most 75 characters each, split between UTF-8 characters and joined by
 // "\r\n " (folded), the base64 done by libcrypto (base64.hpp).
 std::string header_text(std::string_view text);
+// "450ms", "1.5s", "2m 13s", "1d 1h": the two largest units, read at a glance.
+std::string readable_duration(std::int64_t ms);
 // RFC 5322 date-time of a Unix millisecond time, in UTC: "Mon, 07 Dec 2026 08:42:29 +0000".
 std::string rfc5322_date(std::int64_t unix_ms);
 

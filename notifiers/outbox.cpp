@@ -203,7 +203,10 @@ void Outbox::scan() {
 void Outbox::arm_timer() {
     if (!started_) return;
     std::int64_t now = now_unix_ms();
-    auto next = store::next_notification_due(db_, now);
+    std::optional<std::int64_t> next;
+    for (const auto& [notifier, to] : config_.notifiers)
+        if (auto at = store::next_notification_due(db_, notifier, now); at && (!next || *at < *next))
+            next = at;
     if (!next) {
         timer_.stop();
         return;
@@ -256,8 +259,8 @@ void Outbox::record(std::int64_t id, const std::string& notifier, int attempts, 
     const std::string& why = outcome.error().message;
     std::int64_t next = now + retry_delay(attempts);
     if (next - created_at > kGiveUpAfter) {
-        std::string error = "gave up after " + std::to_string(attempts) + " attempts over " +
-                            format_duration(now - created_at) + "; the last: " + why;
+        std::string error = "gave up after " + std::to_string(attempts) + " attempt(s) over " +
+                            readable_duration(now - created_at) + "; the last: " + why;
         store::notification_failed(db_.write(), id, attempts, error, std::nullopt);
         log::error("notification to %s failed for good: %s", notifier.c_str(), error.c_str());
         ++c.failed;
@@ -266,7 +269,7 @@ void Outbox::record(std::int64_t id, const std::string& notifier, int attempts, 
     }
     store::notification_failed(db_.write(), id, attempts, why, next);
     log::warn("notification to %s: attempt %d failed: %s; next in %s", notifier.c_str(), attempts,
-              why.c_str(), format_duration(next - now).c_str());
+              why.c_str(), readable_duration(next - now).c_str());
     ++c.retried;
 }
 

@@ -30,11 +30,12 @@ std::vector<PendingNotification> due_notifications(Db& db, const std::string& no
     return out;
 }
 
-std::optional<std::int64_t> next_notification_due(Db& db, std::int64_t now) {
-    static constexpr const char* kSql =
-        "SELECT min(next_at) FROM notifications WHERE status = 'pending' AND next_at > :now";
+std::optional<std::int64_t> next_notification_due(Db& db, const std::string& notifier, std::int64_t now) {
+    // A seek in notifications_due (notifier, next_at), however many rows wait for a dead receiver.
+    static constexpr const char* kSql = "SELECT min(next_at) FROM notifications WHERE status = 'pending' AND "
+                                        "notifier = :notifier AND next_at > :now";
     Stmt::Use q(db.stmt(kSql));
-    q.bind(":now", now);
+    q.bind(":notifier", notifier).bind(":now", now);
     if (!q.step()) return std::nullopt;
     return q.opt_int64(0);
 }

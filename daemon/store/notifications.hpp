@@ -33,8 +33,8 @@ void add_notification(WriteTx& tx, const NewNotification& n);
 // Pending rows of `notifier` due at `now`, the longest due first, at most `limit`.
 std::vector<PendingNotification> due_notifications(Db& db, const std::string& notifier, std::int64_t now,
                                                    int limit);
-// The earliest next_at of a pending row after `now`, if any.
-std::optional<std::int64_t> next_notification_due(Db& db, std::int64_t now);
+// The earliest next_at of a pending row of `notifier` after `now`, if any.
+std::optional<std::int64_t> next_notification_due(Db& db, const std::string& notifier, std::int64_t now);
 // How many rows are pending, by notifier (those of notifiers no longer configured included).
 std::map<std::string, std::int64_t> pending_notifications(Db& db);
 void notification_sent(WriteTx& tx, std::int64_t id, int attempts, std::int64_t at);

@@ -90,8 +90,8 @@ class _Peer:
 
 
 class SmtpPeer(_Peer):
-    """tls: STARTTLS offered and required (before MAIL and AUTH); auth=(user, password): AUTH PLAIN/LOGIN
-    required (over plain text too when not tls)."""
+    """tls: STARTTLS offered and required (before MAIL and AUTH), or "implicit": TLS from the first byte
+    (smtps://); auth=(user, password): AUTH PLAIN/LOGIN required (over plain text too when not tls)."""
     KIND, RECORDS = "smtp", "messages"
 
     def __init__(self, dir, tls=False, auth=None):
@@ -146,6 +146,7 @@ def serve_smtp(dir, port, tls, auth):
     from aiosmtpd.smtp import SMTP, AuthResult
 
     context = None
+    implicit = tls == "implicit"
     if tls:
         context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
         context.load_cert_chain(os.path.join(dir, "smtp-cert.pem"), os.path.join(dir, "smtp-key.pem"))
@@ -159,15 +160,17 @@ def serve_smtp(dir, port, tls, auth):
             _append(os.path.join(dir, "smtp-messages.jsonl"), {
                 "mail_from": envelope.mail_from, "rcpt_tos": envelope.rcpt_tos,
                 "data": envelope.original_content.decode("utf-8", "surrogateescape"),
-                "auth_user": session.auth_data if session.authenticated else None, "tls": session.ssl is not None})
+                "auth_user": session.auth_data if session.authenticated else None,
+                "tls": session.ssl is not None or server.transport.get_extra_info("ssl_object") is not None})
             return "250 OK"
 
     loop = asyncio.new_event_loop()
     server = loop.run_until_complete(loop.create_server(
-        lambda: SMTP(Handler(), hostname="127.0.0.1", tls_context=context, require_starttls=tls,
-                     auth_required=bool(auth), auth_require_tls=tls, authenticator=authenticator if auth else None,
-                     loop=loop),
-        "127.0.0.1", port, reuse_address=True))
+        lambda: SMTP(Handler(), hostname="127.0.0.1", tls_context=None if implicit else context,
+                     require_starttls=bool(tls) and not implicit, auth_required=bool(auth),
+                     auth_require_tls=bool(tls) and not implicit,
+                     authenticator=authenticator if auth else None, loop=loop),
+        "127.0.0.1", port, reuse_address=True, ssl=context if implicit else None))
     print(server.sockets[0].getsockname()[1], flush=True)
     loop.run_forever()
 

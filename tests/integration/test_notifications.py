@@ -2,15 +2,17 @@
 discord and ntfy shapes, e-mail through aiosmtpd (plain, and STARTTLS with AUTH), each event, notify()
 from Lua, a receiver down and then up, kill -9 between a send and its record, `luaflowctl notify test`,
 and `luaflowctl test`, which records and never sends."""
+import http.client
 import json
 import os
+import re
 import subprocess
 import sys
 import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(__file__))
-from harness import LUAFLOWCTL, Daemon, main, wait_for  # noqa: E402
+from harness import LUAFLOWCTL, Daemon, main, missing_peer, wait_for  # noqa: E402
 from notify_peers import SmtpPeer, WebhookPeer  # noqa: E402
 
 FAILING = """
@@ -190,6 +192,38 @@ class WebhookTest(unittest.TestCase):
         self.assertEqual(rc, 1)
         self.assertIn("no notifier 'nope' in the config (it has dead, hook)", err)
 
+    def test_metrics_count_them_by_notifier_and_status(self):
+        try:
+            from prometheus_client.parser import text_string_to_metric_families
+        except ImportError:
+            missing_peer("python3-prometheus-client (Prometheus's text parser) is not installed")
+        with open(os.path.join(self.d.dir, "token"), "w") as f:
+            f.write("t0ken\n")
+        with open(self.d.config, "w") as f:
+            f.write(f'shutdown_grace = "2s"\nhttp = {{ listen = "127.0.0.1:0", token_file = "{self.d.dir}/token" }}\n'
+                    f'notifiers = {{ j = {{ webhook = {{ url = "{self.peer.url()}" }} }},\n'
+                    '  down = { webhook = { url = "http://127.0.0.1:9/x" } } }\n'
+                    'notify = { failure = { "j", "down" } }\n')
+        self.d.write("w.lua", 'return workflow { actions = { a = { shell = "exit 1" } } }')
+        self.d.start()
+        port = int(re.search(r"HTTP API on 127\.0\.0\.1:0 \(port (\d+)\)", self.d.log_text()).group(1))
+        exec_id = self.d.ctl_json("run", "w", "--wait", expect_rc=1)["id"]
+        sent(self.d, exec_id, 1)
+
+        def samples():
+            c = http.client.HTTPConnection("127.0.0.1", port, timeout=15)
+            c.request("GET", "/metrics", headers={"Authorization": "Bearer t0ken"})
+            text = c.getresponse().read().decode()
+            c.close()
+            return {(s.name, tuple(sorted(s.labels.items()))): s.value
+                    for family in text_string_to_metric_families(text) for s in family.samples}
+        wait_for(lambda: samples().get(("luaflow_notification_attempts_failed_total", (("notifier", "down"),)), 0) >= 1)
+        m = samples()
+        self.assertEqual(m[("luaflow_notifications_total", (("notifier", "j"), ("status", "sent")))], 1)
+        self.assertEqual(m[("luaflow_notifications_total", (("notifier", "down"), ("status", "sent")))], 0)
+        self.assertEqual(m[("luaflow_notifications_pending", (("notifier", "down"),))], 1)
+        self.assertEqual(m[("luaflow_notifications_pending", (("notifier", "j"),))], 0)
+
     def test_luaflowctl_test_records_and_never_sends(self):
         self.config()
         path = self.d.write("nightly.lua", FAILING)
@@ -221,7 +255,8 @@ class EmailTest(unittest.TestCase):
             extra += f', ca_file = "{self.smtp.cert_path}"'
         with open(self.d.config, "w") as f:
             f.write(f'shutdown_grace = "2s"\nnotifiers = {{ ops = {{ email = {{ '
-                    f'url = "smtp://127.0.0.1:{self.smtp.port}", from = "luaflow@edge-7", '
+                    f'url = "{"smtps" if tls == "implicit" else "smtp"}://127.0.0.1:{self.smtp.port}", '
+                    'from = "luaflow@edge-7", '
                     f'to = {{ "ops@example.com", "oncall@example.com" }}{extra} }} }} }}\n'
                     'notify = { failure = { "ops" } }\n')
         self.d.write("nightly.lua", FAILING.replace('notify = { failure = { "j" }, success = { "j" } },', ""))
@@ -263,6 +298,21 @@ class EmailTest(unittest.TestCase):
         rc, out, err = self.d.ctl("notify", "test", "ops")
         self.assertEqual(rc, 0, err)
         self.smtp.wait_for(2)
+
+    def test_smtps_and_auth(self):
+        self.start(tls="implicit", auth=("luaflow", "s3cret"))
+        m = self.check_failure_mail()
+        self.assertTrue(m["tls"])
+        self.assertEqual(m["auth_user"], "luaflow")
+
+    def test_a_wrong_password_is_the_servers_own_words(self):
+        self.start(tls=True, auth=("luaflow", "s3cret"))
+        with open(os.path.join(self.d.dir, "smtp-pass"), "w") as f:
+            f.write("wrong\n")
+        self.d.ctl("reload")  # password files are read again
+        rc, out, err = self.d.ctl("notify", "test", "ops")
+        self.assertEqual(rc, 1)
+        self.assertIn("notifier ops: Login denied", err)
 
 
 if __name__ == "__main__":
