@@ -1,8 +1,10 @@
 #pragma once
 // libcurl's multi interface driven by the libuv loop (curl docs/examples/multi-uv.c): one uv_poll_t per
 // socket curl asks us to watch and one uv_timer_t for curl's timeout, so that no transfer ever blocks
-// the loop (STYLE 2.4). Generic: http.*, notifications and webhooks all hand their easy handles here,
-// and they share one connection cache and DNS cache. libcurl itself comes from loop/curl_api.hpp: a
+// the loop (STYLE 2.4). Generic: http.* (one multi for every sandbox, exec/engine_services) and the
+// notification outbox (one of its own, notifiers/outbox: its deliveries neither wait behind the actions'
+// requests for a host's connections nor outlive its owner) hand their easy handles here; each multi
+// keeps one connection cache and DNS cache for its transfers. libcurl itself comes from loop/curl_api.hpp: a
 // CurlMulti is made only once a request needs it, with the table that loaded the library.
 #include "loop/curl_api.hpp"
 #include "loop/uv_handle.hpp"

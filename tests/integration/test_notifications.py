@@ -142,17 +142,23 @@ class WebhookTest(unittest.TestCase):
 
     def test_a_receiver_down_for_a_while_gets_it_when_it_is_back(self):
         self.config()
-        self.peer.set_mode("status:503")
+        self.peer.stop()  # nothing listens on its port: each attempt is refused
         self.d.write("nightly.lua", FAILING)
         self.d.start()
         exec_id = self.d.ctl_json("run", "nightly", "--wait", expect_rc=1)["id"]
-        self.peer.wait_for(2)  # two failed attempts: at once, then 1 s later
+        # Two failed attempts: at once, then 1 s later; the next is 2 s after that.
+        wait_for(lambda: self.d.ctl_json("inspect", exec_id)["notifications"][0]["attempts"] >= 2, timeout=15)
         [n] = self.d.ctl_json("inspect", exec_id)["notifications"]
         self.assertEqual(n["status"], "pending")
-        self.assertIn("HTTP 503", n["error"])
+        self.assertIn("Couldn't connect to server", n["error"])
+        self.peer.set_mode("status:503")  # up, and failing
+        self.peer.start()
+        self.peer.wait_for(1, timeout=20)
+        wait_for(lambda: "HTTP 503" in (self.d.ctl_json("inspect", exec_id)["notifications"][0]["error"] or ""))
         self.peer.set_mode("ok")
         [n] = sent(self.d, exec_id, 1)["notifications"]
-        self.assertGreaterEqual(n["attempts"], 3)
+        self.assertGreaterEqual(n["attempts"], 4)
+        self.assertEqual(len(self.peer.requests()), 2)  # the refused ones never reached it
         self.assertEqual(len({r["headers"]["X-Luaflow-Notification-Id"] for r in self.peer.requests()}), 1)
 
     def test_kill_9_between_send_and_record_sends_the_same_message_again(self):
