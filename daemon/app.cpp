@@ -34,6 +34,7 @@
 #include <memory>
 #include <set>
 #include <sys/file.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 namespace luaflow {
@@ -173,6 +174,35 @@ int check_all(const Options& options) {
     return problems == 0 ? 0 : 1;
 }
 
+namespace {
+
+// Creates the state directory (0700 by the umask) or, when it is there already, makes the daemon's own
+// files in it private: a state written by an older luaflowd (0644 files) is not left readable. The
+// directory itself keeps its mode, since it may be shared; a warning says when others can read it.
+Result<void> make_private_state_dir(const std::string& dir) {
+    std::error_code ec;
+    if (std::filesystem::create_directories(dir, ec)) return {};
+    if (ec)
+        return make_error(ErrorCode::unavailable,
+                          "cannot create state directory " + dir + ": " + ec.message());
+    struct stat st {};
+    if (::stat(dir.c_str(), &st) == 0 && (st.st_mode & 0077) != 0)
+        log::warn("state directory %s can be read by other users (mode %04o); luaflowd's own files in it are "
+                  "made private",
+                  dir.c_str(), static_cast<unsigned>(st.st_mode & 07777));
+    for (const char* name : {"/luaflow.db", "/luaflow.db-wal", "/luaflow.db-shm", "/scratch"}) {
+        std::string path = dir + name;
+        if (::stat(path.c_str(), &st) != 0 || (st.st_mode & 0077) == 0) continue;
+        mode_t mode = S_ISDIR(st.st_mode) ? 0700 : 0600;
+        if (::chmod(path.c_str(), mode) == 0)
+            log::info("%s: made private (mode %04o, was %04o)", path.c_str(), static_cast<unsigned>(mode),
+                      static_cast<unsigned>(st.st_mode & 07777));
+    }
+    return {};
+}
+
+} // namespace
+
 int run_daemon(const Options& options, std::int64_t started_ns) {
     std::signal(SIGPIPE, SIG_IGN);
     auto cfg_result = effective_config(options);
@@ -181,10 +211,11 @@ int run_daemon(const Options& options, std::int64_t started_ns) {
         return 1;
     }
     config::Config cfg = std::move(cfg_result.value());
-    std::error_code ec;
-    std::filesystem::create_directories(cfg.state, ec);
-    if (ec) {
-        log::error("cannot create state directory %s: %s", cfg.state.c_str(), ec.message().c_str());
+    // Every input, output and log line is in the state directory: what the daemon creates is its user's
+    // alone (0700 directories, 0600 files), whoever starts it. Its programs inherit this umask.
+    ::umask(0077);
+    if (auto r = make_private_state_dir(cfg.state); !r) {
+        log::error("%s", r.error().message.c_str());
         return 1;
     }
     auto lock = lock_state_dir(cfg.state);
@@ -192,7 +223,9 @@ int run_daemon(const Options& options, std::int64_t started_ns) {
         log::error("%s", lock.error().message.c_str());
         return 1;
     }
-    auto db_result = store::Db::open(cfg.state + "/luaflow.db");
+    auto db_result = store::Db::open(cfg.state + "/luaflow.db", cfg.durability == config::Durability::power
+                                                                    ? store::Db::Synchronous::full
+                                                                    : store::Db::Synchronous::normal);
     if (!db_result) {
         log::error("%s", db_result.error().message.c_str());
         return 1;

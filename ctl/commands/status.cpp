@@ -1,4 +1,5 @@
 // status: the daemon's version, uptime and counts.
+#include "common/size.hpp"
 #include "ctl/commands/commands.hpp"
 #include "ctl/table.hpp"
 
@@ -24,6 +25,8 @@ int cmd_status(const Invocation& inv) {
     f.add("workflow errors", errors);
     f.add("running", cell(s.value("running", json())));
     f.add("queued", cell(s.value("queued", json())));
+    json db = s.value("database_bytes", json());
+    f.add("database", db.is_number_unsigned() ? format_size(db.get<std::uint64_t>()) : "-");
     f.print();
     return kOk;
 }

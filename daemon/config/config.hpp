@@ -54,6 +54,11 @@ struct NotifierConfig {
     std::string format = "json";
 };
 
+// What a commit survives (SPEC 5): kill -9 of the daemon (SQLite's synchronous=NORMAL in WAL mode: the
+// commit is in the WAL before COMMIT returns), or power loss as well (synchronous=FULL: the WAL is synced
+// at every commit, which costs a disk flush each).
+enum class Durability { crash, power };
+
 struct Config {
     std::string file; // where it was read from; empty when defaults only
     std::string workflows = "/etc/luaflow/workflows";
@@ -75,6 +80,7 @@ struct Config {
         int keep_per_workflow = 1000;
     } retention;
     Millis shutdown_grace = 30'000;
+    Durability durability = Durability::crash;
     std::map<std::string, QueueConfig> queues;
     std::map<std::string, HostConfig> hosts = {{"local", {}}}; // "local" is always there
     std::map<std::string, NotifierConfig> notifiers;

@@ -40,9 +40,9 @@ class Checker {
     Result<Config> check(const json& doc) {
         Config c;
         c.file = file_;
-        static const std::set<std::string> known = {"workflows", "state",          "socket",  "http",
-                                                    "retention", "shutdown_grace", "queues",  "hosts",
-                                                    "notifiers", "notify",         "sandbox", "env"};
+        static const std::set<std::string> known = {
+            "workflows", "state",     "socket", "http",    "retention", "shutdown_grace", "queues",
+            "hosts",     "notifiers", "notify", "sandbox", "env",       "durability"};
         for (auto it = doc.begin(); it != doc.end(); ++it)
             if (!known.count(it.key())) return fail(it.key(), "unknown key '" + it.key() + "'");
         if (auto r = str(doc, "workflows", c.workflows); !r) return r.error();
@@ -104,6 +104,15 @@ class Checker {
                 return fail("shutdown_grace", "shutdown_grace: " + doc["shutdown_grace"].dump() +
                                                   " is not a duration (use 500ms, 30s, 5m, 2h or seconds)");
             c.shutdown_grace = *d;
+        }
+        if (doc.contains("durability")) {
+            const json& d = doc["durability"];
+            if (d != "crash" && d != "power")
+                return fail("durability",
+                            "durability: expected \"crash\" (commits survive kill -9) or \"power\" "
+                            "(they survive power loss too), got " +
+                                d.dump());
+            c.durability = d == "power" ? Durability::power : Durability::crash;
         }
         if (doc.contains("queues")) {
             const json& q = doc["queues"];

@@ -49,7 +49,8 @@ void handle_status(Context& ctx, const json&, const std::shared_ptr<Reply>& repl
                    {"workflows", workflows},
                    {"workflow_errors", ctx.registry.error_count()},
                    {"running", c.running},
-                   {"queued", c.queued}});
+                   {"queued", c.queued},
+                   {"database_bytes", ctx.db.file_bytes()}});
 }
 
 void handle_list(Context& ctx, const json&, const std::shared_ptr<Reply>& reply) {
@@ -130,6 +131,7 @@ void handle_stats(Context& ctx, const json&, const std::shared_ptr<Reply>& reply
                    {"running", c.running},
                    {"queued", c.queued},
                    {"lua_states", ctx.registry.codes().size()},
+                   {"synchronous", ctx.db.synchronous()},
                    {"schedule_lateness", ctx.scheduler.lateness().summary()}});
 }
 

@@ -5,6 +5,7 @@
 
 #include <cstring>
 #include <sstream>
+#include <sys/stat.h>
 
 namespace luaflow::store {
 
@@ -29,7 +30,7 @@ std::vector<std::string> migrations() {
 
 } // namespace
 
-Result<std::unique_ptr<Db>> Db::open(const std::string& path) {
+Result<std::unique_ptr<Db>> Db::open(const std::string& path, Synchronous sync) {
     std::unique_ptr<Db> db(new Db());
     int rc = sqlite3_open_v2(path.c_str(), &db->db_,
                              SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, nullptr);
@@ -41,12 +42,16 @@ Result<std::unique_ptr<Db>> Db::open(const std::string& path) {
     sqlite3_busy_timeout(db->db_, 2000);
     // WAL with synchronous=NORMAL: a commit is in the WAL file before COMMIT returns, so it survives
     // kill -9 of the daemon, which is what SPEC 5 promises; a power loss may cost the last commits.
+    // durability = "power" (config): FULL syncs the WAL at each commit, so it survives power loss too.
     char* err = nullptr;
+    // auto_vacuum is set before the first table exists (a new file), or takes a VACUUM (an older one); then
+    // pruning gives its pages back to the file system (give_back_free_pages) and the file shrinks.
     // journal_size_limit: a WAL that grew in a burst is cut back to 16 MiB when it starts over.
-    if (sqlite3_exec(db->db_,
-                     "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON; "
-                     "PRAGMA journal_size_limit=16777216;",
-                     nullptr, nullptr, &err) != SQLITE_OK) {
+    if (auto r = db->convert_to_incremental_vacuum(path); !r) return r.error();
+    std::string pragmas = "PRAGMA journal_mode=WAL; PRAGMA synchronous=";
+    pragmas += sync == Synchronous::full ? "FULL" : "NORMAL";
+    pragmas += "; PRAGMA foreign_keys=ON; PRAGMA journal_size_limit=16777216;";
+    if (sqlite3_exec(db->db_, pragmas.c_str(), nullptr, nullptr, &err) != SQLITE_OK) {
         std::string msg = err ? err : "unknown error";
         sqlite3_free(err);
         return make_error(ErrorCode::unavailable, "cannot set up database " + path + ": " + msg);
@@ -90,6 +95,55 @@ int Db::on_commit(void* self) {
     log::error("illegal commit attempt: a change outside the turn's write transaction (store writes take "
                "the token Db::write() returns); it is rolled back");
     return 1;
+}
+
+Result<void> Db::convert_to_incremental_vacuum(const std::string& path) {
+    if (pragma_int("PRAGMA auto_vacuum") == 2) return {}; // set already: nothing to write (or to wait for)
+    // A new file takes the mode before its first table; one with tables needs a VACUUM to take it.
+    bool fresh = pragma_int("SELECT count(*) FROM sqlite_master") == 0;
+    if (!fresh) log::info("%s: converting to auto_vacuum = incremental (once; a VACUUM)", path.c_str());
+    char* err = nullptr;
+    if (sqlite3_exec(db_,
+                     fresh ? "PRAGMA auto_vacuum=INCREMENTAL" : "PRAGMA auto_vacuum=INCREMENTAL; VACUUM;",
+                     nullptr, nullptr, &err) != SQLITE_OK) {
+        std::string msg = err ? err : "unknown error";
+        sqlite3_free(err);
+        return make_error(ErrorCode::unavailable,
+                          "cannot convert " + path + " to incremental vacuum: " + msg);
+    }
+    return {};
+}
+
+std::int64_t Db::pragma_int(const char* sql) const {
+    sqlite3_stmt* s = nullptr;
+    sqlite3_prepare_v2(db_, sql, -1, &s, nullptr);
+    std::int64_t v = s && sqlite3_step(s) == SQLITE_ROW ? sqlite3_column_int64(s, 0) : 0;
+    sqlite3_finalize(s);
+    return v;
+}
+
+std::int64_t Db::file_bytes() const {
+    const char* file = sqlite3_db_filename(db_, "main");
+    if (!file || !*file) return 0;
+    std::int64_t total = 0;
+    struct stat st {};
+    for (const std::string& f : {std::string(file), std::string(file) + "-wal"})
+        if (::stat(f.c_str(), &st) == 0) total += st.st_size;
+    return total;
+}
+
+int Db::synchronous() const {
+    return static_cast<int>(pragma_int("PRAGMA synchronous"));
+}
+
+std::int64_t Db::give_back_free_pages(WriteTx&, int pages) {
+    std::string sql = "PRAGMA incremental_vacuum(" + std::to_string(pages) + ")";
+    sqlite3_stmt* s = nullptr;
+    sqlite3_prepare_v2(db_, sql.c_str(), -1, &s, nullptr);
+    while (s && sqlite3_step(s) == SQLITE_ROW) {
+    }
+    sqlite3_finalize(s);
+    return pragma_int("PRAGMA freelist_count");
 }
 
 Db::~Db() {

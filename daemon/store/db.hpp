@@ -40,8 +40,19 @@ class WriteTx {
 
 class Db {
   public:
-    // Opens (creating) the database file, sets the pragmas and applies pending migrations.
-    static Result<std::unique_ptr<Db>> open(const std::string& path);
+    // What a commit waits for: the WAL written (it survives kill -9), or the WAL synced to the disk (it
+    // survives power loss too, one flush per commit): SQLite's synchronous NORMAL and FULL in WAL mode.
+    enum class Synchronous { normal, full };
+    // Opens (creating) the database file, sets the pragmas and applies pending migrations. A new file is
+    // made with auto_vacuum = INCREMENTAL; an older one is converted (a VACUUM, once).
+    static Result<std::unique_ptr<Db>> open(const std::string& path, Synchronous sync = Synchronous::normal);
+    // The database's size on disk: its file and its write-ahead log.
+    std::int64_t file_bytes() const;
+    // PRAGMA synchronous as SQLite reports it: 1 normal, 2 full.
+    int synchronous() const;
+    // Gives back up to `pages` free pages to the file system (PRAGMA incremental_vacuum) in `tx`, the
+    // file shrinking at its commit; how many the file still has free after it.
+    std::int64_t give_back_free_pages(WriteTx& tx, int pages);
     // A read-only connection to a database open() has set up, for a thread of the pool (store/reader):
     // it never writes, so it has no write transaction, journal or commit hook.
     static Result<std::unique_ptr<Db>> open_reader(const std::string& path);
@@ -105,6 +116,8 @@ class Db {
     void recover_from_full_disk(int rc, const char* sql);
     std::uint64_t commits() const { return commits_; }
     int schema_version() const;
+    std::int64_t pragma_int(const char* sql) const;
+    Result<void> convert_to_incremental_vacuum(const std::string& path);
     sqlite3* handle() const { return db_; }
 
   private:

@@ -6,7 +6,8 @@ std::vector<std::string> prune_executions(WriteTx& tx, UnixMillis cutoff, int ke
     static constexpr const char* kFind =
         "SELECT e.id FROM executions e WHERE e.status NOT IN ('queued', 'running') AND e.finished_at < "
         ":cutoff "
-        "AND (SELECT count(*) FROM executions n WHERE n.workflow = e.workflow AND n.seq > e.seq) >= :keep "
+        "AND (SELECT count(*) FROM executions n WHERE n.workflow = e.workflow AND n.seq > e.seq "
+        "AND n.status NOT IN ('queued', 'running')) >= :keep "
         "ORDER BY e.seq LIMIT :batch";
     static constexpr const char* kDelete = "DELETE FROM executions WHERE id = :id";
     Db& db = tx.db();

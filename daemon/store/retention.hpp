@@ -1,6 +1,7 @@
 #pragma once
 // Pruning of old executions (SPEC 5): finished executions older than `days`, beyond the newest
-// `keep_per_workflow` of each workflow, go with their actions and logs.
+// `keep_per_workflow` finished ones of each workflow (a queued or running execution is not among the
+// kept), go with their actions and logs.
 #include "common/time_format.hpp"
 #include "daemon/store/db.hpp"
 

@@ -14,6 +14,7 @@ namespace luaflow::store {
 namespace {
 
 constexpr int kBatch = 200;
+constexpr int kVacuumPages = 2000; // 8 MiB of 4 KiB pages a turn
 constexpr std::uint64_t kHourMs = 3'600'000;
 
 // Removing directory trees blocks on the disk: it runs on libuv's thread pool with plain values.
@@ -55,7 +56,10 @@ void RetentionPruner::step() {
     prune_events(tx, cutoff);
     prune_notifications(tx, cutoff);
     std::vector<std::string> ids = prune_executions(tx, cutoff, keep_, kBatch);
-    if (ids.empty()) return;
+    if (ids.empty()) {
+        give_back();
+        return;
+    }
     log::info("retention: pruned %zu execution(s) older than %d days", ids.size(), days_);
     std::vector<std::string> dirs;
     for (const std::string& id : ids)
@@ -66,6 +70,15 @@ void RetentionPruner::step() {
         next_batch_.start(0, [this] { step(); });
         next_batch_.unref();
     }
+}
+
+// What pruning freed goes back to the file system, a chunk per turn (auto_vacuum = INCREMENTAL): the
+// file shrinks without a VACUUM, and no turn holds the loop long.
+void RetentionPruner::give_back() {
+    std::int64_t left = db_.give_back_free_pages(db_.write(), kVacuumPages);
+    if (left == 0) return;
+    next_batch_.start(0, [this] { give_back(); });
+    next_batch_.unref();
 }
 
 } // namespace luaflow::store

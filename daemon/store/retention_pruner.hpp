@@ -19,6 +19,7 @@ class RetentionPruner {
 
   private:
     void step();
+    void give_back();
 
     uv_loop_t* loop_;
     Db& db_;

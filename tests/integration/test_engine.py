@@ -217,7 +217,10 @@ class EngineTest(DaemonTest):
     def test_status_and_executions(self):
         self.run_wait("groups")
         st = self.d.ctl_json("status")
-        self.assertEqual(set(st), {"version", "uptime_s", "workflows", "workflow_errors", "running", "queued"})
+        # SPEC 6's keys, and the database's size (issue 19); all but version are numbers.
+        self.assertEqual(set(st), {"version", "uptime_s", "workflows", "workflow_errors", "running", "queued",
+                                   "database_bytes"})
+        self.assertTrue(all(isinstance(v, int) for k, v in st.items() if k != "version"), st)
         self.assertEqual(st["workflows"], 5)
         ex = self.d.ctl_json("executions", "--workflow", "groups")
         self.assertEqual(len(ex), 1)

@@ -99,6 +99,12 @@ TEST_CASE("errors name FILE:LINE and the key") {
     CHECK(load_text(dir, "notify = { failure = { 'nobody' } }\nnotifiers = {}\n")
               .error()
               .message.find("unknown notifier 'nobody'") != std::string::npos);
+    CHECK(load_text(dir, "durability = 'disk'\n").error().message ==
+          f + ":1: durability: expected \"crash\" (commits survive kill -9) or \"power\" (they survive power "
+              "loss "
+              "too), got \"disk\"");
+    CHECK(load_text(dir, "durability = 'power'\n")->durability == config::Durability::power);
+    CHECK(load_text(dir, "")->durability == config::Durability::crash);
     // Checked without any notifiers too (issue 18: a rule naming none that exists is an error).
     CHECK(load_text(dir, "notify = { failure = { 'ops' } }\n").error().message ==
           f + ":1: notify.failure: unknown notifier 'ops'");

@@ -1,9 +1,11 @@
 // The one connection: a write that finds the disk full (issue 14, item 15) is not lost and not fatal.
 #include "daemon/store/db.hpp"
+#include "daemon/store/kv.hpp"
 #include "tests/unit/support/in_child.hpp"
 #include "tests/unit/support/temp_dir.hpp"
 
 #include <doctest/doctest.h>
+#include <sqlite3.h>
 
 using namespace luaflow;
 
@@ -93,4 +95,45 @@ TEST_CASE("the turn's writes commit together through the token, and only at flus
     CHECK(db->commits() == commits + 1);
     CHECK_FALSE(db->in_write());
     CHECK(count_rows(*db) == 2);
+}
+
+TEST_CASE("issue 19: a new database is made with incremental auto_vacuum and gives pruned space back") {
+    testing::TempDir dir;
+    auto db = std::move(store::Db::open(dir.file("luaflow.db")).value());
+    CHECK(db->pragma_int("PRAGMA auto_vacuum") == 2);
+    CHECK(db->synchronous() == 1); // NORMAL: a commit survives kill -9
+    std::string row(4000, 'x');
+    for (int i = 0; i < 2000; ++i)
+        store::kv_set(db->write(), "wf", "k" + std::to_string(i), row);
+    db->flush();
+    std::int64_t full = db->pragma_int("PRAGMA page_count");
+    for (int i = 0; i < 2000; ++i)
+        store::kv_delete(db->write(), "wf", "k" + std::to_string(i));
+    db->flush();
+    CHECK(db->pragma_int("PRAGMA freelist_count") > 1000);
+    std::int64_t left = db->give_back_free_pages(db->write(), 100); // a chunk
+    db->flush();
+    CHECK(left > 0);
+    while (db->give_back_free_pages(db->write(), 1000) > 0)
+        db->flush();
+    db->flush();
+    CHECK(db->pragma_int("PRAGMA page_count") < full / 10);
+}
+
+TEST_CASE("issue 19: an older database is converted to incremental auto_vacuum once, its data kept") {
+    testing::TempDir dir;
+    {
+        auto db = std::move(store::Db::open(dir.file("luaflow.db")).value());
+        store::kv_set(db->write(), "wf", "k", "v");
+        db->flush();
+    }
+    // As a luaflowd before issue 19 made it: auto_vacuum NONE (it needs a VACUUM to change).
+    sqlite3* raw = nullptr;
+    REQUIRE(sqlite3_open(dir.file("luaflow.db").c_str(), &raw) == SQLITE_OK);
+    REQUIRE(sqlite3_exec(raw, "PRAGMA auto_vacuum=NONE; VACUUM;", nullptr, nullptr, nullptr) == SQLITE_OK);
+    sqlite3_close(raw);
+    auto db = std::move(store::Db::open(dir.file("luaflow.db"), store::Db::Synchronous::full).value());
+    CHECK(db->pragma_int("PRAGMA auto_vacuum") == 2);
+    CHECK(db->synchronous() == 2); // FULL: durability = "power"
+    CHECK(store::kv_get(*db, "wf", "k") == "v");
 }
