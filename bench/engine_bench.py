@@ -8,6 +8,7 @@
    and schema with as many executions per commit as the daemon made under load, and nothing else
    (BUILD/bench/raw_store_rows). The raw SQLite commit rate is printed too: it was the limit while an
    execution cost several commits; under load the daemon commits once per loop turn, for many.
+   The same with durability = "power" (synchronous=FULL), one run, printed beside.
    The same one at a time: `run` with `wait` on one connection, each answered (the report) before
    the next is sent: executions/s and the round trip's p50/p99, next to its limit: a bare `status`
    round trip plus the execution's rows alone in a commit of their own (raw_store_rows ... 1).
@@ -42,8 +43,8 @@ return workflow { actions = { spin = { timeout = "30s", run = function() while t
 """
 
 
-def throughput(build, n):
-    d = lb.Daemon(build, {"three.lua": THREE_ACTIONS})
+def throughput(build, n, config=None, rounds=3):
+    d = lb.Daemon(build, {"three.lua": THREE_ACTIONS}, config)
     try:
         d.start()
         c = d.client
@@ -52,7 +53,7 @@ def throughput(build, n):
         c.call("run", {"workflow": "three", "wait": True})
         alone = c.wait_idle()["commits"] - before
         rates = []
-        for _ in range(3):
+        for _ in range(rounds):
             before = c.call("stats")["commits"]
             t0 = time.monotonic()
             # Pipelined submissions; answers read as they come.
@@ -143,6 +144,10 @@ def main():
           f"ratio {rate / store_rate:.0%}")
     figures = {"raw_commits_per_s": raw, "commits_alone": alone, "commits_loaded": loaded, "n": args.n,
                "executions_per_s": rate, "limit_executions_per_s": store_rate, "store_per_commit": per_commit}
+    power, _, power_loaded = throughput(args.build, args.n, 'durability = "power"\n', rounds=1)
+    print(f"the same with durability = \"power\" (synchronous=FULL, a WAL sync per commit): {power:,.0f} "
+          f"executions/s, {power_loaded:.3f} commits per execution (crash: {rate:,.0f}/s)")
+    figures.update(power_executions_per_s=power, power_commits_loaded=power_loaded)
     seq_rate, seq_p50, seq_p99, bare_p50 = one_at_a_time(args.build, max(1000, args.n // 5))
     # Its limit: a bare round trip on the socket plus the execution's rows alone, committed by themselves.
     tmp = tempfile.mkdtemp()
