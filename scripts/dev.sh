@@ -15,9 +15,10 @@ packages=(build-essential cmake ninja-build pkg-config python3 python3-dateutil 
           libical-dev doctest-dev libh2o-dev libsystemd-dev)
 # The real peers the tests start on 127.0.0.1: sshd for ssh hosts, a one-node Slurm (with munge) for
 # Slurm hosts; an SMTP server (aiosmtpd) and openssl (its throw-away certificate) for e-mail
-# notifications; and Prometheus's own text parser, which reads GET /metrics in the tests.
+# notifications; Prometheus's own text parser, which reads GET /metrics in the tests; systemd-analyze,
+# which checks the unit (packaging/).
 test_packages=(openssh-server slurmctld slurmd slurm-client munge python3-prometheus-client python3-aiosmtpd
-               openssl)
+               openssl systemd)
 
 install_missing() {
     local missing=()

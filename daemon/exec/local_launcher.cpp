@@ -4,6 +4,7 @@
 #include "loop/service_notify.hpp"
 
 #include <csignal>
+#include <cstdlib>
 #include <unistd.h>
 
 namespace luaflow::exec {
@@ -24,6 +25,12 @@ std::optional<std::string> find_program(const std::string& name) {
         if (::access(path.c_str(), X_OK) == 0) return path;
     }
     return std::nullopt;
+}
+
+// The user's systemd instance, which `systemd-run --user --scope` talks to.
+bool user_manager_running() {
+    const char* runtime = std::getenv("XDG_RUNTIME_DIR");
+    return runtime && *runtime && ::access((std::string(runtime) + "/systemd/private").c_str(), F_OK) == 0;
 }
 
 class LocalJob final : public Job {
@@ -54,7 +61,10 @@ Result<std::unique_ptr<Job>> LocalLauncher::start(JobSpec spec, JobCallbacks cal
     std::uint64_t memory = spec.allocation.memory;
     bool scope = false;
     if (memory > 0) {
-        scope = service::systemd_booted() && find_program("systemd-run");
+        // A scope needs a manager that takes it: the system's for root, else the user's own (a service
+        // running as User=luaflow has none unless lingering is on): otherwise prlimit.
+        scope = service::systemd_booted() && find_program("systemd-run") &&
+                (::geteuid() == 0 || user_manager_running());
         if (!scope && !find_program("prlimit"))
             return make_error(ErrorCode::unavailable,
                               "resources.memory needs systemd-run or prlimit (util-linux); neither is here");
