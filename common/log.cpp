@@ -2,6 +2,7 @@
 
 #include "common/time_format.hpp"
 
+#include <atomic>
 #include <cstdarg>
 #include <cstdio>
 #include <cstdlib>
@@ -12,12 +13,13 @@ namespace {
 
 bool journal = false;
 Level min_level = Level::info;
+std::atomic<Sink> sink{nullptr};
 
-void vwrite(Level level, const char* fmt, va_list ap) {
+void vwrite(Level level, const About& about, const char* fmt, va_list ap) {
     if (static_cast<int>(level) > static_cast<int>(min_level)) return;
     char buf[4096];
     std::vsnprintf(buf, sizeof buf, fmt, ap);
-    write(level, buf);
+    write(level, buf, about);
 }
 
 const char* level_name(Level level) {
@@ -46,7 +48,12 @@ void set_min_level(Level level) {
     min_level = level;
 }
 
-void write(Level level, const std::string& line) {
+void set_sink(Sink s) {
+    sink = s;
+}
+
+void write(Level level, const std::string& line, const About& about) {
+    if (Sink s = sink; s && s(level, line, about)) return;
     std::string out;
     if (journal) {
         out = "<" + std::to_string(static_cast<int>(level)) + ">" + line + "\n";
@@ -62,7 +69,7 @@ void write(Level level, const std::string& line) {
     void name(const char* fmt, ...) {                                                                        \
         va_list ap;                                                                                          \
         va_start(ap, fmt);                                                                                   \
-        vwrite(level, fmt, ap);                                                                              \
+        vwrite(level, {}, fmt, ap);                                                                          \
         va_end(ap);                                                                                          \
     }
 LUAFLOW_LOG_FN(error, Level::error)
@@ -71,5 +78,17 @@ LUAFLOW_LOG_FN(notice, Level::notice)
 LUAFLOW_LOG_FN(info, Level::info)
 LUAFLOW_LOG_FN(debug, Level::debug)
 #undef LUAFLOW_LOG_FN
+
+#define LUAFLOW_LOG_ABOUT_FN(name, level)                                                                    \
+    void name(const About& about, const char* fmt, ...) {                                                    \
+        va_list ap;                                                                                          \
+        va_start(ap, fmt);                                                                                   \
+        vwrite(level, about, fmt, ap);                                                                       \
+        va_end(ap);                                                                                          \
+    }
+LUAFLOW_LOG_ABOUT_FN(error_about, Level::error)
+LUAFLOW_LOG_ABOUT_FN(warn_about, Level::warning)
+LUAFLOW_LOG_ABOUT_FN(info_about, Level::info)
+#undef LUAFLOW_LOG_ABOUT_FN
 
 } // namespace luaflow::log

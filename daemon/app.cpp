@@ -18,6 +18,7 @@
 #include "daemon/store/executions.hpp"
 #include "daemon/store/retention_pruner.hpp"
 #include "daemon/triggers/file_watches.hpp"
+#include "loop/journal.hpp"
 #include "loop/service_notify.hpp"
 #include "loop/uv_handle.hpp"
 #include "version.hpp"
@@ -205,6 +206,7 @@ Result<void> make_private_state_dir(const std::string& dir) {
 
 int run_daemon(const Options& options, std::int64_t started_ns) {
     std::signal(SIGPIPE, SIG_IGN);
+    journal::start(); // under systemd: lines with LUAFLOW_WORKFLOW= and the like
     auto cfg_result = effective_config(options);
     if (!cfg_result) {
         log::error("%s", cfg_result.error().message.c_str());

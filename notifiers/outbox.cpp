@@ -74,8 +74,9 @@ void Outbox::raise(store::WriteTx& tx, Event event, const json& workflow_rules, 
     for (const std::string& notifier : targets(event, workflow_rules)) {
         if (!record_only_ && !config_.notifiers.count(notifier)) {
             // The workflow was loaded under a config that had it: its rules are checked at load.
-            log::warn("workflow %s: %s notification not sent: no notifier '%s' in the config",
-                      m.workflow.c_str(), m.event.c_str(), notifier.c_str());
+            log::warn_about({m.workflow, m.execution, {}},
+                            "workflow %s: %s notification not sent: no notifier '%s' in the config",
+                            m.workflow.c_str(), m.event.c_str(), notifier.c_str());
             continue;
         }
         Message one = m;

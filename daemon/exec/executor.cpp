@@ -224,7 +224,8 @@ void Executor::start_execution(Execution& e, bool advance_now) {
         std::string message = "started " + format_duration(*e.started_at - *e.scheduled_for) +
                               " after its scheduled time " +
                               tz::format_scheduled(*e.scheduled_for, e.scheduled_tz);
-        log::info("execution %s of %s: %s", e.id.c_str(), e.def->id.c_str(), message.c_str());
+        log::info_about({e.def->id, e.id, {}}, "execution %s of %s: %s", e.id.c_str(), e.def->id.c_str(),
+                        message.c_str());
         store::record_event(tx, {e.def->id, e.id, Event::late, *e.started_at, 1, message});
         notify_event(e, Event::late, std::nullopt, {}, message);
     }
@@ -590,8 +591,8 @@ void Executor::settle_attempt(Execution& ex, std::size_t i, AttemptResult r) {
         UnixMillis at = now_unix_ms() + delay;
         services_.job_log(e->id, def.name, a.attempts, "log",
                           what + "; retrying in " + format_duration(delay));
-        log::info("execution %s: action '%s' %s; retrying in %s", e->id.c_str(), def.name.c_str(),
-                  what.c_str(), format_duration(delay).c_str());
+        log::info_about({e->def->id, e->id, def.name}, "execution %s: action '%s' %s; retrying in %s",
+                        e->id.c_str(), def.name.c_str(), what.c_str(), format_duration(delay).c_str());
         a.status = ActionStatus::pending;
         a.next_attempt_at = at;
         write_start(*e, i); // the attempt counts, and shows when it started
@@ -603,7 +604,8 @@ void Executor::settle_attempt(Execution& ex, std::size_t i, AttemptResult r) {
         return;
     }
     services_.job_log(e->id, def.name, a.attempts, "log", what);
-    log::info("execution %s: action '%s' %s", e->id.c_str(), def.name.c_str(), what.c_str());
+    log::info_about({e->def->id, e->id, def.name}, "execution %s: action '%s' %s", e->id.c_str(),
+                    def.name.c_str(), what.c_str());
     ActionStatus status =
         r.kind == AttemptResult::Kind::timed_out ? ActionStatus::timed_out : ActionStatus::failed;
     std::optional<ActionEvent> event;
@@ -714,8 +716,8 @@ void Executor::complete(Execution& e, ExecStatus status, std::optional<std::stri
     WorkflowMetrics& m = metrics_.workflows[e.def->id];
     ++m.executions[to_string(status)];
     m.duration.observe(static_cast<double>(now - e.started_at.value_or(now)) / 1000.0);
-    log::info("execution %s of %s %s%s%s", e.id.c_str(), e.def->id.c_str(), to_string(status),
-              error ? ": " : "", error ? error->c_str() : "");
+    log::info_about({e.def->id, e.id, {}}, "execution %s of %s %s%s%s", e.id.c_str(), e.def->id.c_str(),
+                    to_string(status), error ? ": " : "", error ? error->c_str() : "");
     std::string id = e.id;
     std::string workflow = e.def->id;
     if (was_running) {
@@ -823,8 +825,9 @@ void Executor::start_followers(const std::string& workflow, const std::string& i
         r.follows = true;
         auto started = submit(r);
         if (started)
-            log::info("execution %s of %s started after execution %s of %s (%s)", started->c_str(),
-                      follower.c_str(), id.c_str(), workflow.c_str(), to_string(status));
+            log::info_about({follower, *started, {}},
+                            "execution %s of %s started after execution %s of %s (%s)", started->c_str(),
+                            follower.c_str(), id.c_str(), workflow.c_str(), to_string(status));
         else
             log::error("workflow %s: not started after execution %s of %s (%s): %s", follower.c_str(),
                        id.c_str(), workflow.c_str(), to_string(status), started.error().message.c_str());
@@ -920,7 +923,7 @@ Result<ExecStatus> Executor::retry(const std::string& id) {
     bool start_now = running_per_workflow_[workflow] < def->concurrency && queued_[workflow].empty();
     e->status = start_now ? ExecStatus::running : ExecStatus::queued;
     store::reopen_execution(db_.write(), id, e->status);
-    log::info("execution %s of %s: retry requested", id.c_str(), workflow.c_str());
+    log::info_about({workflow, id, {}}, "execution %s of %s: retry requested", id.c_str(), workflow.c_str());
     Execution& ref = *e;
     executions_.emplace(id, std::move(e));
     if (start_now) {

@@ -101,7 +101,8 @@ void Executor::recover() {
             }
             if (a.status == ActionStatus::pending && a.next_attempt_at) arm_retry(*e, i, *a.next_attempt_at);
         }
-        log::info("execution %s of %s resumes after a restart", e->id.c_str(), def->id.c_str());
+        log::info_about({def->id, e->id, {}}, "execution %s of %s resumes after a restart", e->id.c_str(),
+                        def->id.c_str());
         ++running_per_workflow_[def->id];
         running.push_back(e->id);
         executions_.emplace(e->id, std::move(e));

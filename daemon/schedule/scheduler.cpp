@@ -224,8 +224,8 @@ bool Scheduler::launch(WorkflowState& w, UnixSeconds at, const RuleState& r, boo
     if (woke_ns) req.triggered_at = *woke_ns / 1'000'000;
     auto id = executor_.submit(req);
     if (!id) {
-        log::error("workflow %s: scheduled run for %s not started: %s", w.def->id.c_str(),
-                   when(at, r.rule.zone).c_str(), id.error().message.c_str());
+        log::error_about({w.def->id, {}, {}}, "workflow %s: scheduled run for %s not started: %s",
+                         w.def->id.c_str(), when(at, r.rule.zone).c_str(), id.error().message.c_str());
         executor_.skipped(db_.write(), w.def->id, 1,
                           "occurrence " + when(at, r.rule.zone) + " not started: " + id.error().message);
         return false;
@@ -234,7 +234,7 @@ bool Scheduler::launch(WorkflowState& w, UnixSeconds at, const RuleState& r, boo
 }
 
 void Scheduler::drop(WorkflowState& w, std::int64_t count, const std::string& message) {
-    log::info("workflow %s: %s", w.def->id.c_str(), message.c_str());
+    log::info_about({w.def->id, {}, {}}, "workflow %s: %s", w.def->id.c_str(), message.c_str());
     executor_.skipped(db_.write(), w.def->id, count, message);
 }
 
