@@ -13,8 +13,10 @@ namespace luaflow::store {
 
 namespace {
 
-constexpr int kBatch = 200;
-constexpr int kVacuumPages = 2000; // 8 MiB of 4 KiB pages a turn
+constexpr int kBatch = 10;                         // executions deleted in a step (with their actions, logs)
+constexpr int kScan = 200;                         // executions read in a step
+constexpr std::uint64_t kTurnBudgetNs = 2'000'000; // steps in one loop turn, at most
+constexpr int kVacuumPages = 500;                  // 2 MiB of 4 KiB pages a turn
 constexpr std::uint64_t kHourMs = 3'600'000;
 
 // Removing directory trees blocks on the disk: it runs on libuv's thread pool with plain values.
@@ -36,7 +38,7 @@ void remove_in_pool(uv_loop_t* loop, const std::vector<std::string>& paths) {
 } // namespace
 
 RetentionPruner::RetentionPruner(uv_loop_t* loop, Db& db, std::string scratch_root)
-    : loop_(loop), db_(db), scratch_root_(std::move(scratch_root)), hourly_(loop), next_batch_(loop) {}
+    : loop_(loop), db_(db), scratch_root_(std::move(scratch_root)), hourly_(loop), stepper_(loop) {}
 
 void RetentionPruner::configure(int days, int keep_per_workflow) {
     days_ = days;
@@ -50,35 +52,46 @@ void RetentionPruner::start() {
 }
 
 void RetentionPruner::step() {
-    UnixMillis cutoff = now_unix_ms() - static_cast<UnixMillis>(days_) * 86'400'000;
-    // Workflow events (dropped occurrences) age out with the executions; an execution's go with it.
-    WriteTx& tx = db_.write();
-    prune_events(tx, cutoff);
-    prune_notifications(tx, cutoff);
-    std::vector<std::string> ids = prune_executions(tx, cutoff, keep_, kBatch);
-    if (ids.empty()) {
-        give_back();
-        return;
+    if (!pass_) {
+        UnixMillis cutoff = now_unix_ms() - static_cast<UnixMillis>(days_) * 86'400'000;
+        // Workflow events (dropped occurrences) and sent notifications age out with the executions.
+        WriteTx& tx = db_.write();
+        prune_events(tx, cutoff);
+        prune_notifications(tx, cutoff);
+        pass_.emplace(cutoff, keep_);
+        pruned_ = 0;
+        // One step per loop turn (an idle handle: the turn's commit and I/O come between two steps; a
+        // timer re-armed from its callback was seen to run every step in one turn, the socket unanswered).
+        stepper_.start([this] { step(); });
     }
-    log::info("retention: pruned %zu execution(s) older than %d days", ids.size(), days_);
-    std::vector<std::string> dirs;
-    for (const std::string& id : ids)
-        dirs.push_back(scratch_root_ + "/" + id);
-    remove_in_pool(loop_, std::move(dirs));
-    if (ids.size() == static_cast<size_t>(kBatch)) {
-        // More to do: the next batch on a later turn, after this one is committed.
-        next_batch_.start(0, [this] { step(); });
-        next_batch_.unref();
+    // Small steps for at most kTurnBudgetNs: deleting an execution with its actions and logs costs from
+    // 0.1 ms, so a fixed batch would hold a turn as long as its executions' logs are big.
+    std::vector<std::string> ids;
+    std::uint64_t started = uv_hrtime();
+    do {
+        for (std::string& id : pass_->step(db_.write(), kBatch, kScan))
+            ids.push_back(std::move(id));
+    } while (!pass_->done() && uv_hrtime() - started < kTurnBudgetNs);
+    pruned_ += ids.size();
+    if (!ids.empty()) {
+        std::vector<std::string> dirs;
+        for (const std::string& id : ids)
+            dirs.push_back(scratch_root_ + "/" + id);
+        remove_in_pool(loop_, std::move(dirs));
     }
+    if (!pass_->done()) return;
+    pass_.reset();
+    if (pruned_)
+        log::info(
+            "retention: pruned %zu execution(s) older than %d days beyond the newest %d of their workflow",
+            pruned_, days_, keep_);
+    stepper_.start([this] { give_back(); });
 }
 
 // What pruning freed goes back to the file system, a chunk per turn (auto_vacuum = INCREMENTAL): the
 // file shrinks without a VACUUM, and no turn holds the loop long.
 void RetentionPruner::give_back() {
-    std::int64_t left = db_.give_back_free_pages(db_.write(), kVacuumPages);
-    if (left == 0) return;
-    next_batch_.start(0, [this] { give_back(); });
-    next_batch_.unref();
+    if (db_.give_back_free_pages(db_.write(), kVacuumPages) == 0) stepper_.stop();
 }
 
 } // namespace luaflow::store

@@ -1,9 +1,12 @@
 #pragma once
-// Runs store::prune_executions at start-up and every hour, a batch per loop turn, and removes the
-// pruned executions' scratch directories on the thread pool.
+// Runs a PrunePass at start-up and every hour, a step per loop turn, removes the pruned executions'
+// scratch directories on the thread pool, then gives the freed pages back to the file system.
 #include "daemon/store/db.hpp"
+#include "daemon/store/retention.hpp"
 #include "loop/uv_handle.hpp"
 
+#include <cstddef>
+#include <optional>
 #include <string>
 
 namespace luaflow::store {
@@ -27,7 +30,9 @@ class RetentionPruner {
     int days_ = 30;
     int keep_ = 1000;
     loop::Timer hourly_;
-    loop::Timer next_batch_;
+    loop::Idle stepper_;            // a step of the pass, or of giving pages back, per loop turn
+    std::optional<PrunePass> pass_; // the pass under way
+    std::size_t pruned_ = 0;
 };
 
 } // namespace luaflow::store
