@@ -13,10 +13,10 @@ namespace luaflow::store {
 
 namespace {
 
-constexpr int kBatch = 10;                         // executions deleted in a step (with their actions, logs)
-constexpr int kScan = 200;                         // executions read in a step
-constexpr std::uint64_t kTurnBudgetNs = 2'000'000; // steps in one loop turn, at most
-constexpr int kVacuumPages = 500;                  // 2 MiB of 4 KiB pages a turn
+constexpr int kBatch = 10;                       // executions deleted in a step (with their actions, logs)
+constexpr int kScan = 200;                       // executions read in a step
+constexpr std::uint64_t kTurnBudgetNs = 150'000; // steps in one loop turn, at most
+constexpr int kVacuumPages = 500;                // 2 MiB of 4 KiB pages a turn
 constexpr std::uint64_t kHourMs = 3'600'000;
 
 // Removing directory trees blocks on the disk: it runs on libuv's thread pool with plain values.
