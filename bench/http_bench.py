@@ -51,7 +51,7 @@ http {{
     keepalive_requests 10000000;
     server {{
         listen 127.0.0.1:{port};
-        root {dir}/www;
+        {server}
     }}
 }}
 """
@@ -99,14 +99,16 @@ def nginx_cpu(master):
     return total
 
 
-def start_nginx(root, port, workers, file_size):
+def start_nginx(root, port, workers, file_size, server=None):
+    """nginx serving ROOT/www/hello.txt (file_size bytes), or, with `server`, those directives instead (a
+    location answering POSTs, say)."""
     os.chmod(root, 0o755)  # run as root, nginx's workers are `nobody` and must read the file
     os.makedirs(os.path.join(root, "www"))
     with open(os.path.join(root, "www", "hello.txt"), "wb") as f:
         f.write(b"x" * file_size)
     conf = os.path.join(root, "nginx.conf")
     with open(conf, "w") as f:
-        f.write(NGINX_CONF.format(dir=root, port=port, workers=workers))
+        f.write(NGINX_CONF.format(dir=root, port=port, workers=workers, server=server or f"root {root}/www;"))
     proc = subprocess.Popen(["/usr/sbin/nginx", "-p", root, "-c", conf, "-g", "daemon off;"],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 10

@@ -26,28 +26,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import luaflow_bench as lb  # noqa: E402
-from http_bench import free_port  # noqa: E402
-
-NGINX_CONF = """
-worker_processes 1;
-error_log {dir}/error.log warn;
-pid {dir}/nginx.pid;
-events {{ worker_connections 1024; }}
-http {{
-    access_log off;
-    client_body_temp_path {dir}/tmp_body;
-    proxy_temp_path {dir}/tmp_proxy;
-    fastcgi_temp_path {dir}/tmp_fastcgi;
-    uwsgi_temp_path {dir}/tmp_uwsgi;
-    scgi_temp_path {dir}/tmp_scgi;
-    keepalive_timeout 60s;
-    keepalive_requests 10000000;
-    server {{
-        listen 127.0.0.1:{port};
-        location / {{ return 200 "ok"; }}
-    }}
-}}
-"""
+from http_bench import free_port, start_nginx  # noqa: E402
 
 ONE = """
 return workflow {
@@ -56,24 +35,6 @@ return workflow {
   actions = { a = { run = function(ctx) return { n = ctx.input.n } end } },
 }
 """
-
-
-def start_nginx(root, port):
-    os.chmod(root, 0o755)
-    conf = os.path.join(root, "nginx.conf")
-    with open(conf, "w") as f:
-        f.write(NGINX_CONF.format(dir=root, port=port))
-    proc = subprocess.Popen(["/usr/sbin/nginx", "-p", root, "-c", conf, "-g", "daemon off;"],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 10
-    while True:
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=1):
-                return proc
-        except OSError:
-            if time.monotonic() > deadline or proc.poll() is not None:
-                raise RuntimeError("nginx did not start")
-            time.sleep(0.01)
 
 
 def wrk_post(url, conns, seconds, body):
@@ -131,7 +92,7 @@ def main():
     lb.require(args.build)
     root = tempfile.mkdtemp(prefix="luaflow-notify-bench-nginx-")
     port = free_port()
-    nginx = start_nginx(root, port)
+    nginx = start_nginx(root, port, 1, 0, server='location / { return 200 "ok"; }')
     dead = socket.socket()
     dead.bind(("127.0.0.1", 0))
     dead.listen(4096)  # never accepts: a connection completes, and nothing ever answers
