@@ -146,22 +146,17 @@ class WebhookTest(unittest.TestCase):
         self.d.write("nightly.lua", FAILING)
         self.d.start()
         exec_id = self.d.ctl_json("run", "nightly", "--wait", expect_rc=1)["id"]
-        # A refused attempt at once; the next come 1, 2, 4, 8 s after the one before.
-        wait_for(lambda: self.d.ctl_json("inspect", exec_id)["notifications"][0]["attempts"] >= 1, timeout=15)
+        # A refused attempt at once; the next come 1, 2, 4, 8, 16 s after the one before.
+        wait_for(lambda: self.d.ctl_json("inspect", exec_id)["notifications"][0]["attempts"] >= 2, timeout=15)
         [n] = self.d.ctl_json("inspect", exec_id)["notifications"]
         self.assertEqual(n["status"], "pending")
         self.assertIn("Couldn't connect to server", n["error"])
-        self.peer.set_mode("status:503")  # up, and failing
         self.peer.start()
-        self.peer.wait_for(1, timeout=30)
-        wait_for(lambda: "HTTP 503" in (self.d.ctl_json("inspect", exec_id)["notifications"][0]["error"] or ""),
-                 timeout=30)
-        self.peer.set_mode("ok")
-        # The next attempt is up to 8 s away when the receiver took a while to come up (a loaded machine).
-        [n] = sent(self.d, exec_id, 1, timeout=40)["notifications"]
+        # Up to 16 s to the next attempt on a loaded machine (its receiver slow to come up).
+        [n] = sent(self.d, exec_id, 1, timeout=60)["notifications"]
         self.assertGreaterEqual(n["attempts"], 3)
-        self.assertGreaterEqual(len(self.peer.requests()), 2)  # the refused ones never reached it
-        self.assertEqual(len({r["headers"]["X-Luaflow-Notification-Id"] for r in self.peer.requests()}), 1)
+        self.assertIsNone(n["error"])
+        self.assertEqual(len(self.peer.requests()), 1)  # the refused ones never reached it
 
     def test_kill_9_between_send_and_record_sends_the_same_message_again(self):
         self.config()
