@@ -79,8 +79,10 @@ class RetentionTest(unittest.TestCase):
             ro = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True)
 
             def vacuumed():
-                return ro.execute("PRAGMA freelist_count").fetchone()[0] == 0
-            wait_for(vacuumed, timeout=30, what="the freed pages given back")
+                # Pages other writes free after the last chunk wait for the next pass: nearly none here.
+                return ro.execute("PRAGMA freelist_count").fetchone()[0] < 50
+            # 500 pages a turn; ASan's build (and CI's parallel tests) stretch the turns.
+            wait_for(vacuumed, timeout=150 if SANITIZED else 30, what="the freed pages given back")
             left = {r[0] for r in ro.execute("SELECT id FROM executions")}
             self.assertEqual(len(left), N - len(expected_gone))
             self.assertFalse(left & expected_gone)
