@@ -1,14 +1,29 @@
 #include "common/time_format.hpp"
 
+#include <atomic>
 #include <chrono>
 #include <cstdio>
 #include <ctime>
 
 namespace luaflow {
 
+namespace {
+// Read from the thread pool's threads too (log lines); 0 outside test runs.
+std::atomic<std::int64_t> clock_shift_ms{0};
+} // namespace
+
 UnixMillis now_unix_ms() {
     using namespace std::chrono;
-    return duration_cast<milliseconds>(system_clock::now().time_since_epoch()).count();
+    return duration_cast<milliseconds>(system_clock::now().time_since_epoch()).count() +
+           clock_shift_ms.load(std::memory_order_relaxed);
+}
+
+void shift_clock(std::int64_t by_ms) {
+    clock_shift_ms.fetch_add(by_ms, std::memory_order_relaxed);
+}
+
+std::int64_t clock_shift() {
+    return clock_shift_ms.load(std::memory_order_relaxed);
 }
 
 std::string format_rfc3339(UnixMillis t) {

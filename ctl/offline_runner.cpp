@@ -3,6 +3,7 @@
 #include "ctl/commands/commands.hpp"
 
 #include <cerrno>
+#include <csignal>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -30,17 +31,16 @@ std::string luaflowd_path() {
     return LUAFLOW_SBINDIR "/luaflowd";
 }
 
-std::optional<nlohmann::json> run_offline(const std::vector<std::string>& args, int& rc) {
+std::optional<nlohmann::json> run_offline(const nlohmann::json& request, int& rc) {
     std::string daemon = luaflowd_path();
     std::vector<std::string> argv_strings = {daemon, "--offline"};
-    argv_strings.insert(argv_strings.end(), args.begin(), args.end());
     std::vector<char*> argv;
     for (std::string& a : argv_strings)
         argv.push_back(a.data());
     argv.push_back(nullptr);
 
-    int out[2];
-    if (::pipe2(out, O_CLOEXEC) != 0) {
+    int out[2], in[2];
+    if (::pipe2(out, O_CLOEXEC) != 0 || ::pipe2(in, O_CLOEXEC) != 0) {
         std::fprintf(stderr, "luaflowctl: pipe: %s\n", std::strerror(errno));
         rc = kFailed;
         return std::nullopt;
@@ -48,17 +48,31 @@ std::optional<nlohmann::json> run_offline(const std::vector<std::string>& args, 
     posix_spawn_file_actions_t actions;
     posix_spawn_file_actions_init(&actions);
     posix_spawn_file_actions_adddup2(&actions, out[1], STDOUT_FILENO);
+    posix_spawn_file_actions_adddup2(&actions, in[0], STDIN_FILENO);
     pid_t pid = 0;
     int err = posix_spawn(&pid, daemon.c_str(), &actions, nullptr, argv.data(), environ);
     posix_spawn_file_actions_destroy(&actions);
     ::close(out[1]);
+    ::close(in[0]);
     if (err != 0) {
         ::close(out[0]);
+        ::close(in[1]);
         std::fprintf(stderr, "luaflowctl: cannot run %s (validate and test run the loader there): %s\n",
                      daemon.c_str(), std::strerror(err));
         rc = kFailed;
         return std::nullopt;
     }
+    // It reads the whole request before it writes anything: no deadlock however large the request. A
+    // luaflowd that died early must give its exit status below, not kill us with SIGPIPE.
+    ::signal(SIGPIPE, SIG_IGN);
+    std::string sent = request.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+    for (std::size_t off = 0; off < sent.size();) {
+        ssize_t n = ::write(in[1], sent.data() + off, sent.size() - off);
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) break; // it has gone: its exit status says why
+        off += static_cast<std::size_t>(n);
+    }
+    ::close(in[1]);
     std::string text;
     char buf[65536];
     for (;;) {

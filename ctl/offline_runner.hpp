@@ -11,9 +11,9 @@
 
 namespace luaflow::ctl {
 
-// Runs `luaflowd --offline ARGS` and returns the document it prints. On failure prints why to stderr
-// and sets rc.
-std::optional<nlohmann::json> run_offline(const std::vector<std::string>& args, int& rc);
+// Runs `luaflowd --offline` with `request` on its standard input (daemon/offline.hpp) and returns the
+// document it prints; its stderr (test's log lines) is ours. On failure prints why to stderr and sets rc.
+std::optional<nlohmann::json> run_offline(const nlohmann::json& request, int& rc);
 
 // The luaflowd to run: $LUAFLOWD, else next to this luaflowctl (the build directory), else
 // ../sbin/luaflowd from it (an installation), else the configured sbin directory.

@@ -26,7 +26,7 @@ int main(int argc, char** argv) {
     }
     if (options->verbose) luaflow::log::set_min_level(luaflow::log::Level::debug);
     if (options->check) return luaflow::check_all(*options);
-    if (!options->offline.empty()) return luaflow::offline::run(options->offline);
+    if (options->offline_mode) return luaflow::offline::run(options->offline);
     // libcurl is loaded and initialised by the first http.* call (loop/curl_api.hpp), if any.
     int code = luaflow::run_daemon(*options, started_ns);
     luaflow::loop::curl_api_cleanup();

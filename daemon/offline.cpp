@@ -5,11 +5,14 @@
 #include "common/log.hpp"
 #include "daemon/engine.hpp"
 #include "daemon/schedule/check.hpp"
-#include "daemon/store/db.hpp"
-#include "scripting/workflow_loader.hpp"
+#include "daemon/test_run.hpp"
+#include "daemon/testing/case_file.hpp"
+#include "daemon/testing/expectations.hpp"
 
+#include <chrono>
 #include <cstdio>
 #include <filesystem>
+#include <optional>
 
 namespace luaflow::offline {
 
@@ -29,13 +32,171 @@ class QuietServices final : public stdlib::Services {
     uv_loop_t* loop_;
 };
 
+json error_json(const std::string& file, int line, const std::string& message) {
+    return {{"file", file}, {"line", line}, {"message", message}};
+}
+
 json error_json(const scripting::LoadError& e) {
-    return {{"file", e.file}, {"line", e.line}, {"message", e.message}};
+    return error_json(e.file, e.line, e.message);
 }
 
 std::string directory_of(const std::string& file) {
-    fs::path p = fs::absolute(file).parent_path();
-    return p.string();
+    return fs::absolute(file).parent_path().lexically_normal().string();
+}
+
+// The config a request names; nullopt without one. A config that does not load is an error naming it.
+struct ConfigOrError {
+    std::optional<config::Config> config;
+    std::optional<json> error;
+};
+
+ConfigOrError read_config(const json& request) {
+    ConfigOrError out;
+    if (!request.contains("config") || !request["config"].is_string()) return out;
+    std::string path = request["config"];
+    auto cfg = config::load_config(path, fs::current_path().string());
+    if (!cfg) {
+        out.error = error_json(path, 0, cfg.error().message);
+        return out;
+    }
+    out.config = std::move(*cfg);
+    return out;
+}
+
+json validate(const json& request) {
+    json errors = json::array();
+    ConfigOrError cfg = read_config(request);
+    if (cfg.error) return {{"ok", false}, {"errors", json::array({*cfg.error})}};
+    std::vector<std::string> files;
+    for (const json& f : request.value("files", json::array()))
+        if (f.is_string()) files.push_back(f);
+    for (const std::string& f : files) {
+        std::optional<config::Config> c = cfg.config;
+        if (c) c->workflows = directory_of(f); // lib/ and script files are the file's neighbours
+        for (const scripting::LoadError& e : load_errors({f}, c ? &*c : nullptr))
+            errors.push_back(error_json(e));
+    }
+    return {{"ok", errors.empty()}, {"errors", errors}};
+}
+
+std::map<std::string, exec::Mock> mocks_of(const std::map<std::string, testing::MockSpec>& specs) {
+    std::map<std::string, exec::Mock> out;
+    for (const auto& [action, m] : specs)
+        out[action] = exec::Mock{m.output, m.error};
+    return out;
+}
+
+// A log line as `luaflowctl logs` prints it, on stderr as it comes.
+void print_log_line(const std::string&, const std::string& action, int attempt, const char* stream,
+                    const std::string& line) {
+    std::string t = format_rfc3339(now_unix_ms());
+    std::string time_of_day = t.size() >= 23 ? t.substr(11, 12) : t;
+    std::fprintf(stderr, "%s  %s#%d  %s  %s\n", time_of_day.c_str(), action.c_str(), attempt, stream,
+                 line.c_str());
+}
+
+json test(const json& request) {
+    ConfigOrError cfg = read_config(request);
+    if (cfg.error) return {{"ok", false}, {"errors", json::array({*cfg.error})}, {"report", nullptr}};
+    TestRun run;
+    run.file = request.value("file", "");
+    run.dir = directory_of(run.file);
+    run.config = cfg.config ? &*cfg.config : nullptr;
+    run.input = request.value("input", json::object());
+    run.input_strings = request.value("input_strings", json::object());
+    std::map<std::string, testing::MockSpec> specs;
+    const json mocks = request.value("mocks", json::object());
+    for (auto it = mocks.begin(); mocks.is_object() && it != mocks.end(); ++it)
+        specs[it.key()] = testing::mock_from(it.value());
+    run.mocks = mocks_of(specs);
+    if (request.contains("at") && request["at"].is_string()) {
+        run.at = parse_rfc3339(request["at"].get<std::string>());
+        if (!run.at)
+            return {{"ok", false},
+                    {"errors",
+                     json::array({error_json(
+                         run.file, 0, "--at: not an RFC 3339 time: " + request["at"].get<std::string>())})},
+                    {"report", nullptr}};
+    }
+    run.fast = request.value("fast", false);
+    run.echo = print_log_line;
+    TestOutcome outcome = run_once(run);
+    json errors = json::array();
+    for (const scripting::LoadError& e : outcome.errors)
+        errors.push_back(error_json(e));
+    bool ok =
+        errors.empty() && outcome.report.is_object() && outcome.report.value("status", "") == "succeeded";
+    return {{"ok", ok}, {"errors", errors}, {"report", outcome.report}};
+}
+
+json run_case(const testing::TestCase& c, const std::string& dir, const config::Config* config) {
+    auto started = std::chrono::steady_clock::now();
+    TestRun run;
+    run.file = dir + "/" + c.workflow + ".lua";
+    run.dir = dir;
+    run.config = config;
+    run.input = c.input;
+    run.mocks = mocks_of(c.mocks);
+    run.at = c.at;
+    run.fast = c.fast;
+    std::vector<std::string> logs;
+    run.echo = [&logs](const std::string&, const std::string&, int, const char*, const std::string& line) {
+        logs.push_back(line);
+    };
+    std::vector<std::string> failures;
+    if (!fs::exists(run.file)) {
+        failures.push_back("there is no workflow '" + c.workflow + "' (" + run.file + ")");
+    } else {
+        TestOutcome outcome = run_once(run);
+        if (!outcome.errors.empty()) {
+            for (const scripting::LoadError& e : outcome.errors)
+                failures.push_back("the workflow does not load: " + e.to_string());
+        } else {
+            failures = testing::check_expectations(c.expect, outcome.report, logs);
+        }
+    }
+    double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - started).count();
+    return {{"name", c.name},         {"workflow", c.workflow},
+            {"file", c.file},         {"line", c.line},
+            {"ok", failures.empty()}, {"duration_ms", static_cast<std::int64_t>(ms + 0.5)},
+            {"failures", failures}};
+}
+
+json cases(const json& request) {
+    ConfigOrError cfg = read_config(request);
+    if (cfg.error) return {{"ok", false}, {"errors", json::array({*cfg.error})}, {"cases", json::array()}};
+    std::string path = request.value("path", "");
+    if (path.empty() && cfg.config) path = cfg.config->workflows;
+    std::string dir;
+    std::vector<std::string> files;
+    std::error_code ec;
+    if (fs::is_directory(path, ec)) {
+        dir = fs::absolute(path).lexically_normal().string();
+        files = testing::case_files(dir);
+    } else {
+        // One case file: its workflows directory is the parent of its tests/.
+        dir = fs::absolute(path).parent_path().parent_path().lexically_normal().string();
+        files = {path};
+    }
+    json errors = json::array();
+    json results = json::array();
+    bool ok = true;
+    for (const std::string& f : files) {
+        auto read = testing::read_case_file(f);
+        if (auto* broken = std::get_if<testing::CaseFileError>(&read)) {
+            errors.push_back(error_json(broken->file, broken->line, broken->message));
+            ok = false;
+            continue;
+        }
+        for (const testing::TestCase& c : std::get<std::vector<testing::TestCase>>(read)) {
+            json r = run_case(c, dir, cfg.config ? &*cfg.config : nullptr);
+            ok = ok && r["ok"].get<bool>();
+            results.push_back(std::move(r));
+        }
+    }
+    if (files.empty())
+        errors.push_back(error_json(dir + "/tests", 0, "no test cases here (tests/*.test.lua)"));
+    return {{"ok", ok && errors.empty()}, {"errors", errors}, {"cases", results}};
 }
 
 } // namespace
@@ -67,103 +228,34 @@ std::vector<scripting::LoadError> load_errors(const std::vector<std::string>& fi
     return errors;
 }
 
-json validate(const std::vector<std::string>& files) {
-    json errors = json::array();
-    for (const scripting::LoadError& e : load_errors(files, nullptr))
-        errors.push_back(error_json(e));
-    return {{"ok", errors.empty()}, {"errors", errors}};
-}
-
-json test(const std::string& file, const json& input, const json& input_strings) {
-    std::string tmpl = (fs::temp_directory_path() / "luaflow-test-XXXXXX").string();
-    if (!::mkdtemp(tmpl.data()))
-        return {{"ok", false},
-                {"errors", json::array({{{"file", file},
-                                         {"line", 0},
-                                         {"message", "cannot create a temporary state directory"}}})},
-                {"report", nullptr}};
-    std::string state = tmpl;
-    json result;
-    uv_loop_t loop;
-    uv_loop_init(&loop);
-    {
-        config::Config cfg;
-        cfg.notifiers_known = false;
-        cfg.state = state;
-        cfg.workflows = directory_of(file);
-        auto db = store::Db::open(state + "/luaflow.db");
-        if (!db) {
-            result = {
-                {"ok", false},
-                {"errors", json::array({{{"file", file}, {"line", 0}, {"message", db.error().message}}})},
-                {"report", nullptr}};
-        } else {
-            Engine engine(&loop, **db, cfg);
-            engine.outbox.record_only(); // SPEC 13: notifications are in the report, never sent
-            registry::Registry& registry = engine.registry;
-            exec::Executor& executor = engine.executor;
-            auto id = registry.load_only(file);
-            if (!id) {
-                const auto& entry = registry.all().begin()->second;
-                json errs = json::array();
-                if (entry.error)
-                    errs.push_back(error_json(*entry.error));
-                else
-                    errs.push_back({{"file", file}, {"line", 0}, {"message", id.error().message}});
-                result = {{"ok", false}, {"errors", errs}, {"report", nullptr}};
-            } else {
-                exec::SubmitRequest req;
-                req.workflow = *id;
-                req.input = input.is_null() ? json::object() : input;
-                req.input_strings = input_strings.is_null() ? json::object() : input_strings;
-                auto exec_id = executor.submit(req);
-                if (!exec_id) {
-                    result = {
-                        {"ok", false},
-                        {"errors",
-                         json::array({{{"file", file}, {"line", 0}, {"message", exec_id.error().message}}})},
-                        {"report", nullptr}};
-                } else {
-                    json report;
-                    (void)executor.when_finished(*exec_id, [&](const json& r) {
-                        report = r;
-                        uv_stop(&loop);
-                    });
-                    uv_run(&loop, UV_RUN_DEFAULT);
-                    (**db).flush();
-                    bool ok = report.is_object() && report.value("status", "") == "succeeded";
-                    result = {{"ok", ok}, {"errors", json::array()}, {"report", report}};
-                }
-            }
-            (**db).flush();
-        }
-    }
-    uv_run(&loop, UV_RUN_DEFAULT);
-    uv_loop_close(&loop);
-    std::error_code ec;
-    fs::remove_all(state, ec);
-    return result;
-}
-
 int run(const std::vector<std::string>& args) {
     // The document is the answer; the engine's routine lines would only be noise around it.
     log::set_min_level(log::Level::warning);
+    json request;
+    if (args.empty()) {
+        std::string text;
+        char buf[65536];
+        for (std::size_t n; (n = std::fread(buf, 1, sizeof buf, stdin)) > 0;)
+            text.append(buf, n);
+        request = json::parse(text, nullptr, false);
+    } else if (args.size() == 1) {
+        request = json::parse(args[0], nullptr, false);
+    }
+    std::string command = request.is_object() ? request.value("command", "") : "";
+    // A test's story is its report and log lines; the engine's own lines about it (and about the other
+    // workflows of the directory, loaded for workflows.run) would only repeat them.
+    if (command == "test" || command == "cases")
+        log::set_sink([](log::Level, const std::string&, const log::About&) { return true; });
     json doc;
-    if (args[0] == "validate" && args.size() >= 2) {
-        doc = validate(std::vector<std::string>(args.begin() + 1, args.end()));
-    } else if (args[0] == "test" && args.size() >= 2 && args.size() <= 4) {
-        json input = args.size() >= 3 ? json::parse(args[2], nullptr, false) : json::object();
-        json strings = args.size() >= 4 ? json::parse(args[3], nullptr, false) : json::object();
-        if (!input.is_object() || !strings.is_object()) {
-            std::fprintf(stderr,
-                         "luaflowd --offline test: the input and the input strings must be JSON objects\n");
-            return 2;
-        }
-        doc = test(args[1], input, strings);
+    if (command == "validate") {
+        doc = validate(request);
+    } else if (command == "test" && request.value("file", "") != "") {
+        doc = test(request);
+    } else if (command == "cases") {
+        doc = cases(request);
     } else {
-        std::fprintf(
-            stderr,
-            "luaflowd --offline: expected validate FILE... or test FILE [INPUT_JSON [INPUT_STRINGS_JSON]]\n");
+        std::fprintf(stderr, "luaflowd --offline: expected one JSON request with \"command\": \"validate\", "
+                             "\"test\" or \"cases\" (see luaflowd(8))\n");
         return 2;
     }
     std::string text = doc.dump(-1, ' ', false, json::error_handler_t::replace) + "\n";

@@ -65,11 +65,9 @@ std::optional<Options> parse_options(int argc, char** argv) {
         else if (arg == "-v" || arg == "--verbose")
             o.verbose = true;
         else if (arg == "--offline") {
+            // The request is the next argument, or without one standard input.
+            o.offline_mode = true;
             o.offline.assign(argv + i + 1, argv + argc);
-            if (o.offline.empty()) {
-                std::fprintf(stderr, "luaflowd: --offline needs validate FILE... or test FILE [INPUT]\n");
-                return std::nullopt;
-            }
             break;
         } else {
             std::fprintf(stderr, "luaflowd: unknown option '%s' (see luaflowd --help)\n", arg.c_str());

@@ -16,8 +16,9 @@ struct Options {
     bool version = false;
     bool help = false;
     bool verbose = false;
-    // luaflowd --offline validate FILE... | test FILE [INPUT_JSON]: what luaflowctl validate and test
-    // run, so that the CLI itself links none of the engine. Everything after --offline.
+    // luaflowd --offline [REQUEST]: what luaflowctl validate and test run, so that the CLI itself links
+    // none of the engine (daemon/offline.hpp). Everything after --offline; without it, standard input.
+    bool offline_mode = false;
     std::vector<std::string> offline;
 };
 

@@ -1,5 +1,10 @@
 #include "loop/uv_handle.hpp"
 
+#include "common/time_format.hpp"
+#include "loop/virtual_time.hpp"
+
+#include <algorithm>
+
 namespace luaflow::loop {
 
 Timer::Timer(uv_loop_t* loop) {
@@ -8,25 +13,57 @@ Timer::Timer(uv_loop_t* loop) {
     h_ = UvHandle<Box>(box);
 }
 
+Timer::~Timer() {
+    if (virtual_) virtual_->disarmed(this);
+}
+
+void Timer::on_fire(uv_timer_t* t) {
+    Box* b = box_of<Box>(t);
+    if (!b) return;
+    // A copy: the callback may restart or destroy this timer.
+    std::function<void()> f = b->fn;
+    f();
+}
+
 void Timer::start(std::uint64_t timeout_ms, std::function<void()> fn, std::uint64_t repeat_ms) {
-    h_->fn = std::move(fn);
+    uv_loop_t* loop = h_->uv.loop;
+    VirtualTime* clock = VirtualTime::of(loop);
+    if (clock) {
+        // The clock's timer: known to it with its due time, and never what keeps the loop running
+        // (when nothing else does, the clock moves to it).
+        due_ms_ = now_unix_ms() + static_cast<std::int64_t>(timeout_ms);
+        repeat_ms_ = repeat_ms;
+        h_->fn = [this, f = std::move(fn)] {
+            if (repeat_ms_ > 0) {
+                due_ms_ = now_unix_ms() + static_cast<std::int64_t>(repeat_ms_);
+                uv_unref(h_.handle());
+            } else if (virtual_) {
+                virtual_->disarmed(this);
+            }
+            std::function<void()> g = f; // `this` may be gone once it has run
+            g();
+        };
+        clock->armed(this);
+        uv_unref(h_.handle());
+    } else {
+        h_->fn = std::move(fn);
+    }
     // libuv counts from the loop's clock, read once per turn: in a long turn (thousands of actions
     // started at once) a timer armed late would fire early by the time the turn took. vDSO-cheap.
-    if (timeout_ms > 0) uv_update_time(h_->uv.loop);
-    uv_timer_start(
-        &h_->uv,
-        [](uv_timer_t* t) {
-            Box* b = box_of<Box>(t);
-            if (!b) return;
-            // A copy: the callback may restart or destroy this timer.
-            std::function<void()> f = b->fn;
-            f();
-        },
-        timeout_ms, repeat_ms);
+    if (timeout_ms > 0) uv_update_time(loop);
+    uv_timer_start(&h_->uv, on_fire, timeout_ms, repeat_ms);
+}
+
+void Timer::rearm(bool hold) {
+    std::int64_t left = std::max<std::int64_t>(0, due_ms_ - now_unix_ms());
+    uv_update_time(h_->uv.loop);
+    uv_timer_start(&h_->uv, on_fire, static_cast<std::uint64_t>(left), repeat_ms_);
+    if (hold) uv_ref(h_.handle());
 }
 
 void Timer::stop() {
     uv_timer_stop(&h_->uv);
+    if (virtual_) virtual_->disarmed(this);
 }
 
 bool Timer::active() const {
@@ -34,6 +71,7 @@ bool Timer::active() const {
 }
 
 void Timer::unref() {
+    background_ = true;
     uv_unref(h_.handle());
 }
 

@@ -63,12 +63,16 @@ template <class H> struct CallbackBox {
     std::function<void()> fn;
 };
 
-// A one-shot or repeating timer whose callback is a std::function owned by the timer.
+class VirtualTime;
+
+// A one-shot or repeating timer whose callback is a std::function owned by the timer. On a loop with a
+// VirtualTime (luaflowctl test --fast) it is also one of that clock's timers: see virtual_time.hpp.
 class Timer {
   public:
     explicit Timer(uv_loop_t* loop);
     Timer(const Timer&) = delete;
     Timer& operator=(const Timer&) = delete;
+    ~Timer();
 
     void start(std::uint64_t timeout_ms, std::function<void()> fn, std::uint64_t repeat_ms = 0);
     void stop();
@@ -77,8 +81,18 @@ class Timer {
     void unref();
 
   private:
+    friend class VirtualTime;
     using Box = CallbackBox<uv_timer_t>;
+    static void on_fire(uv_timer_t* t);
+    // Re-arms the libuv timer for what is left until `due_ms_` (the clock has moved); `hold` keeps the
+    // loop alive until it has fired.
+    void rearm(bool hold);
+
     UvHandle<Box> h_;
+    VirtualTime* virtual_ = nullptr; // set while it is armed on a virtual clock
+    std::int64_t due_ms_ = 0;        // then: when it fires, on the (moved) wall clock
+    std::uint64_t repeat_ms_ = 0;
+    bool background_ = false; // unref(): it never counts as something left to wait for
 };
 
 // Runs its callback at every loop turn while started (uv_idle): work spread over turns, such as the

@@ -1,5 +1,7 @@
 #include "scripting/lua_state.hpp"
 
+#include "common/time_format.hpp"
+
 #include "common/read_source_file.hpp"
 
 #include "scripting/bounded_pattern.hpp"
@@ -13,6 +15,7 @@
 #include <pthread.h>
 
 #include <algorithm>
+#include <cmath>
 #include <cstdlib>
 #include <cstring>
 #include <mutex>
@@ -267,6 +270,34 @@ int l_require(lua_State* L) {
     return 1;
 }
 
+// os.time() and os.date(fmt) without a time read the clock everything else reads: a test run moves it
+// (luaflowctl test --at, --fast; SPEC 13). With a time they are LuaJIT's own (the upvalue).
+int l_os_time(lua_State* L) {
+    if (!lua_isnoneornil(L, 1)) {
+        lua_pushvalue(L, lua_upvalueindex(1));
+        lua_insert(L, 1);
+        lua_call(L, lua_gettop(L) - 1, LUA_MULTRET);
+        return lua_gettop(L);
+    }
+    lua_pushnumber(L, std::floor(static_cast<double>(now_unix_ms()) / 1000.0));
+    return 1;
+}
+
+int l_os_date(lua_State* L) {
+    if (lua_isnoneornil(L, 2)) {
+        if (lua_isnoneornil(L, 1)) {
+            lua_settop(L, 0);
+            lua_pushliteral(L, "%c");
+        }
+        lua_settop(L, 1);
+        lua_pushnumber(L, std::floor(static_cast<double>(now_unix_ms()) / 1000.0));
+    }
+    lua_pushvalue(L, lua_upvalueindex(1));
+    lua_insert(L, 1);
+    lua_call(L, lua_gettop(L) - 1, LUA_MULTRET);
+    return lua_gettop(L);
+}
+
 // Builds the sandbox global table (an allowlist) and leaves it on the stack. The library tables are the
 // state's own (one state per workflow), handed over whole where every member is safe.
 void build_sandbox(lua_State* L) {
@@ -296,6 +327,11 @@ void build_sandbox(lua_State* L) {
         lua_setfield(L, env, lib);
     }
     copy_fields(L, "os", {"time", "clock", "date"});
+    for (auto [name, fn] : {std::pair<const char*, lua_CFunction>{"time", l_os_time}, {"date", l_os_date}}) {
+        lua_getfield(L, -1, name);
+        lua_pushcclosure(L, fn, 1);
+        lua_setfield(L, -2, name);
+    }
     lua_setfield(L, env, "os");
 
     lua_pushcfunction(L, l_collectgarbage);

@@ -28,6 +28,7 @@ LAYERS = {
     "daemon/exec": 5,       # executions: the state machine, queues, hosts, runners, launchers
     "daemon/schedule": 6,   # RRULE and cron, the scheduler that submits executions
     "daemon/triggers": 6,   # the other triggers that submit executions: file watches
+    "daemon/testing": 6,    # luaflowctl test's case files and expectations (SPEC 13)
     "daemon/control": 7,    # the Unix socket and its handlers
     "daemon/http": 8,       # the HTTP API: its routes over the socket's handlers, the module's loader
     "daemon": 9,            # the wiring: engine, app (the daemon), offline (validate/test), options

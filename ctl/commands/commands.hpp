@@ -61,6 +61,10 @@ void print_load_errors(const json& errors);
 // A JSON object from text, or a usage error naming `what` (exit 2).
 std::optional<json> parse_json_object(const std::string& text, const std::string& what, int& exit_code);
 
+// The config file validate and test read (SPEC 6): -c/--config FILE, else the system's when there is
+// one (hosts, queues, sandbox paths and secrets as the daemon has them); null without.
+json config_file_option(const Args& args);
+
 // An execution's input as run and test take it (input.cpp).
 struct InputArgs {
     json input = json::object();   // --input JSON or --input-file FILE ("-": standard input)

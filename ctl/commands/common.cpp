@@ -6,7 +6,9 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <filesystem>
 #include <sstream>
+#include <unistd.h>
 
 namespace luaflow::ctl {
 
@@ -113,6 +115,14 @@ int report(const CallError& error) {
 void print_json(const json& value) {
     // Log lines and outputs may hold bytes that are not UTF-8: print a replacement, never throw.
     std::printf("%s\n", value.dump(-1, ' ', false, json::error_handler_t::replace).c_str());
+}
+
+json config_file_option(const Args& args) {
+    constexpr const char* kSystemConfig = "/etc/luaflow/luaflowd.lua";
+    for (const char* option : {"-c", "--config"})
+        if (auto c = args.value(option)) return std::filesystem::absolute(*c).string();
+    if (::access(kSystemConfig, R_OK) == 0) return kSystemConfig;
+    return nullptr;
 }
 
 void print_load_errors(const json& errors) {

@@ -27,9 +27,11 @@ Result<void> OutboxNotifications::notify(const scripting::TaskLabel& from, const
 
 void EngineServices::job_log(const std::string& execution, const std::string& action, int attempt,
                              const char* stream, std::string line) {
-    store::append_log(db_.write(), {0, execution, action, attempt, now_unix_ms(), stream,
-                                    secrets_.redact(std::move(line))});
+    store::LogLine row{
+        0, execution, action, attempt, now_unix_ms(), stream, secrets_.redact(std::move(line))};
+    store::append_log(db_.write(), row);
     watchers_.lines_added(execution);
+    if (echo_) echo_(execution, action, attempt, stream, row.line);
 }
 
 void EngineServices::log_line(const scripting::Task* task, const std::string& workflow,

@@ -11,6 +11,7 @@
 #include "notifiers/outbox.hpp"
 #include "stdlib/services.hpp"
 
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
@@ -44,6 +45,10 @@ class EngineServices final : public stdlib::Services {
     // A line of an attempt's log, secrets masked; its watchers hear of it after the commit.
     void job_log(const std::string& execution, const std::string& action, int attempt, const char* stream,
                  std::string line);
+    // luaflowctl test (SPEC 13): every such line is also handed here as it is written (masked).
+    using LogEcho = std::function<void(const std::string& execution, const std::string& action, int attempt,
+                                       const char* stream, const std::string& line)>;
+    void echo_logs(LogEcho echo) { echo_ = std::move(echo); }
 
     uv_loop_t* loop() override { return loop_; }
     void log_line(const scripting::Task* task, const std::string& workflow, stdlib::LogLevel level,
@@ -59,6 +64,7 @@ class EngineServices final : public stdlib::Services {
 
   private:
     uv_loop_t* loop_;
+    LogEcho echo_;
     // The attempts' transfers are gone before the services (the executor ends its attempts first). None
     // until a workflow makes a request: an idle daemon does not load libcurl.
     std::unique_ptr<loop::CurlMulti> curl_;

@@ -451,7 +451,8 @@ void Executor::release_slot(Execution& e, std::size_t i) {
 void Executor::launch_attempt(Execution& e, std::size_t i) {
     const scripting::ActionDef& def = e.def->actions[i];
     ActionState& a = e.actions[i];
-    bool lua = is_lua(def.kind);
+    // A mocked action runs nothing: no host resources, and at once, like a Lua attempt.
+    bool lua = is_lua(def.kind) || mock_for(e, i);
     if (auto full = queues_.full(def.queue)) return wait_for(e, i, *full);
     if (!lua) {
         Grant grant = hosts_.resources().acquire(def.host, def.resources);
@@ -493,7 +494,9 @@ void Executor::launch_attempt(Execution& e, std::size_t i) {
         AttemptDone done = [this, id, i, attempt_no](AttemptResult r) {
             on_attempt_done(id, i, attempt_no, std::move(r));
         };
-        if (is_lua(d.kind)) {
+        if (const Mock* mock = mock_for(*x, i)) {
+            s.attempt = mock_attempt(*mock, std::move(done));
+        } else if (is_lua(d.kind)) {
             // Many runs at once wait for their turn on the run queue: until it comes nothing of the
             // attempt has run and nothing of it is written. Then its start goes with its end, or before
             // the commit if it waits: one statement, not two, per action under load (6 % of the loop's
@@ -528,6 +531,14 @@ void Executor::launch_attempt(Execution& e, std::size_t i) {
         begin();
     else
         db_.after_commit(std::move(begin));
+}
+
+const Mock* Executor::mock_for(const Execution& e, std::size_t i) const {
+    if (mocks_.empty()) return nullptr;
+    auto w = mocks_.find(e.def->id);
+    if (w == mocks_.end()) return nullptr;
+    auto m = w->second.find(e.def->actions[i].name);
+    return m == w->second.end() ? nullptr : &m->second;
 }
 
 void Executor::defer_start_write(Execution& e, std::size_t i, UnixMillis at) {
@@ -809,6 +820,7 @@ ActionCounts Executor::action_counts() const {
 // report as input. Written in the transaction that writes the end: a crash loses both or neither.
 void Executor::start_followers(const std::string& workflow, const std::string& id, ExecStatus status,
                                const json& report) {
+    if (!followers_) return;
     const std::vector<std::string> followers = registry_.followers_of(workflow); // submit may reload
     for (const std::string& follower : followers) {
         const registry::WorkflowEntry* entry = registry_.find(follower);

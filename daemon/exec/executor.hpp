@@ -12,6 +12,7 @@
 #include "daemon/exec/engine_services.hpp"
 #include "daemon/exec/hosts.hpp"
 #include "daemon/exec/lua_runner.hpp"
+#include "daemon/exec/mock_attempt.hpp"
 #include "daemon/exec/process_runner.hpp"
 #include "daemon/exec/queues.hpp"
 #include "daemon/exec/secrets.hpp"
@@ -78,6 +79,14 @@ class Executor final : public ExecutionControl, public stdlib::ChildWorkflows {
 
     // What the sandboxes' standard library uses.
     stdlib::Services& services() { return services_; }
+
+    // luaflowctl test (SPEC 13): the actions of `workflow` named in `mocks` run nothing and end as their
+    // mock says; no `after` follower starts (a test runs one workflow).
+    void set_mocks(const std::string& workflow, std::map<std::string, Mock> mocks) {
+        mocks_[workflow] = std::move(mocks);
+    }
+    void start_no_followers() { followers_ = false; }
+    void echo_logs(EngineServices::LogEcho echo) { services_.echo_logs(std::move(echo)); }
 
     // stdlib::ChildWorkflows (daemon/exec/children.cpp)
     Result<std::string> start_child(const scripting::Task& task, const std::string& workflow,
@@ -229,6 +238,9 @@ class Executor final : public ExecutionControl, public stdlib::ChildWorkflows {
     loop::Timer park_timer_;
 
     bool stopping_ = false;
+    std::map<std::string, std::map<std::string, Mock>> mocks_; // by workflow, then action (tests only)
+    bool followers_ = true;
+    const Mock* mock_for(const Execution& e, std::size_t i) const;
     Metrics metrics_;
     std::function<void()> shutdown_done_;
     std::unique_ptr<loop::Timer> grace_timer_;

@@ -123,12 +123,16 @@ class DaemonCliTest(unittest.TestCase):
 
     def test_luaflowctl_runs_validate_and_test_in_luaflowd_offline(self):
         hello = os.path.join(SOURCE_DIR, "workflows", "hello.lua")
-        p = run("--offline", "validate", hello)
+        p = run("--offline", json.dumps({"command": "validate", "files": [hello]}))
         self.assertEqual(p.returncode, 0, p.stderr)
         self.assertEqual(json.loads(p.stdout), {"ok": True, "errors": []})
-        p = run("--offline", "test", hello, '{"name": "there"}')
+        p = run("--offline", json.dumps({"command": "test", "file": hello, "input": {"name": "there"}}))
         self.assertEqual(json.loads(p.stdout)["report"]["actions"]["greet"]["output"], {"greeting": "hello, there"})
-        self.assertEqual(run("--offline", "test", hello, "[1]").returncode, 2)
+        # The request may come on standard input instead (luaflowctl sends it so: no argument size limit).
+        p = subprocess.run([LUAFLOWD, "--offline"], input=json.dumps({"command": "validate", "files": [hello]}),
+                           capture_output=True, text=True, timeout=60)
+        self.assertEqual(json.loads(p.stdout), {"ok": True, "errors": []})
+        self.assertEqual(run("--offline", "[1]").returncode, 2)
         self.assertEqual(run("--offline", "frobnicate").returncode, 2)
         # Without $LUAFLOWD, luaflowctl finds the luaflowd built next to it; with a wrong one it says so.
         env = {k: v for k, v in os.environ.items() if k != "LUAFLOWD"}
