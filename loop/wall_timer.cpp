@@ -1,6 +1,10 @@
 #include "loop/wall_timer.hpp"
 
 #include "common/log.hpp"
+#include "common/time_format.hpp"
+#include "loop/virtual_time.hpp"
+
+#include <algorithm>
 
 #include <cerrno>
 #include <cstring>
@@ -10,7 +14,7 @@
 namespace luaflow::loop {
 
 WallTimer::WallTimer(uv_loop_t* loop, std::function<void()> on_fire, std::function<void()> on_clock_set)
-    : on_fire_(std::move(on_fire)), on_clock_set_(std::move(on_clock_set)) {
+    : loop_(loop), on_fire_(std::move(on_fire)), on_clock_set_(std::move(on_clock_set)) {
     fd_ = ::timerfd_create(CLOCK_REALTIME, TFD_NONBLOCK | TFD_CLOEXEC);
     if (fd_ < 0) {
         log::error("timerfd_create: %s; schedules will not fire", std::strerror(errno));
@@ -34,6 +38,14 @@ WallTimer::~WallTimer() {
 }
 
 void WallTimer::arm_at(std::int64_t unix_ns) {
+    if (VirtualTime::of(loop_)) {
+        disarm();
+        if (!virtual_timer_) virtual_timer_ = std::make_unique<Timer>(loop_);
+        std::int64_t ms = (unix_ns + 999'999) / 1'000'000 - now_unix_ms(); // not a millisecond early
+        virtual_timer_->start(static_cast<std::uint64_t>(std::max<std::int64_t>(0, ms)),
+                              [this] { on_fire_(); });
+        return;
+    }
     if (fd_ < 0) return;
     itimerspec spec{};
     // 0 would disarm: an instant at or before the epoch means "now".
@@ -45,6 +57,7 @@ void WallTimer::arm_at(std::int64_t unix_ns) {
 }
 
 void WallTimer::disarm() {
+    if (virtual_timer_) virtual_timer_->stop();
     if (fd_ < 0) return;
     itimerspec spec{};
     ::timerfd_settime(fd_, 0, &spec, nullptr);

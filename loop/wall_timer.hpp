@@ -4,7 +4,11 @@
 // clock, which is wrong for "at 09:00": it stops during suspend and does not follow an NTP step, and its
 // millisecond rounding alone makes a fire up to 1 ms late. systemd's calendar timers do the same.
 // TFD_TIMER_CANCEL_ON_SET tells when the wall clock was set (a step), so the schedule is recomputed.
+// On a loop with a VirtualTime (virtual_time.hpp) it is one of that clock's timers instead: a scheduler
+// then runs through days of fires at once.
 #include "loop/uv_handle.hpp"
+
+#include <memory>
 
 #include <cstdint>
 #include <functional>
@@ -33,8 +37,10 @@ class WallTimer {
     };
     void on_readable();
 
+    uv_loop_t* loop_;
     int fd_ = -1;
     UvHandle<Box> poll_;
+    std::unique_ptr<Timer> virtual_timer_; // armed on the virtual clock
     std::function<void()> on_fire_, on_clock_set_;
 };
 

@@ -1,6 +1,7 @@
 #include "daemon/schedule/scheduler.hpp"
 
 #include "common/log.hpp"
+#include "common/time_format.hpp"
 #include "daemon/store/events.hpp"
 #include "daemon/store/executions.hpp"
 #include "daemon/store/schedules.hpp"
@@ -14,9 +15,11 @@ using nlohmann::json;
 
 namespace {
 
+// The system's wall clock, moved as now_unix_ms() is (luaflowctl test's virtual time).
 std::int64_t wall_clock_ns() {
     using namespace std::chrono;
-    return duration_cast<nanoseconds>(system_clock::now().time_since_epoch()).count();
+    return duration_cast<nanoseconds>(system_clock::now().time_since_epoch()).count() +
+           clock_shift() * 1'000'000;
 }
 
 std::string when(UnixSeconds t, const Zone& z) {

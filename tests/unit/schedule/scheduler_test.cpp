@@ -3,7 +3,10 @@
 #include "daemon/schedule/scheduler.hpp"
 #include "daemon/store/executions.hpp"
 #include "daemon/store/schedules.hpp"
+#include "loop/virtual_time.hpp"
 #include "tests/unit/support/engine.hpp"
+
+#include <chrono>
 
 #include <doctest/doctest.h>
 
@@ -192,4 +195,37 @@ TEST_CASE("the wake-up before an instant fires nothing; the fire is stamped with
     // The run's start is the wake-up on the scheduler's clock (here the test's), not when submit ran.
     CHECK(store::find_execution(*rig.db, id)->started_at == (kStart + 60) * 1000);
     CHECK(rig.schedules->lateness().summary()["p50_ms"].get<double>() == doctest::Approx(0.25));
+}
+
+TEST_CASE("on virtual time the scheduler runs through two days of hourly fires at once") {
+    // The clock luaflowctl test --fast uses: the scheduler's own wall clock and timer follow it.
+    const std::int64_t shift_before = clock_shift();
+    auto started = std::chrono::steady_clock::now();
+    std::vector<std::int64_t> fired;
+    {
+        testing::TestEngine rig(testing::TestEngine::Files{
+            {"wf.lua",
+             R"(return workflow { schedule = { rrule = "FREQ=HOURLY;BYMINUTE=0;BYSECOND=0", tz = "UTC" },
+  actions = { a = { run = function() return { at = time.now() } end } } })"}});
+        std::int64_t begun = now_unix_ms();
+        loop::VirtualTime clock(&rig.loop);
+        schedule::Scheduler schedules(&rig.loop, *rig.db, *rig.registry, *rig.executor);
+        schedules.start();
+        auto count = [&] { return store::list_executions(*rig.db, {"wf", std::nullopt, 1000}).size(); };
+        CHECK(clock.run([&] { return count() >= 48; }));
+        for (const auto& e : store::list_executions(*rig.db, {"wf", std::nullopt, 1000}))
+            fired.insert(fired.begin(),
+                         *store::find_execution(*rig.db, e["id"].get<std::string>())->scheduled_for);
+        CHECK(clock.skipped_ms() >= 47 * 3'600'000);
+        CHECK(now_unix_ms() - begun >= 47 * 3'600'000);
+        schedules.stop();
+    }
+    shift_clock(shift_before - clock_shift());
+    CHECK(std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count() < 10.0);
+    REQUIRE(fired.size() >= 48);
+    // Every hour on the hour, none twice, none missed.
+    for (std::size_t i = 0; i < fired.size(); ++i) {
+        CHECK(fired[i] % 3'600'000 == 0);
+        if (i > 0) CHECK(fired[i] - fired[i - 1] == 3'600'000);
+    }
 }
