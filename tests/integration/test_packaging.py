@@ -103,6 +103,9 @@ class CompletionTest(unittest.TestCase):
         self.assertEqual(complete("luaflowctl", "run", "w", "--w"), ["--wait"])
         self.assertEqual(complete("luaflowctl", "kv", ""), ["delete", "get", "list", "set"])
         self.assertEqual(complete("luaflowctl", "executions", "--status", "t"), ["timed_out"])
+        self.assertEqual(complete("luaflowctl", "test", "x.lua", "--"),
+                         ["--at", "--config", "--fast", "--input", "--input-file", "--junit", "--mock"])
+        self.assertEqual(complete("luaflowctl", "validate", "-"), ["--config", "-c"])
 
     def test_workflow_and_execution_ids_come_from_the_daemon(self):
         d = Daemon({"backup.lua": "return workflow { actions = { a = { run = function() return 1 end } } }",
