@@ -47,6 +47,7 @@ void Timer::start(std::uint64_t timeout_ms, std::function<void()> fn, std::uint6
         uv_unref(h_.handle());
     } else {
         h_->fn = std::move(fn);
+        if (!background_) uv_ref(h_.handle()); // it may have been a virtual clock's (unreferenced) before
     }
     // libuv counts from the loop's clock, read once per turn: in a long turn (thousands of actions
     // started at once) a timer armed late would fire early by the time the turn took. vDSO-cheap.

@@ -5,6 +5,7 @@
 #   scripts/dev.sh test          check the formatting and the layering, build, then the whole test suite
 #   scripts/dev.sh test-asan     the same as a Debug build (assertions on, -O1) with ASan and UBSan
 #   scripts/dev.sh build-types   build (no tests) as Release and MinSizeRel: warnings are errors in each
+#   scripts/dev.sh deb           build the Debian package (Release, prefix /usr) in build-deb: build-deb/*.deb
 #   scripts/dev.sh fuzz [SECONDS] build the libFuzzer targets (clang, ASan+UBSan) in build-fuzz and run each
 #                                for SECONDS (60) over its seed corpus, two at a time; fails on a crash
 set -euo pipefail
@@ -16,9 +17,9 @@ packages=(build-essential cmake ninja-build pkg-config python3 python3-dateutil 
 # The real peers the tests start on 127.0.0.1: sshd for ssh hosts, a one-node Slurm (with munge) for
 # Slurm hosts; an SMTP server (aiosmtpd) and openssl (its throw-away certificate) for e-mail
 # notifications; Prometheus's own text parser, which reads GET /metrics in the tests; systemd-analyze,
-# which checks the unit (packaging/).
+# which checks the unit (packaging/); lintian and mmdebstrap (a clean Debian root) for the package.
 test_packages=(openssh-server slurmctld slurmd slurm-client munge python3-prometheus-client python3-aiosmtpd
-               openssl systemd)
+               openssl systemd lintian mmdebstrap)
 
 install_missing() {
     local missing=()
@@ -33,9 +34,11 @@ install_missing() {
     DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -qq "${missing[@]}"
 }
 
-build() {  # build DIR [cmake args...]; LUAFLOW_BUILD_TYPE picks the type (default RelWithDebInfo)
+build() {  # build DIR [cmake args...]; LUAFLOW_BUILD_TYPE picks the type (default RelWithDebInfo),
+           # LUAFLOW_INSTALL_PREFIX the prefix (default CMake's, /usr/local)
     local dir=$1; shift
-    cmake -S . -B "$dir" -G Ninja -DCMAKE_BUILD_TYPE="${LUAFLOW_BUILD_TYPE:-RelWithDebInfo}" "$@" >/dev/null
+    cmake -S . -B "$dir" -G Ninja -DCMAKE_BUILD_TYPE="${LUAFLOW_BUILD_TYPE:-RelWithDebInfo}" \
+        ${LUAFLOW_INSTALL_PREFIX:+-DCMAKE_INSTALL_PREFIX=$LUAFLOW_INSTALL_PREFIX} "$@" >/dev/null
     cmake --build "$dir" -j "$(nproc)" ${LUAFLOW_TARGETS:+--target $LUAFLOW_TARGETS}
 }
 
@@ -83,6 +86,13 @@ build-types)
             -DCMAKE_BUILD_TYPE="$type"
     done
     ;;
+deb)
+    packages+=(dpkg-dev)
+    install_missing
+    LUAFLOW_BUILD_TYPE=Release LUAFLOW_INSTALL_PREFIX=/usr LUAFLOW_TARGETS="luaflowd luaflowctl luaflow-http luaflow_changelog" \
+        build build-deb
+    (cd build-deb && cpack -G DEB)
+    ;;
 fuzz)
     # Debian 12's clang 14 lacks std::source_location (the store uses it): clang 16 is in bookworm.
     packages+=(clang-16 libclang-rt-16-dev)
@@ -95,7 +105,7 @@ fuzz)
     tests/fuzz/run_fuzzers.sh build-fuzz "${2:-60}"
     ;;
 *)
-    echo "usage: scripts/dev.sh run | test | test-asan | build-types | fuzz [SECONDS]" >&2
+    echo "usage: scripts/dev.sh run | test | test-asan | build-types | deb | fuzz [SECONDS]" >&2
     exit 2
     ;;
 esac

@@ -45,9 +45,9 @@ class InstallTest(unittest.TestCase):
         for p in ("/usr/sbin/luaflowd", "/usr/bin/luaflowctl",
                   "/usr/lib/systemd/system/luaflowd.service", "/usr/lib/sysusers.d/luaflow.conf",
                   "/usr/lib/tmpfiles.d/luaflow.conf", "/etc/luaflow/luaflowd.lua",
-                  "/usr/share/bash-completion/completions/luaflowctl", "/usr/share/man/man1/luaflowctl.1",
-                  "/usr/share/man/man5/luaflowd.lua.5", "/usr/share/man/man5/luaflow-workflow.5",
-                  "/usr/share/man/man8/luaflowd.8", "/usr/share/luaflow/examples/workflows/hello.lua"):
+                  "/usr/share/bash-completion/completions/luaflowctl", "/usr/share/man/man1/luaflowctl.1.gz",
+                  "/usr/share/man/man5/luaflowd.lua.5.gz", "/usr/share/man/man5/luaflow-workflow.5.gz",
+                  "/usr/share/man/man8/luaflowd.8.gz", "/usr/share/luaflow/examples/workflows/hello.lua"):
             self.assertTrue(os.path.exists(self.path(p)), p)
         self.assertTrue(os.access(self.path("/usr/sbin/luaflowd"), os.X_OK))
         # The HTTP module where luaflowd looks for it: LIBDIR/luaflow (lib, or lib/<multiarch> under /usr).
