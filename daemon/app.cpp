@@ -276,7 +276,8 @@ int run_daemon(const Options& options, std::int64_t started_ns) {
         scheduler.start();
         file_watches.start();
         db->flush();
-        store::RetentionPruner pruner(&loop, *db, cfg.state + "/scratch");
+        store::RetentionPruner pruner(&loop, *db, cfg.state + "/scratch",
+                                      [&checkpointer] { return checkpointer.busy(); });
         pruner.configure(cfg.retention.days, cfg.retention.keep_per_workflow);
         pruner.start();
 

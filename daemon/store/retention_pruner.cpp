@@ -18,6 +18,7 @@ constexpr int kScan = 200;                       // executions read in a step
 constexpr std::uint64_t kTurnBudgetNs = 150'000; // steps in one loop turn, at most
 constexpr int kVacuumPages = 500;                // 2 MiB of 4 KiB pages a turn
 constexpr std::uint64_t kHourMs = 3'600'000;
+constexpr std::uint64_t kPauseMs = 5; // looks again this much later while a checkpoint is out
 
 // Removing directory trees blocks on the disk: it runs on libuv's thread pool with plain values.
 void remove_in_pool(uv_loop_t* loop, const std::vector<std::string>& paths) {
@@ -37,8 +38,17 @@ void remove_in_pool(uv_loop_t* loop, const std::vector<std::string>& paths) {
 
 } // namespace
 
-RetentionPruner::RetentionPruner(uv_loop_t* loop, Db& db, std::string scratch_root)
-    : loop_(loop), db_(db), scratch_root_(std::move(scratch_root)), hourly_(loop), stepper_(loop) {}
+RetentionPruner::RetentionPruner(uv_loop_t* loop, Db& db, std::string scratch_root,
+                                 std::function<bool()> store_busy)
+    : loop_(loop), db_(db), scratch_root_(std::move(scratch_root)), store_busy_(std::move(store_busy)),
+      hourly_(loop), stepper_(loop), paused_(loop) {}
+
+bool RetentionPruner::store_free(void (RetentionPruner::*resume)()) {
+    if (!store_busy_ || !store_busy_()) return true;
+    stepper_.stop();
+    paused_.start(kPauseMs, [this, resume] { stepper_.start([this, resume] { (this->*resume)(); }); });
+    return false;
+}
 
 void RetentionPruner::configure(int days, int keep_per_workflow) {
     days_ = days;
@@ -52,6 +62,7 @@ void RetentionPruner::start() {
 }
 
 void RetentionPruner::step() {
+    if (!store_free(&RetentionPruner::step)) return;
     if (!pass_) {
         UnixMillis cutoff = now_unix_ms() - static_cast<UnixMillis>(days_) * 86'400'000;
         // Workflow events (dropped occurrences) and sent notifications age out with the executions.
@@ -91,6 +102,7 @@ void RetentionPruner::step() {
 // What pruning freed goes back to the file system, a chunk per turn (auto_vacuum = INCREMENTAL): the
 // file shrinks without a VACUUM, and no turn holds the loop long.
 void RetentionPruner::give_back() {
+    if (!store_free(&RetentionPruner::give_back)) return;
     if (db_.give_back_free_pages(db_.write(), kVacuumPages) == 0) stepper_.stop();
 }
 
