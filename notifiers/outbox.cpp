@@ -198,12 +198,14 @@ void Outbox::scan() {
             attempt(row, to);
         }
     }
-    arm_timer();
+    arm_timer(now);
 }
 
-void Outbox::arm_timer() {
+// `now` must be the scan's own: a row not yet due then is one due after it. Read again, a millisecond
+// later, it could be neither (libuv's timer fires up to 1 ms before the wall clock's due time), and the
+// row waited for ever (CI's ASan runs: a dead receiver's second attempt never came).
+void Outbox::arm_timer(std::int64_t now) {
     if (!started_) return;
-    std::int64_t now = now_unix_ms();
     std::optional<std::int64_t> next;
     for (const auto& [notifier, to] : config_.notifiers)
         if (auto at = store::next_notification_due(db_, notifier, now); at && (!next || *at < *next))
@@ -212,7 +214,8 @@ void Outbox::arm_timer() {
         timer_.stop();
         return;
     }
-    timer_.start(static_cast<std::uint64_t>(std::max<std::int64_t>(0, *next - now)), [this] { scan(); });
+    timer_.start(static_cast<std::uint64_t>(std::max<std::int64_t>(0, *next - now_unix_ms())),
+                 [this] { scan(); });
 }
 
 void Outbox::attempt(const store::PendingNotification& row, const config::NotifierConfig& to) {

@@ -87,7 +87,8 @@ class Outbox {
     void attempt(const store::PendingNotification& row, const config::NotifierConfig& to);
     void record(std::int64_t id, const std::string& notifier, int attempts, std::int64_t created_at,
                 const Result<void>& outcome);
-    void arm_timer();
+    // The timer for the earliest row due after `now` (the scan's).
+    void arm_timer(std::int64_t now);
     loop::CurlMulti* curl(std::string& why);
     void read_passwords();
 
