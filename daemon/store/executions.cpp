@@ -87,7 +87,7 @@ void insert_execution(WriteTx& tx, const NewExecution& e) {
         "VALUES (:id, :seq, :workflow, :definition, :status, :trigger, :input, :shared, :created_at, "
         ":started_at, :scheduled_for, :scheduled_tz, :parent)";
     static constexpr const char* kActionSql =
-        "INSERT INTO actions(execution_id, name, status) VALUES (:id, :name, 'pending')";
+        "INSERT INTO actions(execution_seq, name, status) VALUES (:seq, :name, 'pending')";
     Db& db = tx.db();
     {
         Stmt::Use q(db.stmt(kSql));
@@ -102,7 +102,7 @@ void insert_execution(WriteTx& tx, const NewExecution& e) {
     }
     for (const std::string& name : e.actions) {
         Stmt::Use q(db.stmt(kActionSql));
-        q.bind(":id", e.id).bind(":name", name).run();
+        q.bind(":seq", e.seq).bind(":name", name).run();
     }
 }
 
@@ -143,7 +143,7 @@ void start_attempt(WriteTx& tx, const std::string& execution, const std::string&
     static constexpr const char* kSql =
         "UPDATE actions SET status = 'running', attempts = :attempts, started_at = :at, finished_at = NULL, "
         "next_attempt_at = NULL, waiting = NULL, host = :host, allocation = :allocation "
-        "WHERE execution_id = :execution AND name = :action";
+        "WHERE execution_seq = (SELECT seq FROM executions WHERE id = :execution) AND name = :action";
     Db& db = tx.db();
     Stmt::Use q(db.stmt(kSql));
     q.bind(":execution", execution).bind(":action", action).bind(":attempts", attempts).bind(":at", at);
@@ -160,8 +160,8 @@ void start_attempt(WriteTx& tx, const std::string& execution, const std::string&
 
 void set_waiting(WriteTx& tx, const std::string& execution, const std::string& action,
                  const std::string& why) {
-    static constexpr const char* kSql =
-        "UPDATE actions SET waiting = :why WHERE execution_id = :execution AND name = :action";
+    static constexpr const char* kSql = "UPDATE actions SET waiting = :why WHERE execution_seq = (SELECT seq "
+                                        "FROM executions WHERE id = :execution) AND name = :action";
     Db& db = tx.db();
     Stmt::Use q(db.stmt(kSql));
     q.bind(":execution", execution).bind(":action", action);
@@ -177,13 +177,14 @@ void finish_action(WriteTx& tx, const std::string& execution, const std::string&
     static constexpr const char* kSql =
         "UPDATE actions SET status = :status, output = :output, error = :error, event = :event, "
         "exit_code = :exit_code, finished_at = :at, node = COALESCE(:node, node), next_attempt_at = NULL, "
-        "waiting = NULL WHERE execution_id = :execution AND name = :action";
+        "waiting = NULL WHERE execution_seq = (SELECT seq FROM executions WHERE id = :execution) AND name = "
+        ":action";
     // The same with what start_attempt writes for a Lua attempt (no host, no allocation).
     static constexpr const char* kSqlWithStart =
         "UPDATE actions SET status = :status, output = :output, error = :error, event = :event, "
         "exit_code = :exit_code, finished_at = :at, node = COALESCE(:node, node), next_attempt_at = NULL, "
         "waiting = NULL, attempts = :attempts, started_at = :started_at, host = NULL, allocation = NULL "
-        "WHERE execution_id = :execution AND name = :action";
+        "WHERE execution_seq = (SELECT seq FROM executions WHERE id = :execution) AND name = :action";
     Db& db = tx.db();
     Stmt::Use q(db.stmt(r.start ? kSqlWithStart : kSql));
     q.bind(":execution", execution).bind(":action", action).bind(":status", to_string(r.status));
@@ -210,7 +211,8 @@ void schedule_retry(WriteTx& tx, const std::string& execution, const std::string
                     UnixMillis next_attempt_at, const std::string& error, const std::optional<json>& node) {
     static constexpr const char* kSql =
         "UPDATE actions SET status = 'pending', error = :error, next_attempt_at = :next, "
-        "node = COALESCE(:node, node), finished_at = NULL WHERE execution_id = :execution AND name = :action";
+        "node = COALESCE(:node, node), finished_at = NULL WHERE execution_seq = (SELECT seq FROM executions "
+        "WHERE id = :execution) AND name = :action";
     Db& db = tx.db();
     Stmt::Use q(db.stmt(kSql));
     q.bind(":execution", execution)
@@ -229,7 +231,7 @@ void reset_action(WriteTx& tx, const std::string& execution, const std::string& 
         "UPDATE actions SET status = 'pending', attempt_base = attempts, output = NULL, error = NULL, event "
         "= NULL, "
         "exit_code = NULL, started_at = NULL, finished_at = NULL, next_attempt_at = NULL, waiting = NULL "
-        "WHERE execution_id = :execution AND name = :action";
+        "WHERE execution_seq = (SELECT seq FROM executions WHERE id = :execution) AND name = :action";
     Db& db = tx.db();
     Stmt::Use q(db.stmt(kSql));
     q.bind(":execution", execution).bind(":action", action).run();
@@ -298,10 +300,11 @@ std::optional<ExecutionRow> find_execution_header(Db& db, const std::string& id)
 }
 
 void each_action_text(Db& db, const std::string& id, const std::function<void(const ActionText&)>& fn) {
-    static constexpr const char* kSql = "SELECT name, status, attempts, attempt_base, output, error, event, "
-                                        "exit_code, host, node, started_at, "
-                                        "finished_at, next_attempt_at, waiting, allocation FROM actions "
-                                        "WHERE execution_id = :id ORDER BY name";
+    static constexpr const char* kSql =
+        "SELECT name, status, attempts, attempt_base, output, error, event, "
+        "exit_code, host, node, started_at, "
+        "finished_at, next_attempt_at, waiting, allocation FROM actions "
+        "WHERE execution_seq = (SELECT seq FROM executions WHERE id = :id) ORDER BY name";
     Stmt::Use q(db.stmt(kSql));
     q.bind(":id", id);
     ActionText a;

@@ -170,3 +170,34 @@ CREATE TABLE notifications (
 );
 CREATE INDEX notifications_due ON notifications(notifier, next_at) WHERE status = 'pending';
 CREATE INDEX notifications_execution ON notifications(execution_id) WHERE execution_id IS NOT NULL;
+
+-- migration 10
+-- Actions keyed by their execution's seq instead of its random id: the rows of a new execution go at the
+-- right edge of the table's B-tree, where the previous execution's went, instead of onto a page of their
+-- own anywhere in it, which each commit then wrote again (bench: 1.55x the store's rows per second with
+-- 30 000 executions). The columns are those of migrations 1 and 5, in their order.
+CREATE TABLE actions_by_seq (
+    execution_seq   INTEGER NOT NULL REFERENCES executions(seq) ON DELETE CASCADE,
+    name            TEXT NOT NULL,
+    status          TEXT NOT NULL,
+    attempts        INTEGER NOT NULL DEFAULT 0,
+    attempt_base    INTEGER NOT NULL DEFAULT 0,
+    output          TEXT,
+    error           TEXT,
+    event           TEXT,
+    exit_code       INTEGER,
+    host            TEXT,
+    node            TEXT,
+    started_at      INTEGER,
+    finished_at     INTEGER,
+    next_attempt_at INTEGER,
+    waiting         TEXT,
+    allocation      TEXT,
+    PRIMARY KEY (execution_seq, name)
+) WITHOUT ROWID;
+INSERT INTO actions_by_seq
+    SELECT e.seq, a.name, a.status, a.attempts, a.attempt_base, a.output, a.error, a.event, a.exit_code,
+           a.host, a.node, a.started_at, a.finished_at, a.next_attempt_at, a.waiting, a.allocation
+    FROM actions a JOIN executions e ON e.id = a.execution_id;
+DROP TABLE actions;
+ALTER TABLE actions_by_seq RENAME TO actions;

@@ -332,3 +332,74 @@ TEST_CASE("a database from before the zone column opens, and its scheduled runs 
     CHECK(exec::inspect_document(*find_execution(**db, "def456"))["scheduled_for"] ==
           "2027-03-15T05:00:00-04:00");
 }
+
+TEST_CASE("a database from before actions were keyed by seq opens with every action as it was") {
+    // A store at schema version 9 (actions keyed by the execution's id), with two executions.
+    TempDir dir;
+    const std::string path = dir.file("luaflow.db");
+    std::string all = kSchemaSql;
+    const auto cut = all.find("-- migration 10");
+    REQUIRE(cut != std::string::npos);
+    sqlite3* old = nullptr;
+    REQUIRE(sqlite3_open(path.c_str(), &old) == SQLITE_OK);
+    const std::string script =
+        "BEGIN;" + all.substr(0, cut) +
+        "PRAGMA user_version=9;"
+        "INSERT INTO definitions(digest, workflow, file, source, created_at) VALUES ('d1', 'wf', 'wf.lua', "
+        "'x', 0);"
+        "INSERT INTO executions(id, seq, workflow, definition, status, trigger, input, shared, created_at) "
+        "VALUES ('abc123', 7, 'wf', 'd1', 'running', '{}', '{}', '{}', 0), "
+        "('fed987', 8, 'wf', 'd1', 'succeeded', '{}', '{}', '{}', 0);"
+        "INSERT INTO actions(execution_id, name, status, attempts, attempt_base, output, error, exit_code, "
+        "host, node, started_at, finished_at, waiting, allocation) VALUES "
+        "('abc123', 'a', 'succeeded', 2, 1, '{\"n\":1}', NULL, 0, 'gpu1', '{\"k\":2}', 10, 20, NULL, "
+        "'{\"gpus\":[0]}'), "
+        "('abc123', 'b', 'pending', 0, 0, NULL, NULL, NULL, NULL, NULL, NULL, NULL, 'queue full', NULL), "
+        "('fed987', 'a', 'failed', 1, 0, NULL, 'boom', 3, NULL, NULL, 5, 6, NULL, NULL);"
+        "COMMIT;";
+    REQUIRE(sqlite3_exec(old, script.c_str(), nullptr, nullptr, nullptr) == SQLITE_OK);
+    sqlite3_close(old);
+
+    auto opened = Db::open(path);
+    REQUIRE_MESSAGE(opened, opened.error().message);
+    Db& db = **opened;
+    CHECK(db.schema_version() >= 10);
+    auto row = find_execution(db, "abc123");
+    REQUIRE(row);
+    REQUIRE(row->actions.size() == 2);
+    const ActionRow& a = row->actions[0];
+    CHECK(a.name == "a");
+    CHECK(a.status == ActionStatus::succeeded);
+    CHECK(a.attempts == 2);
+    CHECK(a.attempt_base == 1);
+    CHECK(a.output == json{{"n", 1}});
+    CHECK(a.exit_code == 0);
+    CHECK(a.host == "gpu1");
+    CHECK(a.node == json{{"k", 2}});
+    CHECK(a.started_at == 10);
+    CHECK(a.finished_at == 20);
+    CHECK(a.allocation == json{{"gpus", {0}}});
+    CHECK(row->actions[1].waiting == "queue full");
+    auto other = find_execution(db, "fed987");
+    REQUIRE(other);
+    REQUIRE(other->actions.size() == 1);
+    CHECK(other->actions[0].error == "boom");
+
+    // The migrated rows take updates by the execution's id, and go with their execution.
+    ActionResult done;
+    done.status = ActionStatus::succeeded;
+    done.output = json{{"m", 2}};
+    done.finished_at = 30;
+    finish_action(db.write(), "abc123", "b", done);
+    db.flush();
+    CHECK(find_execution(db, "abc123")->actions[1].output == json{{"m", 2}});
+    {
+        db.write();
+        Stmt::Use d(db.stmt("DELETE FROM executions WHERE id = 'abc123'"));
+        d.run();
+    }
+    db.flush();
+    Stmt::Use q(db.stmt("SELECT count(*) FROM actions"));
+    REQUIRE(q.step());
+    CHECK(q.int64(0) == 1);
+}
