@@ -22,6 +22,7 @@ constexpr std::size_t kMaxQueuedOutput = 64u << 20;
 // Requests one connection may have sent ahead of their answers: past it, reading from it waits until
 // half of them are answered (back-pressure, as nginx and h2o do for a pipelining client).
 constexpr std::size_t kMaxPendingReplies = 1024;
+constexpr std::size_t kReadBuffer = 64u << 10;
 
 class Connection;
 
@@ -77,12 +78,15 @@ class Connection : public std::enable_shared_from_this<Connection> {
     void read_start() {
         int rc = uv_read_start(
             stream(),
-            [](uv_handle_t*, size_t suggested, uv_buf_t* buf) {
-                buf->base = new char[suggested];
-                buf->len = suggested;
+            [](uv_handle_t*, size_t, uv_buf_t* buf) {
+                // One buffer for every connection: each read is consumed (copied into the connection's
+                // line buffer) before the next is taken. A 64 KiB malloc per read made glibc consolidate
+                // its fast bins each time.
+                static const std::unique_ptr<char[]> shared(new char[kReadBuffer]);
+                buf->base = shared.get();
+                buf->len = kReadBuffer;
             },
             [](uv_stream_t* s, ssize_t n, const uv_buf_t* buf) {
-                std::unique_ptr<char[]> owned(buf->base);
                 auto* box = loop::box_of<Box>(s);
                 if (!box) return;
                 std::shared_ptr<Connection> conn = box->self;

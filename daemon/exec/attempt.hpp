@@ -30,15 +30,26 @@ struct AttemptResult {
 
 using AttemptDone = std::function<void(AttemptResult)>;
 
+// A JSON value that no one changes once made: an execution's trigger, input and ctx.shared (replaced
+// whole when an action changes it), held by the execution and by each attempt that started from it
+// without a copy of its own.
+using FrozenJson = std::shared_ptr<const json>;
+inline FrozenJson freeze(json v) {
+    return std::make_shared<const json>(std::move(v));
+}
+// null and {}, made once.
+const FrozenJson& frozen_null();
+const FrozenJson& frozen_object();
+
 // What an attempt sees of its execution (SPEC 3, the action context).
 struct AttemptSpec {
     std::shared_ptr<const scripting::WorkflowDef> def;
     std::shared_ptr<const scripting::WorkflowCode> code; // its Lua state and functions (Lua attempts)
     std::size_t action = 0;                              // index into def->actions
     std::string execution;
-    json trigger;
-    json input;
-    json shared;
+    FrozenJson trigger = frozen_null();
+    FrozenJson input = frozen_null();
+    FrozenJson shared = frozen_object(); // as it was when the attempt started
     // Finished actions' outputs: the execution's log, of which this attempt sees the first
     // `outputs_seen` entries (those finished when it started). Never null.
     std::shared_ptr<const scripting::OutputsLog> outputs = std::make_shared<scripting::OutputsLog>();

@@ -165,9 +165,9 @@ Result<std::string> Executor::submit(const SubmitRequest& r) {
     e->def = def;
     e->code = std::move(code.value());
     e->status = start_now ? ExecStatus::running : ExecStatus::queued;
-    e->trigger = r.trigger;
-    e->input = std::move(input.value());
-    e->shared = def->context.is_object() ? def->context : json::object();
+    e->trigger = freeze(r.trigger);
+    e->input = freeze(std::move(input.value()));
+    e->shared = def->context.is_object() ? freeze(def->context) : frozen_object();
     e->scheduled_for = r.scheduled_for;
     e->scheduled_tz = r.scheduled_tz;
     e->parent = r.parent;
@@ -180,9 +180,9 @@ Result<std::string> Executor::submit(const SubmitRequest& r) {
     row.workflow = def->id;
     row.definition = def->source_hash;
     row.status = e->status;
-    row.trigger = e->trigger;
-    row.input = e->input;
-    row.shared = e->shared;
+    row.trigger = *e->trigger;
+    row.input = *e->input;
+    row.shared = *e->shared;
     row.created_at = r.triggered_at.value_or(now_unix_ms());
     if (start_now) row.started_at = e->started_at = row.created_at;
     row.scheduled_for = e->scheduled_for;
@@ -355,10 +355,10 @@ void Executor::begin_action(Execution& e, std::size_t i) {
     std::string id = e.id;
     AttemptSpec spec = attempt_spec(e, i);
     spec.attempt = a.attempts + 1;
-    a.attempt =
-        lua_runner_.check_when(spec, [this, id, i](std::optional<bool> run_it, AttemptResult failure) {
-            on_when_checked(id, i, run_it, std::move(failure));
-        });
+    a.attempt = lua_runner_.check_when(std::move(spec),
+                                       [this, id, i](std::optional<bool> run_it, AttemptResult failure) {
+                                           on_when_checked(id, i, run_it, std::move(failure));
+                                       });
     // Its Lua runs once what led here is committed (advance() may run in the turn that submitted it).
     db_.after_commit([this, id, i] {
         Execution* x = find(id);
@@ -506,7 +506,7 @@ void Executor::launch_attempt(Execution& e, std::size_t i) {
                 if (y && y->actions[i].attempts == attempt_no && y->actions[i].start_unwritten)
                     defer_start_write(*y, i, now_unix_ms());
             };
-            s.attempt = lua_runner_.run(spec, std::move(done), std::move(begun));
+            s.attempt = lua_runner_.run(std::move(spec), std::move(done), std::move(begun));
         } else {
             SubprocessPlan plan;
             plan.argv =
@@ -518,7 +518,7 @@ void Executor::launch_attempt(Execution& e, std::size_t i) {
             const config::HostConfig* host = hosts_.host(d.host);
             plan.host = host ? *host : config::HostConfig{};
             plan.launcher = hosts_.launcher_for(plan.host);
-            s.attempt = process_runner_.run(spec, std::move(plan), std::move(done));
+            s.attempt = process_runner_.run(std::move(spec), std::move(plan), std::move(done));
         }
         // start() may report at once; the report parks the attempt instead of destroying it.
         s.attempt->start();
@@ -581,13 +581,16 @@ void Executor::settle_attempt(Execution& ex, std::size_t i, AttemptResult r) {
     const scripting::ActionDef& def = e->def->actions[i];
     if (r.kind == AttemptResult::Kind::succeeded) {
         if (!r.shared_changes.empty()) {
+            // A new value: attempts that started before hold the one they saw.
+            json shared = *e->shared;
             for (auto it = r.shared_changes.begin(); it != r.shared_changes.end(); ++it) {
                 if (it.value().is_null())
-                    e->shared.erase(it.key());
+                    shared.erase(it.key());
                 else
-                    e->shared[it.key()] = it.value();
+                    shared[it.key()] = it.value();
             }
-            store::save_shared(db_.write(), e->id, secrets_.redact(e->shared));
+            store::save_shared(db_.write(), e->id, secrets_.redact(shared));
+            e->shared = freeze(std::move(shared));
         }
         finish_action(*e, i, ActionStatus::succeeded, r, std::nullopt);
         advance(*e);
@@ -660,7 +663,6 @@ void Executor::finish_action(Execution& e, std::size_t i, ActionStatus status, c
     store::ActionResult row;
     row.status = status;
     if (status == ActionStatus::succeeded) {
-        e.outputs[e.def->actions[i].name] = r.output;
         e.outputs_log->add(e.def->actions[i].name, r.output);
         row.output = secrets_.redact(r.output);
     } else if (!r.error.empty()) {
@@ -902,9 +904,9 @@ Result<ExecStatus> Executor::retry(const std::string& id) {
     e->seq = row->seq;
     e->def = def;
     e->code = std::move(code.value());
-    e->trigger = row->trigger;
-    e->input = row->input;
-    e->shared = row->shared.is_object() ? row->shared : json::object();
+    e->trigger = freeze(row->trigger);
+    e->input = freeze(row->input);
+    e->shared = row->shared.is_object() ? freeze(row->shared) : frozen_object();
     e->scheduled_for = row->scheduled_for;
     e->scheduled_tz = row->scheduled_tz;
     e->started_at = row->started_at;
@@ -919,7 +921,6 @@ Result<ExecStatus> Executor::retry(const std::string& id) {
             a.node = it->second->node;
             a.status = it->second->status;
             if (a.status == ActionStatus::succeeded && it->second->output && !rerun[i]) {
-                e->outputs[def->actions[i].name] = *it->second->output;
                 e->outputs_log->add(def->actions[i].name, *it->second->output);
             }
         }

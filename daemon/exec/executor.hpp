@@ -139,9 +139,9 @@ class Executor final : public ExecutionControl, public stdlib::ChildWorkflows {
         // Its Lua state and functions, held while it runs; null when the workflow runs no Lua (uses_lua).
         std::shared_ptr<const scripting::WorkflowCode> code;
         ExecStatus status = ExecStatus::queued;
-        json trigger, input, shared;
-        json outputs = json::object(); // of the succeeded actions, by name: what ctx.outputs shows
-        // The same, in the order they finished, shared with the attempts (ctx.outputs reads it).
+        FrozenJson trigger, input, shared; // shared: replaced whole when an action changes ctx.shared
+        // The succeeded actions' outputs in the order they finished, shared with the attempts (ctx.outputs
+        // reads it).
         std::shared_ptr<scripting::OutputsLog> outputs_log = std::make_shared<scripting::OutputsLog>();
         std::optional<UnixMillis> scheduled_for;
         std::optional<std::string> scheduled_tz;

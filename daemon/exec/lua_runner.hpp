@@ -16,12 +16,11 @@ class LuaRunner {
 
     // An attempt that calls the action's function (or script chunk) with ctx once started; `begun` runs
     // when its turn on the run queue has come, just before the call.
-    std::unique_ptr<Attempt> run(const AttemptSpec& spec, AttemptDone done,
-                                 std::function<void()> begun = nullptr);
+    std::unique_ptr<Attempt> run(AttemptSpec spec, AttemptDone done, std::function<void()> begun = nullptr);
     // Fills a `cmd`'s {{ expr }} templates: the output is the expanded argv, a JSON list of strings.
-    std::unique_ptr<Attempt> expand_argv(const AttemptSpec& spec, AttemptDone done);
+    std::unique_ptr<Attempt> expand_argv(AttemptSpec spec, AttemptDone done);
     // An attempt that calls the action's `when` with ctx once started.
-    std::unique_ptr<Attempt> check_when(const AttemptSpec& spec, WhenDone done);
+    std::unique_ptr<Attempt> check_when(AttemptSpec spec, WhenDone done);
 
   private:
     scripting::RunQueue& scheduler_;

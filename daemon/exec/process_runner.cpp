@@ -73,9 +73,9 @@ constexpr std::size_t kMaxOutputFile = 64u << 20; // LUAFLOW_OUTPUT larger than 
 // and the launcher stops it (SIGTERM to its process group, SIGKILL 10 s later).
 class ProcessAttempt final : public Attempt {
   public:
-    ProcessAttempt(uv_loop_t* loop, LineSink sink, LuaRunner& lua, Redact redact, const AttemptSpec& spec,
+    ProcessAttempt(uv_loop_t* loop, LineSink sink, LuaRunner& lua, Redact redact, AttemptSpec spec,
                    SubprocessPlan plan, AttemptDone done)
-        : loop_(loop), sink_(std::move(sink)), lua_(lua), redact_(std::move(redact)), spec_(spec),
+        : loop_(loop), sink_(std::move(sink)), lua_(lua), redact_(std::move(redact)), spec_(std::move(spec)),
           plan_(std::move(plan)), done_(std::move(done)) {
         // In the scratch directory itself: one mkdir per job, not two (ext4's inode allocation makes
         // each one cost about 0.1-0.3 ms, a fifth of a /bin/true job; bench/subprocess_bench.py).
@@ -114,9 +114,9 @@ class ProcessAttempt final : public Attempt {
     // The scratch directory and LUAFLOW_INPUT, written on the thread pool.
     void prepare() {
         const scripting::ActionDef& action = spec_.def->actions[spec_.action];
-        json doc = {{"input", std::move(spec_.input)},
+        json doc = {{"input", *spec_.input},
                     {"outputs", spec_.outputs->object(spec_.outputs_seen)},
-                    {"shared", spec_.shared},
+                    {"shared", *spec_.shared},
                     {"config", action.config},
                     {"execution", execution_json(spec_)}};
         auto error = std::make_shared<std::string>();
@@ -314,8 +314,8 @@ class ProcessAttempt final : public Attempt {
 
 } // namespace
 
-std::unique_ptr<Attempt> ProcessRunner::run(const AttemptSpec& spec, SubprocessPlan plan, AttemptDone done) {
-    return std::make_unique<ProcessAttempt>(loop_, sink_, lua_, redact_, spec, std::move(plan),
+std::unique_ptr<Attempt> ProcessRunner::run(AttemptSpec spec, SubprocessPlan plan, AttemptDone done) {
+    return std::make_unique<ProcessAttempt>(loop_, sink_, lua_, redact_, std::move(spec), std::move(plan),
                                             std::move(done));
 }
 

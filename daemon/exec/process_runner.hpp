@@ -40,7 +40,7 @@ class ProcessRunner {
     ProcessRunner(uv_loop_t* loop, LineSink sink, LuaRunner& lua, Redact redact)
         : loop_(loop), sink_(std::move(sink)), lua_(lua), redact_(std::move(redact)) {}
 
-    std::unique_ptr<Attempt> run(const AttemptSpec& spec, SubprocessPlan plan, AttemptDone done);
+    std::unique_ptr<Attempt> run(AttemptSpec spec, SubprocessPlan plan, AttemptDone done);
 
   private:
     uv_loop_t* loop_;

@@ -35,9 +35,9 @@ void Executor::recover() {
         e->def = def;
         e->code = std::move(code.value());
         e->status = row.status;
-        e->trigger = row.trigger;
-        e->input = row.input;
-        e->shared = row.shared.is_object() ? row.shared : json::object();
+        e->trigger = freeze(row.trigger);
+        e->input = freeze(row.input);
+        e->shared = row.shared.is_object() ? freeze(row.shared) : frozen_object();
         e->scheduled_for = row.scheduled_for;
         e->scheduled_tz = row.scheduled_tz;
         e->started_at = row.started_at;
@@ -51,7 +51,6 @@ void Executor::recover() {
             a.attempts = ar.attempts;
             a.attempt_base = ar.attempt_base;
             if (ar.status == ActionStatus::succeeded && ar.output) {
-                e->outputs[ar.name] = *ar.output;
                 e->outputs_log->add(ar.name, *ar.output);
             }
             a.node = ar.node;

@@ -31,6 +31,10 @@ std::vector<std::string> migrations() {
 } // namespace
 
 Result<std::unique_ptr<Db>> Db::open(const std::string& path, Synchronous sync) {
+    // No memory statistics (nothing reads them): without them each of SQLite's allocations takes no
+    // global mutex. Before the library initialises, which the first open does.
+    static const bool configured = [] { return sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0) == SQLITE_OK; }();
+    (void)configured;
     std::unique_ptr<Db> db(new Db());
     int rc = sqlite3_open_v2(path.c_str(), &db->db_,
                              SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, nullptr);

@@ -27,20 +27,24 @@ bool is_disk_full_error(sqlite3* db, int rc) {
 Stmt::Stmt(Db* owner, sqlite3* db, const char* sql) : owner_(owner), db_(db), sql_(sql) {
     int rc = sqlite3_prepare_v3(db, sql, -1, SQLITE_PREPARE_PERSISTENT, &stmt_, nullptr);
     if (rc != SQLITE_OK) fatal_sql_error(db, rc, sql);
+    parameters_ = sqlite3_bind_parameter_count(stmt_);
 }
 
 int Stmt::Use::index(const char* name) {
+    for (const auto& [known, i] : s_.indexes_)
+        if (known == name) return i;
     int i = sqlite3_bind_parameter_index(s_.stmt_, name);
     if (i == 0) {
         log::error("no such bind parameter %s in [%s]", name, s_.sql_);
         std::abort();
     }
+    s_.indexes_.emplace_back(name, i);
     return i;
 }
 
-void Stmt::bind_value(sqlite3_stmt* s, int index, const BoundValue& v) {
+void Stmt::bind_value(sqlite3_stmt* s, int index, const BoundValue& v, sqlite3_destructor_type text_kind) {
     if (const auto* text = std::get_if<std::string>(&v))
-        sqlite3_bind_text(s, index, text->data(), static_cast<int>(text->size()), SQLITE_TRANSIENT);
+        sqlite3_bind_text(s, index, text->data(), static_cast<int>(text->size()), text_kind);
     else if (const auto* i = std::get_if<std::int64_t>(&v))
         sqlite3_bind_int64(s, index, *i);
     else if (const auto* d = std::get_if<double>(&v))
@@ -62,11 +66,24 @@ int Stmt::replay(const Bindings& values) {
     return rc;
 }
 
-Stmt::Use& Stmt::Use::bind(const char* name, std::string_view v) {
-    int i = index(name);
-    bound_.emplace_back(i, std::string(v));
-    bind_value(s_.stmt_, i, bound_.back().second);
+Stmt::Use& Stmt::Use::keep_and_bind(int index, BoundValue v) {
+    // Room for every parameter at the first: the values never move while SQLite points at them (the
+    // journal takes the vector whole, its elements where they are), and ~Use clears the bindings.
+    if (bound_.empty()) bound_.reserve(static_cast<std::size_t>(std::max(1, s_.parameters_)));
+    if (bound_.size() == bound_.capacity()) {
+        // The same parameter bound again past the count (not done today): bind SQLite's own copy.
+        bound_.emplace_back(index, std::move(v));
+        for (const auto& [i, value] : bound_)
+            bind_value(s_.stmt_, i, value);
+        return *this;
+    }
+    bound_.emplace_back(index, std::move(v));
+    bind_value(s_.stmt_, index, bound_.back().second, SQLITE_STATIC);
     return *this;
+}
+
+Stmt::Use& Stmt::Use::bind(const char* name, std::string&& v) {
+    return keep_and_bind(index(name), std::move(v));
 }
 
 Stmt::Use& Stmt::Use::bind_json(const char* name, const nlohmann::json& v) {
@@ -74,24 +91,15 @@ Stmt::Use& Stmt::Use::bind_json(const char* name, const nlohmann::json& v) {
 }
 
 Stmt::Use& Stmt::Use::bind(const char* name, std::int64_t v) {
-    int i = index(name);
-    bound_.emplace_back(i, v);
-    bind_value(s_.stmt_, i, bound_.back().second);
-    return *this;
+    return keep_and_bind(index(name), v);
 }
 
 Stmt::Use& Stmt::Use::bind(const char* name, double v) {
-    int i = index(name);
-    bound_.emplace_back(i, v);
-    bind_value(s_.stmt_, i, bound_.back().second);
-    return *this;
+    return keep_and_bind(index(name), v);
 }
 
 Stmt::Use& Stmt::Use::bind_null(const char* name) {
-    int i = index(name);
-    bound_.emplace_back(i, std::monostate{});
-    bind_value(s_.stmt_, i, bound_.back().second);
-    return *this;
+    return keep_and_bind(index(name), std::monostate{});
 }
 
 bool Stmt::Use::step() {

@@ -45,9 +45,10 @@ class Stmt {
         Use(const Use&) = delete;
         Use& operator=(const Use&) = delete;
 
-        Use& bind(const char* name, std::string_view v);
-        Use& bind(const char* name, const char* v) { return bind(name, std::string_view(v)); }
-        Use& bind(const char* name, const std::string& v) { return bind(name, std::string_view(v)); }
+        Use& bind(const char* name, std::string_view v) { return bind(name, std::string(v)); }
+        Use& bind(const char* name, const char* v) { return bind(name, std::string(v)); }
+        Use& bind(const char* name, const std::string& v) { return bind(name, std::string(v)); }
+        Use& bind(const char* name, std::string&& v);
         Use& bind(const char* name, std::int64_t v);
         // A JSON column's text. Every door checks that strings are UTF-8; one that is not anyway is
         // written with U+FFFD in its place rather than end the daemon (nlohmann's dump throws).
@@ -72,6 +73,8 @@ class Stmt {
 
       private:
         int index(const char* name);
+        // Keeps the value (the journal's copy) and binds it from there, without a copy of SQLite's own.
+        Use& keep_and_bind(int index, BoundValue v);
         Stmt& s_;
         Bindings bound_;
         bool stepped_ = false;
@@ -85,12 +88,18 @@ class Stmt {
     sqlite3_stmt* handle() const { return stmt_; }
 
   private:
-    static void bind_value(sqlite3_stmt* s, int index, const BoundValue& v);
+    // SQLITE_STATIC for a text the caller keeps, unchanged and in place, until the bindings are cleared.
+    static void bind_value(sqlite3_stmt* s, int index, const BoundValue& v,
+                           sqlite3_destructor_type text = SQLITE_TRANSIENT);
 
     Db* owner_;
     sqlite3* db_;
     sqlite3_stmt* stmt_ = nullptr;
     const char* sql_;
+    int parameters_ = 0;
+    // Parameter indexes by the address of the name's literal: each call site binds by the same one, and
+    // sqlite3_bind_parameter_index compares every name (1 % of a run's instructions).
+    std::vector<std::pair<const char*, int>> indexes_;
 };
 
 } // namespace luaflow::store

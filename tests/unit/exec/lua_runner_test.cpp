@@ -58,9 +58,9 @@ struct Fixture {
         REQUIRE(index);
         s.action = *index;
         s.execution = "exec-1";
-        s.trigger = {{"type", "manual"}};
-        s.input = std::move(input);
-        s.shared = json::object();
+        s.trigger = exec::freeze({{"type", "manual"}});
+        s.input = exec::freeze(std::move(input));
+        s.shared = exec::frozen_object();
         return s;
     }
 
@@ -126,7 +126,7 @@ TEST_CASE("an attempt reports the ctx.shared keys it changed, removed ones as nu
   end },
 } })");
     auto s = f.spec("a");
-    s.shared = {{"kept", 1}, {"changed", 2}, {"dropped", 3}};
+    s.shared = exec::freeze({{"kept", 1}, {"changed", 2}, {"dropped", 3}});
     AttemptResult r = f.run(s);
     CHECK(r.kind == AttemptResult::Kind::succeeded);
     CHECK(r.output.is_null()); // it returned nothing
