@@ -31,8 +31,8 @@ std::string workflow_id(const std::string& file) {
 void run_until_finished(uv_loop_t* loop, exec::Executor& executor, const std::string& id,
                         loop::VirtualTime* clock, json& report) {
     bool finished = false;
-    (void)executor.when_finished(id, [&](const json& r) {
-        report = r;
+    (void)executor.when_finished(id, [&](const exec::EndReport& r) {
+        report = r.doc();
         finished = true;
         uv_stop(loop);
     });

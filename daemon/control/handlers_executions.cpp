@@ -48,7 +48,8 @@ void run_execution(Context& ctx, const json& params, json trigger, const std::sh
     if (!id) return answer_error(ctx, reply, id.error());
     if (submitted) return submitted(*id);
     if (!params.value("wait", false)) return answer(ctx, reply, {{"id", *id}});
-    auto waiting = ctx.executor.when_finished(*id, [reply](const json& report) { reply->result(report); });
+    auto waiting = ctx.executor.when_finished(
+        *id, [reply](const exec::EndReport& report) { reply->result_text(report.text()); });
     if (!waiting) answer_error(ctx, reply, waiting.error());
 }
 
@@ -99,7 +100,8 @@ void handle_inspect(Context& ctx, const json& params, const std::shared_ptr<Repl
 void handle_wait(Context& ctx, const json& params, const std::shared_ptr<Reply>& reply) {
     auto id = execution_param(ctx, params, reply);
     if (!id) return;
-    auto r = ctx.executor.when_finished(*id, [reply](const json& report) { reply->result(report); });
+    auto r = ctx.executor.when_finished(
+        *id, [reply](const exec::EndReport& report) { reply->result_text(report.text()); });
     if (!r) reply->error(r.error());
 }
 

@@ -115,7 +115,7 @@ Result<std::string> Executor::start_child(const scripting::Task& task, const std
 }
 
 Result<void> Executor::wait_child(const std::string& child, std::function<void(const json&)> fn) {
-    return when_finished(child, std::move(fn));
+    return when_finished(child, [fn = std::move(fn)](const EndReport& report) { fn(report.doc()); });
 }
 
 bool Executor::hold_for_children(Execution& e, std::size_t i, AttemptResult& result) {

@@ -741,22 +741,21 @@ void Executor::complete(Execution& e, ExecStatus status, std::optional<std::stri
     }
     Watchers::Ended watchers = watchers_.take(id);
     // The report is read now, inside the transaction that ends the run (it holds the store's locks), and
-    // given after its commit: read after it, each query was a read transaction of its own.
-    json report;
+    // given after its commit: read after it, each query was a read transaction of its own. As text: the
+    // waiters on the socket and HTTP send it as it is.
+    std::shared_ptr<const EndReport> report;
     const std::vector<std::string>& followers = registry_.followers_of(workflow);
-    if (!watchers.waiters.empty() || !followers.empty()) {
-        auto row = store::find_execution(db_, id);
-        report = row ? inspect_document(std::move(*row)) : json();
-    }
+    if (!watchers.waiters.empty() || !followers.empty())
+        report = std::make_shared<const EndReport>(inspect_text(db_, id).value_or("null"));
     std::optional<std::string> parent = e.parent;
     executions_.erase(id);
     start_queued(workflow);
-    if (!followers.empty()) start_followers(workflow, id, status, report);
+    if (!followers.empty()) start_followers(workflow, id, status, report->doc());
     db_.after_commit([this, id, status, parent = std::move(parent), watchers = std::move(watchers),
                       report = std::move(report)] {
         if (parent) on_child_ended(*parent, id, status);
         for (const auto& w : watchers.waiters)
-            w(report);
+            w(*report);
         for (const auto& end : watchers.log_ends)
             end();
     });
@@ -949,15 +948,14 @@ Result<ExecStatus> Executor::retry(const std::string& id) {
     return ExecStatus::queued;
 }
 
-Result<void> Executor::when_finished(const std::string& id, std::function<void(const json&)> fn) {
+Result<void> Executor::when_finished(const std::string& id, std::function<void(const EndReport&)> fn) {
     if (find(id)) {
         watchers_.on_end(id, std::move(fn));
         return {};
     }
-    auto row = store::find_execution(db_, id);
-    if (!row) return make_error(ErrorCode::not_found, "no execution '" + id + "'");
-    json report = inspect_document(std::move(*row));
-    db_.after_commit([fn = std::move(fn), report] { fn(report); });
+    auto text = inspect_text(db_, id);
+    if (!text) return make_error(ErrorCode::not_found, "no execution '" + id + "'");
+    db_.after_commit([fn = std::move(fn), report = EndReport(std::move(*text))] { fn(report); });
     return {};
 }
 

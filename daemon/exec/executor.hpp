@@ -64,7 +64,8 @@ class Executor final : public ExecutionControl, public stdlib::ChildWorkflows {
     Counts counts(const std::string& workflow) const override;
     Result<ExecStatus> cancel(const std::string& id) override;
     Result<ExecStatus> retry(const std::string& id) override;
-    Result<void> when_finished(const std::string& id, std::function<void(const json& report)> fn) override;
+    Result<void> when_finished(const std::string& id,
+                               std::function<void(const EndReport& report)> fn) override;
     std::uint64_t watch_logs(const std::string& id, std::function<void()> on_lines,
                              std::function<void()> on_end) override;
     void unwatch_logs(std::uint64_t token) override { watchers_.unwatch_logs(token); }

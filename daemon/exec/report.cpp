@@ -161,7 +161,7 @@ std::optional<std::string> inspect_text(store::Db& db, const std::string& id) {
     }
     // "actions" sorts first of the document's keys: its text, then the rest of the document's.
     std::string out = "{\"actions\":{";
-    out.reserve(1 << 16);
+    out.reserve(2048); // a 3-action report is about 1 KB; a larger one grows by doubling
     bool first = true;
     store::each_action_text(db, id, [&](const store::ActionText& a) {
         if (!first) out += ',';

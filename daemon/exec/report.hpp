@@ -19,4 +19,21 @@ nlohmann::json inspect_document(store::ExecutionRow row);
 // is no such execution.
 std::optional<std::string> inspect_text(store::Db& db, const std::string& id);
 
+// An ended execution's report for those who waited on it: the inspect document as text (inspect_text,
+// read once in the transaction that ended it), and as a document for those who need one, parsed on
+// first use. `run --wait` and a webhook's ?wait= send the text as it is.
+class EndReport {
+  public:
+    explicit EndReport(std::string text) : text_(std::move(text)) {}
+    const std::string& text() const { return text_; }
+    const nlohmann::json& doc() const {
+        if (!doc_) doc_ = nlohmann::json::parse(text_, nullptr, false);
+        return *doc_;
+    }
+
+  private:
+    std::string text_;
+    mutable std::optional<nlohmann::json> doc_;
+};
+
 } // namespace luaflow::exec

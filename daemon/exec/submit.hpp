@@ -7,6 +7,7 @@
 #include "common/status.hpp"
 #include "common/time_format.hpp"
 #include "daemon/exec/metrics.hpp"
+#include "daemon/exec/report.hpp"
 #include "daemon/store/db.hpp"
 
 #include <nlohmann/json.hpp>
@@ -70,7 +71,8 @@ class ExecutionControl : public Submitter {
     virtual Result<ExecStatus> retry(const std::string& id) = 0;
     // Calls fn with the inspect document once the execution has ended and that is committed (at once
     // when it has).
-    virtual Result<void> when_finished(const std::string& id, std::function<void(const json& report)> fn) = 0;
+    virtual Result<void> when_finished(const std::string& id,
+                                       std::function<void(const EndReport& report)> fn) = 0;
     // Calls on_lines after each commit that added log lines to `id`, and on_end once it has ended;
     // 0 when `id` is not running.
     virtual std::uint64_t watch_logs(const std::string& id, std::function<void()> on_lines,

@@ -1,6 +1,7 @@
 #pragma once
 // Who waits on an execution: `wait`, `run --wait` and parent actions for its end, `logs --follow` for
 // its new lines. They hear of a change after the commit that made it durable.
+#include "daemon/exec/report.hpp"
 #include "daemon/store/db.hpp"
 
 #include <nlohmann/json.hpp>
@@ -17,7 +18,7 @@ namespace luaflow::exec {
 
 class Watchers {
   public:
-    using OnEnd = std::function<void(const nlohmann::json& report)>;
+    using OnEnd = std::function<void(const EndReport& report)>;
     explicit Watchers(store::Db& db) : db_(db) {}
 
     void on_end(const std::string& execution, OnEnd fn) { ends_[execution].push_back(std::move(fn)); }

@@ -311,25 +311,25 @@ void ApiRoutes::start(json params, json trigger, std::optional<Millis> wait,
                                       std::make_shared<HttpReply>(response, created));
     auto started = [this, response, wait = *wait, respond = std::move(respond)](const std::string& id) {
         auto timer = std::make_shared<loop::Timer>(ctx_.loop);
-        auto finished = ctx_.executor.when_finished(id, [response, timer, respond](const json& report) {
-            timer->stop();
-            if (!respond)
-                return response->send(200, kJson,
-                                      report.dump(-1, ' ', false, json::error_handler_t::replace));
-            // The named action's output; a run that did not get it through is the server's failure.
-            const json& action = report["actions"].value(*respond, json::object());
-            if (action.value("status", "") != "succeeded")
-                return response->send(
-                    500, kJson,
-                    json{{"error", "execution " + report.value("id", "") + " " + report.value("status", "") +
-                                       " without action '" + *respond + "' succeeding"},
-                         {"id", report.value("id", "")},
-                         {"status", report.value("status", "")}}
-                        .dump(-1, ' ', false, json::error_handler_t::replace));
-            response->send(
-                200, kJson,
-                action.value("output", json()).dump(-1, ' ', false, json::error_handler_t::replace));
-        });
+        auto finished =
+            ctx_.executor.when_finished(id, [response, timer, respond](const exec::EndReport& end) {
+                timer->stop();
+                if (!respond) return response->send(200, kJson, end.text());
+                const json& report = end.doc();
+                // The named action's output; a run that did not get it through is the server's failure.
+                const json& action = report["actions"].value(*respond, json::object());
+                if (action.value("status", "") != "succeeded")
+                    return response->send(500, kJson,
+                                          json{{"error", "execution " + report.value("id", "") + " " +
+                                                             report.value("status", "") +
+                                                             " without action '" + *respond + "' succeeding"},
+                                               {"id", report.value("id", "")},
+                                               {"status", report.value("status", "")}}
+                                              .dump(-1, ' ', false, json::error_handler_t::replace));
+                response->send(
+                    200, kJson,
+                    action.value("output", json()).dump(-1, ' ', false, json::error_handler_t::replace));
+            });
         if (!finished)
             return response->send(status_of(finished.error().code), kJson,
                                   error_body(finished.error().message));

@@ -113,7 +113,7 @@ return workflow {
     }
     REQUIRE(e.executor->cancel(*id));
     json report;
-    REQUIRE(e.executor->when_finished(child_id, [&](const json& j) { report = j; }));
+    REQUIRE(e.executor->when_finished(child_id, [&](const exec::EndReport& j) { report = j.doc(); }));
     while (report.is_null())
         uv_run(&e.loop, UV_RUN_ONCE);
     CHECK(report["status"] == "cancelled");

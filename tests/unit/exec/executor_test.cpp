@@ -93,8 +93,8 @@ return workflow {
     int done = 0;
     std::vector<json> reports;
     for (auto& id : ids)
-        REQUIRE(e.executor->when_finished(id, [&](const json& r) {
-            reports.push_back(r);
+        REQUIRE(e.executor->when_finished(id, [&](const exec::EndReport& r) {
+            reports.push_back(r.doc());
             ++done;
         }));
     while (done < 3)
@@ -172,7 +172,7 @@ return workflow { actions = { a = { run = function() sleep(0.2) return 2 end } }
     CHECK(row->actions[0].attempts == 1);
     CHECK(row->actions[0].started_at.has_value());
     json done;
-    REQUIRE(e.executor->when_finished(*id, [&](const json& r) { done = r; }));
+    REQUIRE(e.executor->when_finished(*id, [&](const exec::EndReport& r) { done = r.doc(); }));
     while (done.is_null())
         uv_run(&e.loop, UV_RUN_ONCE);
     CHECK(done["actions"]["a"]["output"] == 2);
@@ -195,7 +195,7 @@ return workflow { actions = { a = { run = function() return 1 end } } })"}});
     CHECK(row->actions[0].status == ActionStatus::pending);
     CHECK(row->actions[0].attempts == 0);
     json done;
-    REQUIRE(e.executor->when_finished(*id, [&](const json& r) { done = r; }));
+    REQUIRE(e.executor->when_finished(*id, [&](const exec::EndReport& r) { done = r.doc(); }));
     while (done.is_null())
         uv_run(&e.loop, UV_RUN_ONCE);
     CHECK(done["actions"]["a"]["attempts"] == 1);
@@ -222,7 +222,7 @@ return workflow { triggers = { after = { workflow = "lead" } },
     auto id = e.executor->submit(req);
     REQUIRE(id);
     bool ended = false;
-    REQUIRE(e.executor->when_finished(*id, [&](const json&) {
+    REQUIRE(e.executor->when_finished(*id, [&](const exec::EndReport&) {
         ended = true;
         store::ExecutionFilter f;
         f.workflow = "next";
@@ -238,7 +238,8 @@ return workflow { triggers = { after = { workflow = "lead" } },
     CHECK(seen_trigger["execution"] == *id);
     // Then it runs, with the report as its input.
     json done;
-    REQUIRE(e.executor->when_finished(seen[0]["id"].get<std::string>(), [&](const json& r) { done = r; }));
+    REQUIRE(e.executor->when_finished(seen[0]["id"].get<std::string>(),
+                                      [&](const exec::EndReport& r) { done = r.doc(); }));
     while (done.is_null())
         uv_run(&e.loop, UV_RUN_ONCE);
     CHECK(done["actions"]["b"]["output"] == "succeeded");

@@ -58,7 +58,7 @@ struct TestEngine {
         auto id = executor->submit(req);
         REQUIRE_MESSAGE(id, id.error().message);
         json report;
-        REQUIRE(executor->when_finished(*id, [&](const json& r) { report = r; }));
+        REQUIRE(executor->when_finished(*id, [&](const exec::EndReport& r) { report = r.doc(); }));
         while (report.is_null())
             uv_run(&loop, UV_RUN_ONCE);
         return report;
