@@ -1,8 +1,8 @@
 // The store's share of an execution, as a limit for bench/engine_bench.py's pipelined figure: the rows a
-// 3-action Lua execution writes (the execution with its actions, three ends with their starts, the
-// shared context, the end), through the daemon's own store functions and schema, `per_commit` executions per
-// transaction as the engine groups them under load, with nothing else: no socket, no Lua, no JSON
-// documents. Prints executions per second.
+// 3-action Lua execution writes when it runs within one transaction (the execution, each action's row
+// as it ended with its start, the end with the shared context), through the daemon's own store functions and
+// schema, `per_commit` executions per transaction as the engine groups them under load, with nothing else: no
+// socket, no Lua, no JSON documents. Prints executions per second.
 //
 //   raw_store_rows DIR [N] [PER_COMMIT]
 #include "common/loop_thread.hpp"
@@ -54,18 +54,19 @@ int main(int argc, char** argv) {
         e.shared = nlohmann::json::object();
         e.created_at = now;
         e.started_at = now;
-        e.actions = {"double", "fetch", "report"};
         store::insert_execution(tx, e);
         for (const char* a : names) {
-            // A Lua attempt that ends in the transaction that started it: its start goes with its end.
+            // A Lua attempt that ends in the transaction that made its execution: its row is written
+            // once, as it ended, with its start (Executor::finish_action).
             store::ActionResult r;
             r.output = nlohmann::json{{"n", i}};
             r.finished_at = now;
             r.start = store::ActionResult::Start{1, now};
-            store::finish_action(tx, e.id, a, r);
+            store::insert_action(tx, e.seq, a, &r);
         }
-        store::save_shared(tx, e.id, {{"total", 2 * i}});
-        store::finish_execution(tx, e.id, ExecStatus::succeeded, std::nullopt, now);
+        // ctx.shared changed by the last action: written with the end (Executor::complete).
+        const nlohmann::json shared = {{"total", 2 * i}};
+        store::finish_execution(tx, e.id, ExecStatus::succeeded, std::nullopt, now, &shared);
         if ((i + 1) % per_commit == 0) db.flush();
     }
     db.flush();

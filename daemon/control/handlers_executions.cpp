@@ -109,15 +109,7 @@ void handle_logs(Context& ctx, const json& params, const std::shared_ptr<Reply>&
     auto id = execution_param(ctx, params, reply);
     if (!id) return;
     std::optional<std::string> action;
-    if (auto a = params.find("action"); a != params.end() && a->is_string()) {
-        action = a->get<std::string>();
-        auto row = store::find_execution(ctx.db, *id);
-        bool known = row && std::any_of(row->actions.begin(), row->actions.end(),
-                                        [&](const store::ActionRow& r) { return r.name == *action; });
-        if (!known)
-            return reply->error(
-                make_error(ErrorCode::not_found, "no action '" + *action + "' in execution " + *id));
-    }
+    if (auto a = params.find("action"); a != params.end() && a->is_string()) action = a->get<std::string>();
     LogStreamRequest request;
     request.execution = *id;
     request.action = std::move(action);
@@ -132,7 +124,18 @@ void handle_logs(Context& ctx, const json& params, const std::shared_ptr<Reply>&
                 make_error(ErrorCode::invalid, "limit needs \"stream\": true or \"follow\": true"));
         request.limit = l->get<std::uint64_t>();
     }
-    stream_logs(ctx, reply, std::move(request));
+    if (!request.action) return stream_logs(ctx, reply, std::move(request));
+    // The action is looked up once this turn is committed: a new execution's action rows are written by
+    // then (Executor::write_unwritten_rows), and a run sent just before on this connection is in.
+    ctx.db.after_commit([&ctx, reply, request = std::move(request)]() mutable {
+        auto row = store::find_execution(ctx.db, request.execution);
+        bool known = row && std::any_of(row->actions.begin(), row->actions.end(),
+                                        [&](const store::ActionRow& r) { return r.name == *request.action; });
+        if (!known)
+            return reply->error(make_error(ErrorCode::not_found, "no action '" + *request.action +
+                                                                     "' in execution " + request.execution));
+        stream_logs(ctx, reply, std::move(request));
+    });
 }
 
 void handle_cancel(Context& ctx, const json& params, const std::shared_ptr<Reply>& reply) {

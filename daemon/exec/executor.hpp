@@ -105,6 +105,9 @@ class Executor final : public ExecutionControl, public stdlib::ChildWorkflows {
         // A Lua attempt's start not written yet: with its end when that comes before the commit (one
         // statement instead of two), else just before the commit (write_unwritten_starts).
         std::optional<UnixMillis> start_unwritten;
+        // Its row is not in the store yet (a new execution's): written when first needed, with its end
+        // when that comes before the commit (write_action_row, finish_action), else before the commit.
+        bool row_unwritten = false;
         bool checking_when = false;
         std::unique_ptr<loop::Timer> retry_timer;
         std::optional<UnixMillis> next_attempt_at;
@@ -155,6 +158,9 @@ class Executor final : public ExecutionControl, public stdlib::ChildWorkflows {
         std::vector<std::size_t> ready;
         std::size_t unfinished = 0;
         bool advancing = false; // inside advance(): a nested call leaves the work to it
+        // ctx.shared changed and is not written yet: with the execution's end when that comes before the
+        // commit (one statement), else just before the commit (write_unsaved_shared).
+        bool shared_unsaved = false;
     };
 
     Execution* find(const std::string& id);
@@ -172,6 +178,9 @@ class Executor final : public ExecutionControl, public stdlib::ChildWorkflows {
     void defer_start_write(Execution& e, std::size_t i, UnixMillis at);
     void write_start(Execution& e, std::size_t i);
     void write_unwritten_starts();
+    void write_action_row(Execution& e, std::size_t i);
+    void write_unwritten_rows();
+    void write_unsaved_shared();
     AttemptSpec attempt_spec(const Execution& e, std::size_t i) const;
     void on_when_checked(const std::string& id, std::size_t i, std::optional<bool> run_it,
                          AttemptResult failure);
@@ -228,6 +237,8 @@ class Executor final : public ExecutionControl, public stdlib::ChildWorkflows {
     Queues queues_;
     bool wake_scheduled_ = false;
     std::vector<std::pair<std::string, std::size_t>> unwritten_starts_; // (execution, action)
+    std::vector<std::string> unsaved_shared_;
+    std::vector<std::string> unwritten_rows_; // executions with action rows to write
     std::string state_dir_;
 
     std::unordered_map<std::string, std::unique_ptr<Execution>> executions_; // queued and running

@@ -115,12 +115,16 @@ void start_execution(WriteTx& tx, const std::string& id, UnixMillis at) {
 }
 
 void finish_execution(WriteTx& tx, const std::string& id, ExecStatus status,
-                      const std::optional<std::string>& error, UnixMillis at) {
+                      const std::optional<std::string>& error, UnixMillis at, const json* shared) {
     static constexpr const char* kSql =
         "UPDATE executions SET status = :status, error = :error, finished_at = :at WHERE id = :id";
+    static constexpr const char* kWithSharedSql = "UPDATE executions SET status = :status, error = :error, "
+                                                  "finished_at = :at, shared = :shared WHERE id = :id";
     Db& db = tx.db();
-    Stmt::Use q(db.stmt(kSql));
-    q.bind(":id", id).bind(":status", to_string(status)).bind(":error", error).bind(":at", at).run();
+    Stmt::Use q(db.stmt(shared ? kWithSharedSql : kSql));
+    q.bind(":id", id).bind(":status", to_string(status)).bind(":error", error).bind(":at", at);
+    if (shared) q.bind_json(":shared", *shared);
+    q.run();
 }
 
 void reopen_execution(WriteTx& tx, const std::string& id, ExecStatus status) {
@@ -189,6 +193,39 @@ void finish_action(WriteTx& tx, const std::string& execution, const std::string&
     Stmt::Use q(db.stmt(r.start ? kSqlWithStart : kSql));
     q.bind(":execution", execution).bind(":action", action).bind(":status", to_string(r.status));
     if (r.start) q.bind(":attempts", r.start->attempts).bind(":started_at", r.start->at);
+    if (r.output)
+        q.bind(":output", r.output->dump());
+    else
+        q.bind_null(":output");
+    q.bind(":error", r.error)
+        .bind(":event", r.event ? std::optional<std::string>(to_string(*r.event)) : std::nullopt)
+        .bind(":at", r.finished_at);
+    if (r.exit_code)
+        q.bind(":exit_code", *r.exit_code);
+    else
+        q.bind_null(":exit_code");
+    if (r.node)
+        q.bind(":node", r.node->dump());
+    else
+        q.bind_null(":node");
+    q.run();
+}
+
+void insert_action(WriteTx& tx, std::int64_t seq, const std::string& action, const ActionResult* end) {
+    static constexpr const char* kPendingSql =
+        "INSERT INTO actions(execution_seq, name, status) VALUES (:seq, :name, 'pending')";
+    static constexpr const char* kEndedSql =
+        "INSERT INTO actions(execution_seq, name, status, attempts, output, error, event, exit_code, node, "
+        "started_at, finished_at) VALUES (:seq, :name, :status, :attempts, :output, :error, :event, "
+        ":exit_code, :node, :started_at, :at)";
+    Db& db = tx.db();
+    Stmt::Use q(db.stmt(end ? kEndedSql : kPendingSql));
+    q.bind(":seq", seq).bind(":name", action);
+    if (!end) return q.run();
+    const ActionResult& r = *end;
+    q.bind(":status", to_string(r.status))
+        .bind(":attempts", r.start ? r.start->attempts : 0)
+        .bind(":started_at", r.start ? std::optional<UnixMillis>(r.start->at) : std::nullopt);
     if (r.output)
         q.bind(":output", r.output->dump());
     else

@@ -33,7 +33,7 @@ struct NewExecution {
     std::optional<UnixMillis> scheduled_for;
     std::optional<std::string> scheduled_tz; // the zone of the rule that fired it
     std::optional<std::string> parent;
-    std::vector<std::string> actions; // inserted as pending
+    std::vector<std::string> actions; // inserted as pending (the executor writes them itself: insert_action)
 };
 
 struct ActionRow {
@@ -108,8 +108,10 @@ struct ActionResult {
 std::int64_t max_execution_seq(Db& db);
 void insert_execution(WriteTx& tx, const NewExecution& e);
 void start_execution(WriteTx& tx, const std::string& id, UnixMillis at);
+// With `shared`, ctx.shared is written in the same statement (save_shared's, when it changed last in the
+// transaction that ends the execution).
 void finish_execution(WriteTx& tx, const std::string& id, ExecStatus status,
-                      const std::optional<std::string>& error, UnixMillis at);
+                      const std::optional<std::string>& error, UnixMillis at, const json* shared = nullptr);
 // For `retry`: back to running (or queued), clearing the end.
 void reopen_execution(WriteTx& tx, const std::string& id, ExecStatus status);
 void save_shared(WriteTx& tx, const std::string& id, const json& shared);
@@ -122,6 +124,10 @@ void set_waiting(WriteTx& tx, const std::string& execution, const std::string& a
                  const std::string& why);
 void finish_action(WriteTx& tx, const std::string& execution, const std::string& action,
                    const ActionResult& r);
+// An action's row, written when it is first needed rather than with its execution: pending (`end` null),
+// or at once as it ended, for an action that ends in the transaction that made its execution (one
+// statement instead of two). `seq` is its execution's.
+void insert_action(WriteTx& tx, std::int64_t seq, const std::string& action, const ActionResult* end);
 void schedule_retry(WriteTx& tx, const std::string& execution, const std::string& action,
                     UnixMillis next_attempt_at, const std::string& error, const std::optional<json>& node);
 // Back to pending for a `retry` of the execution; attempts made so far stop counting against retries.

@@ -144,18 +144,18 @@ TEST_CASE("no Lua reference outlives the engine") {
     CHECK(scripting::LuaRef::live_count() == before);
 }
 
-TEST_CASE("a Lua action that ends in the turn it started writes its start with its end; one that waits "
-          "has its start committed") {
+TEST_CASE("a Lua action that ends in the turn its execution was made is written once, as it ended; one "
+          "that waits has its start committed") {
     TestEngine e(TestEngine::Files{{"quick.lua", R"(
 return workflow { actions = { a = { run = function() return 1 end } } })"},
                                    {"waits.lua", R"(
 return workflow { actions = { a = { run = function() sleep(0.2) return 2 end } } })"}});
-    // quick: the execution and its action inserted, the action ended (its start in the same statement),
-    // the execution ended: 4 row changes, not 5.
+    // quick: the execution inserted, its action's row inserted as it ended (its start with it), the
+    // execution ended: 3 row changes, not 5 (pending row, start, end).
     const int before = sqlite3_total_changes(e.db->handle());
     json report = e.run("quick");
     CHECK(report["status"] == "succeeded");
-    CHECK(sqlite3_total_changes(e.db->handle()) - before == 4);
+    CHECK(sqlite3_total_changes(e.db->handle()) - before == 3);
     CHECK(report["actions"]["a"]["attempts"] == 1);
     CHECK(report["actions"]["a"]["started_at"].is_string());
 
@@ -243,4 +243,63 @@ return workflow { triggers = { after = { workflow = "lead" } },
     while (done.is_null())
         uv_run(&e.loop, UV_RUN_ONCE);
     CHECK(done["actions"]["b"]["output"] == "succeeded");
+}
+
+TEST_CASE("a new execution's action rows are in the store whether its actions ran, never ran, or it was "
+          "cancelled in the turn that made it") {
+    TestEngine e(TestEngine::Files{{"chain.lua", R"(
+return workflow { actions = {
+  a = { run = function() error("boom") end },
+  b = { needs = { "a" }, run = function() return 1 end },
+} })"}});
+    // a fails in the turn that made the execution: b never runs, and both rows are in the report.
+    json failed = e.run("chain");
+    CHECK(failed["status"] == "failed");
+    CHECK(failed["actions"]["a"]["status"] == "failed");
+    REQUIRE(failed["actions"].contains("b"));
+    CHECK(failed["actions"]["b"]["status"] != "running");
+
+    // Cancelled before anything of it ran or was committed: its rows are written with the end.
+    exec::SubmitRequest req;
+    req.workflow = "chain";
+    auto id = e.executor->submit(req);
+    REQUIRE(id);
+    REQUIRE(e.executor->cancel(*id));
+    e.db->flush();
+    auto row = store::find_execution(*e.db, *id);
+    REQUIRE(row);
+    CHECK(row->status == ExecStatus::cancelled);
+    REQUIRE(row->actions.size() == 2);
+    for (const store::ActionRow& a : row->actions)
+        CHECK(a.status == ActionStatus::cancelled);
+}
+
+TEST_CASE("ctx.shared is written with the execution's end, or at the commit while it still runs") {
+    TestEngine e(TestEngine::Files{{"two.lua", R"(
+return workflow { actions = {
+  a = { run = function(ctx) ctx.shared.x = 1 end },
+  b = { needs = { "a" }, run = function(ctx) sleep(0.2) ctx.shared.y = 2 end },
+} })"}});
+    exec::SubmitRequest req;
+    req.workflow = "two";
+    auto id = e.executor->submit(req);
+    REQUIRE(id);
+    // Until a has run and its turn is committed, then while b sleeps: x is in the store.
+    for (int i = 0; i < 50; ++i) {
+        uv_run(&e.loop, UV_RUN_NOWAIT);
+        e.db->flush();
+        auto row = store::find_execution(*e.db, *id);
+        REQUIRE(row);
+        if (row->shared.contains("x")) break;
+    }
+    auto running = store::find_execution(*e.db, *id);
+    REQUIRE(running);
+    CHECK(running->status == ExecStatus::running);
+    CHECK(running->shared == json{{"x", 1}});
+    json done;
+    REQUIRE(e.executor->when_finished(*id, [&](const exec::EndReport& r) { done = r.doc(); }));
+    while (done.is_null())
+        uv_run(&e.loop, UV_RUN_ONCE);
+    CHECK(done["shared"] == json{{"x", 1}, {"y", 2}});
+    CHECK(store::find_execution(*e.db, *id)->shared == json{{"x", 1}, {"y", 2}});
 }
