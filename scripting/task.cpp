@@ -47,6 +47,10 @@ void RunQueue::make_runnable(std::uint64_t id, bool preempted) {
 }
 
 void RunQueue::defer(std::function<void()> start) {
+    if (in_pass_) {
+        continuations_.push_back(std::move(start));
+        return; // run_some puts them first when the step that deferred them returns
+    }
     starts_.push_back(std::move(start));
     if (!idle_.active()) idle_.start([this] { run_some(); });
 }
@@ -58,11 +62,19 @@ void RunQueue::run_some() {
     // one, and both commit in the same turn); one preempted now waits for the next pass.
     runnable_.insert(runnable_.end(), preempted_.begin(), preempted_.end());
     preempted_.clear();
+    // The starts a step defers go first, in the order they were deferred.
+    auto take_continuations = [this] {
+        starts_.insert(starts_.begin(), std::make_move_iterator(continuations_.begin()),
+                       std::make_move_iterator(continuations_.end()));
+        continuations_.clear();
+    };
+    in_pass_ = true;
     while ((!runnable_.empty() || !starts_.empty()) && uv_hrtime() < budget_end) {
         if (runnable_.empty()) {
             std::function<void()> start = std::move(starts_.front());
             starts_.pop_front();
             start();
+            take_continuations();
             continue;
         }
         std::uint64_t id = runnable_.front();
@@ -71,7 +83,9 @@ void RunQueue::run_some() {
         if (it == tasks_.end()) continue; // cancelled or finished meanwhile
         Task* task = it->second;
         task->step(std::exchange(task->resume_nargs_, 0));
+        take_continuations();
     }
+    in_pass_ = false;
     if (runnable_.empty() && preempted_.empty() && starts_.empty()) idle_.stop();
 }
 

@@ -17,6 +17,7 @@
 #include <optional>
 #include <string>
 #include <unordered_map>
+#include <vector>
 
 namespace luaflow::scripting {
 
@@ -58,7 +59,9 @@ class RunQueue {
     std::size_t runnable() const { return runnable_.size() + preempted_.size() + starts_.size(); }
     // Runs `start` at the next pass, in turn with the runnable tasks (a new task's first step): what a
     // task needs (its ctx, its coroutine) is made only when its turn comes, so that thousands waiting
-    // for their turn hold nothing in the state.
+    // for their turn hold nothing in the state. A start deferred by what runs in a pass (an action that
+    // ends starts its dependents) goes before those already waiting: an execution under way finishes
+    // before new ones begin, and its chain commits in one turn.
     void defer(std::function<void()> start);
 
   private:
@@ -77,6 +80,8 @@ class RunQueue {
     std::deque<std::uint64_t> runnable_;
     std::deque<std::uint64_t> preempted_; // for the next pass
     std::deque<std::function<void()>> starts_;
+    bool in_pass_ = false;
+    std::vector<std::function<void()>> continuations_; // deferred during the current step, in order
 };
 
 class Task {

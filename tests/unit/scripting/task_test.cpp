@@ -258,3 +258,23 @@ TEST_CASE("deferred starts run at the run queue's next pass, in order") {
     CHECK(ran == std::vector<int>{0, 1, 2});
     CHECK(f.scheduler->runnable() == 0);
 }
+
+TEST_CASE("a start deferred during a pass runs before the starts that were already waiting") {
+    uv_loop_t loop;
+    uv_loop_init(&loop);
+    std::vector<std::string> order;
+    {
+        RunQueue queue(&loop);
+        // a1 ends and starts its dependents a2 and a3 (in that order); b was waiting before them.
+        queue.defer([&] {
+            order.push_back("a1");
+            queue.defer([&] { order.push_back("a2"); });
+            queue.defer([&] { order.push_back("a3"); });
+        });
+        queue.defer([&] { order.push_back("b"); });
+        uv_run(&loop, UV_RUN_NOWAIT);
+    }
+    uv_run(&loop, UV_RUN_DEFAULT);
+    uv_loop_close(&loop);
+    CHECK(order == std::vector<std::string>{"a1", "a2", "a3", "b"});
+}
