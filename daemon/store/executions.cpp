@@ -68,6 +68,26 @@ void read_actions(Db& db, ExecutionRow& r) {
     });
 }
 
+// An action's end: what finish_action and insert_action write of it alike.
+void bind_end(Stmt::Use& q, const ActionResult& r) {
+    q.bind(":status", to_string(r.status));
+    if (r.output)
+        q.bind(":output", r.output->dump());
+    else
+        q.bind_null(":output");
+    q.bind(":error", r.error)
+        .bind(":event", r.event ? std::optional<std::string>(to_string(*r.event)) : std::nullopt)
+        .bind(":at", r.finished_at);
+    if (r.exit_code)
+        q.bind(":exit_code", *r.exit_code);
+    else
+        q.bind_null(":exit_code");
+    if (r.node)
+        q.bind(":node", r.node->dump());
+    else
+        q.bind_null(":node");
+}
+
 } // namespace
 
 json time_or_null(const std::optional<UnixMillis>& t) {
@@ -191,23 +211,9 @@ void finish_action(WriteTx& tx, const std::string& execution, const std::string&
         "WHERE execution_seq = (SELECT seq FROM executions WHERE id = :execution) AND name = :action";
     Db& db = tx.db();
     Stmt::Use q(db.stmt(r.start ? kSqlWithStart : kSql));
-    q.bind(":execution", execution).bind(":action", action).bind(":status", to_string(r.status));
+    q.bind(":execution", execution).bind(":action", action);
     if (r.start) q.bind(":attempts", r.start->attempts).bind(":started_at", r.start->at);
-    if (r.output)
-        q.bind(":output", r.output->dump());
-    else
-        q.bind_null(":output");
-    q.bind(":error", r.error)
-        .bind(":event", r.event ? std::optional<std::string>(to_string(*r.event)) : std::nullopt)
-        .bind(":at", r.finished_at);
-    if (r.exit_code)
-        q.bind(":exit_code", *r.exit_code);
-    else
-        q.bind_null(":exit_code");
-    if (r.node)
-        q.bind(":node", r.node->dump());
-    else
-        q.bind_null(":node");
+    bind_end(q, r);
     q.run();
 }
 
@@ -223,24 +229,9 @@ void insert_action(WriteTx& tx, std::int64_t seq, const std::string& action, con
     q.bind(":seq", seq).bind(":name", action);
     if (!end) return q.run();
     const ActionResult& r = *end;
-    q.bind(":status", to_string(r.status))
-        .bind(":attempts", r.start ? r.start->attempts : 0)
+    q.bind(":attempts", r.start ? r.start->attempts : 0)
         .bind(":started_at", r.start ? std::optional<UnixMillis>(r.start->at) : std::nullopt);
-    if (r.output)
-        q.bind(":output", r.output->dump());
-    else
-        q.bind_null(":output");
-    q.bind(":error", r.error)
-        .bind(":event", r.event ? std::optional<std::string>(to_string(*r.event)) : std::nullopt)
-        .bind(":at", r.finished_at);
-    if (r.exit_code)
-        q.bind(":exit_code", *r.exit_code);
-    else
-        q.bind_null(":exit_code");
-    if (r.node)
-        q.bind(":node", r.node->dump());
-    else
-        q.bind_null(":node");
+    bind_end(q, r);
     q.run();
 }
 
