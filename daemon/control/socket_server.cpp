@@ -79,10 +79,10 @@ class Connection : public std::enable_shared_from_this<Connection> {
         int rc = uv_read_start(
             stream(),
             [](uv_handle_t*, size_t, uv_buf_t* buf) {
-                // One buffer for every connection: each read is consumed (copied into the connection's
-                // line buffer) before the next is taken. A 64 KiB malloc per read made glibc consolidate
-                // its fast bins each time.
-                static const std::unique_ptr<char[]> shared(new char[kReadBuffer]);
+                // One buffer for every connection of the loop's thread: each read is consumed (copied
+                // into the connection's line buffer) before the next is taken. A 64 KiB malloc per read
+                // made glibc consolidate its fast bins each time.
+                static thread_local const std::unique_ptr<char[]> shared(new char[kReadBuffer]);
                 buf->base = shared.get();
                 buf->len = kReadBuffer;
             },
