@@ -1,6 +1,7 @@
 #include "loop/child_process.hpp"
 
 #include "loop/marked_processes.hpp"
+#include "loop/spawn_ledger.hpp"
 #include "loop/thread_pool.hpp"
 
 #include <algorithm>
@@ -139,6 +140,7 @@ class ChildProcess::Core : public std::enable_shared_from_this<Core> {
             static_cast<Core*>(p->data)->on_exit(status, signal);
         };
         process_.data = this;
+        spawned_ns_ = uv_hrtime();
         int rc = uv_spawn(loop_, &process_, &opts);
         ++open_;
         if (rc != 0) {
@@ -154,6 +156,7 @@ class ChildProcess::Core : public std::enable_shared_from_this<Core> {
             return make_error(ErrorCode::unavailable, uv_strerror(rc));
         }
         pid_ = process_.pid;
+        spawn_ledger().note(pid_, spawned_ns_);
         start_reading(out_);
         start_reading(err_);
         if (options_.stdin_data) start_writing();
@@ -226,6 +229,7 @@ class ChildProcess::Core : public std::enable_shared_from_this<Core> {
         posix_spawnattr_setsigdefault(&attr, &defaults);
         posix_spawnattr_setsigmask(&attr, &none);
         pid_t pid = 0;
+        spawned_ns_ = uv_hrtime();
         int rc = ::posix_spawn(&pid, program.c_str(), &actions, &attr, args.data(), envp.data());
         posix_spawn_file_actions_destroy(&actions);
         posix_spawnattr_destroy(&attr);
@@ -234,6 +238,7 @@ class ChildProcess::Core : public std::enable_shared_from_this<Core> {
             self_.reset();
             return make_error(ErrorCode::unavailable, uv_strerror(-rc));
         }
+        spawn_ledger().note(pid, spawned_ns_);
         ::close(out[1]);
         ::close(err[1]);
         if (with_stdin) ::close(in[0]);
@@ -429,10 +434,12 @@ class ChildProcess::Core : public std::enable_shared_from_this<Core> {
     }
 
     // The child has exited: what else carries its marker is ended, found off the loop. The result does
-    // not wait for the scan when the pipes are at EOF already.
+    // not wait for the scan when the pipes are at EOF already. A short-lived child that started nothing
+    // (spawn_ledger.hpp) has nothing left to find.
     void end_marked() {
         auto marker = options_.env.find(options_.marker);
         if (marker == options_.env.end()) return;
+        if (!spawn_ledger().may_have_started(pid_, spawned_ns_, last_allocated_pid(), uv_hrtime())) return;
         std::weak_ptr<Core> weak = weak_from_this();
         find_marked_processes_async(
             loop_, marker->first, marker->second,
@@ -512,7 +519,8 @@ class ChildProcess::Core : public std::enable_shared_from_this<Core> {
     Stage stage_ = Stage::timeout;
     int open_ = 0; // handles initialised and not yet closed
     int pid_ = 0;
-    int dispatching_ = 0; // callbacks running now
+    std::uint64_t spawned_ns_ = 0; // uv_hrtime() just before the spawn
+    int dispatching_ = 0;          // callbacks running now
     bool exited_ = false;
     bool timed_out_ = false;
     bool killing_ = false;

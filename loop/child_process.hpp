@@ -49,7 +49,8 @@ struct ChildOptions {
     std::uint64_t kill_after_ms = kKillAfterMs;
     // The name of a variable of `env` that the child's processes inherit (LUAFLOW_JOB). When the child
     // exits, the rest of its process group gets SIGTERM, and so does every process still marked with the
-    // same value (found off the loop, in /proc: one that left the group or session too); those still
+    // same value (found off the loop, in /proc: one that left the group or session too; not looked for
+    // when the child lived briefly and started nothing, spawn_ledger.hpp); those still
     // there kill_after_ms later get SIGKILL. Once they are gone, what still holds the pipes gets a
     // second, then the pipes are closed, and the exit is the child's own even if the timeout
     // came meanwhile: a detached grandchild no longer keeps the result until the timeout (issue 14, item

@@ -2,6 +2,7 @@
 // signals, the timeout and terminate() reaching the whole process group, SIGKILL after an ignored
 // SIGTERM, and an abandoned child that still terminates and frees everything (run under ASan too).
 #include "loop/child_process.hpp"
+#include "loop/marked_processes.hpp"
 #include "loop/uv_handle.hpp"
 #include "tests/unit/support/temp_dir.hpp"
 #include "tests/unit/support/test_loop.hpp"
@@ -440,6 +441,45 @@ TEST_CASE("child process: with a marker, a detached grandchild holding the pipe 
     int sleeper = std::atoi((lines[0] == "started" ? lines[1] : lines[0]).c_str());
     REQUIRE(sleeper > 0);
     CHECK(gone_soon(sleeper));
+}
+
+TEST_CASE(
+    "child process: with a marker, a child that exits at once still has its detached grandchild ended") {
+    // Within the ledger's short life (spawn_ledger.hpp): the grandchild's pid, not ours, sends the
+    // exit to the scan of /proc.
+    Loop l;
+    Seen seen;
+    loop::ChildOptions o = shell("setsid sleep 1236 </dev/null >/dev/null 2>&1 & echo $!");
+    o.env["LUAFLOW_TEST_JOB"] = "quick-" + std::to_string(::getpid());
+    o.marker = "LUAFLOW_TEST_JOB";
+    auto child = spawn(l, o, seen.callbacks());
+    REQUIRE(l.run_until([&] { return seen.exit.has_value(); }, 20'000));
+    auto lines = seen.lines_of(ChildStream::out);
+    REQUIRE(lines.size() == 1);
+    int sleeper = std::atoi(lines[0].c_str());
+    REQUIRE(sleeper > 0);
+    CHECK(gone_soon(sleeper));
+}
+
+TEST_CASE("child process: with a marker, a child that started nothing is not looked for in /proc") {
+    // Other tests running meanwhile take pids too, and then the scan is due: one spawn of 50 without
+    // a foreign pid in its millisecond is enough.
+    Loop l;
+    bool skipped = false;
+    for (int i = 0; i < 50 && !skipped; ++i) {
+        Seen seen;
+        loop::ChildOptions o;
+        o.argv = {"/bin/true"};
+        o.env = base_env();
+        o.env["LUAFLOW_TEST_JOB"] = "nothing-" + std::to_string(::getpid());
+        o.marker = "LUAFLOW_TEST_JOB";
+        std::uint64_t reads = loop::marked_process_reads();
+        auto child = spawn(l, o, seen.callbacks());
+        REQUIRE(l.run_until([&] { return seen.exit.has_value(); }, 20'000));
+        l.run_until([] { return false; }, 20); // a scan, if one was started, is counted by now
+        skipped = loop::marked_process_reads() == reads;
+    }
+    CHECK(skipped);
 }
 
 TEST_CASE("child process: with a marker, an unmarked holder of the pipe keeps the result a second at most") {
