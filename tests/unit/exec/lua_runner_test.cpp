@@ -246,3 +246,15 @@ TEST_CASE("a cmd's {{ }} templates are filled from ctx into the argv") {
     CHECK(result->kind == AttemptResult::Kind::succeeded);
     CHECK(result->output == json{"convert", "in put.png", "--attempt=3", "literal {x}"});
 }
+
+TEST_CASE("ctx.execution holds what execution_json gives a cmd job in LUAFLOW_INPUT") {
+    Fixture f(R"(return workflow { actions = { a = { run = function(ctx) return ctx.execution end } } })");
+    auto s = f.spec("a");
+    s.attempt = 3;
+    s.scheduled_for = 1'805'101'200'000;
+    s.scheduled_tz = "Europe/Berlin";
+    json expected = exec::execution_json(s);
+    AttemptResult r = f.run(s);
+    REQUIRE(r.kind == AttemptResult::Kind::succeeded);
+    CHECK(r.output == expected);
+}
