@@ -125,7 +125,14 @@ class ProcessAttempt final : public Attempt {
             [doc = std::move(doc), dir = spec_.scratch, input = input_file_, output = output_file_,
              retried = spec_.attempt > 1, error] {
                 // The execution's directory exists after its first job: mkdir the job's alone.
-                if (::mkdir(dir.c_str(), 0755) != 0 && errno != EEXIST) {
+                auto make = [](const std::string& d) {
+                    return ::mkdir(d.c_str(), 0755) == 0 || errno == EEXIST;
+                };
+                bool made = make(dir);
+                // Its first job: the execution's directory, then the job's (create_directories would stat
+                // every component of the path first).
+                if (!made && errno == ENOENT) made = make(dir.substr(0, dir.rfind('/'))) && make(dir);
+                if (!made) {
                     std::error_code ec;
                     fs::create_directories(dir, ec);
                     if (ec)
