@@ -402,7 +402,7 @@ void Executor::wait_for(Execution& e, std::size_t i, const std::string& why) {
     if (a.waiting != why) {
         a.waiting = why;
         write_action_row(e, i);
-        store::set_waiting(db_.write(), e.id, e.def->actions[i].name, why);
+        store::set_waiting(db_.write(), e.seq, e.def->actions[i].name, why);
     }
     if (!a.in_wait_list) {
         a.in_wait_list = true;
@@ -486,7 +486,7 @@ void Executor::launch_attempt(Execution& e, std::size_t i) {
         a.start_unwritten = now_unix_ms(); // written once its turn on the run queue comes (below)
     } else {
         write_action_row(e, i);
-        store::start_attempt(db_.write(), e.id, def.name, a.attempts, now_unix_ms(), def.host,
+        store::start_attempt(db_.write(), e.seq, def.name, a.attempts, now_unix_ms(), def.host,
                              allocation_json(a.allocation));
     }
     std::string id = e.id;
@@ -559,7 +559,7 @@ void Executor::write_start(Execution& e, std::size_t i) {
     ActionState& a = e.actions[i];
     if (!a.start_unwritten) return;
     write_action_row(e, i);
-    store::start_attempt(db_.write(), e.id, e.def->actions[i].name, a.attempts, *a.start_unwritten, "");
+    store::start_attempt(db_.write(), e.seq, e.def->actions[i].name, a.attempts, *a.start_unwritten, "");
     a.start_unwritten.reset();
 }
 
@@ -651,7 +651,7 @@ void Executor::settle_attempt(Execution& ex, std::size_t i, AttemptResult r) {
         a.next_attempt_at = at;
         write_start(*e, i); // the attempt counts, and shows when it started
         write_action_row(*e, i);
-        store::schedule_retry(db_.write(), e->id, def.name, at, secrets_.redact(r.error), a.node);
+        store::schedule_retry(db_.write(), e->seq, def.name, at, secrets_.redact(r.error), a.node);
         if (r.kind == AttemptResult::Kind::resource) notify_event(*e, Event::resource, i, what);
         notify_event(*e, Event::retry, i, what,
                      "attempt " + std::to_string(a.attempts + 1) + " in " + format_duration(delay));
@@ -722,7 +722,7 @@ void Executor::finish_action(Execution& e, std::size_t i, ActionStatus status, c
         store::insert_action(db_.write(), e.seq, e.def->actions[i].name, &row);
         a.row_unwritten = false;
     } else {
-        store::finish_action(db_.write(), e.id, e.def->actions[i].name, row);
+        store::finish_action(db_.write(), e.seq, e.def->actions[i].name, row);
     }
 }
 
@@ -979,7 +979,7 @@ Result<ExecStatus> Executor::retry(const std::string& id) {
         a.held.reset();
         if (rerun[i]) {
             a.status = ActionStatus::pending;
-            store::reset_action(db_.write(), id, def->actions[i].name);
+            store::reset_action(db_.write(), e->seq, def->actions[i].name);
         }
     }
     plan(*e);

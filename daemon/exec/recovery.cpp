@@ -79,7 +79,7 @@ void Executor::recover() {
                 if (used <= ad.retries) {
                     a.status = ActionStatus::pending;
                     a.next_attempt_at = now_unix_ms();
-                    store::schedule_retry(db_.write(), e->id, ad.name, *a.next_attempt_at, kInterrupted,
+                    store::schedule_retry(db_.write(), e->seq, ad.name, *a.next_attempt_at, kInterrupted,
                                           std::nullopt);
                 } else {
                     AttemptResult r;

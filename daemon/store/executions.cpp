@@ -162,15 +162,18 @@ void save_shared(WriteTx& tx, const std::string& id, const json& shared) {
     q.bind(":id", id).bind_json(":shared", shared).run();
 }
 
-void start_attempt(WriteTx& tx, const std::string& execution, const std::string& action, int attempts,
+void start_attempt(WriteTx& tx, std::int64_t execution_seq, const std::string& action, int attempts,
                    UnixMillis at, const std::string& host, const json& allocation) {
     static constexpr const char* kSql =
         "UPDATE actions SET status = 'running', attempts = :attempts, started_at = :at, finished_at = NULL, "
         "next_attempt_at = NULL, waiting = NULL, host = :host, allocation = :allocation "
-        "WHERE execution_seq = (SELECT seq FROM executions WHERE id = :execution) AND name = :action";
+        "WHERE execution_seq = :execution_seq AND name = :action";
     Db& db = tx.db();
     Stmt::Use q(db.stmt(kSql));
-    q.bind(":execution", execution).bind(":action", action).bind(":attempts", attempts).bind(":at", at);
+    q.bind(":execution_seq", execution_seq)
+        .bind(":action", action)
+        .bind(":attempts", attempts)
+        .bind(":at", at);
     if (host.empty())
         q.bind_null(":host");
     else
@@ -182,13 +185,12 @@ void start_attempt(WriteTx& tx, const std::string& execution, const std::string&
     q.run();
 }
 
-void set_waiting(WriteTx& tx, const std::string& execution, const std::string& action,
-                 const std::string& why) {
-    static constexpr const char* kSql = "UPDATE actions SET waiting = :why WHERE execution_seq = (SELECT seq "
-                                        "FROM executions WHERE id = :execution) AND name = :action";
+void set_waiting(WriteTx& tx, std::int64_t execution_seq, const std::string& action, const std::string& why) {
+    static constexpr const char* kSql =
+        "UPDATE actions SET waiting = :why WHERE execution_seq = :execution_seq AND name = :action";
     Db& db = tx.db();
     Stmt::Use q(db.stmt(kSql));
-    q.bind(":execution", execution).bind(":action", action);
+    q.bind(":execution_seq", execution_seq).bind(":action", action);
     if (why.empty())
         q.bind_null(":why");
     else
@@ -196,22 +198,21 @@ void set_waiting(WriteTx& tx, const std::string& execution, const std::string& a
     q.run();
 }
 
-void finish_action(WriteTx& tx, const std::string& execution, const std::string& action,
+void finish_action(WriteTx& tx, std::int64_t execution_seq, const std::string& action,
                    const ActionResult& r) {
     static constexpr const char* kSql =
         "UPDATE actions SET status = :status, output = :output, error = :error, event = :event, "
         "exit_code = :exit_code, finished_at = :at, node = COALESCE(:node, node), next_attempt_at = NULL, "
-        "waiting = NULL WHERE execution_seq = (SELECT seq FROM executions WHERE id = :execution) AND name = "
-        ":action";
+        "waiting = NULL WHERE execution_seq = :execution_seq AND name = :action";
     // The same with what start_attempt writes for a Lua attempt (no host, no allocation).
     static constexpr const char* kSqlWithStart =
         "UPDATE actions SET status = :status, output = :output, error = :error, event = :event, "
         "exit_code = :exit_code, finished_at = :at, node = COALESCE(:node, node), next_attempt_at = NULL, "
         "waiting = NULL, attempts = :attempts, started_at = :started_at, host = NULL, allocation = NULL "
-        "WHERE execution_seq = (SELECT seq FROM executions WHERE id = :execution) AND name = :action";
+        "WHERE execution_seq = :execution_seq AND name = :action";
     Db& db = tx.db();
     Stmt::Use q(db.stmt(r.start ? kSqlWithStart : kSql));
-    q.bind(":execution", execution).bind(":action", action);
+    q.bind(":execution_seq", execution_seq).bind(":action", action);
     if (r.start) q.bind(":attempts", r.start->attempts).bind(":started_at", r.start->at);
     bind_end(q, r);
     q.run();
@@ -235,15 +236,15 @@ void insert_action(WriteTx& tx, std::int64_t seq, const std::string& action, con
     q.run();
 }
 
-void schedule_retry(WriteTx& tx, const std::string& execution, const std::string& action,
+void schedule_retry(WriteTx& tx, std::int64_t execution_seq, const std::string& action,
                     UnixMillis next_attempt_at, const std::string& error, const std::optional<json>& node) {
     static constexpr const char* kSql =
         "UPDATE actions SET status = 'pending', error = :error, next_attempt_at = :next, "
-        "node = COALESCE(:node, node), finished_at = NULL WHERE execution_seq = (SELECT seq FROM executions "
-        "WHERE id = :execution) AND name = :action";
+        "node = COALESCE(:node, node), finished_at = NULL WHERE execution_seq = :execution_seq AND name = "
+        ":action";
     Db& db = tx.db();
     Stmt::Use q(db.stmt(kSql));
-    q.bind(":execution", execution)
+    q.bind(":execution_seq", execution_seq)
         .bind(":action", action)
         .bind(":error", error)
         .bind(":next", next_attempt_at);
@@ -254,15 +255,15 @@ void schedule_retry(WriteTx& tx, const std::string& execution, const std::string
     q.run();
 }
 
-void reset_action(WriteTx& tx, const std::string& execution, const std::string& action) {
+void reset_action(WriteTx& tx, std::int64_t execution_seq, const std::string& action) {
     static constexpr const char* kSql =
         "UPDATE actions SET status = 'pending', attempt_base = attempts, output = NULL, error = NULL, event "
         "= NULL, "
         "exit_code = NULL, started_at = NULL, finished_at = NULL, next_attempt_at = NULL, waiting = NULL "
-        "WHERE execution_seq = (SELECT seq FROM executions WHERE id = :execution) AND name = :action";
+        "WHERE execution_seq = :execution_seq AND name = :action";
     Db& db = tx.db();
     Stmt::Use q(db.stmt(kSql));
-    q.bind(":execution", execution).bind(":action", action).run();
+    q.bind(":execution_seq", execution_seq).bind(":action", action).run();
 }
 
 std::vector<ExecutionRow> active_executions(Db& db) {

@@ -117,21 +117,19 @@ void reopen_execution(WriteTx& tx, const std::string& id, ExecStatus status);
 void save_shared(WriteTx& tx, const std::string& id, const json& shared);
 
 // `allocation` is what the attempt holds of its host (null for Lua actions).
-void start_attempt(WriteTx& tx, const std::string& execution, const std::string& action, int attempts,
+void start_attempt(WriteTx& tx, std::int64_t execution_seq, const std::string& action, int attempts,
                    UnixMillis at, const std::string& host, const json& allocation = nullptr);
 // A pending action that cannot start yet, and why ("queue gpu: 2 of 2 running"); empty clears it.
-void set_waiting(WriteTx& tx, const std::string& execution, const std::string& action,
-                 const std::string& why);
-void finish_action(WriteTx& tx, const std::string& execution, const std::string& action,
-                   const ActionResult& r);
+void set_waiting(WriteTx& tx, std::int64_t execution_seq, const std::string& action, const std::string& why);
+void finish_action(WriteTx& tx, std::int64_t execution_seq, const std::string& action, const ActionResult& r);
 // An action's row, written when it is first needed rather than with its execution: pending (`end` null),
 // or at once as it ended, for an action that ends in the transaction that made its execution (one
 // statement instead of two). `seq` is its execution's.
 void insert_action(WriteTx& tx, std::int64_t seq, const std::string& action, const ActionResult* end);
-void schedule_retry(WriteTx& tx, const std::string& execution, const std::string& action,
+void schedule_retry(WriteTx& tx, std::int64_t execution_seq, const std::string& action,
                     UnixMillis next_attempt_at, const std::string& error, const std::optional<json>& node);
 // Back to pending for a `retry` of the execution; attempts made so far stop counting against retries.
-void reset_action(WriteTx& tx, const std::string& execution, const std::string& action);
+void reset_action(WriteTx& tx, std::int64_t execution_seq, const std::string& action);
 
 std::vector<ExecutionRow> active_executions(Db& db);
 // The executions `parent` started with workflows.run, oldest first.

@@ -81,18 +81,18 @@ TEST_CASE("action transitions and the inspect document") {
     auto db = std::move(Db::open(dir.file("luaflow.db")).value());
     insert_definition(db->write(), "d1", {"wf", "wf.lua", "x"});
     insert_execution(db->write(), sample("abc123", 1));
-    start_attempt(db->write(), "abc123", "a", 1, 2'000, "");
-    schedule_retry(db->write(), "abc123", "a", 3'000, "boom", nlohmann::json{{"tries", 1}});
-    start_attempt(db->write(), "abc123", "a", 2, 3'000, "");
+    start_attempt(db->write(), 1, "a", 1, 2'000, "");
+    schedule_retry(db->write(), 1, "a", 3'000, "boom", nlohmann::json{{"tries", 1}});
+    start_attempt(db->write(), 1, "a", 2, 3'000, "");
     ActionResult ok;
     ok.status = ActionStatus::succeeded;
     ok.output = nlohmann::json{{"n", 2}};
     ok.finished_at = 3'500;
-    finish_action(db->write(), "abc123", "a", ok);
+    finish_action(db->write(), 1, "a", ok);
     ActionResult skipped;
     skipped.status = ActionStatus::skipped;
     skipped.finished_at = 3'500;
-    finish_action(db->write(), "abc123", "b", skipped);
+    finish_action(db->write(), 1, "b", skipped);
     finish_execution(db->write(), "abc123", ExecStatus::succeeded, std::nullopt, 4'000);
     db->flush();
 
@@ -123,14 +123,14 @@ TEST_CASE("inspect_text is the inspect document's dump, written row by row") {
     e.scheduled_tz = "Europe/Berlin";
     insert_execution(db->write(), e);
     // a: retried, then succeeded with a nested, non-ASCII output, on a host with resources; two children.
-    start_attempt(db->write(), "abc123", "a", 1, 2'000, "gpu1", nlohmann::json{{"cpus", 2}, {"gpus", {"0"}}});
-    schedule_retry(db->write(), "abc123", "a", 3'000, "boom", std::nullopt);
-    start_attempt(db->write(), "abc123", "a", 2, 3'000, "gpu1", nlohmann::json{{"cpus", 2}, {"gpus", {"0"}}});
+    start_attempt(db->write(), 1, "a", 1, 2'000, "gpu1", nlohmann::json{{"cpus", 2}, {"gpus", {"0"}}});
+    schedule_retry(db->write(), 1, "a", 3'000, "boom", std::nullopt);
+    start_attempt(db->write(), 1, "a", 2, 3'000, "gpu1", nlohmann::json{{"cpus", 2}, {"gpus", {"0"}}});
     ActionResult ok;
     ok.output = nlohmann::json{{"n", 2.5}, {"list", {1, "z\u00fcrich", nullptr}}, {"deep", {{"k", true}}}};
     ok.exit_code = 0;
     ok.finished_at = 3'500;
-    finish_action(db->write(), "abc123", "a", ok);
+    finish_action(db->write(), 1, "a", ok);
     for (int k = 1; k <= 2; ++k) {
         NewExecution child = sample("child" + std::to_string(k), 1 + k);
         child.parent = "abc123";
@@ -142,18 +142,18 @@ TEST_CASE("inspect_text is the inspect document's dump, written row by row") {
     ActionResult skipped;
     skipped.status = ActionStatus::skipped;
     skipped.finished_at = 3'600;
-    finish_action(db->write(), "abc123", "b", skipped);
-    start_attempt(db->write(), "abc123", "c \"quoted\"", 1, 3'700, "");
+    finish_action(db->write(), 1, "b", skipped);
+    start_attempt(db->write(), 1, "c \"quoted\"", 1, 3'700, "");
     ActionResult failed;
     failed.status = ActionStatus::failed;
     failed.error = "line 1\n\"line\" 2\t\u0001";
     failed.event = ActionEvent::resource;
     failed.exit_code = 137;
     failed.finished_at = 3'800;
-    finish_action(db->write(), "abc123", "c \"quoted\"", failed);
-    set_waiting(db->write(), "abc123", "d", "queue gpu: 2 of 2 running");
-    start_attempt(db->write(), "abc123", "e", 1, 3'900, "");
-    schedule_retry(db->write(), "abc123", "e", 9'000, "not yet", nlohmann::json{{"tries", 1}});
+    finish_action(db->write(), 1, "c \"quoted\"", failed);
+    set_waiting(db->write(), 1, "d", "queue gpu: 2 of 2 running");
+    start_attempt(db->write(), 1, "e", 1, 3'900, "");
+    schedule_retry(db->write(), 1, "e", 9'000, "not yet", nlohmann::json{{"tries", 1}});
     record_event(db->write(), {"wf", std::string("abc123"), Event::late, 1'500, 1, "started 2 s late"});
     db->flush();
 
@@ -181,14 +181,14 @@ TEST_CASE("retry resets actions and counts attempts from a new base") {
     auto db = std::move(Db::open(dir.file("luaflow.db")).value());
     insert_definition(db->write(), "d1", {"wf", "wf.lua", "x"});
     insert_execution(db->write(), sample("abc123", 1));
-    start_attempt(db->write(), "abc123", "a", 1, 2'000, "");
+    start_attempt(db->write(), 1, "a", 1, 2'000, "");
     ActionResult failed;
     failed.status = ActionStatus::failed;
     failed.error = "boom";
     failed.finished_at = 2'100;
-    finish_action(db->write(), "abc123", "a", failed);
+    finish_action(db->write(), 1, "a", failed);
     finish_execution(db->write(), "abc123", ExecStatus::failed, std::string("action 'a' failed"), 2'200);
-    reset_action(db->write(), "abc123", "a");
+    reset_action(db->write(), 1, "a");
     reopen_execution(db->write(), "abc123", ExecStatus::running);
     db->flush();
     auto rows = active_executions(*db);
@@ -385,12 +385,12 @@ TEST_CASE("a database from before actions were keyed by seq opens with every act
     REQUIRE(other->actions.size() == 1);
     CHECK(other->actions[0].error == "boom");
 
-    // The migrated rows take updates by the execution's id, and go with their execution.
+    // The migrated rows take updates by the execution's seq, and go with their execution.
     ActionResult done;
     done.status = ActionStatus::succeeded;
     done.output = json{{"m", 2}};
     done.finished_at = 30;
-    finish_action(db.write(), "abc123", "b", done);
+    finish_action(db.write(), 7, "b", done);
     db.flush();
     CHECK(find_execution(db, "abc123")->actions[1].output == json{{"m", 2}});
     {
