@@ -4,7 +4,9 @@
 #include "daemon/store/db.hpp"
 #include "loop/virtual_time.hpp"
 
+#include <cerrno>
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
 
 namespace luaflow::offline {
@@ -46,8 +48,17 @@ void run_until_finished(uv_loop_t* loop, exec::Executor& executor, const std::st
 } // namespace
 
 TestOutcome run_once(const TestRun& run) {
-    std::string tmpl = (fs::temp_directory_path() / "luaflow-test-XXXXXX").string();
-    if (!::mkdtemp(tmpl.data())) return failed(run.file, "cannot create a temporary state directory");
+    // TMPDIR, else /tmp; one that is not a directory is named, not thrown.
+    const char* tmpdir = std::getenv("TMPDIR");
+    std::error_code no_temp;
+    const fs::path temp = fs::temp_directory_path(no_temp);
+    if (no_temp)
+        return failed(run.file, "cannot create a temporary state directory: TMPDIR=" +
+                                    std::string(tmpdir ? tmpdir : "") + ": " + no_temp.message());
+    std::string tmpl = (temp / "luaflow-test-XXXXXX").string();
+    if (!::mkdtemp(tmpl.data()))
+        return failed(run.file, "cannot create a temporary state directory in " + temp.string() + ": " +
+                                    std::strerror(errno));
     const std::string state = tmpl;
     const std::int64_t shift_before = clock_shift();
     TestOutcome out;

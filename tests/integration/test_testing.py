@@ -275,6 +275,14 @@ return workflow {
         cfg = self.config('notifiers = { hook = { webhook = { url = "http://127.0.0.1:9/x" } } }\n')
         self.assertEqual(ctl("validate", "-c", cfg, path).returncode, 0)
 
+    def test_a_missing_temporary_directory_is_named(self):
+        path = self.write("notifying.lua", NOTIFYING)
+        env = dict(os.environ, TMPDIR=os.path.join(self.dir, "no-such-dir"))
+        p = subprocess.run([LUAFLOWCTL, "test", path], capture_output=True, text=True, env=env, timeout=120)
+        self.assertEqual(p.returncode, 1, p.stdout + p.stderr)
+        self.assertIn("cannot create a temporary state directory: TMPDIR=" + env["TMPDIR"], p.stdout + p.stderr)
+        self.assertNotIn("signal", p.stdout + p.stderr)  # it threw, and luaflowd --offline died of SIGABRT
+
 
 CASES = """
 -- cases of shop
