@@ -48,13 +48,20 @@ void run_until_finished(uv_loop_t* loop, exec::Executor& executor, const std::st
 } // namespace
 
 TestOutcome run_once(const TestRun& run) {
-    // TMPDIR, else /tmp; one that is not a directory is named, not thrown.
-    const char* tmpdir = std::getenv("TMPDIR");
+    // Where libstdc++ looks (TMPDIR, TMP, TEMP, TEMPDIR, else /tmp); one that is not a directory is
+    // named, not thrown.
     std::error_code no_temp;
     const fs::path temp = fs::temp_directory_path(no_temp);
-    if (no_temp)
-        return failed(run.file, "cannot create a temporary state directory: TMPDIR=" +
-                                    std::string(tmpdir ? tmpdir : "") + ": " + no_temp.message());
+    if (no_temp) {
+        std::string where = "/tmp";
+        for (const char* name : {"TMPDIR", "TMP", "TEMP", "TEMPDIR"})
+            if (const char* value = std::getenv(name)) {
+                where = std::string(name) + "=" + value;
+                break;
+            }
+        return failed(run.file,
+                      "cannot create a temporary state directory: " + where + ": " + no_temp.message());
+    }
     std::string tmpl = (temp / "luaflow-test-XXXXXX").string();
     if (!::mkdtemp(tmpl.data()))
         return failed(run.file, "cannot create a temporary state directory in " + temp.string() + ": " +
