@@ -43,10 +43,12 @@ class DiskSpace {
     std::string message(std::uint64_t free) const;
 
     Db& db_;
+    uv_loop_t* loop_;
     std::string dir_;
     std::string reserve_path_;
     std::uint64_t reserve_bytes_ = 0;
     bool full_ = false;
+    std::uint64_t roomy_until_ = 0; // loop time until which the last reading stands (kRoomy)
     std::set<std::string> refused_; // workflows refused in this spell, for their one log line
     loop::Timer timer_;
 };
