@@ -54,7 +54,7 @@ int main(int argc, char** argv) {
         e.shared = nlohmann::json::object();
         e.created_at = now;
         e.started_at = now;
-        store::insert_execution(tx, e);
+        store::ExecutionText row = store::insert_execution(tx, e);
         for (const char* a : names) {
             // A Lua attempt that ends in the transaction that made its execution: its row is written
             // once, as it ended, with its start (Executor::finish_action).
@@ -62,11 +62,13 @@ int main(int argc, char** argv) {
             r.output = nlohmann::json{{"n", i}};
             r.finished_at = now;
             r.start = store::ActionResult::Start{1, now};
-            store::insert_action(tx, e.seq, a, &r);
+            store::ActionText action;
+            action.name = a;
+            store::insert_action(tx, e.seq, action, &r);
         }
         // ctx.shared changed by the last action: written with the end (Executor::complete).
         const nlohmann::json shared = {{"total", 2 * i}};
-        store::finish_execution(tx, e.id, ExecStatus::succeeded, std::nullopt, now, &shared);
+        store::finish_execution(tx, row, ExecStatus::succeeded, std::nullopt, now, &shared);
         if ((i + 1) % per_commit == 0) db.flush();
     }
     db.flush();

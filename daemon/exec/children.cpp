@@ -109,6 +109,7 @@ Result<std::string> Executor::start_child(const scripting::Task& task, const std
     // submit() keeps executions by pointer, so `a` is still this action's state.
     const Execution* child = find(*id);
     a.children.push_back({*id, workflow, child ? *child->input : input, label.attempt, call, std::nullopt});
+    e->has_lists = true;
     services_.job_log(e->id, label.action, label.attempt, "log",
                       "workflows.run('" + workflow + "'): started child " + *id);
     return *id;

@@ -22,7 +22,9 @@ Result<void> OutboxNotifications::notify(const scripting::TaskLabel& from, const
     m.time_ms = now_unix_ms();
     m.subject = secrets_.redact(subject);
     m.body = secrets_.redact(body);
-    return outbox_.notify(db_.write(), notifier, std::move(m));
+    auto added = outbox_.notify(db_.write(), notifier, std::move(m));
+    if (added && on_added_) on_added_(from.execution);
+    return added;
 }
 
 void EngineServices::job_log(const std::string& execution, const std::string& action, int attempt,

@@ -27,8 +27,11 @@ class OutboxNotifications final : public stdlib::Notifications {
     Result<void> notify(const scripting::TaskLabel& from, const std::string& notifier,
                         const std::string& subject, const std::string& body) override;
     void when_durable(std::function<void()> fn) override { db_.after_commit(std::move(fn)); }
+    // Told of each execution a notification row was added for (its report lists them).
+    void on_added(std::function<void(const std::string& execution)> fn) { on_added_ = std::move(fn); }
 
   private:
+    std::function<void(const std::string& execution)> on_added_;
     store::Db& db_;
     notifiers::Outbox& outbox_;
     const Secrets& secrets_;
@@ -49,6 +52,10 @@ class EngineServices final : public stdlib::Services {
     using LogEcho = std::function<void(const std::string& execution, const std::string& action, int attempt,
                                        const char* stream, const std::string& line)>;
     void echo_logs(LogEcho echo) { echo_ = std::move(echo); }
+    // Told of each execution a notify() call added a notification row for.
+    void on_notification_added(std::function<void(const std::string& execution)> fn) {
+        notifications_.on_added(std::move(fn));
+    }
 
     uv_loop_t* loop() override { return loop_; }
     void log_line(const scripting::Task* task, const std::string& workflow, stdlib::LogLevel level,

@@ -7,9 +7,12 @@
 #include "daemon/store/events.hpp"
 #include "daemon/store/executions.hpp"
 #include "daemon/store/logs.hpp"
+#include "daemon/store/notifications.hpp"
 #include "daemon/store/schedules.hpp"
 
 #include <algorithm>
+#include <cstdlib>
+#include <numeric>
 #include <random>
 
 namespace luaflow::exec {
@@ -42,6 +45,9 @@ Executor::Executor(uv_loop_t* loop, store::Db& db, registry::Registry& registry,
       state_dir_(config.state), park_timer_(loop) {
     // A host's GPUs found: actions waiting for them may start.
     hosts_.set_on_change([this] { wake_waiters(); });
+    services_.on_notification_added([this](const std::string& id) {
+        if (Execution* e = find(id)) e->has_lists = true;
+    });
     apply_config(config);
     next_seq_ = store::max_execution_seq(db_);
 }
@@ -190,9 +196,14 @@ Result<std::string> Executor::submit(const SubmitRequest& r) {
     row.parent = e->parent;
     // Its actions' rows are written when first needed: an action that ends in this transaction is
     // written once, as it ended (issue 16: two statements less per action of a Lua chain).
-    store::insert_execution(db_.write(), row);
-    for (ActionState& a : e->actions)
+    e->row = store::insert_execution(db_.write(), row);
+    e->rows_kept = true;
+    for (std::size_t i = 0; i < e->actions.size(); ++i) {
+        ActionState& a = e->actions[i];
         a.row_unwritten = true;
+        a.row.name = def->actions[i].name;
+        a.row.status = "pending";
+    }
     if (unwritten_rows_.empty()) db_.before_commit([this] { write_unwritten_rows(); });
     unwritten_rows_.push_back(e->id);
 
@@ -222,7 +233,7 @@ void Executor::start_execution(Execution& e, bool advance_now) {
     e.status = ExecStatus::running;
     if (!e.started_at) {
         e.started_at = now_unix_ms();
-        store::start_execution(tx, e.id, *e.started_at);
+        store::start_execution(tx, e.row, *e.started_at);
     }
     if (e.scheduled_for && *e.started_at - *e.scheduled_for > kLateAfter) {
         std::string message = "started " + format_duration(*e.started_at - *e.scheduled_for) +
@@ -231,6 +242,7 @@ void Executor::start_execution(Execution& e, bool advance_now) {
         log::info_about({e.def->id, e.id, {}}, "execution %s of %s: %s", e.id.c_str(), e.def->id.c_str(),
                         message.c_str());
         store::record_event(tx, {e.def->id, e.id, Event::late, *e.started_at, 1, message});
+        e.has_lists = true;
         notify_event(e, Event::late, std::nullopt, {}, message);
     }
     arm_execution_timeout(e);
@@ -402,7 +414,7 @@ void Executor::wait_for(Execution& e, std::size_t i, const std::string& why) {
     if (a.waiting != why) {
         a.waiting = why;
         write_action_row(e, i);
-        store::set_waiting(db_.write(), e.seq, e.def->actions[i].name, why);
+        store::set_waiting(db_.write(), e.seq, a.row, why);
     }
     if (!a.in_wait_list) {
         a.in_wait_list = true;
@@ -486,7 +498,7 @@ void Executor::launch_attempt(Execution& e, std::size_t i) {
         a.start_unwritten = now_unix_ms(); // written once its turn on the run queue comes (below)
     } else {
         write_action_row(e, i);
-        store::start_attempt(db_.write(), e.seq, def.name, a.attempts, now_unix_ms(), def.host,
+        store::start_attempt(db_.write(), e.seq, a.row, a.attempts, now_unix_ms(), def.host,
                              allocation_json(a.allocation));
     }
     std::string id = e.id;
@@ -559,14 +571,14 @@ void Executor::write_start(Execution& e, std::size_t i) {
     ActionState& a = e.actions[i];
     if (!a.start_unwritten) return;
     write_action_row(e, i);
-    store::start_attempt(db_.write(), e.seq, e.def->actions[i].name, a.attempts, *a.start_unwritten, "");
+    store::start_attempt(db_.write(), e.seq, a.row, a.attempts, *a.start_unwritten, "");
     a.start_unwritten.reset();
 }
 
 void Executor::write_action_row(Execution& e, std::size_t i) {
     ActionState& a = e.actions[i];
     if (!a.row_unwritten) return;
-    store::insert_action(db_.write(), e.seq, e.def->actions[i].name, nullptr);
+    store::insert_action(db_.write(), e.seq, a.row, nullptr);
     a.row_unwritten = false;
 }
 
@@ -585,7 +597,7 @@ void Executor::write_unsaved_shared() {
     for (const std::string& id : ids) {
         Execution* e = find(id);
         if (!e || !e->shared_unsaved) continue;
-        store::save_shared(db_.write(), e->id, secrets_.redact(*e->shared));
+        store::save_shared(db_.write(), e->row, secrets_.redact(*e->shared));
         e->shared_unsaved = false;
     }
 }
@@ -651,7 +663,7 @@ void Executor::settle_attempt(Execution& ex, std::size_t i, AttemptResult r) {
         a.next_attempt_at = at;
         write_start(*e, i); // the attempt counts, and shows when it started
         write_action_row(*e, i);
-        store::schedule_retry(db_.write(), e->seq, def.name, at, secrets_.redact(r.error), a.node);
+        store::schedule_retry(db_.write(), e->seq, a.row, at, secrets_.redact(r.error), a.node);
         if (r.kind == AttemptResult::Kind::resource) notify_event(*e, Event::resource, i, what);
         notify_event(*e, Event::retry, i, what,
                      "attempt " + std::to_string(a.attempts + 1) + " in " + format_duration(delay));
@@ -719,10 +731,10 @@ void Executor::finish_action(Execution& e, std::size_t i, ActionStatus status, c
         a.start_unwritten.reset();
     }
     if (a.row_unwritten) {
-        store::insert_action(db_.write(), e.seq, e.def->actions[i].name, &row);
+        store::insert_action(db_.write(), e.seq, a.row, &row);
         a.row_unwritten = false;
     } else {
-        store::finish_action(db_.write(), e.seq, e.def->actions[i].name, row);
+        store::finish_action(db_.write(), e.seq, a.row, row);
     }
 }
 
@@ -767,7 +779,7 @@ void Executor::complete(Execution& e, ExecStatus status, std::optional<std::stri
     std::optional<json> shared;
     if (e.shared_unsaved) shared = secrets_.redact(*e.shared);
     e.shared_unsaved = false;
-    store::finish_execution(db_.write(), e.id, status, error, now, shared ? &*shared : nullptr);
+    store::finish_execution(db_.write(), e.row, status, error, now, shared ? &*shared : nullptr);
     e.status = status;
     notify_event(e,
                  status == ExecStatus::succeeded   ? Event::success
@@ -792,13 +804,12 @@ void Executor::complete(Execution& e, ExecStatus status, std::optional<std::stri
     for (std::size_t i = 0; i < e.actions.size(); ++i)
         write_action_row(e, i);
     Watchers::Ended watchers = watchers_.take(id);
-    // The report is read now, inside the transaction that ends the run (it holds the store's locks), and
-    // given after its commit: read after it, each query was a read transaction of its own. As text: the
-    // waiters on the socket and HTTP send it as it is.
+    // The report is written now, in the transaction that ends the run, and given after its commit. As
+    // text: the waiters on the socket and HTTP send it as it is.
     std::shared_ptr<const EndReport> report;
     const std::vector<std::string>& followers = registry_.followers_of(workflow);
     if (!watchers.waiters.empty() || !followers.empty())
-        report = std::make_shared<const EndReport>(inspect_text(db_, id).value_or("null"));
+        report = std::make_shared<const EndReport>(end_report(e));
     std::optional<std::string> parent = e.parent;
     executions_.erase(id);
     start_queued(workflow);
@@ -814,9 +825,34 @@ void Executor::complete(Execution& e, ExecStatus status, std::optional<std::stri
     check_shutdown_done();
 }
 
+std::string Executor::end_report(Execution& e) {
+    if (!e.rows_kept) return inspect_text(db_, e.id).value_or("null");
+    // Written from the rows kept; only the lists that may hold something are read (none, in the common case).
+    std::vector<std::size_t> by_name(e.actions.size());
+    std::iota(by_name.begin(), by_name.end(), 0);
+    std::sort(by_name.begin(), by_name.end(),
+              [&](std::size_t a, std::size_t b) { return e.actions[a].row.name < e.actions[b].row.name; });
+    ReportWriter writer(e.has_lists ? store::children_of(db_, e.id) : std::vector<store::ChildRow>{});
+    for (std::size_t i : by_name)
+        writer.action(e.actions[i].row);
+    json events = e.has_lists ? store::execution_events(db_, e.id) : json::array();
+    json notifications = e.has_lists ? store::execution_notifications(db_, e.id) : json::array();
+    std::string text = writer.finish(e.row, events, notifications);
+#ifndef NDEBUG
+    // Debug builds (the sanitizer run of CI) check every kept report against the store's.
+    if (std::string stored = inspect_text(db_, e.id).value_or("null"); stored != text) {
+        log::error("execution %s: the report kept differs from the store's:\nkept:   %s\nstored: %s",
+                   e.id.c_str(), text.c_str(), stored.c_str());
+        std::abort();
+    }
+#endif
+    return text;
+}
+
 void Executor::notify_event(Execution& e, Event event, std::optional<std::size_t> i, const std::string& error,
                             const std::string& detail) {
     if (outbox_.targets(event, e.def->notify).empty()) return; // the common case: no rule, no cost
+    e.has_lists = true;
     notifiers::Message m;
     m.event = to_string(event);
     m.workflow = e.def->id;
@@ -962,10 +998,12 @@ Result<ExecStatus> Executor::retry(const std::string& id) {
     e->scheduled_tz = row->scheduled_tz;
     e->started_at = row->started_at;
     e->parent = row->parent;
+    e->row.id = id; // not kept whole (rows_kept): the report reads the store
     e->actions.resize(def->actions.size());
     load_children(*e, row->children);
     for (std::size_t i = 0; i < def->actions.size(); ++i) {
         ActionState& a = e->actions[i];
+        a.row.name = def->actions[i].name;
         auto it = rows.find(def->actions[i].name);
         if (it != rows.end()) {
             a.attempts = it->second->attempts;
@@ -979,14 +1017,14 @@ Result<ExecStatus> Executor::retry(const std::string& id) {
         a.held.reset();
         if (rerun[i]) {
             a.status = ActionStatus::pending;
-            store::reset_action(db_.write(), e->seq, def->actions[i].name);
+            store::reset_action(db_.write(), e->seq, a.row);
         }
     }
     plan(*e);
     const std::string& workflow = def->id;
     bool start_now = running_per_workflow_[workflow] < def->concurrency && queued_[workflow].empty();
     e->status = start_now ? ExecStatus::running : ExecStatus::queued;
-    store::reopen_execution(db_.write(), id, e->status);
+    store::reopen_execution(db_.write(), e->row, e->status);
     log::info_about({workflow, id, {}}, "execution %s of %s: retry requested", id.c_str(), workflow.c_str());
     Execution& ref = *e;
     executions_.emplace(id, std::move(e));

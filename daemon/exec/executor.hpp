@@ -20,6 +20,7 @@
 #include "daemon/exec/watchers.hpp"
 #include "daemon/registry/registry.hpp"
 #include "daemon/store/db.hpp"
+#include "daemon/store/executions.hpp"
 #include "loop/uv_handle.hpp"
 #include "notifiers/outbox.hpp"
 #include "scripting/task.hpp"
@@ -35,10 +36,6 @@
 #include <string>
 #include <unordered_map>
 #include <vector>
-
-namespace luaflow::store {
-struct ChildRow;
-}
 
 namespace luaflow::exec {
 
@@ -135,6 +132,7 @@ class Executor final : public ExecutionControl, public stdlib::ChildWorkflows {
         // starts an action when the first reaches 0, without looking at the others (issue 15).
         std::size_t unfinished_needs = 0;
         bool need_failed = false;
+        store::ActionText row; // its row as the store holds it (see Execution::rows_kept)
     };
     struct Execution {
         std::string id;
@@ -161,6 +159,13 @@ class Executor final : public ExecutionControl, public stdlib::ChildWorkflows {
         // ctx.shared changed and is not written yet: with the execution's end when that comes before the
         // commit (one statement), else just before the commit (write_unsaved_shared).
         bool shared_unsaved = false;
+        // Its row and its actions' as the store holds them, kept by the store's writes, for the report of its
+        // end (issue 16). Whole only for an execution submitted since the start: a recovered or retried one
+        // has rows from before, and its report reads the store.
+        store::ExecutionText row;
+        bool rows_kept = false;
+        // Events, notifications or children of it may be in the store: the report reads those from there.
+        bool has_lists = false;
     };
 
     Execution* find(const std::string& id);
@@ -198,6 +203,8 @@ class Executor final : public ExecutionControl, public stdlib::ChildWorkflows {
     void arm_retry(Execution& e, std::size_t i, UnixMillis at);
     void stop_execution(Execution& e, ExecStatus status, const std::string& error);
     void complete(Execution& e, ExecStatus status, std::optional<std::string> error);
+    // The inspect document's text of an execution that ends in this transaction.
+    std::string end_report(Execution& e);
     void start_queued(const std::string& workflow);
     void start_followers(const std::string& workflow, const std::string& id, ExecStatus status,
                          const json& report);

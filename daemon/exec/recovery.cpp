@@ -24,7 +24,9 @@ void Executor::recover() {
         if (def) code = code_for(def);
         if (!def || !code) {
             if (!code) log::error("execution %s: %s", row.id.c_str(), code.error().message.c_str());
-            store::finish_execution(db_.write(), row.id, ExecStatus::failed,
+            store::ExecutionText text; // not kept: the execution is not loaded
+            text.id = row.id;
+            store::finish_execution(db_.write(), text, ExecStatus::failed,
                                     std::string("its definition cannot be loaded after a restart"),
                                     now_unix_ms());
             continue;
@@ -42,7 +44,10 @@ void Executor::recover() {
         e->scheduled_tz = row.scheduled_tz;
         e->started_at = row.started_at;
         e->parent = row.parent;
+        e->row.id = row.id; // not kept whole (rows_kept): the report reads the store
         e->actions.resize(def->actions.size());
+        for (std::size_t i = 0; i < def->actions.size(); ++i)
+            e->actions[i].row.name = def->actions[i].name;
         for (const store::ActionRow& ar : row.actions) {
             auto idx = def->action_index(ar.name);
             if (!idx) continue;
@@ -79,7 +84,7 @@ void Executor::recover() {
                 if (used <= ad.retries) {
                     a.status = ActionStatus::pending;
                     a.next_attempt_at = now_unix_ms();
-                    store::schedule_retry(db_.write(), e->seq, ad.name, *a.next_attempt_at, kInterrupted,
+                    store::schedule_retry(db_.write(), e->seq, a.row, *a.next_attempt_at, kInterrupted,
                                           std::nullopt);
                 } else {
                     AttemptResult r;

@@ -2,6 +2,8 @@
 
 #include "common/status.hpp"
 #include "common/time_format.hpp"
+#include "daemon/store/events.hpp"
+#include "daemon/store/notifications.hpp"
 #include "daemon/tz/zone.hpp"
 
 #include <map>
@@ -146,12 +148,9 @@ json inspect_document(store::ExecutionRow r) {
     return doc;
 }
 
-std::optional<std::string> inspect_text(store::Db& db, const std::string& id) {
-    auto header = store::find_execution_header(db, id);
-    if (!header) return std::nullopt;
-    std::map<std::string, json> children; // by action, as inspect_document lists them
-    for (const store::ChildRow& c : header->children) {
-        json& list = children[c.action];
+ReportWriter::ReportWriter(const std::vector<store::ChildRow>& children) {
+    for (const store::ChildRow& c : children) {
+        json& list = children_[c.action];
         if (list.is_null()) list = json::array();
         json child = json::object();
         child["id"] = c.id;
@@ -160,23 +159,63 @@ std::optional<std::string> inspect_text(store::Db& db, const std::string& id) {
         list.push_back(std::move(child));
     }
     // "actions" sorts first of the document's keys: its text, then the rest of the document's.
-    std::string out = "{\"actions\":{";
-    out.reserve(2048); // a 3-action report is about 1 KB; a larger one grows by doubling
-    bool first = true;
-    store::each_action_text(db, id, [&](const store::ActionText& a) {
-        if (!first) out += ',';
-        first = false;
-        append_string(out, a.name);
-        out += ':';
-        auto it = children.find(a.name);
-        append_action(out, a, it == children.end() ? nullptr : &it->second);
-    });
-    out += "},";
-    json rest = inspect_document(std::move(*header));
-    rest.erase("actions");
-    std::string tail = dumped(rest);
-    out.append(tail, 1, std::string::npos); // without its "{"
-    return out;
+    out_ = "{\"actions\":{";
+    out_.reserve(2048); // a 3-action report is about 1 KB; a larger one grows by doubling
+}
+
+void ReportWriter::action(const store::ActionText& a) {
+    if (!first_) out_ += ',';
+    first_ = false;
+    append_string(out_, a.name);
+    out_ += ':';
+    auto it = children_.find(a.name);
+    append_action(out_, a, it == children_.end() ? nullptr : &it->second);
+}
+
+// The keys after "actions", in the order json::dump gives them (sorted), as inspect_document has them.
+std::string ReportWriter::finish(const store::ExecutionText& e, const json& events,
+                                 const json& notifications) {
+    out_ += "},\"created_at\":";
+    append_time(out_, e.created_at);
+    out_ += ",\"error\":";
+    append_opt_string(out_, e.error);
+    out_ += ",\"events\":";
+    out_ += dumped(events);
+    out_ += ",\"finished_at\":";
+    append_time(out_, e.finished_at);
+    out_ += ",\"id\":";
+    append_string(out_, e.id);
+    out_ += ",\"input\":";
+    append_stored_json(out_, e.input);
+    out_ += ",\"notifications\":";
+    out_ += dumped(notifications);
+    out_ += ",\"parent\":";
+    append_opt_string(out_, e.parent);
+    out_ += ",\"scheduled_for\":";
+    if (e.scheduled_for)
+        append_string(out_, tz::format_scheduled(*e.scheduled_for, e.scheduled_tz));
+    else
+        out_ += "null";
+    out_ += ",\"shared\":";
+    append_stored_json(out_, e.shared);
+    out_ += ",\"started_at\":";
+    append_time(out_, e.started_at);
+    out_ += ",\"status\":\""; // a status name needs no escaping
+    out_ += to_string(e.status);
+    out_ += "\",\"trigger\":";
+    append_stored_json(out_, e.trigger);
+    out_ += ",\"workflow\":";
+    append_string(out_, e.workflow);
+    out_ += '}';
+    return std::move(out_);
+}
+
+std::optional<std::string> inspect_text(store::Db& db, const std::string& id) {
+    auto row = store::find_execution_text(db, id);
+    if (!row) return std::nullopt;
+    ReportWriter writer(store::children_of(db, id));
+    store::each_action_text(db, id, [&](const store::ActionText& a) { writer.action(a); });
+    return writer.finish(*row, store::execution_events(db, id), store::execution_notifications(db, id));
 }
 
 } // namespace luaflow::exec

@@ -68,24 +68,54 @@ void read_actions(Db& db, ExecutionRow& r) {
     });
 }
 
-// An action's end: what finish_action and insert_action write of it alike.
-void bind_end(Stmt::Use& q, const ActionResult& r) {
-    q.bind(":status", to_string(r.status));
-    if (r.output)
-        q.bind(":output", r.output->dump());
-    else
-        q.bind_null(":output");
-    q.bind(":error", r.error)
-        .bind(":event", r.event ? std::optional<std::string>(to_string(*r.event)) : std::nullopt)
-        .bind(":at", r.finished_at);
-    if (r.exit_code)
-        q.bind(":exit_code", *r.exit_code);
-    else
-        q.bind_null(":exit_code");
+std::optional<std::string> dumped_or_null(const std::optional<json>& v) {
+    if (!v) return std::nullopt;
+    return v->dump();
+}
+
+// Binds a text (or null) and keeps it in the caller's row, one copy for each.
+void bind_kept(Stmt::Use& q, const char* name, std::optional<std::string>& kept,
+               std::optional<std::string> value) {
+    kept = std::move(value);
+    q.bind(name, kept);
+}
+
+// An action's end: what finish_action and insert_action write of it alike, kept in `row` as written.
+void bind_end(Stmt::Use& q, ActionText& row, const ActionResult& r) {
+    row.status = to_string(r.status);
+    q.bind(":status", row.status);
+    bind_kept(q, ":output", row.output, dumped_or_null(r.output));
+    bind_kept(q, ":error", row.error, r.error);
+    bind_kept(q, ":event", row.event,
+              r.event ? std::optional<std::string>(to_string(*r.event)) : std::nullopt);
+    q.bind(":at", r.finished_at);
+    row.finished_at = r.finished_at;
+    row.exit_code = r.exit_code;
+    q.bind(":exit_code", row.exit_code);
     if (r.node)
-        q.bind(":node", r.node->dump());
+        bind_kept(q, ":node", row.node, r.node->dump());
     else
-        q.bind_null(":node");
+        q.bind_null(":node"); // COALESCE(:node, node): the row's stays
+    row.next_attempt_at.reset();
+    row.waiting.reset();
+}
+
+ExecutionText read_execution_text(Stmt::Use& q) {
+    ExecutionText r;
+    r.id = q.text(0);
+    r.workflow = q.text(2);
+    r.status = parse_exec_status(q.text(4)).value_or(ExecStatus::failed);
+    r.trigger = q.opt_text(5);
+    r.input = q.opt_text(6);
+    r.shared = q.opt_text(7);
+    r.error = q.opt_text(8);
+    r.created_at = q.int64(9);
+    r.started_at = q.opt_int64(10);
+    r.finished_at = q.opt_int64(11);
+    r.scheduled_for = q.opt_int64(12);
+    r.parent = q.opt_text(13);
+    r.scheduled_tz = q.opt_text(14);
+    return r;
 }
 
 } // namespace
@@ -100,7 +130,7 @@ std::int64_t max_execution_seq(Db& db) {
     return q.step() ? q.int64(0) : 0;
 }
 
-void insert_execution(WriteTx& tx, const NewExecution& e) {
+ExecutionText insert_execution(WriteTx& tx, const NewExecution& e) {
     static constexpr const char* kSql =
         "INSERT INTO executions(id, seq, workflow, definition, status, trigger, input, shared, created_at, "
         "started_at, scheduled_for, scheduled_tz, parent) "
@@ -109,14 +139,26 @@ void insert_execution(WriteTx& tx, const NewExecution& e) {
     static constexpr const char* kActionSql =
         "INSERT INTO actions(execution_seq, name, status) VALUES (:seq, :name, 'pending')";
     Db& db = tx.db();
+    ExecutionText row;
+    row.id = e.id;
+    row.workflow = e.workflow;
+    row.status = e.status;
+    row.created_at = e.created_at;
+    row.started_at = e.started_at;
+    row.scheduled_for = e.scheduled_for;
+    row.scheduled_tz = e.scheduled_tz;
+    row.parent = e.parent;
     {
         Stmt::Use q(db.stmt(kSql));
         q.bind(":id", e.id)
             .bind(":seq", e.seq)
             .bind(":workflow", e.workflow)
             .bind(":definition", e.definition);
-        q.bind(":status", to_string(e.status)).bind_json(":trigger", e.trigger).bind_json(":input", e.input);
-        q.bind_json(":shared", e.shared).bind(":created_at", e.created_at).bind(":started_at", e.started_at);
+        q.bind(":status", to_string(e.status));
+        bind_kept(q, ":trigger", row.trigger, json_text(e.trigger));
+        bind_kept(q, ":input", row.input, json_text(e.input));
+        bind_kept(q, ":shared", row.shared, json_text(e.shared));
+        q.bind(":created_at", e.created_at).bind(":started_at", e.started_at);
         q.bind(":scheduled_for", e.scheduled_for).bind(":scheduled_tz", e.scheduled_tz);
         q.bind(":parent", e.parent).run();
     }
@@ -124,17 +166,20 @@ void insert_execution(WriteTx& tx, const NewExecution& e) {
         Stmt::Use q(db.stmt(kActionSql));
         q.bind(":seq", e.seq).bind(":name", name).run();
     }
+    return row;
 }
 
-void start_execution(WriteTx& tx, const std::string& id, UnixMillis at) {
+void start_execution(WriteTx& tx, ExecutionText& row, UnixMillis at) {
     static constexpr const char* kSql =
         "UPDATE executions SET status = 'running', started_at = COALESCE(started_at, :at) WHERE id = :id";
     Db& db = tx.db();
     Stmt::Use q(db.stmt(kSql));
-    q.bind(":id", id).bind(":at", at).run();
+    q.bind(":id", row.id).bind(":at", at).run();
+    row.status = ExecStatus::running;
+    if (!row.started_at) row.started_at = at;
 }
 
-void finish_execution(WriteTx& tx, const std::string& id, ExecStatus status,
+void finish_execution(WriteTx& tx, ExecutionText& row, ExecStatus status,
                       const std::optional<std::string>& error, UnixMillis at, const json* shared) {
     static constexpr const char* kSql =
         "UPDATE executions SET status = :status, error = :error, finished_at = :at WHERE id = :id";
@@ -142,28 +187,36 @@ void finish_execution(WriteTx& tx, const std::string& id, ExecStatus status,
                                                   "finished_at = :at, shared = :shared WHERE id = :id";
     Db& db = tx.db();
     Stmt::Use q(db.stmt(shared ? kWithSharedSql : kSql));
-    q.bind(":id", id).bind(":status", to_string(status)).bind(":error", error).bind(":at", at);
-    if (shared) q.bind_json(":shared", *shared);
+    q.bind(":id", row.id).bind(":status", to_string(status)).bind(":at", at);
+    bind_kept(q, ":error", row.error, error);
+    if (shared) bind_kept(q, ":shared", row.shared, json_text(*shared));
     q.run();
+    row.status = status;
+    row.finished_at = at;
 }
 
-void reopen_execution(WriteTx& tx, const std::string& id, ExecStatus status) {
+void reopen_execution(WriteTx& tx, ExecutionText& row, ExecStatus status) {
     static constexpr const char* kSql =
         "UPDATE executions SET status = :status, error = NULL, finished_at = NULL WHERE id = :id";
     Db& db = tx.db();
     Stmt::Use q(db.stmt(kSql));
-    q.bind(":id", id).bind(":status", to_string(status)).run();
+    q.bind(":id", row.id).bind(":status", to_string(status)).run();
+    row.status = status;
+    row.error.reset();
+    row.finished_at.reset();
 }
 
-void save_shared(WriteTx& tx, const std::string& id, const json& shared) {
+void save_shared(WriteTx& tx, ExecutionText& row, const json& shared) {
     static constexpr const char* kSql = "UPDATE executions SET shared = :shared WHERE id = :id";
     Db& db = tx.db();
     Stmt::Use q(db.stmt(kSql));
-    q.bind(":id", id).bind_json(":shared", shared).run();
+    q.bind(":id", row.id);
+    bind_kept(q, ":shared", row.shared, json_text(shared));
+    q.run();
 }
 
-void start_attempt(WriteTx& tx, std::int64_t execution_seq, const std::string& action, int attempts,
-                   UnixMillis at, const std::string& host, const json& allocation) {
+void start_attempt(WriteTx& tx, std::int64_t execution_seq, ActionText& row, int attempts, UnixMillis at,
+                   const std::string& host, const json& allocation) {
     static constexpr const char* kSql =
         "UPDATE actions SET status = 'running', attempts = :attempts, started_at = :at, finished_at = NULL, "
         "next_attempt_at = NULL, waiting = NULL, host = :host, allocation = :allocation "
@@ -171,35 +224,32 @@ void start_attempt(WriteTx& tx, std::int64_t execution_seq, const std::string& a
     Db& db = tx.db();
     Stmt::Use q(db.stmt(kSql));
     q.bind(":execution_seq", execution_seq)
-        .bind(":action", action)
+        .bind(":action", row.name)
         .bind(":attempts", attempts)
         .bind(":at", at);
-    if (host.empty())
-        q.bind_null(":host");
-    else
-        q.bind(":host", host);
-    if (allocation.is_null())
-        q.bind_null(":allocation");
-    else
-        q.bind_json(":allocation", allocation);
+    bind_kept(q, ":host", row.host, host.empty() ? std::nullopt : std::optional<std::string>(host));
+    bind_kept(q, ":allocation", row.allocation,
+              allocation.is_null() ? std::nullopt : std::optional<std::string>(json_text(allocation)));
     q.run();
+    row.status = "running";
+    row.attempts = attempts;
+    row.started_at = at;
+    row.finished_at.reset();
+    row.next_attempt_at.reset();
+    row.waiting.reset();
 }
 
-void set_waiting(WriteTx& tx, std::int64_t execution_seq, const std::string& action, const std::string& why) {
+void set_waiting(WriteTx& tx, std::int64_t execution_seq, ActionText& row, const std::string& why) {
     static constexpr const char* kSql =
         "UPDATE actions SET waiting = :why WHERE execution_seq = :execution_seq AND name = :action";
     Db& db = tx.db();
     Stmt::Use q(db.stmt(kSql));
-    q.bind(":execution_seq", execution_seq).bind(":action", action);
-    if (why.empty())
-        q.bind_null(":why");
-    else
-        q.bind(":why", why);
+    q.bind(":execution_seq", execution_seq).bind(":action", row.name);
+    bind_kept(q, ":why", row.waiting, why.empty() ? std::nullopt : std::optional<std::string>(why));
     q.run();
 }
 
-void finish_action(WriteTx& tx, std::int64_t execution_seq, const std::string& action,
-                   const ActionResult& r) {
+void finish_action(WriteTx& tx, std::int64_t execution_seq, ActionText& row, const ActionResult& r) {
     static constexpr const char* kSql =
         "UPDATE actions SET status = :status, output = :output, error = :error, event = :event, "
         "exit_code = :exit_code, finished_at = :at, node = COALESCE(:node, node), next_attempt_at = NULL, "
@@ -212,13 +262,19 @@ void finish_action(WriteTx& tx, std::int64_t execution_seq, const std::string& a
         "WHERE execution_seq = :execution_seq AND name = :action";
     Db& db = tx.db();
     Stmt::Use q(db.stmt(r.start ? kSqlWithStart : kSql));
-    q.bind(":execution_seq", execution_seq).bind(":action", action);
-    if (r.start) q.bind(":attempts", r.start->attempts).bind(":started_at", r.start->at);
-    bind_end(q, r);
+    q.bind(":execution_seq", execution_seq).bind(":action", row.name);
+    if (r.start) {
+        q.bind(":attempts", r.start->attempts).bind(":started_at", r.start->at);
+        row.attempts = r.start->attempts;
+        row.started_at = r.start->at;
+        row.host.reset();
+        row.allocation.reset();
+    }
+    bind_end(q, row, r);
     q.run();
 }
 
-void insert_action(WriteTx& tx, std::int64_t seq, const std::string& action, const ActionResult* end) {
+void insert_action(WriteTx& tx, std::int64_t seq, ActionText& row, const ActionResult* end) {
     static constexpr const char* kPendingSql =
         "INSERT INTO actions(execution_seq, name, status) VALUES (:seq, :name, 'pending')";
     static constexpr const char* kEndedSql =
@@ -227,35 +283,43 @@ void insert_action(WriteTx& tx, std::int64_t seq, const std::string& action, con
         ":exit_code, :node, :started_at, :at)";
     Db& db = tx.db();
     Stmt::Use q(db.stmt(end ? kEndedSql : kPendingSql));
-    q.bind(":seq", seq).bind(":name", action);
-    if (!end) return q.run();
+    q.bind(":seq", seq).bind(":name", row.name);
+    ActionText fresh; // what the columns not written hold: their defaults
+    fresh.name = std::move(row.name);
+    row = std::move(fresh);
+    if (!end) {
+        row.status = "pending";
+        return q.run();
+    }
     const ActionResult& r = *end;
-    q.bind(":attempts", r.start ? r.start->attempts : 0)
-        .bind(":started_at", r.start ? std::optional<UnixMillis>(r.start->at) : std::nullopt);
-    bind_end(q, r);
+    row.attempts = r.start ? r.start->attempts : 0;
+    row.started_at = r.start ? std::optional<UnixMillis>(r.start->at) : std::nullopt;
+    q.bind(":attempts", row.attempts).bind(":started_at", row.started_at);
+    bind_end(q, row, r);
     q.run();
 }
 
-void schedule_retry(WriteTx& tx, std::int64_t execution_seq, const std::string& action,
-                    UnixMillis next_attempt_at, const std::string& error, const std::optional<json>& node) {
+void schedule_retry(WriteTx& tx, std::int64_t execution_seq, ActionText& row, UnixMillis next_attempt_at,
+                    const std::string& error, const std::optional<json>& node) {
     static constexpr const char* kSql =
         "UPDATE actions SET status = 'pending', error = :error, next_attempt_at = :next, "
         "node = COALESCE(:node, node), finished_at = NULL WHERE execution_seq = :execution_seq AND name = "
         ":action";
     Db& db = tx.db();
     Stmt::Use q(db.stmt(kSql));
-    q.bind(":execution_seq", execution_seq)
-        .bind(":action", action)
-        .bind(":error", error)
-        .bind(":next", next_attempt_at);
+    q.bind(":execution_seq", execution_seq).bind(":action", row.name).bind(":next", next_attempt_at);
+    bind_kept(q, ":error", row.error, error);
     if (node)
-        q.bind(":node", node->dump());
+        bind_kept(q, ":node", row.node, node->dump());
     else
         q.bind_null(":node");
     q.run();
+    row.status = "pending";
+    row.next_attempt_at = next_attempt_at;
+    row.finished_at.reset();
 }
 
-void reset_action(WriteTx& tx, std::int64_t execution_seq, const std::string& action) {
+void reset_action(WriteTx& tx, std::int64_t execution_seq, ActionText& row) {
     static constexpr const char* kSql =
         "UPDATE actions SET status = 'pending', attempt_base = attempts, output = NULL, error = NULL, event "
         "= NULL, "
@@ -263,7 +327,17 @@ void reset_action(WriteTx& tx, std::int64_t execution_seq, const std::string& ac
         "WHERE execution_seq = :execution_seq AND name = :action";
     Db& db = tx.db();
     Stmt::Use q(db.stmt(kSql));
-    q.bind(":execution_seq", execution_seq).bind(":action", action).run();
+    q.bind(":execution_seq", execution_seq).bind(":action", row.name).run();
+    row.status = "pending";
+    row.attempt_base = row.attempts;
+    row.output.reset();
+    row.error.reset();
+    row.event.reset();
+    row.exit_code.reset();
+    row.started_at.reset();
+    row.finished_at.reset();
+    row.next_attempt_at.reset();
+    row.waiting.reset();
 }
 
 std::vector<ExecutionRow> active_executions(Db& db) {
@@ -306,12 +380,6 @@ std::vector<ChildRow> children_of(Db& db, const std::string& parent) {
 }
 
 std::optional<ExecutionRow> find_execution(Db& db, const std::string& id) {
-    auto row = find_execution_header(db, id);
-    if (row) read_actions(db, *row);
-    return row;
-}
-
-std::optional<ExecutionRow> find_execution_header(Db& db, const std::string& id) {
     static const std::string sql =
         std::string("SELECT ") + kExecutionColumns + " FROM executions WHERE id = :id";
     std::optional<ExecutionRow> row;
@@ -320,12 +388,21 @@ std::optional<ExecutionRow> find_execution_header(Db& db, const std::string& id)
         q.bind(":id", id);
         if (q.step()) row = read_execution(q);
     }
-    if (row) {
-        row->children = children_of(db, id);
-        row->events = execution_events(db, id);
-        row->notifications = execution_notifications(db, id);
-    }
+    if (!row) return row;
+    row->children = children_of(db, id);
+    row->events = execution_events(db, id);
+    row->notifications = execution_notifications(db, id);
+    read_actions(db, *row);
     return row;
+}
+
+std::optional<ExecutionText> find_execution_text(Db& db, const std::string& id) {
+    static const std::string sql =
+        std::string("SELECT ") + kExecutionColumns + " FROM executions WHERE id = :id";
+    Stmt::Use q(db.stmt(sql.c_str()));
+    q.bind(":id", id);
+    if (!q.step()) return std::nullopt;
+    return read_execution_text(q);
 }
 
 void each_action_text(Db& db, const std::string& id, const std::function<void(const ActionText&)>& fn) {

@@ -105,46 +105,61 @@ struct ActionResult {
     std::optional<Start> start;
 };
 
-std::int64_t max_execution_seq(Db& db);
-void insert_execution(WriteTx& tx, const NewExecution& e);
-void start_execution(WriteTx& tx, const std::string& id, UnixMillis at);
-// With `shared`, ctx.shared is written in the same statement (save_shared's, when it changed last in the
-// transaction that ends the execution).
-void finish_execution(WriteTx& tx, const std::string& id, ExecStatus status,
-                      const std::optional<std::string>& error, UnixMillis at, const json* shared = nullptr);
-// For `retry`: back to running (or queued), clearing the end.
-void reopen_execution(WriteTx& tx, const std::string& id, ExecStatus status);
-void save_shared(WriteTx& tx, const std::string& id, const json& shared);
-
-// `allocation` is what the attempt holds of its host (null for Lua actions).
-void start_attempt(WriteTx& tx, std::int64_t execution_seq, const std::string& action, int attempts,
-                   UnixMillis at, const std::string& host, const json& allocation = nullptr);
-// A pending action that cannot start yet, and why ("queue gpu: 2 of 2 running"); empty clears it.
-void set_waiting(WriteTx& tx, std::int64_t execution_seq, const std::string& action, const std::string& why);
-void finish_action(WriteTx& tx, std::int64_t execution_seq, const std::string& action, const ActionResult& r);
-// An action's row, written when it is first needed rather than with its execution: pending (`end` null),
-// or at once as it ended, for an action that ends in the transaction that made its execution (one
-// statement instead of two). `seq` is its execution's.
-void insert_action(WriteTx& tx, std::int64_t seq, const std::string& action, const ActionResult* end);
-void schedule_retry(WriteTx& tx, std::int64_t execution_seq, const std::string& action,
-                    UnixMillis next_attempt_at, const std::string& error, const std::optional<json>& node);
-// Back to pending for a `retry` of the execution; attempts made so far stop counting against retries.
-void reset_action(WriteTx& tx, std::int64_t execution_seq, const std::string& action);
-
-std::vector<ExecutionRow> active_executions(Db& db);
-// The executions `parent` started with workflows.run, oldest first.
-std::vector<ChildRow> children_of(Db& db, const std::string& parent);
-std::optional<ExecutionRow> find_execution(Db& db, const std::string& id);
-// The same without its actions (`actions` empty; children and events read).
-std::optional<ExecutionRow> find_execution_header(Db& db, const std::string& id);
-// An action's row as stored, its JSON columns as their text (what the store wrote with json::dump), for
-// writing a document out without parsing them (exec/report: inspect_text).
+// An execution's row with its JSON columns as the text the store wrote (json::dump), and an action's:
+// what the inspect document is written from without parsing them (exec/report). The executor keeps
+// one of each for the executions it runs: the writes below change the kept row as they change the
+// store's, so that the report of an execution's end needs no read of it (issue 16).
+struct ExecutionText {
+    std::string id;
+    std::string workflow;
+    ExecStatus status = ExecStatus::queued;
+    std::optional<std::string> trigger, input, shared;
+    std::optional<std::string> error;
+    UnixMillis created_at = 0;
+    std::optional<UnixMillis> started_at, finished_at, scheduled_for;
+    std::optional<std::string> scheduled_tz, parent;
+};
 struct ActionText {
     std::string name, status;
     int attempts = 0, attempt_base = 0;
     std::optional<std::string> output, error, event, host, node, waiting, allocation;
     std::optional<std::int64_t> exit_code, started_at, finished_at, next_attempt_at;
 };
+
+std::int64_t max_execution_seq(Db& db);
+// The row as written; its actions' rows are pending ones.
+ExecutionText insert_execution(WriteTx& tx, const NewExecution& e);
+void start_execution(WriteTx& tx, ExecutionText& row, UnixMillis at);
+// With `shared`, ctx.shared is written in the same statement (save_shared's, when it changed last in the
+// transaction that ends the execution).
+void finish_execution(WriteTx& tx, ExecutionText& row, ExecStatus status,
+                      const std::optional<std::string>& error, UnixMillis at, const json* shared = nullptr);
+// For `retry`: back to running (or queued), clearing the end.
+void reopen_execution(WriteTx& tx, ExecutionText& row, ExecStatus status);
+void save_shared(WriteTx& tx, ExecutionText& row, const json& shared);
+
+// The action functions name the action by `row.name` in the execution of `execution_seq`.
+// `allocation` is what the attempt holds of its host (null for Lua actions).
+void start_attempt(WriteTx& tx, std::int64_t execution_seq, ActionText& row, int attempts, UnixMillis at,
+                   const std::string& host, const json& allocation = nullptr);
+// A pending action that cannot start yet, and why ("queue gpu: 2 of 2 running"); empty clears it.
+void set_waiting(WriteTx& tx, std::int64_t execution_seq, ActionText& row, const std::string& why);
+void finish_action(WriteTx& tx, std::int64_t execution_seq, ActionText& row, const ActionResult& r);
+// An action's row, written when it is first needed rather than with its execution: pending (`end` null),
+// or at once as it ended, for an action that ends in the transaction that made its execution (one
+// statement instead of two). `seq` is its execution's.
+void insert_action(WriteTx& tx, std::int64_t seq, ActionText& row, const ActionResult* end);
+void schedule_retry(WriteTx& tx, std::int64_t execution_seq, ActionText& row, UnixMillis next_attempt_at,
+                    const std::string& error, const std::optional<json>& node);
+// Back to pending for a `retry` of the execution; attempts made so far stop counting against retries.
+void reset_action(WriteTx& tx, std::int64_t execution_seq, ActionText& row);
+
+std::vector<ExecutionRow> active_executions(Db& db);
+// The executions `parent` started with workflows.run, oldest first.
+std::vector<ChildRow> children_of(Db& db, const std::string& parent);
+std::optional<ExecutionRow> find_execution(Db& db, const std::string& id);
+// Its row as text (children, events and notifications are read by their own functions).
+std::optional<ExecutionText> find_execution_text(Db& db, const std::string& id);
 // The execution's actions by name, one at a time.
 void each_action_text(Db& db, const std::string& id, const std::function<void(const ActionText&)>& fn);
 // The id of the execution named by `id_or_prefix`: exact, or a unique prefix.

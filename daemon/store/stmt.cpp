@@ -86,8 +86,12 @@ Stmt::Use& Stmt::Use::bind(const char* name, std::string&& v) {
     return keep_and_bind(index(name), std::move(v));
 }
 
+std::string json_text(const nlohmann::json& v) {
+    return v.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+}
+
 Stmt::Use& Stmt::Use::bind_json(const char* name, const nlohmann::json& v) {
-    return bind(name, v.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
+    return bind(name, json_text(v));
 }
 
 Stmt::Use& Stmt::Use::bind(const char* name, std::int64_t v) {

@@ -27,6 +27,10 @@ bool is_disk_full_error(sqlite3* db, int rc);
 using BoundValue = std::variant<std::monostate, std::int64_t, double, std::string>;
 using Bindings = std::vector<std::pair<int, BoundValue>>;
 
+// A JSON column's text. Every door checks that strings are UTF-8; one that is not anyway is written
+// with U+FFFD in its place rather than end the daemon (nlohmann's dump throws).
+std::string json_text(const nlohmann::json& v);
+
 class Stmt {
   public:
     // `owner` journals the writes made inside its transactions and recovers from a full disk.
@@ -50,8 +54,7 @@ class Stmt {
         Use& bind(const char* name, const std::string& v) { return bind(name, std::string(v)); }
         Use& bind(const char* name, std::string&& v);
         Use& bind(const char* name, std::int64_t v);
-        // A JSON column's text. Every door checks that strings are UTF-8; one that is not anyway is
-        // written with U+FFFD in its place rather than end the daemon (nlohmann's dump throws).
+        // A JSON column's text (json_text).
         Use& bind_json(const char* name, const nlohmann::json& v);
         Use& bind(const char* name, int v) { return bind(name, static_cast<std::int64_t>(v)); }
         Use& bind(const char* name, double v);

@@ -3,10 +3,13 @@
 #include "daemon/store/events.hpp"
 #include "daemon/store/executions.hpp"
 #include "daemon/store/logs.hpp"
+#include "daemon/store/notifications.hpp"
 #include "daemon/store/retention.hpp"
 #include "tests/unit/support/temp_dir.hpp"
 
 #include <doctest/doctest.h>
+
+#include <map>
 
 using namespace luaflow;
 using namespace luaflow::store;
@@ -41,6 +44,13 @@ bool visible_elsewhere(const std::string& path, const std::string& id) {
     sqlite3_finalize(s);
     sqlite3_close(other);
     return seen;
+}
+
+ActionText named(const std::string& name) {
+    ActionText a;
+    a.name = name;
+    a.status = "pending";
+    return a;
 }
 
 } // namespace
@@ -80,20 +90,21 @@ TEST_CASE("action transitions and the inspect document") {
     TempDir dir;
     auto db = std::move(Db::open(dir.file("luaflow.db")).value());
     insert_definition(db->write(), "d1", {"wf", "wf.lua", "x"});
-    insert_execution(db->write(), sample("abc123", 1));
-    start_attempt(db->write(), 1, "a", 1, 2'000, "");
-    schedule_retry(db->write(), 1, "a", 3'000, "boom", nlohmann::json{{"tries", 1}});
-    start_attempt(db->write(), 1, "a", 2, 3'000, "");
+    ExecutionText exec = insert_execution(db->write(), sample("abc123", 1));
+    ActionText a = named("a"), b = named("b");
+    start_attempt(db->write(), 1, a, 1, 2'000, "");
+    schedule_retry(db->write(), 1, a, 3'000, "boom", nlohmann::json{{"tries", 1}});
+    start_attempt(db->write(), 1, a, 2, 3'000, "");
     ActionResult ok;
     ok.status = ActionStatus::succeeded;
     ok.output = nlohmann::json{{"n", 2}};
     ok.finished_at = 3'500;
-    finish_action(db->write(), 1, "a", ok);
+    finish_action(db->write(), 1, a, ok);
     ActionResult skipped;
     skipped.status = ActionStatus::skipped;
     skipped.finished_at = 3'500;
-    finish_action(db->write(), 1, "b", skipped);
-    finish_execution(db->write(), "abc123", ExecStatus::succeeded, std::nullopt, 4'000);
+    finish_action(db->write(), 1, b, skipped);
+    finish_execution(db->write(), exec, ExecStatus::succeeded, std::nullopt, 4'000);
     db->flush();
 
     auto row = find_execution(*db, "abc123");
@@ -121,16 +132,20 @@ TEST_CASE("inspect_text is the inspect document's dump, written row by row") {
     e.actions = {"a", "b", "c \"quoted\"", "d", "e", "\u00e9t\u00e9"};
     e.scheduled_for = 1'800'000'000'000;
     e.scheduled_tz = "Europe/Berlin";
-    insert_execution(db->write(), e);
+    ExecutionText exec = insert_execution(db->write(), e);
+    // The rows as the writes keep them (the executor's copy), by name as the report lists them.
+    std::map<std::string, ActionText> kept;
+    for (const std::string& name : e.actions)
+        kept[name] = named(name);
     // a: retried, then succeeded with a nested, non-ASCII output, on a host with resources; two children.
-    start_attempt(db->write(), 1, "a", 1, 2'000, "gpu1", nlohmann::json{{"cpus", 2}, {"gpus", {"0"}}});
-    schedule_retry(db->write(), 1, "a", 3'000, "boom", std::nullopt);
-    start_attempt(db->write(), 1, "a", 2, 3'000, "gpu1", nlohmann::json{{"cpus", 2}, {"gpus", {"0"}}});
+    start_attempt(db->write(), 1, kept["a"], 1, 2'000, "gpu1", nlohmann::json{{"cpus", 2}, {"gpus", {"0"}}});
+    schedule_retry(db->write(), 1, kept["a"], 3'000, "boom", std::nullopt);
+    start_attempt(db->write(), 1, kept["a"], 2, 3'000, "gpu1", nlohmann::json{{"cpus", 2}, {"gpus", {"0"}}});
     ActionResult ok;
     ok.output = nlohmann::json{{"n", 2.5}, {"list", {1, "z\u00fcrich", nullptr}}, {"deep", {{"k", true}}}};
     ok.exit_code = 0;
     ok.finished_at = 3'500;
-    finish_action(db->write(), 1, "a", ok);
+    finish_action(db->write(), 1, kept["a"], ok);
     for (int k = 1; k <= 2; ++k) {
         NewExecution child = sample("child" + std::to_string(k), 1 + k);
         child.parent = "abc123";
@@ -142,21 +157,28 @@ TEST_CASE("inspect_text is the inspect document's dump, written row by row") {
     ActionResult skipped;
     skipped.status = ActionStatus::skipped;
     skipped.finished_at = 3'600;
-    finish_action(db->write(), 1, "b", skipped);
-    start_attempt(db->write(), 1, "c \"quoted\"", 1, 3'700, "");
+    finish_action(db->write(), 1, kept["b"], skipped);
+    start_attempt(db->write(), 1, kept["c \"quoted\""], 1, 3'700, "");
     ActionResult failed;
     failed.status = ActionStatus::failed;
     failed.error = "line 1\n\"line\" 2\t\u0001";
     failed.event = ActionEvent::resource;
     failed.exit_code = 137;
     failed.finished_at = 3'800;
-    finish_action(db->write(), 1, "c \"quoted\"", failed);
-    set_waiting(db->write(), 1, "d", "queue gpu: 2 of 2 running");
-    start_attempt(db->write(), 1, "e", 1, 3'900, "");
-    schedule_retry(db->write(), 1, "e", 9'000, "not yet", nlohmann::json{{"tries", 1}});
+    finish_action(db->write(), 1, kept["c \"quoted\""], failed);
+    set_waiting(db->write(), 1, kept["d"], "queue gpu: 2 of 2 running");
+    start_attempt(db->write(), 1, kept["e"], 1, 3'900, "");
+    schedule_retry(db->write(), 1, kept["e"], 9'000, "not yet", nlohmann::json{{"tries", 1}});
     record_event(db->write(), {"wf", std::string("abc123"), Event::late, 1'500, 1, "started 2 s late"});
+    save_shared(db->write(), exec, nlohmann::json{{"seen", {"a", "b"}}});
     db->flush();
 
+    auto from_kept = [&] {
+        exec::ReportWriter writer(children_of(*db, "abc123"));
+        for (const auto& [name, row] : kept)
+            writer.action(row);
+        return writer.finish(exec, execution_events(*db, "abc123"), execution_notifications(*db, "abc123"));
+    };
     auto row = find_execution(*db, "abc123");
     REQUIRE(row);
     const std::string want = exec::inspect_document(std::move(*row))
@@ -164,33 +186,65 @@ TEST_CASE("inspect_text is the inspect document's dump, written row by row") {
     auto got = exec::inspect_text(*db, "abc123");
     REQUIRE(got);
     CHECK(*got == want);
+    CHECK(from_kept() == want);
     CHECK(nlohmann::json::parse(*got)["actions"]["a"]["children"].size() == 2);
     CHECK_FALSE(exec::inspect_text(*db, "nope"));
 
-    // And finished, with an error of its own.
-    finish_execution(db->write(), "abc123", ExecStatus::failed, std::string("action 'c \"quoted\"' failed"),
-                     4'000);
+    // And finished, with an error of its own and ctx.shared written with the end.
+    const nlohmann::json shared = {{"total", 3}};
+    finish_execution(db->write(), exec, ExecStatus::failed, std::string("action 'c \"quoted\"' failed"),
+                     4'000, &shared);
     db->flush();
-    CHECK(*exec::inspect_text(*db, "abc123") ==
-          exec::inspect_document(*find_execution(*db, "abc123"))
-              .dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
+    const std::string ended = exec::inspect_document(*find_execution(*db, "abc123"))
+                                  .dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+    CHECK(*exec::inspect_text(*db, "abc123") == ended);
+    CHECK(from_kept() == ended);
+
+    // Rows written as they ended, or pending, when first needed (insert_action): kept as written too.
+    NewExecution late = sample("late1", 9);
+    late.actions = {};
+    ExecutionText late_row = insert_execution(db->write(), late);
+    start_execution(db->write(), late_row, 5'000);
+    kept.clear();
+    kept["a"] = named("a");
+    kept["b"] = named("b");
+    ActionResult quick;
+    quick.output = nlohmann::json::array();
+    quick.node = nlohmann::json{{"k", 1}};
+    quick.finished_at = 5'100;
+    quick.start = ActionResult::Start{1, 5'050};
+    insert_action(db->write(), 9, kept["a"], &quick);
+    insert_action(db->write(), 9, kept["b"], nullptr);
+    finish_execution(db->write(), late_row, ExecStatus::cancelled, std::string("cancelled"), 5'200);
+    db->flush();
+    exec::ReportWriter writer(children_of(*db, "late1"));
+    for (const auto& [name, r] : kept)
+        writer.action(r);
+    CHECK(writer.finish(late_row, execution_events(*db, "late1"), execution_notifications(*db, "late1")) ==
+          *exec::inspect_text(*db, "late1"));
 }
 
 TEST_CASE("retry resets actions and counts attempts from a new base") {
     TempDir dir;
     auto db = std::move(Db::open(dir.file("luaflow.db")).value());
     insert_definition(db->write(), "d1", {"wf", "wf.lua", "x"});
-    insert_execution(db->write(), sample("abc123", 1));
-    start_attempt(db->write(), 1, "a", 1, 2'000, "");
+    ExecutionText exec = insert_execution(db->write(), sample("abc123", 1));
+    ActionText a = named("a");
+    start_attempt(db->write(), 1, a, 1, 2'000, "");
     ActionResult failed;
     failed.status = ActionStatus::failed;
     failed.error = "boom";
     failed.finished_at = 2'100;
-    finish_action(db->write(), 1, "a", failed);
-    finish_execution(db->write(), "abc123", ExecStatus::failed, std::string("action 'a' failed"), 2'200);
-    reset_action(db->write(), 1, "a");
-    reopen_execution(db->write(), "abc123", ExecStatus::running);
+    finish_action(db->write(), 1, a, failed);
+    finish_execution(db->write(), exec, ExecStatus::failed, std::string("action 'a' failed"), 2'200);
+    reset_action(db->write(), 1, a);
+    reopen_execution(db->write(), exec, ExecStatus::running);
     db->flush();
+    exec::ReportWriter writer({});
+    writer.action(a);
+    writer.action(named("b"));
+    CHECK(writer.finish(exec, nlohmann::json::array(), nlohmann::json::array()) ==
+          *exec::inspect_text(*db, "abc123"));
     auto rows = active_executions(*db);
     REQUIRE(rows.size() == 1);
     CHECK(rows[0].actions[0].status == ActionStatus::pending);
@@ -252,9 +306,9 @@ TEST_CASE("retention prunes old finished executions beyond the newest kept per w
     insert_definition(db->write(), "d1", {"wf", "wf.lua", "x"});
     for (int i = 1; i <= 5; ++i) {
         NewExecution e = sample("old" + std::to_string(i), i);
-        insert_execution(db->write(), e);
+        ExecutionText row = insert_execution(db->write(), e);
         append_log(db->write(), {0, e.id, "a", 1, 1'000, "log", "x"});
-        finish_execution(db->write(), e.id, ExecStatus::succeeded, std::nullopt, 1'000 + i);
+        finish_execution(db->write(), row, ExecStatus::succeeded, std::nullopt, 1'000 + i);
     }
     insert_execution(db->write(), sample("running", 6)); // never pruned, and not among the kept
     db->flush();
@@ -390,7 +444,8 @@ TEST_CASE("a database from before actions were keyed by seq opens with every act
     done.status = ActionStatus::succeeded;
     done.output = json{{"m", 2}};
     done.finished_at = 30;
-    finish_action(db.write(), 7, "b", done);
+    ActionText b = named("b");
+    finish_action(db.write(), 7, b, done);
     db.flush();
     CHECK(find_execution(db, "abc123")->actions[1].output == json{{"m", 2}});
     {

@@ -31,9 +31,9 @@ TEST_CASE("the retention pass waits while a checkpoint is out, then prunes") {
         e.created_at = 1'000;
         e.started_at = 1'000;
         e.actions = {"a"};
-        insert_execution(db->write(), e);
+        ExecutionText row = insert_execution(db->write(), e);
         append_log(db->write(), {0, e.id, "a", 1, 1'000, "log", "x"});
-        finish_execution(db->write(), e.id, ExecStatus::succeeded, std::nullopt, 1'000 + i);
+        finish_execution(db->write(), row, ExecStatus::succeeded, std::nullopt, 1'000 + i);
     }
     db->flush();
     bool checkpointing = true;
