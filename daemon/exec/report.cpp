@@ -6,6 +6,7 @@
 #include "daemon/store/notifications.hpp"
 #include "daemon/tz/zone.hpp"
 
+#include <algorithm>
 #include <map>
 
 namespace luaflow::exec {
@@ -23,7 +24,17 @@ std::string dumped(const json& v) {
 }
 
 void append_string(std::string& out, const std::string& s) {
-    out += dumped(json(s));
+    // Printable ASCII without a quote or a backslash is its own JSON text (names, ids, most errors):
+    // copied as it is; anything else goes through nlohmann's escaping (a tenth of a report's time).
+    bool plain = std::all_of(s.begin(), s.end(),
+                             [](char c) { return c >= 0x20 && c < 0x7f && c != '"' && c != '\\'; });
+    if (!plain) {
+        out += dumped(json(s));
+        return;
+    }
+    out += '"';
+    out += s;
+    out += '"';
 }
 
 void append_opt_string(std::string& out, const std::optional<std::string>& s) {
@@ -160,7 +171,10 @@ ReportWriter::ReportWriter(const std::vector<store::ChildRow>& children) {
     }
     // "actions" sorts first of the document's keys: its text, then the rest of the document's.
     out_ = "{\"actions\":{";
-    out_.reserve(2048); // a 3-action report is about 1 KB; a larger one grows by doubling
+    // A 3-action report is about 1 KB; a larger one grows by doubling. Not more at first: a block over
+    // 1 KiB is not one glibc keeps at hand per thread (its tcache), and asking for one first merges
+    // the small free blocks (malloc_consolidate, 1 % of a webhook's time at 16 connections).
+    out_.reserve(1000);
 }
 
 void ReportWriter::action(const store::ActionText& a) {
