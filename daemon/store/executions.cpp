@@ -26,16 +26,15 @@ constexpr const char* kExecutionColumns = "id, seq, workflow, definition, status
                                           "error, created_at, started_at, finished_at, "
                                           "scheduled_for, parent, scheduled_tz";
 
-ExecutionRow read_execution(Stmt::Use& q) {
-    ExecutionRow r;
+// The row's columns (kExecutionColumns), its JSON ones as the text stored.
+ExecutionText read_execution_text(Stmt::Use& q) {
+    ExecutionText r;
     r.id = q.text(0);
-    r.seq = q.int64(1);
     r.workflow = q.text(2);
-    r.definition = q.text(3);
     r.status = parse_exec_status(q.text(4)).value_or(ExecStatus::failed);
-    r.trigger = parse_json_column(q.text(5));
-    r.input = parse_json_column(q.text(6));
-    r.shared = parse_json_column(q.text(7));
+    r.trigger = q.opt_text(5);
+    r.input = q.opt_text(6);
+    r.shared = q.opt_text(7);
     r.error = q.opt_text(8);
     r.created_at = q.int64(9);
     r.started_at = q.opt_int64(10);
@@ -43,6 +42,27 @@ ExecutionRow read_execution(Stmt::Use& q) {
     r.scheduled_for = q.opt_int64(12);
     r.parent = q.opt_text(13);
     r.scheduled_tz = q.opt_text(14);
+    return r;
+}
+
+ExecutionRow read_execution(Stmt::Use& q) {
+    ExecutionText t = read_execution_text(q);
+    ExecutionRow r;
+    r.id = std::move(t.id);
+    r.seq = q.int64(1);
+    r.workflow = std::move(t.workflow);
+    r.definition = q.text(3);
+    r.status = t.status;
+    r.trigger = parse_json_column(t.trigger.value_or(""));
+    r.input = parse_json_column(t.input.value_or(""));
+    r.shared = parse_json_column(t.shared.value_or(""));
+    r.error = std::move(t.error);
+    r.created_at = t.created_at;
+    r.started_at = t.started_at;
+    r.finished_at = t.finished_at;
+    r.scheduled_for = t.scheduled_for;
+    r.parent = std::move(t.parent);
+    r.scheduled_tz = std::move(t.scheduled_tz);
     return r;
 }
 
@@ -98,24 +118,6 @@ void bind_end(Stmt::Use& q, ActionText& row, const ActionResult& r) {
         q.bind_null(":node"); // COALESCE(:node, node): the row's stays
     row.next_attempt_at.reset();
     row.waiting.reset();
-}
-
-ExecutionText read_execution_text(Stmt::Use& q) {
-    ExecutionText r;
-    r.id = q.text(0);
-    r.workflow = q.text(2);
-    r.status = parse_exec_status(q.text(4)).value_or(ExecStatus::failed);
-    r.trigger = q.opt_text(5);
-    r.input = q.opt_text(6);
-    r.shared = q.opt_text(7);
-    r.error = q.opt_text(8);
-    r.created_at = q.int64(9);
-    r.started_at = q.opt_int64(10);
-    r.finished_at = q.opt_int64(11);
-    r.scheduled_for = q.opt_int64(12);
-    r.parent = q.opt_text(13);
-    r.scheduled_tz = q.opt_text(14);
-    return r;
 }
 
 } // namespace
