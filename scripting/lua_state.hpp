@@ -110,6 +110,8 @@ class LuaState {
     static void* alloc(void* ud, void* ptr, std::size_t osize, std::size_t nsize);
 
     lua_State* L_ = nullptr;
+    lua_Alloc base_alloc_ = nullptr;
+    void* base_ud_ = nullptr;
     std::size_t used_ = 0;
     std::size_t limit_ = 0;
     std::size_t reserve_ = 0; // allowed past limit_ while the daemon's own protected calls run

@@ -3,7 +3,11 @@
 
 #include <doctest/doctest.h>
 
+#include <algorithm>
+#include <cstdio>
 #include <string>
+
+#include <unistd.h>
 
 using namespace luaflow;
 using namespace luaflow::scripting;
@@ -209,4 +213,29 @@ TEST_CASE("a builtin chunk is compiled once and runs in each state with that sta
         REQUIRE(!r);
         CHECK(r.error().message.find("broken:1:") != std::string::npos);
     }
+}
+
+namespace {
+std::size_t mapped_bytes() {
+    std::size_t pages = 0;
+    if (FILE* f = std::fopen("/proc/self/statm", "r")) {
+        if (std::fscanf(f, "%zu", &pages) != 1) pages = 0;
+        std::fclose(f);
+    }
+    return pages * static_cast<std::size_t>(sysconf(_SC_PAGESIZE));
+}
+} // namespace
+
+TEST_CASE("a closed state gives its arena back") {
+    // Each state allocates from an arena of LuaJIT's own (at least 128 KiB mapped); lua_close unmaps it
+    // only with LuaJIT's allocator back in place. 300 states kept would map over 37 MiB.
+    for (int i = 0; i < 20; ++i)
+        (void)make_state();
+    std::size_t before = mapped_bytes();
+    for (int i = 0; i < 300; ++i) {
+        auto s = make_state();
+        CHECK(eval(*s, "local t = {} for i = 1, 200 do t[i] = { i } end return #t") == "ok:200");
+    }
+    std::size_t grown = mapped_bytes() - std::min(before, mapped_bytes());
+    CHECK_MESSAGE(grown < (std::size_t(16) << 20), grown);
 }
