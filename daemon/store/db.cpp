@@ -54,13 +54,20 @@ Result<std::unique_ptr<Db>> Db::open(const std::string& path, Synchronous sync) 
     if (auto r = db->convert_to_incremental_vacuum(path); !r) return r.error();
     std::string pragmas = "PRAGMA journal_mode=WAL; PRAGMA synchronous=";
     pragmas += sync == Synchronous::full ? "FULL" : "NORMAL";
-    pragmas += "; PRAGMA foreign_keys=ON; PRAGMA journal_size_limit=16777216;";
+    pragmas += "; PRAGMA journal_size_limit=16777216;";
     if (sqlite3_exec(db->db_, pragmas.c_str(), nullptr, nullptr, &err) != SQLITE_OK) {
         std::string msg = err ? err : "unknown error";
         sqlite3_free(err);
         return make_error(ErrorCode::unavailable, "cannot set up database " + path + ": " + msg);
     }
+    // Foreign keys are enforced once the schema is current: a migration that rebuilds a table drops the
+    // old one, which with them on would delete every row that refers to it (ON DELETE CASCADE).
     if (auto r = db->migrate(); !r) return r.error();
+    if (sqlite3_exec(db->db_, "PRAGMA foreign_keys=ON", nullptr, nullptr, &err) != SQLITE_OK) {
+        std::string msg = err ? err : "unknown error";
+        sqlite3_free(err);
+        return make_error(ErrorCode::unavailable, "cannot set up database " + path + ": " + msg);
+    }
     // From here on a commit is legal only from commit(): a write made outside the turn's transaction
     // would autocommit by itself, apart from the changes it belongs with and before those are durable.
     sqlite3_commit_hook(db->db_, &Db::on_commit, db.get());

@@ -201,3 +201,37 @@ INSERT INTO actions_by_seq
     FROM actions a JOIN executions e ON e.id = a.execution_id;
 DROP TABLE actions;
 ALTER TABLE actions_by_seq RENAME TO actions;
+
+-- migration 11
+-- Executions keyed by seq: the row's rowid is its seq, so a new execution's row goes at the right edge
+-- of the table and no separate index on seq is kept. A lone execution's commit wrote six B-tree pages
+-- (WAL frames), one of them that index's; `actions` finds its parent by rowid; the listings by workflow
+-- and by parent read the rowid that ends every index entry, in seq order. The columns and their order are
+-- those of migrations 1 and 6. Migrations run with foreign keys off: dropping the old table deletes no
+-- action, log or event.
+CREATE TABLE executions_by_seq (
+    id            TEXT NOT NULL UNIQUE,
+    seq           INTEGER PRIMARY KEY,
+    workflow      TEXT NOT NULL,
+    definition    TEXT NOT NULL REFERENCES definitions(digest),
+    status        TEXT NOT NULL,
+    trigger       TEXT NOT NULL,
+    input         TEXT NOT NULL,
+    shared        TEXT NOT NULL,
+    error         TEXT,
+    created_at    INTEGER NOT NULL,
+    started_at    INTEGER,
+    finished_at   INTEGER,
+    scheduled_for INTEGER,
+    parent        TEXT,
+    scheduled_tz  TEXT
+);
+INSERT INTO executions_by_seq
+    SELECT id, seq, workflow, definition, status, trigger, input, shared, error, created_at, started_at,
+           finished_at, scheduled_for, parent, scheduled_tz
+    FROM executions;
+DROP TABLE executions;
+ALTER TABLE executions_by_seq RENAME TO executions;
+CREATE INDEX executions_workflow ON executions(workflow);
+CREATE INDEX executions_active ON executions(status) WHERE status IN ('queued', 'running');
+CREATE INDEX executions_parent ON executions(parent) WHERE parent IS NOT NULL;

@@ -458,3 +458,79 @@ TEST_CASE("a database from before actions were keyed by seq opens with every act
     REQUIRE(q.step());
     CHECK(q.int64(0) == 1);
 }
+
+TEST_CASE("a database from before executions were keyed by seq keeps every row, and its children") {
+    // A store at schema version 10 (executions keyed by id, seq in an index of its own): two executions,
+    // the second a child of the first, with actions, logs and an event.
+    TempDir dir;
+    const std::string path = dir.file("luaflow.db");
+    std::string all = kSchemaSql;
+    const auto cut = all.find("-- migration 11");
+    REQUIRE(cut != std::string::npos);
+    sqlite3* old = nullptr;
+    REQUIRE(sqlite3_open(path.c_str(), &old) == SQLITE_OK);
+    const std::string script =
+        "PRAGMA foreign_keys=ON; BEGIN;" + all.substr(0, cut) +
+        "PRAGMA user_version=10;"
+        "INSERT INTO definitions(digest, workflow, file, source, created_at) VALUES ('d1', 'wf', 'wf.lua', "
+        "'x', 0);"
+        "INSERT INTO executions(id, seq, workflow, definition, status, trigger, input, shared, error, "
+        "created_at, started_at, finished_at, scheduled_for, parent, scheduled_tz) VALUES "
+        "('abc123', 7, 'wf', 'd1', 'running', '{\"type\":\"manual\"}', '{\"n\":1}', '{\"k\":1}', NULL, 1, 2, "
+        "NULL, 3, NULL, 'Europe/Paris'), "
+        "('fed987', 9, 'wf', 'd1', 'failed', '{}', '{}', '{}', 'boom', 4, 5, 6, NULL, 'abc123', NULL);"
+        "INSERT INTO actions(execution_seq, name, status, output) VALUES (7, 'a', 'succeeded', '{\"n\":2}'), "
+        "(7, 'b', 'pending', NULL), (9, 'a', 'failed', NULL);"
+        "INSERT INTO logs(execution_id, action, attempt, time, stream, line) VALUES "
+        "('abc123', 'a', 1, 10, 'log', 'hello');"
+        "INSERT INTO events(workflow, execution_id, event, time, message) VALUES "
+        "('wf', 'fed987', 'failure', 11, 'it failed');"
+        "COMMIT;";
+    REQUIRE(sqlite3_exec(old, script.c_str(), nullptr, nullptr, nullptr) == SQLITE_OK);
+    sqlite3_close(old);
+
+    auto opened = Db::open(path);
+    REQUIRE_MESSAGE(opened, opened.error().message);
+    Db& db = **opened;
+    CHECK(db.schema_version() >= 11);
+    auto count = [&](const char* sql) {
+        Stmt::Use q(db.stmt(sql));
+        REQUIRE(q.step());
+        return q.int64(0);
+    };
+    // Nothing went with the old table, and seq is the rowid, with no index of its own.
+    CHECK(count("SELECT count(*) FROM actions") == 3);
+    CHECK(count("SELECT count(*) FROM logs") == 1);
+    CHECK(count("SELECT count(*) FROM events") == 1);
+    CHECK(count("SELECT rowid FROM executions WHERE id = 'fed987'") == 9);
+    CHECK(count("SELECT count(*) FROM sqlite_master WHERE name = 'executions_seq'") == 0);
+    CHECK(count("PRAGMA foreign_keys") == 1);
+    auto row = find_execution(db, "abc123");
+    REQUIRE(row);
+    CHECK(row->seq == 7);
+    CHECK(row->status == ExecStatus::running);
+    CHECK(row->trigger == json{{"type", "manual"}});
+    CHECK(row->input == json{{"n", 1}});
+    CHECK(row->shared == json{{"k", 1}});
+    CHECK(row->scheduled_for == 3);
+    CHECK(row->scheduled_tz == "Europe/Paris");
+    REQUIRE(row->actions.size() == 2);
+    CHECK(row->actions[0].output == json{{"n", 2}});
+    auto child = find_execution(db, "fed987");
+    REQUIRE(child);
+    CHECK(child->parent == "abc123");
+    CHECK(child->error == "boom");
+    CHECK(child->finished_at == 6);
+    REQUIRE(children_of(db, "abc123").size() == 1);
+
+    // New executions follow on from the highest seq; deleting one still takes its rows with it.
+    CHECK(max_execution_seq(db) == 9);
+    {
+        db.write();
+        Stmt::Use d(db.stmt("DELETE FROM executions WHERE id = 'abc123'"));
+        d.run();
+    }
+    db.flush();
+    CHECK(count("SELECT count(*) FROM actions") == 1);
+    CHECK(count("SELECT count(*) FROM logs") == 0);
+}
