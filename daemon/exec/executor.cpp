@@ -999,6 +999,7 @@ Result<ExecStatus> Executor::retry(const std::string& id) {
     e->started_at = row->started_at;
     e->parent = row->parent;
     e->row.id = id; // not kept whole (rows_kept): the report reads the store
+    e->row.seq = row->seq;
     e->actions.resize(def->actions.size());
     load_children(*e, row->children);
     for (std::size_t i = 0; i < def->actions.size(); ++i) {

@@ -26,6 +26,7 @@ void Executor::recover() {
             if (!code) log::error("execution %s: %s", row.id.c_str(), code.error().message.c_str());
             store::ExecutionText text; // not kept: the execution is not loaded
             text.id = row.id;
+            text.seq = row.seq;
             store::finish_execution(db_.write(), text, ExecStatus::failed,
                                     std::string("its definition cannot be loaded after a restart"),
                                     now_unix_ms());
@@ -45,6 +46,7 @@ void Executor::recover() {
         e->started_at = row.started_at;
         e->parent = row.parent;
         e->row.id = row.id; // not kept whole (rows_kept): the report reads the store
+        e->row.seq = row.seq;
         e->actions.resize(def->actions.size());
         for (std::size_t i = 0; i < def->actions.size(); ++i)
             e->actions[i].row.name = def->actions[i].name;

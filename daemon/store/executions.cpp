@@ -3,6 +3,8 @@
 #include "daemon/store/events.hpp"
 #include "daemon/store/notifications.hpp"
 
+#include <cassert>
+
 namespace luaflow::store {
 
 namespace {
@@ -30,6 +32,7 @@ constexpr const char* kExecutionColumns = "id, seq, workflow, definition, status
 ExecutionText read_execution_text(Stmt::Use& q) {
     ExecutionText r;
     r.id = q.text(0);
+    r.seq = q.int64(1);
     r.workflow = q.text(2);
     r.status = parse_exec_status(q.text(4)).value_or(ExecStatus::failed);
     r.trigger = q.opt_text(5);
@@ -49,7 +52,7 @@ ExecutionRow read_execution(Stmt::Use& q) {
     ExecutionText t = read_execution_text(q);
     ExecutionRow r;
     r.id = std::move(t.id);
-    r.seq = q.int64(1);
+    r.seq = t.seq;
     r.workflow = std::move(t.workflow);
     r.definition = q.text(3);
     r.status = t.status;
@@ -132,6 +135,14 @@ std::int64_t max_execution_seq(Db& db) {
     return q.step() ? q.int64(0) : 0;
 }
 
+namespace {
+// Every row the executor updates was read or inserted with its seq: 0 would update nothing, silently.
+std::int64_t row_seq(const ExecutionText& row) {
+    assert(row.seq > 0 && "an execution's row is updated by its seq");
+    return row.seq;
+}
+} // namespace
+
 ExecutionText insert_execution(WriteTx& tx, const NewExecution& e) {
     static constexpr const char* kSql =
         "INSERT INTO executions(id, seq, workflow, definition, status, trigger, input, shared, created_at, "
@@ -143,6 +154,7 @@ ExecutionText insert_execution(WriteTx& tx, const NewExecution& e) {
     Db& db = tx.db();
     ExecutionText row;
     row.id = e.id;
+    row.seq = e.seq;
     row.workflow = e.workflow;
     row.status = e.status;
     row.created_at = e.created_at;
@@ -173,10 +185,10 @@ ExecutionText insert_execution(WriteTx& tx, const NewExecution& e) {
 
 void start_execution(WriteTx& tx, ExecutionText& row, UnixMillis at) {
     static constexpr const char* kSql =
-        "UPDATE executions SET status = 'running', started_at = COALESCE(started_at, :at) WHERE id = :id";
+        "UPDATE executions SET status = 'running', started_at = COALESCE(started_at, :at) WHERE seq = :seq";
     Db& db = tx.db();
     Stmt::Use q(db.stmt(kSql));
-    q.bind(":id", row.id).bind(":at", at).run();
+    q.bind(":seq", row_seq(row)).bind(":at", at).run();
     row.status = ExecStatus::running;
     if (!row.started_at) row.started_at = at;
 }
@@ -184,12 +196,12 @@ void start_execution(WriteTx& tx, ExecutionText& row, UnixMillis at) {
 void finish_execution(WriteTx& tx, ExecutionText& row, ExecStatus status,
                       const std::optional<std::string>& error, UnixMillis at, const json* shared) {
     static constexpr const char* kSql =
-        "UPDATE executions SET status = :status, error = :error, finished_at = :at WHERE id = :id";
+        "UPDATE executions SET status = :status, error = :error, finished_at = :at WHERE seq = :seq";
     static constexpr const char* kWithSharedSql = "UPDATE executions SET status = :status, error = :error, "
-                                                  "finished_at = :at, shared = :shared WHERE id = :id";
+                                                  "finished_at = :at, shared = :shared WHERE seq = :seq";
     Db& db = tx.db();
     Stmt::Use q(db.stmt(shared ? kWithSharedSql : kSql));
-    q.bind(":id", row.id).bind(":status", to_string(status)).bind(":at", at);
+    q.bind(":seq", row_seq(row)).bind(":status", to_string(status)).bind(":at", at);
     bind_kept(q, ":error", row.error, error);
     if (shared) bind_kept(q, ":shared", row.shared, json_text(*shared));
     q.run();
@@ -199,20 +211,20 @@ void finish_execution(WriteTx& tx, ExecutionText& row, ExecStatus status,
 
 void reopen_execution(WriteTx& tx, ExecutionText& row, ExecStatus status) {
     static constexpr const char* kSql =
-        "UPDATE executions SET status = :status, error = NULL, finished_at = NULL WHERE id = :id";
+        "UPDATE executions SET status = :status, error = NULL, finished_at = NULL WHERE seq = :seq";
     Db& db = tx.db();
     Stmt::Use q(db.stmt(kSql));
-    q.bind(":id", row.id).bind(":status", to_string(status)).run();
+    q.bind(":seq", row_seq(row)).bind(":status", to_string(status)).run();
     row.status = status;
     row.error.reset();
     row.finished_at.reset();
 }
 
 void save_shared(WriteTx& tx, ExecutionText& row, const json& shared) {
-    static constexpr const char* kSql = "UPDATE executions SET shared = :shared WHERE id = :id";
+    static constexpr const char* kSql = "UPDATE executions SET shared = :shared WHERE seq = :seq";
     Db& db = tx.db();
     Stmt::Use q(db.stmt(kSql));
-    q.bind(":id", row.id);
+    q.bind(":seq", row_seq(row));
     bind_kept(q, ":shared", row.shared, json_text(shared));
     q.run();
 }

@@ -111,6 +111,7 @@ struct ActionResult {
 // store's, so that the report of an execution's end needs no read of it (issue 16).
 struct ExecutionText {
     std::string id;
+    std::int64_t seq = 0; // the rowid: the updates below find the row by it
     std::string workflow;
     ExecStatus status = ExecStatus::queued;
     std::optional<std::string> trigger, input, shared;
