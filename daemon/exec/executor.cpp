@@ -616,7 +616,7 @@ void Executor::on_attempt_done(const std::string& id, std::size_t i, int attempt
     if (a.status != ActionStatus::running || a.attempts != attempt_no) return;
     park(std::move(a.attempt));
     release_slot(*e, i);
-    if (r.node) a.node = *r.node;
+    if (r.node) a.node = std::move(*r.node);
     if (hold_for_children(*e, i, r)) return;
     settle_attempt(*e, i, std::move(r));
 }
@@ -644,7 +644,7 @@ void Executor::settle_attempt(Execution& ex, std::size_t i, AttemptResult r) {
                 db_.write(); // the transaction it belongs to is open: the commit that runs the hook comes
             }
         }
-        finish_action(*e, i, ActionStatus::succeeded, r, std::nullopt);
+        finish_action(*e, i, ActionStatus::succeeded, std::move(r), std::nullopt);
         advance(*e);
         return;
     }
@@ -699,7 +699,7 @@ void Executor::arm_retry(Execution& e, std::size_t i, UnixMillis at) {
     });
 }
 
-void Executor::finish_action(Execution& e, std::size_t i, ActionStatus status, const AttemptResult& r,
+void Executor::finish_action(Execution& e, std::size_t i, ActionStatus status, AttemptResult r,
                              std::optional<ActionEvent> event) {
     ActionState& a = e.actions[i];
     if (!is_finished(a.status)) {
@@ -716,8 +716,8 @@ void Executor::finish_action(Execution& e, std::size_t i, ActionStatus status, c
     store::ActionResult row;
     row.status = status;
     if (status == ActionStatus::succeeded) {
-        e.outputs_log->add(e.def->actions[i].name, r.output);
         row.output = secrets_.redact(r.output);
+        e.outputs_log->add(e.def->actions[i].name, std::move(r.output));
     } else if (!r.error.empty()) {
         row.error = secrets_.redact(r.error);
         a.error = *row.error;

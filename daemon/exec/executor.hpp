@@ -198,7 +198,7 @@ class Executor final : public ExecutionControl, public stdlib::ChildWorkflows {
     void on_child_ended(const std::string& parent, const std::string& child, ExecStatus status);
     void load_children(Execution& e, const std::vector<store::ChildRow>& rows);
     int child_depth(const Execution& e);
-    void finish_action(Execution& e, std::size_t i, ActionStatus status, const AttemptResult& result,
+    void finish_action(Execution& e, std::size_t i, ActionStatus status, AttemptResult result,
                        std::optional<ActionEvent> event);
     void arm_retry(Execution& e, std::size_t i, UnixMillis at);
     void stop_execution(Execution& e, ExecStatus status, const std::string& error);

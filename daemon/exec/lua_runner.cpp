@@ -229,7 +229,8 @@ class LuaCall final : public Attempt {
     json diff_shared(const json& now) const {
         json changes = json::object();
         const json& before = *spec_.shared;
-        json current = now.is_array() && now.empty() ? json::object() : now;
+        // An empty Lua table converts to [], which here means {}; no copy of the whole table otherwise.
+        const json& current = now.is_array() && now.empty() ? *frozen_object() : now;
         if (current.is_object()) {
             for (auto it = current.begin(); it != current.end(); ++it) {
                 auto old = before.find(it.key());
