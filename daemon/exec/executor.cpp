@@ -790,8 +790,18 @@ void Executor::complete(Execution& e, ExecStatus status, std::optional<std::stri
     WorkflowMetrics& m = metrics_.workflows[e.def->id];
     ++m.executions[to_string(status)];
     m.duration.observe(static_cast<double>(now - e.started_at.value_or(now)) / 1000.0);
-    log::info_about({e.def->id, e.id, {}}, "execution %s of %s %s%s%s", e.id.c_str(), e.def->id.c_str(),
-                    to_string(status), error ? ": " : "", error ? error->c_str() : "");
+    if (status != ExecStatus::succeeded) {
+        log::info_about({e.def->id, e.id, {}}, "execution %s of %s %s%s%s", e.id.c_str(), e.def->id.c_str(),
+                        to_string(status), error ? ": " : "", error ? error->c_str() : "");
+    } else if (SuccessLog::Verdict v = success_log_.on_success(e.def->id, now); v.log) {
+        if (v.unlogged == 0)
+            log::info_about({e.def->id, e.id, {}}, "execution %s of %s succeeded", e.id.c_str(),
+                            e.def->id.c_str());
+        else
+            log::info_about({e.def->id, e.id, {}},
+                            "execution %s of %s succeeded (and %llu more since the last such line)",
+                            e.id.c_str(), e.def->id.c_str(), static_cast<unsigned long long>(v.unlogged));
+    }
     std::string id = e.id;
     std::string workflow = e.def->id;
     if (was_running) {

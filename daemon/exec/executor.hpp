@@ -17,6 +17,7 @@
 #include "daemon/exec/queues.hpp"
 #include "daemon/exec/secrets.hpp"
 #include "daemon/exec/submit.hpp"
+#include "daemon/exec/success_log.hpp"
 #include "daemon/exec/watchers.hpp"
 #include "daemon/registry/registry.hpp"
 #include "daemon/store/db.hpp"
@@ -261,6 +262,7 @@ class Executor final : public ExecutionControl, public stdlib::ChildWorkflows {
     bool followers_ = true;
     const Mock* mock_for(const Execution& e, std::size_t i) const;
     Metrics metrics_;
+    SuccessLog success_log_;
     std::function<void()> shutdown_done_;
     std::unique_ptr<loop::Timer> grace_timer_;
 };
