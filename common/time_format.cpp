@@ -3,13 +3,41 @@
 #include <atomic>
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <ctime>
+#include <string>
 
 namespace luaflow {
 
 namespace {
 // Read from the thread pool's threads too (log lines); 0 outside test runs.
 std::atomic<std::int64_t> clock_shift_ms{0};
+// localtime_r of one second, kept per thread: the times of one report (created, started, each action's
+// start and end) mostly fall in the same second, and localtime_r takes glibc's time zone lock and walks the
+// zone's rules each time (a tenth of what a lone execution's report cost). Keyed by the TZ variable too:
+// glibc's localtime_r itself follows a change of TZ only once tzset() runs, which the tests of other
+// zones do after setting it.
+const std::tm& local_time(std::time_t secs) {
+    struct Cached {
+        bool valid = false;
+        std::time_t secs = 0;
+        std::string tz;
+        bool tz_set = false;
+        std::tm tm{};
+    };
+    thread_local Cached cached;
+    const char* tz = std::getenv("TZ");
+    if (!cached.valid || cached.secs != secs || cached.tz_set != (tz != nullptr) || (tz && cached.tz != tz)) {
+        cached.tm = std::tm{};
+        localtime_r(&secs, &cached.tm);
+        cached.secs = secs;
+        cached.tz_set = tz != nullptr;
+        cached.tz = tz ? tz : "";
+        cached.valid = true;
+    }
+    return cached.tm;
+}
+
 } // namespace
 
 UnixMillis now_unix_ms() {
@@ -33,8 +61,7 @@ std::string format_rfc3339(UnixMillis t) {
         ms += 1000;
         --secs;
     }
-    std::tm tm{};
-    localtime_r(&secs, &tm);
+    const std::tm& tm = local_time(secs);
     long off = tm.tm_gmtoff / 60;
     char sign = off < 0 ? '-' : '+';
     if (off < 0) off = -off;

@@ -76,3 +76,21 @@ TEST_CASE("parse_rfc3339 refuses what is not RFC 3339") {
     CHECK_FALSE(parse_rfc3339("2026-11-22 10:00:00Z"));
     CHECK_FALSE(parse_rfc3339("2026-11-22T10:00:00+1"));
 }
+
+TEST_CASE("the same instant formatted again after the zone changed shows the new zone") {
+    // format_rfc3339 keeps the last second's local time: a change of TZ (and tzset) must not be missed.
+    UnixMillis t = 1'795'338'000'000;
+    {
+        ZoneGuard tz("Europe/Berlin");
+        CHECK(format_rfc3339(t) == "2026-11-22T10:00:00.000+01:00");
+        CHECK(format_rfc3339(t + 1) == "2026-11-22T10:00:00.001+01:00");
+    }
+    {
+        ZoneGuard tz("Asia/Kathmandu");
+        CHECK(format_rfc3339(t) == "2026-11-22T14:45:00.000+05:45");
+    }
+    {
+        ZoneGuard tz("UTC");
+        CHECK(format_rfc3339(t + 2) == "2026-11-22T09:00:00.002+00:00");
+    }
+}
