@@ -14,8 +14,8 @@ namespace {
 std::atomic<std::int64_t> clock_shift_ms{0};
 // localtime_r of one second, kept per thread: the times of one report (created, started, each action's
 // start and end) mostly fall in the same second, and localtime_r takes glibc's time zone lock and walks the
-// zone's rules each time (a tenth of what a lone execution's report cost). Keyed by the TZ variable too:
-// glibc's localtime_r itself follows a change of TZ only once tzset() runs, which the tests of other
+// zone's rules each time (half of what writing a lone execution's report cost). Keyed by the TZ variable
+// too: glibc's localtime_r itself follows a change of TZ only once tzset() runs, which the tests of other
 // zones do after setting it.
 const std::tm& local_time(std::time_t secs) {
     struct Cached {
