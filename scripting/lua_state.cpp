@@ -27,6 +27,8 @@ namespace {
 
 // Checked every this many VM instructions: cheap, and a few microseconds apart.
 constexpr int kHookInstructions = 1000;
+// protected_call calls its function directly below this many values on the main thread's stack.
+constexpr int kDirectCallMaxTop = 8;
 
 // Registry keys: addresses unique to this file.
 const char kRequireCacheKey = 0;
@@ -479,6 +481,8 @@ Result<std::unique_ptr<LuaState>> LuaState::create(const SandboxOptions& options
         lua_pushlightuserdata(L, const_cast<SandboxOptions*>(&options));
         lua_call(L, 1, 1);
         self->env_ = LuaRef::pop(L);
+        lua_pushcfunction(L, run_protected);
+        self->run_protected_ref_ = luaL_ref(L, LUA_REGISTRYINDEX);
     });
     if (!built)
         return make_error(ErrorCode::internal, "cannot set up the Lua sandbox: " + built.error().message);
@@ -544,7 +548,17 @@ Result<void> protected_call_within(lua_State* L, std::size_t reserve,
     ProtectedFn p{&fn};
     int top = lua_gettop(L);
     if (state) state->reserve_ += reserve;
-    int rc = lua_cpcall(L, run_protected, &p);
+    int rc;
+    if (state && state->run_protected_ref_ != LUA_NOREF && top < kDirectCallMaxTop) {
+        // The function made once at the state's creation: lua_cpcall makes a closure per call, garbage
+        // for the collector (six per Lua action). Pushing two values onto the main thread's stack, well
+        // within the LUA_MINSTACK slots it always has free here, allocates nothing outside protection.
+        lua_rawgeti(L, LUA_REGISTRYINDEX, state->run_protected_ref_);
+        lua_pushlightuserdata(L, &p);
+        rc = lua_pcall(L, 1, 0, 0);
+    } else {
+        rc = lua_cpcall(L, run_protected, &p);
+    }
     if (state) state->reserve_ -= reserve;
     if (rc != 0) {
         std::string msg = error_object_text(L);

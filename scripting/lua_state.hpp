@@ -114,7 +114,8 @@ class LuaState {
     void* base_ud_ = nullptr;
     std::size_t used_ = 0;
     std::size_t limit_ = 0;
-    std::size_t reserve_ = 0; // allowed past limit_ while the daemon's own protected calls run
+    std::size_t reserve_ = 0;           // allowed past limit_ while the daemon's own protected calls run
+    int run_protected_ref_ = LUA_NOREF; // protected_call's function, in the registry
     bool exceeded_ = false;
     RunGuard guard_;
     std::string workflows_dir_;
