@@ -11,6 +11,10 @@
 
 #include <map>
 
+namespace luaflow::store {
+extern const char* const kSchemaSql;
+}
+
 using namespace luaflow;
 using namespace luaflow::store;
 using luaflow::testing::TempDir;
@@ -51,6 +55,19 @@ ActionText named(const std::string& name) {
     a.name = name;
     a.status = "pending";
     return a;
+}
+
+// A store as schema version `version` left it, holding `rows` (SQL run after its migrations).
+void write_old_store(const std::string& path, int version, const std::string& rows) {
+    std::string all = kSchemaSql;
+    const auto cut = all.find("-- migration " + std::to_string(version + 1) + "\n");
+    REQUIRE(cut != std::string::npos);
+    sqlite3* old = nullptr;
+    REQUIRE(sqlite3_open(path.c_str(), &old) == SQLITE_OK);
+    const std::string script = "PRAGMA foreign_keys=ON; BEGIN;" + all.substr(0, cut) +
+                               "PRAGMA user_version=" + std::to_string(version) + ";" + rows + "COMMIT;";
+    REQUIRE(sqlite3_exec(old, script.c_str(), nullptr, nullptr, nullptr) == SQLITE_OK);
+    sqlite3_close(old);
 }
 
 } // namespace
@@ -325,10 +342,6 @@ TEST_CASE("retention prunes old finished executions beyond the newest kept per w
     CHECK(prune_executions(db->write(), 0, 0, 100).empty());
 }
 
-namespace luaflow::store {
-extern const char* const kSchemaSql;
-}
-
 TEST_CASE("a scheduled execution keeps its rule's zone and shows scheduled_for in it") {
     TempDir dir;
     auto db = std::move(Db::open(dir.file("luaflow.db")).value());
@@ -352,22 +365,13 @@ TEST_CASE("a database from before the zone column opens, and its scheduled runs 
     // A store at schema version 5 (the last one without executions.scheduled_tz), with a scheduled run.
     TempDir dir;
     const std::string path = dir.file("luaflow.db");
-    std::string all = kSchemaSql;
-    const auto cut = all.find("-- migration 6");
-    REQUIRE(cut != std::string::npos);
-    sqlite3* old = nullptr;
-    REQUIRE(sqlite3_open(path.c_str(), &old) == SQLITE_OK);
-    const std::string script =
-        "BEGIN;" + all.substr(0, cut) +
-        "PRAGMA user_version=5;"
+    write_old_store(
+        path, 5,
         "INSERT INTO definitions VALUES ('d1', 'wf', 'wf.lua', 'x', 0);"
         "INSERT INTO executions(id, seq, workflow, definition, status, trigger, input, shared, created_at, "
         "scheduled_for) VALUES ('abc123', 1, 'wf', 'd1', 'succeeded', '{\"type\":\"schedule\"}', '{}', '{}', "
         "0, "
-        "1805101200000);"
-        "COMMIT;";
-    REQUIRE(sqlite3_exec(old, script.c_str(), nullptr, nullptr, nullptr) == SQLITE_OK);
-    sqlite3_close(old);
+        "1805101200000);");
 
     auto db = Db::open(path);
     REQUIRE_MESSAGE(db, db.error().message);
@@ -391,14 +395,8 @@ TEST_CASE("a database from before actions were keyed by seq opens with every act
     // A store at schema version 9 (actions keyed by the execution's id), with two executions.
     TempDir dir;
     const std::string path = dir.file("luaflow.db");
-    std::string all = kSchemaSql;
-    const auto cut = all.find("-- migration 10");
-    REQUIRE(cut != std::string::npos);
-    sqlite3* old = nullptr;
-    REQUIRE(sqlite3_open(path.c_str(), &old) == SQLITE_OK);
-    const std::string script =
-        "BEGIN;" + all.substr(0, cut) +
-        "PRAGMA user_version=9;"
+    write_old_store(
+        path, 9,
         "INSERT INTO definitions(digest, workflow, file, source, created_at) VALUES ('d1', 'wf', 'wf.lua', "
         "'x', 0);"
         "INSERT INTO executions(id, seq, workflow, definition, status, trigger, input, shared, created_at) "
@@ -409,10 +407,7 @@ TEST_CASE("a database from before actions were keyed by seq opens with every act
         "('abc123', 'a', 'succeeded', 2, 1, '{\"n\":1}', NULL, 0, 'gpu1', '{\"k\":2}', 10, 20, NULL, "
         "'{\"gpus\":[0]}'), "
         "('abc123', 'b', 'pending', 0, 0, NULL, NULL, NULL, NULL, NULL, NULL, NULL, 'queue full', NULL), "
-        "('fed987', 'a', 'failed', 1, 0, NULL, 'boom', 3, NULL, NULL, 5, 6, NULL, NULL);"
-        "COMMIT;";
-    REQUIRE(sqlite3_exec(old, script.c_str(), nullptr, nullptr, nullptr) == SQLITE_OK);
-    sqlite3_close(old);
+        "('fed987', 'a', 'failed', 1, 0, NULL, 'boom', 3, NULL, NULL, 5, 6, NULL, NULL);");
 
     auto opened = Db::open(path);
     REQUIRE_MESSAGE(opened, opened.error().message);
@@ -464,14 +459,8 @@ TEST_CASE("a database from before executions were keyed by seq keeps every row, 
     // the second a child of the first, with actions, logs and an event.
     TempDir dir;
     const std::string path = dir.file("luaflow.db");
-    std::string all = kSchemaSql;
-    const auto cut = all.find("-- migration 11");
-    REQUIRE(cut != std::string::npos);
-    sqlite3* old = nullptr;
-    REQUIRE(sqlite3_open(path.c_str(), &old) == SQLITE_OK);
-    const std::string script =
-        "PRAGMA foreign_keys=ON; BEGIN;" + all.substr(0, cut) +
-        "PRAGMA user_version=10;"
+    write_old_store(
+        path, 10,
         "INSERT INTO definitions(digest, workflow, file, source, created_at) VALUES ('d1', 'wf', 'wf.lua', "
         "'x', 0);"
         "INSERT INTO executions(id, seq, workflow, definition, status, trigger, input, shared, error, "
@@ -484,10 +473,7 @@ TEST_CASE("a database from before executions were keyed by seq keeps every row, 
         "INSERT INTO logs(execution_id, action, attempt, time, stream, line) VALUES "
         "('abc123', 'a', 1, 10, 'log', 'hello');"
         "INSERT INTO events(workflow, execution_id, event, time, message) VALUES "
-        "('wf', 'fed987', 'failure', 11, 'it failed');"
-        "COMMIT;";
-    REQUIRE(sqlite3_exec(old, script.c_str(), nullptr, nullptr, nullptr) == SQLITE_OK);
-    sqlite3_close(old);
+        "('wf', 'fed987', 'failure', 11, 'it failed');");
 
     auto opened = Db::open(path);
     REQUIRE_MESSAGE(opened, opened.error().message);
