@@ -440,6 +440,15 @@ LuaState* LuaState::from(lua_State* L) {
     return f == &LuaState::alloc ? static_cast<LuaState*>(ud) : nullptr;
 }
 
+// realloc/free as a lua_Alloc: the allocator behind alloc() for states without an arena of their own.
+static void* heap_alloc(void*, void* ptr, std::size_t, std::size_t nsize) {
+    if (nsize == 0) {
+        std::free(ptr);
+        return nullptr;
+    }
+    return std::realloc(ptr, nsize);
+}
+
 void* LuaState::alloc(void* ud, void* ptr, std::size_t osize, std::size_t nsize) {
     auto* self = static_cast<LuaState*>(ud);
     std::size_t old = ptr ? osize : 0;
@@ -458,15 +467,24 @@ void* LuaState::alloc(void* ud, void* ptr, std::size_t osize, std::size_t nsize)
 
 Result<std::unique_ptr<LuaState>> LuaState::create(const SandboxOptions& options) {
     std::unique_ptr<LuaState> s(new LuaState());
-    // LuaJIT's own allocator (a per-state arena that takes no lock) behind our counting one: glibc's
-    // malloc cost a lone execution 5 % more instructions. What the new state holds is counted from its
-    // GC count, then every byte through alloc().
-    s->L_ = luaL_newstate();
-    if (!s->L_) return make_error(ErrorCode::internal, "cannot create a Lua state: out of memory");
-    s->base_alloc_ = lua_getallocf(s->L_, &s->base_ud_);
-    s->used_ = static_cast<std::size_t>(lua_gc(s->L_, LUA_GCCOUNT, 0)) * 1024 +
-               static_cast<std::size_t>(lua_gc(s->L_, LUA_GCCOUNTB, 0));
-    lua_setallocf(s->L_, &LuaState::alloc, s.get());
+    if (options.own_arena) {
+        // LuaJIT's own allocator (a per-state arena that takes no lock) behind our counting one: glibc's
+        // malloc cost a lone execution 5 % more instructions. What the new state holds is counted from
+        // its GC count, then every byte through alloc().
+        s->L_ = luaL_newstate();
+        if (!s->L_) return make_error(ErrorCode::internal, "cannot create a Lua state: out of memory");
+        s->base_alloc_ = lua_getallocf(s->L_, &s->base_ud_);
+        s->used_ = static_cast<std::size_t>(lua_gc(s->L_, LUA_GCCOUNT, 0)) * 1024 +
+                   static_cast<std::size_t>(lua_gc(s->L_, LUA_GCCOUNTB, 0));
+        lua_setallocf(s->L_, &LuaState::alloc, s.get());
+    } else {
+        // malloc's heap, counted from the first byte: a state that lives for one file's evaluation
+        // reuses what the one before freed, where an arena is a fresh mapping and fresh pages (1000
+        // workflows loaded at start: 177 against 151 ms, median of 5).
+        s->base_alloc_ = &heap_alloc;
+        s->L_ = lua_newstate(&LuaState::alloc, s.get());
+        if (!s->L_) return make_error(ErrorCode::internal, "cannot create a Lua state: out of memory");
+    }
     s->limit_ = options.memory_limit;
     s->workflows_dir_ = options.workflows_dir;
     s->allow_exec_ = options.allow_exec;

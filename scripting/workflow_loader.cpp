@@ -974,6 +974,7 @@ Result<std::shared_ptr<const WorkflowCode>> load_code(const WorkflowDef& def, Sa
     if (def.code) return def.code;
     options.lib = def.lib;
     options.scripts = std::make_shared<const SourceFiles>(def.scripts);
+    options.own_arena = true; // this state runs the workflow's actions
     LoadResult again = load_workflow(def.id, def.file, def.source, options);
     if (auto* error = std::get_if<LoadError>(&again))
         return make_error(ErrorCode::internal, "workflow '" + def.id + "': evaluating " + def.file +

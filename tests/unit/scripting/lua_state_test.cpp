@@ -14,9 +14,10 @@ using namespace luaflow::scripting;
 
 namespace {
 
-std::unique_ptr<LuaState> make_state(std::size_t limit = 8u << 20) {
+std::unique_ptr<LuaState> make_state(std::size_t limit = 8u << 20, bool own_arena = false) {
     SandboxOptions o;
     o.memory_limit = limit;
+    o.own_arena = own_arena;
     return std::move(LuaState::create(o).value());
 }
 
@@ -96,14 +97,18 @@ TEST_CASE("states do not share globals") {
 }
 
 TEST_CASE("the memory cap fails the code that exceeds it and the state recovers") {
-    auto s = make_state(4u << 20);
-    std::string r = eval(*s, "local t = {} for i = 1, 1e8 do t[i] = string.rep('z', 64) .. i end");
-    CHECK(r.find("not enough memory") != std::string::npos);
-    CHECK(s->memory_exceeded());
-    s->clear_memory_exceeded();
-    lua_gc(s->L(), LUA_GCCOLLECT, 0);
-    CHECK(s->memory_used() < s->memory_limit() / 2);
-    CHECK(eval(*s, "return 1 + 1") == "ok:2");
+    // Both allocators behind the count: malloc's heap, and an arena of the state's own.
+    for (bool own_arena : {false, true}) {
+        CAPTURE(own_arena);
+        auto s = make_state(4u << 20, own_arena);
+        std::string r = eval(*s, "local t = {} for i = 1, 1e8 do t[i] = string.rep('z', 64) .. i end");
+        CHECK(r.find("not enough memory") != std::string::npos);
+        CHECK(s->memory_exceeded());
+        s->clear_memory_exceeded();
+        lua_gc(s->L(), LUA_GCCOLLECT, 0);
+        CHECK(s->memory_used() < s->memory_limit() / 2);
+        CHECK(eval(*s, "return 1 + 1") == "ok:2");
+    }
 }
 
 TEST_CASE("require loads lib modules from the workflows directory, once") {
@@ -230,10 +235,10 @@ TEST_CASE("a closed state gives its arena back") {
     // Each state allocates from an arena of LuaJIT's own (at least 128 KiB mapped); lua_close unmaps it
     // only with LuaJIT's allocator back in place. 300 states kept would map over 37 MiB.
     for (int i = 0; i < 20; ++i)
-        (void)make_state();
+        (void)make_state(8u << 20, true);
     std::size_t before = mapped_bytes();
     for (int i = 0; i < 300; ++i) {
-        auto s = make_state();
+        auto s = make_state(8u << 20, true);
         CHECK(eval(*s, "local t = {} for i = 1, 200 do t[i] = { i } end return #t") == "ok:200");
     }
     std::size_t grown = mapped_bytes() - std::min(before, mapped_bytes());
